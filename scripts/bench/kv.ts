@@ -1,0 +1,78 @@
+// Thin gRPC layer over etcd's KV service. The schema (method paths and
+// request encoders) comes from the repo's proto/ files via proto-loader so the
+// bench speaks exactly the wire format the server is built against.
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** dist/scripts/bench/*.js -> <repo>/proto. */
+export const DEFAULT_PROTO_DIR = path.resolve(__dirname, '../../../proto');
+
+export type KvMethod = protoLoader.MethodDefinition<object, object>;
+
+export interface KvMethods {
+  range: KvMethod;
+  put: KvMethod;
+}
+
+function isService(def: protoLoader.AnyDefinition | undefined): def is protoLoader.ServiceDefinition {
+  // Message and enum definitions carry a "format" string; services do not.
+  return def !== undefined && !('format' in def);
+}
+
+export function loadKvMethods(protoDir: string): KvMethods {
+  const def = protoLoader.loadSync('etcdserverpb/rpc.proto', {
+    includeDirs: [protoDir],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+  });
+  const svc = def['etcdserverpb.KV'];
+  if (!isService(svc)) {
+    throw new Error(`etcdserverpb.KV service not found in ${path.join(protoDir, 'etcdserverpb/rpc.proto')}`);
+  }
+  const range = svc['Range'];
+  const put = svc['Put'];
+  if (!range || !put) throw new Error('etcdserverpb.KV lacks Range or Put');
+  return { range, put };
+}
+
+/**
+ * A client with its own channel. grpc-js shares subchannels (and so TCP
+ * connections) between clients with identical target+options through a global
+ * pool; a local subchannel pool plus a per-connection option guarantees each
+ * of these is a separate TCP connection.
+ */
+export function makeChannel(endpoint: string, connId: number): grpc.Client {
+  return new grpc.Client(endpoint, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+    'grpc.channel_id': connId,
+    // Bench traffic is bursty; avoid idle timeouts tearing channels down mid-run.
+    'grpc.client_idle_timeout_ms': 24 * 3600 * 1000,
+  });
+}
+
+export function waitReady(client: grpc.Client, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** Responses are not decoded: the bench only needs the status, and decoding would cost client CPU. */
+export const passThrough = (b: Buffer): Buffer => b;
+
+/** Promise-wrapped unary call; used for probes, not the hot loop. */
+export function unaryCall(client: grpc.Client, method: KvMethod, req: object, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      passThrough,
+      req,
+      { deadline: Date.now() + timeoutMs },
+      (err) => (err ? reject(err) : resolve()),
+    );
+  });
+}

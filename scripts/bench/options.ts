@@ -1,0 +1,214 @@
+// Command-line parsing. Produces a fully validated plan so the rest of the
+// tool never has to look at raw strings.
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+import { DEFAULT_PROTO_DIR } from './kv';
+import { checkKeySpace } from './requests';
+import type { ServerKind } from './servers';
+import type { LoadSpec } from './types';
+
+export const USAGE = `etcd-ts load tool
+
+Usage:
+  npm run bench [-- OPTIONS]                 side-by-side: start etcd-ts and etcd, run the suite on both
+  node dist/scripts/bench/main.js [suite] [OPTIONS]
+  node dist/scripts/bench/main.js put   --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
+  node dist/scripts/bench/main.js range --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
+
+Suite options (default suite: put 50 clients/10 conns/30000 x 256 B,
+range-s and range-l 50/10/30000 over 1000 prefilled keys, put-1c 1/1/3000):
+  --reps N                   repeat each load N times, report medians (default 1)
+  --only etcd-ts|etcd        start and load only this server
+  --target-endpoints LIST    start nothing; run the suite against these endpoints
+  --loads LIST               subset of suite loads, e.g. put,range-s
+  --etcd-bin PATH            etcd binary (default: etcd on PATH; skipped if absent)
+  --start-timeout MS         how long a server may take to answer a Range (default 30000)
+  Any load option below given to the suite overrides it for every suite load.
+
+Load options:
+  --total N                  total requests
+  --clients N                concurrent outstanding calls
+  --conns N                  separate gRPC channels / TCP connections
+  --workers N                client worker threads (default min(max(2, cpus), 8))
+  --key-size N               key size in bytes (default 8)
+  --val-size N               value size in bytes (default 256)
+  --key-space N              keys are drawn from [0, N)
+  --sequential-keys | --random-keys
+  --consistency s|l          range: serializable or linearizable (default s)
+  --no-prefill               range: do not write the key space first
+  --timeout MS               per-call deadline (default 30000)
+  --proto-dir DIR            proto root (default: the repo's proto/)
+`;
+
+export type Targets =
+  | { kind: 'spawn'; only: ServerKind | null; etcdBin: string; startTimeoutMs: number }
+  | { kind: 'endpoints'; endpoints: string[] };
+
+export interface Plan {
+  loads: LoadSpec[];
+  reps: number;
+  workers: number;
+  protoDir: string;
+  callTimeoutMs: number;
+  targets: Targets;
+}
+
+export type Command = { mode: 'help' } | { mode: 'run'; plan: Plan };
+
+const BASE: Omit<LoadSpec, 'name' | 'kind'> = {
+  total: 30000,
+  clients: 50,
+  conns: 10,
+  keySize: 8,
+  valSize: 256,
+  keySpace: 100000,
+  sequentialKeys: true,
+  serializable: true,
+  prefill: true,
+};
+
+/** Sized so the whole side-by-side run stays around two minutes on 2 cores. */
+export const DEFAULT_SUITE: LoadSpec[] = [
+  { ...BASE, name: 'put', kind: 'put' },
+  { ...BASE, name: 'range-s', kind: 'range', keySpace: 1000, sequentialKeys: false, serializable: true },
+  { ...BASE, name: 'range-l', kind: 'range', keySpace: 1000, sequentialKeys: false, serializable: false },
+  { ...BASE, name: 'put-1c', kind: 'put', total: 3000, clients: 1, conns: 1 },
+];
+
+const SINGLE_DEFAULTS: Record<'put' | 'range', LoadSpec> = {
+  put: { ...BASE, name: 'put', kind: 'put', total: 10000 },
+  range: { ...BASE, name: 'range', kind: 'range', total: 10000, keySpace: 1000, sequentialKeys: false },
+};
+
+export class UsageError extends Error {}
+
+function int(name: string, raw: string | undefined, min: number, max = 2 ** 31 - 2): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got "${raw}"`);
+  }
+  return n;
+}
+
+function list(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return items.length > 0 ? items : undefined;
+}
+
+function defaultWorkers(): number {
+  return Math.min(Math.max(2, os.cpus().length), 8);
+}
+
+export function parseCommand(argv: string[]): Command {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      reps: { type: 'string' },
+      only: { type: 'string' },
+      'target-endpoints': { type: 'string' },
+      endpoints: { type: 'string' },
+      loads: { type: 'string' },
+      'etcd-bin': { type: 'string' },
+      'start-timeout': { type: 'string' },
+      total: { type: 'string' },
+      clients: { type: 'string' },
+      conns: { type: 'string' },
+      workers: { type: 'string' },
+      'key-size': { type: 'string' },
+      'val-size': { type: 'string' },
+      'key-space': { type: 'string' },
+      'sequential-keys': { type: 'boolean' },
+      'random-keys': { type: 'boolean' },
+      consistency: { type: 'string' },
+      'no-prefill': { type: 'boolean' },
+      timeout: { type: 'string' },
+      'proto-dir': { type: 'string' },
+    },
+  });
+  if (values.help) return { mode: 'help' };
+  if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`);
+  const cmd = positionals[0] ?? 'suite';
+  if (cmd !== 'suite' && cmd !== 'put' && cmd !== 'range') {
+    throw new UsageError(`unknown command "${cmd}" (expected suite, put or range)`);
+  }
+  if (values['sequential-keys'] && values['random-keys']) {
+    throw new UsageError('--sequential-keys and --random-keys are exclusive');
+  }
+  const consistency = values.consistency;
+  if (consistency !== undefined && consistency !== 's' && consistency !== 'l') {
+    throw new UsageError('--consistency must be s or l');
+  }
+
+  // Knobs given on the command line; undefined means "keep the load's default".
+  const overrides: Partial<LoadSpec> = {};
+  const set = <K extends keyof LoadSpec>(k: K, v: LoadSpec[K] | undefined): void => {
+    if (v !== undefined) overrides[k] = v;
+  };
+  set('total', int('total', values.total, 1));
+  set('clients', int('clients', values.clients, 1));
+  set('conns', int('conns', values.conns, 1));
+  set('keySize', int('key-size', values['key-size'], 1, 1 << 20));
+  set('valSize', int('val-size', values['val-size'], 0, 1 << 24));
+  set('keySpace', int('key-space', values['key-space'], 1));
+  if (values['sequential-keys']) overrides.sequentialKeys = true;
+  if (values['random-keys']) overrides.sequentialKeys = false;
+  if (consistency !== undefined) overrides.serializable = consistency === 's';
+  if (values['no-prefill']) overrides.prefill = false;
+
+  let loads: LoadSpec[];
+  if (cmd === 'suite') {
+    const wanted = list(values.loads);
+    const unknown = (wanted ?? []).filter((n) => !DEFAULT_SUITE.some((l) => l.name === n));
+    if (unknown.length > 0) {
+      throw new UsageError(`unknown load(s) ${unknown.join(',')}; suite has ${DEFAULT_SUITE.map((l) => l.name).join(',')}`);
+    }
+    loads = DEFAULT_SUITE.filter((l) => !wanted || wanted.includes(l.name)).map((l) => ({ ...l, ...overrides }));
+  } else {
+    const base = SINGLE_DEFAULTS[cmd];
+    const spec = { ...base, ...overrides };
+    if (cmd === 'range') spec.name = spec.serializable ? 'range-s' : 'range-l';
+    loads = [spec];
+  }
+  for (const l of loads) {
+    // Channels beyond the number of clients would just sit idle.
+    l.conns = Math.min(l.conns, l.clients);
+    const bad = checkKeySpace(l.keySpace, l.keySize);
+    if (bad) throw new UsageError(`${l.name}: ${bad}`);
+  }
+
+  const only = values.only;
+  if (only !== undefined && only !== 'etcd-ts' && only !== 'etcd') {
+    throw new UsageError('--only must be etcd-ts or etcd');
+  }
+  const endpoints = list(values['target-endpoints']) ?? list(values.endpoints);
+  let targets: Targets;
+  if (endpoints) {
+    targets = { kind: 'endpoints', endpoints };
+  } else if (cmd !== 'suite') {
+    throw new UsageError(`${cmd} needs --endpoints HOST:PORT`);
+  } else {
+    targets = {
+      kind: 'spawn',
+      only: only ?? null,
+      etcdBin: values['etcd-bin'] ?? 'etcd',
+      startTimeoutMs: int('start-timeout', values['start-timeout'], 100) ?? 30000,
+    };
+  }
+
+  return {
+    mode: 'run',
+    plan: {
+      loads,
+      reps: int('reps', values.reps, 1, 1000) ?? 1,
+      workers: int('workers', values.workers, 1, 256) ?? defaultWorkers(),
+      protoDir: values['proto-dir'] ?? DEFAULT_PROTO_DIR,
+      callTimeoutMs: int('timeout', values.timeout, 1) ?? 30000,
+      targets,
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// Turning run results into the human table and the machine JSON line.
+import { median } from './stats';
+import type { LoadSpec, RunResult } from './types';
+
+export interface Summary {
+  throughput: number;
+  meanMs: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Summed over reps: any failure matters, a median would hide it. */
+  errors: number;
+  firstError: string | null;
+}
+
+export interface LoadReport {
+  load: string;
+  server: string;
+  endpoint: string;
+  spec: LoadSpec;
+  runs: RunResult[];
+}
+
+/** Per-metric medians across reps (identity for a single rep). */
+export function summarize(runs: RunResult[]): Summary {
+  const m = (f: (r: RunResult) => number): number => median(runs.map(f));
+  return {
+    throughput: m((r) => r.throughput),
+    meanMs: m((r) => r.meanMs),
+    p50Ms: m((r) => r.p50Ms),
+    p90Ms: m((r) => r.p90Ms),
+    p99Ms: m((r) => r.p99Ms),
+    maxMs: m((r) => r.maxMs),
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+    firstError: runs.find((r) => r.firstError !== null)?.firstError ?? null,
+  };
+}
+
+/** etcd-ts throughput divided by etcd throughput, per load, when both ran. */
+export function ratios(reports: LoadReport[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of reports) {
+    if (r.server !== 'etcd-ts') continue;
+    const other = reports.find((o) => o.load === r.load && o.server === 'etcd');
+    if (other) out[r.load] = summarize(r.runs).throughput / summarize(other.runs).throughput;
+  }
+  return out;
+}
+
+function fmt(n: number, digits: number): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '-';
+}
+
+export function formatTable(reports: LoadReport[]): string {
+  const ratioByLoad = ratios(reports);
+  const anyErrors = reports.some((r) => summarize(r.runs).errors > 0);
+  const header = ['load', 'server', 'req/s', 'p50 ms', 'p99 ms', 'etcd-ts/etcd'];
+  if (anyErrors) header.push('errors');
+  const rows = reports.map((r) => {
+    const s = summarize(r.runs);
+    const ratio = r.server === 'etcd-ts' ? ratioByLoad[r.load] : undefined;
+    const row = [r.load, r.server, fmt(s.throughput, 0), fmt(s.p50Ms, 2), fmt(s.p99Ms, 2), ratio === undefined ? '' : `${ratio.toFixed(2)}x`];
+    if (anyErrors) row.push(String(s.errors));
+    return row;
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // Text columns left-aligned, numbers right-aligned.
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  const out = [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  for (const r of reports) {
+    const s = summarize(r.runs);
+    if (s.errors > 0) out.push(`! ${r.load} on ${r.server}: ${s.errors} failed requests, first: ${s.firstError ?? '?'}`);
+  }
+  return out.join('\n');
+}
+
+const round = (n: number): number | null => (Number.isFinite(n) ? Math.round(n * 1000) / 1000 : null);
+
+export function jsonLine(reports: LoadReport[], meta: { reps: number; workers: number }): string {
+  const rat: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(ratios(reports))) rat[k] = round(v);
+  return JSON.stringify({
+    bench: 'etcd-ts',
+    reps: meta.reps,
+    workers: meta.workers,
+    results: reports.map((r) => {
+      const s = summarize(r.runs);
+      return {
+        load: r.load,
+        server: r.server,
+        endpoint: r.endpoint,
+        kind: r.spec.kind,
+        total: r.spec.total,
+        clients: r.spec.clients,
+        conns: r.spec.conns,
+        keySize: r.spec.keySize,
+        valSize: r.spec.valSize,
+        keySpace: r.spec.keySpace,
+        sequentialKeys: r.spec.sequentialKeys,
+        ...(r.spec.kind === 'range' ? { serializable: r.spec.serializable } : {}),
+        reqPerSec: round(s.throughput),
+        meanMs: round(s.meanMs),
+        p50Ms: round(s.p50Ms),
+        p90Ms: round(s.p90Ms),
+        p99Ms: round(s.p99Ms),
+        maxMs: round(s.maxMs),
+        errors: s.errors,
+        firstError: s.firstError,
+        runs: r.runs.map((x) => ({
+          reqPerSec: round(x.throughput),
+          seconds: round(x.seconds),
+          p50Ms: round(x.p50Ms),
+          p99Ms: round(x.p99Ms),
+          errors: x.errors,
+        })),
+      };
+    }),
+    ratioEtcdTsOverEtcd: rat,
+  });
+}

@@ -1,0 +1,42 @@
+// The client-facing gRPC server: every etcd service is registered, so methods not built yet answer
+// UNIMPLEMENTED (grpc-js's default for a missing handler) rather than an unknown-service error.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { serviceDefinition } from '../pb/load';
+import { clusterService } from './cluster';
+import { kvService } from './kv';
+import { maintenanceService } from './maintenance';
+import type { EtcdServerApi } from './server-api';
+
+/** etcd lets gRPC frames exceed --max-request-bytes by this much, so its own check answers first. */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+export function createGrpcServer(server: EtcdServerApi, log: Logger): grpc.Server {
+  const g = new grpc.Server({
+    'grpc.max_receive_message_length': server.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    // Responses are not capped: a Range may return a lot.
+    'grpc.max_send_message_length': -1,
+    // Clients ping (etcdctl, kube-apiserver every 30 s); keep connections open for them.
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
+    'grpc.keepalive_timeout_ms': 20 * 1000,
+  });
+  g.addService(serviceDefinition('etcdserverpb.KV'), kvService(server, log));
+  g.addService(serviceDefinition('etcdserverpb.Maintenance'), maintenanceService(server, log));
+  g.addService(serviceDefinition('etcdserverpb.Cluster'), clusterService(server, log));
+  for (const name of ['etcdserverpb.Watch', 'etcdserverpb.Lease', 'etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) {
+    g.addService(serviceDefinition(name), {});
+  }
+  return g;
+}
+
+/** Binds the server to a client URL's host:port; resolves with the port actually bound. */
+export function bind(g: grpc.Server, url: string): Promise<number> {
+  const u = new URL(url);
+  const host = u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port === '' ? 2379 : Number(u.port);
+  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    g.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+}

@@ -1,0 +1,39 @@
+// etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { isReadOnly } from '../apply/txn';
+import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../pb/types';
+import { unary } from './errors';
+import type { EtcdServerApi } from './server-api';
+import { checkDeleteRange, checkPut, checkRange, checkTxn } from './validate';
+
+type WithHeader = { header?: { revision?: number | string } };
+
+export function kvService(server: EtcdServerApi, log: Logger): grpc.UntypedServiceImplementation {
+  /** etcd's header: the apply result's revision plus this member's IDs and term. */
+  const withHeader = <T extends WithHeader>(resp: T): T => {
+    const rev = resp.header?.revision;
+    resp.header = server.header(rev === undefined ? undefined : Number(rev));
+    return resp;
+  };
+  return {
+    Range: unary(async (req: RangeRequest) => {
+      checkRange(req);
+      return withHeader(await server.range(req));
+    }, log),
+    Put: unary(async (req: PutRequest) => {
+      checkPut(req);
+      return withHeader((await server.propose({ put: req })) as WithHeader);
+    }, log),
+    DeleteRange: unary(async (req: DeleteRangeRequest) => {
+      checkDeleteRange(req);
+      return withHeader((await server.propose({ delete_range: req })) as WithHeader);
+    }, log),
+    Txn: unary(async (req: TxnRequest) => {
+      checkTxn(req, server.maxTxnOps);
+      if (isReadOnly(req)) return withHeader(await server.readOnlyTxn(req));
+      return withHeader((await server.propose({ txn: req })) as WithHeader);
+    }, log),
+    Compact: unary(async (req: CompactionRequest) => withHeader((await server.propose({ compaction: req })) as WithHeader), log),
+  };
+}

@@ -1,0 +1,29 @@
+// What the gRPC services need from the member. api/ sees only this: no LMDB, no Raft internals.
+import type { Member, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse, InternalRequest } from '../pb/types';
+
+export interface MemberStatus {
+  version: string;
+  dbSize: number;
+  dbSizeInUse: number;
+  leader: string;
+  raftIndex: number;
+  raftTerm: number;
+  raftAppliedIndex: number;
+  isLearner: boolean;
+  errors: string[];
+}
+
+export interface EtcdServerApi {
+  readonly maxRequestBytes: number;
+  readonly maxTxnOps: number;
+  /** Fills cluster_id, member_id, raft_term and (when not given) the current revision. */
+  header(revision?: number): ResponseHeader;
+  /** Serves a read: serializable reads locally, others after a linearizable read barrier. */
+  range(req: RangeRequest): Promise<RangeResponse>;
+  /** Serves a txn with no writes without the log, like etcd. */
+  readOnlyTxn(req: TxnRequest): Promise<TxnResponse>;
+  /** Proposes a change through Raft and resolves with its apply result (or rejects with EtcdError). */
+  propose(req: InternalRequest): Promise<object>;
+  status(): MemberStatus;
+  members(): Member[];
+}

@@ -1,0 +1,102 @@
+// The deterministic applier: committed Raft entries in, state changes out. Runs inside the Ready
+// transaction, records the applied index in it, and hands each result to the member that
+// proposed the request once the transaction is on disk. No clocks, no randomness, no
+// unordered iteration: two members that apply the same entries end with the same state.
+import type { Backend } from '../backend/backend';
+import type { MvccStore, WriteTxn } from '../mvcc/store';
+import { EntryType, type Entry } from '../raft/types';
+import type { Applier as RaftApplier } from '../raftnode/node';
+import { EtcdError, Errors } from '../errors';
+import type { InternalRequest } from '../pb/types';
+import { decodeEntryData, entryHeader } from './entry-codec';
+import { deleteRange, put, txn, type LeaseLookup } from './txn';
+import { mvccCall } from './range';
+
+const META_APPLIED = 'applied-index';
+
+export type ApplyResult = { ok: true; response: object } | { ok: false; error: EtcdError };
+
+export interface ApplierOptions {
+  backend: Backend;
+  mvcc: MvccStore;
+  memberId: bigint;
+  leases: LeaseLookup;
+  /** This member's in-flight proposals by request ID: their decoded requests, to skip decoding. */
+  localRequest: (id: bigint) => InternalRequest | undefined;
+  /** Called after commit with the results of this member's proposals. */
+  deliver: (results: Map<bigint, ApplyResult>) => void;
+}
+
+export class Applier implements RaftApplier {
+  private pending = new Map<bigint, ApplyResult>();
+  private applied: number;
+
+  constructor(private readonly o: ApplierOptions) {
+    this.applied = o.backend.getMetaNumber(META_APPLIED) ?? 0;
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  applyEntries(entries: Entry[]): void {
+    for (const entry of entries) {
+      if (entry.index <= this.applied) continue; // already in the state (replayed after restart)
+      if (entry.type === EntryType.Normal && entry.data.length > 0) this.applyEntry(entry.data);
+      this.applied = entry.index;
+    }
+    this.o.backend.putMetaNumber(META_APPLIED, this.applied);
+  }
+
+  afterCommit(): void {
+    if (this.pending.size === 0) return;
+    const results = this.pending;
+    this.pending = new Map();
+    this.o.deliver(results);
+  }
+
+  private applyEntry(data: Buffer): void {
+    const { member, id } = entryHeader(data);
+    const mine = member === this.o.memberId;
+    const req = (mine ? this.o.localRequest(id) : undefined) ?? decodeEntryData(data);
+    let result: ApplyResult;
+    try {
+      result = { ok: true, response: this.applyRequest(req) };
+    } catch (err) {
+      // Client errors are results; anything else is a bug that must stop the member before it
+      // diverges from the others.
+      if (!(err instanceof EtcdError)) throw err;
+      result = { ok: false, error: err };
+    }
+    if (mine) this.pending.set(id, result);
+  }
+
+  private applyRequest(req: InternalRequest): object {
+    const { mvcc, leases } = this.o;
+    const { put: p, delete_range: d, txn: t } = req;
+    if (p) return this.write((w) => put(w, p, leases));
+    if (d) return this.write((w) => deleteRange(w, d));
+    if (t) return this.write((w) => txn(w, t, leases));
+    if (req.compaction) {
+      const rev = Number(req.compaction.revision);
+      if (rev <= mvcc.compactRevision()) throw Errors.compacted();
+      if (rev > mvcc.currentRevision()) throw Errors.futureRev();
+      mvccCall(() => mvcc.compact(rev));
+      return { header: { revision: mvcc.currentRevision() } };
+    }
+    return { header: { revision: mvcc.currentRevision() } };
+  }
+
+  private write<T>(fn: (w: WriteTxn) => T): T {
+    const w = this.o.mvcc.write();
+    try {
+      return fn(w);
+    } catch (err) {
+      // Requests are checked before anything is written; an error after a write is a bug.
+      if (w.events.length > 0) throw new Error(`apply: request failed after writing: ${String(err)}`);
+      throw err;
+    } finally {
+      if (w.events.length > 0) w.end();
+    }
+  }
+}

@@ -1,0 +1,90 @@
+// etcd's Range semantics on top of the store's plain range: limit + more, the min/max
+// revision filters, sorting, keys_only and count_only.
+import { CompactedError, FutureRevisionError } from '../mvcc/errors';
+import type { KeyValue } from '../mvcc/kv-record';
+import type { RangeEnd, RangeResult, RangeOptions } from '../mvcc/store';
+import { Errors } from '../errors';
+import { SortOrder, SortTarget, type KeyValuePb, type RangeRequest, type RangeResponse } from '../pb/types';
+
+export interface ReadView {
+  range(key: Buffer, end: RangeEnd, options?: RangeOptions): RangeResult;
+}
+
+/** etcd's range_end convention: empty = one key; "\0" = every key >= key. */
+export function rangeEnd(end: Buffer | undefined): RangeEnd {
+  if (end === undefined || end.length === 0) return undefined;
+  if (end.length === 1 && end[0] === 0) return Buffer.alloc(0);
+  return end;
+}
+
+export function toPb(kv: KeyValue, keysOnly = false): KeyValuePb {
+  return {
+    key: kv.key,
+    create_revision: kv.create_revision,
+    mod_revision: kv.mod_revision,
+    version: kv.version,
+    value: keysOnly ? Buffer.alloc(0) : kv.value,
+    lease: kv.lease === 0n ? 0 : kv.lease.toString(),
+  };
+}
+
+/** Runs an mvcc call, turning its errors into etcd's client errors. */
+export function mvccCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof CompactedError) throw Errors.compacted();
+    if (err instanceof FutureRevisionError) throw Errors.futureRev();
+    throw err;
+  }
+}
+
+export function range(view: ReadView, r: RangeRequest): RangeResponse {
+  const limit = Number(r.limit);
+  const minMod = Number(r.min_mod_revision);
+  const maxMod = Number(r.max_mod_revision);
+  const minCreate = Number(r.min_create_revision);
+  const maxCreate = Number(r.max_create_revision);
+  const filtered = minMod !== 0 || maxMod !== 0 || minCreate !== 0 || maxCreate !== 0;
+  // Sorting or filtering needs every key first; otherwise fetch one more than the limit to learn `more`.
+  const fetchLimit = r.sort_order !== SortOrder.NONE || filtered ? 0 : limit > 0 ? limit + 1 : 0;
+  const rr = mvccCall(() => view.range(r.key, rangeEnd(r.range_end), { revision: Number(r.revision), limit: fetchLimit, countOnly: r.count_only }));
+  let kvs = rr.kvs;
+  if (filtered) {
+    kvs = kvs.filter(
+      (kv) =>
+        !(maxMod !== 0 && kv.mod_revision > maxMod) &&
+        !(minMod !== 0 && kv.mod_revision < minMod) &&
+        !(maxCreate !== 0 && kv.create_revision > maxCreate) &&
+        !(minCreate !== 0 && kv.create_revision < minCreate),
+    );
+  }
+  let order = r.sort_order;
+  // The store returns keys ascending; any other target sorts ascending unless told otherwise.
+  if (r.sort_target !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND;
+  if (order !== SortOrder.NONE) {
+    const cmp = comparator(r.sort_target);
+    kvs = [...kvs].sort(order === SortOrder.DESCEND ? (a, b) => cmp(b, a) : cmp);
+  }
+  let more = false;
+  if (limit > 0 && kvs.length > limit) {
+    kvs = kvs.slice(0, limit);
+    more = true;
+  }
+  return { header: { revision: rr.revision }, kvs: kvs.map((kv) => toPb(kv, r.keys_only)), more, count: rr.count };
+}
+
+function comparator(target: SortTarget): (a: KeyValue, b: KeyValue) => number {
+  switch (target) {
+    case SortTarget.VERSION:
+      return (a, b) => a.version - b.version;
+    case SortTarget.CREATE:
+      return (a, b) => a.create_revision - b.create_revision;
+    case SortTarget.MOD:
+      return (a, b) => a.mod_revision - b.mod_revision;
+    case SortTarget.VALUE:
+      return (a, b) => Buffer.compare(a.value, b.value);
+    default:
+      return (a, b) => Buffer.compare(a.key, b.key);
+  }
+}

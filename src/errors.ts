@@ -1,0 +1,54 @@
+// etcd's client-facing errors: gRPC status code and the exact message string, which clients match
+// on (etcd's rpctypes). Raised anywhere below api/; api/ turns them into gRPC statuses.
+
+/** gRPC status codes (numbers fixed by the gRPC spec), so that modules below api/ need no gRPC. */
+export enum Code {
+  OK = 0,
+  CANCELLED = 1,
+  UNKNOWN = 2,
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  ALREADY_EXISTS = 6,
+  PERMISSION_DENIED = 7,
+  RESOURCE_EXHAUSTED = 8,
+  FAILED_PRECONDITION = 9,
+  ABORTED = 10,
+  OUT_OF_RANGE = 11,
+  UNIMPLEMENTED = 12,
+  INTERNAL = 13,
+  UNAVAILABLE = 14,
+  DATA_LOSS = 15,
+  UNAUTHENTICATED = 16,
+}
+
+export class EtcdError extends Error {
+  constructor(readonly code: Code, message: string) {
+    super(message);
+  }
+}
+
+const e = (code: Code, message: string) => (): EtcdError => new EtcdError(code, message);
+
+export const Errors = {
+  emptyKey: e(Code.INVALID_ARGUMENT, 'etcdserver: key is not provided'),
+  keyNotFound: e(Code.INVALID_ARGUMENT, 'etcdserver: key not found'),
+  valueProvided: e(Code.INVALID_ARGUMENT, 'etcdserver: value is provided'),
+  leaseProvided: e(Code.INVALID_ARGUMENT, 'etcdserver: lease is provided'),
+  tooManyOps: e(Code.INVALID_ARGUMENT, 'etcdserver: too many operations in txn request'),
+  duplicateKey: e(Code.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request'),
+  invalidSortOption: e(Code.INVALID_ARGUMENT, 'etcdserver: invalid sort option'),
+  compacted: e(Code.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted'),
+  futureRev: e(Code.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision'),
+  noSpace: e(Code.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'),
+  leaseNotFound: e(Code.NOT_FOUND, 'etcdserver: requested lease not found'),
+  leaseExist: e(Code.FAILED_PRECONDITION, 'etcdserver: lease already exists'),
+  leaseTTLTooLarge: e(Code.OUT_OF_RANGE, 'etcdserver: too large lease TTL'),
+  requestTooLarge: e(Code.INVALID_ARGUMENT, 'etcdserver: request is too large'),
+  noLeader: e(Code.UNAVAILABLE, 'etcdserver: no leader'),
+  notLeader: e(Code.UNAVAILABLE, 'etcdserver: not leader'),
+  stopped: e(Code.UNAVAILABLE, 'etcdserver: server stopped'),
+  timeout: e(Code.UNAVAILABLE, 'etcdserver: request timed out'),
+  memberNotFound: e(Code.NOT_FOUND, 'etcdserver: member not found'),
+  unknownMethod: e(Code.UNIMPLEMENTED, 'etcdserver: unknown method'),
+};

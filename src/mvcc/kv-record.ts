@@ -1,0 +1,53 @@
+// Binary layout of one stored key version (a row of the history and of the current-key table).
+// Fixed header then key then value, so that decode is a few reads with no allocation beyond the
+// two copies handed to callers.
+//   flags u8 | create_revision u48 | mod_revision u48 | version u48 | lease i64 | keyLen u32 | key | value
+export interface KeyValue {
+  key: Buffer;
+  create_revision: number;
+  mod_revision: number;
+  version: number;
+  value: Buffer;
+  /** Lease ID; 0n when the key has no lease. */
+  lease: bigint;
+}
+
+export interface StoredRecord extends KeyValue {
+  tombstone: boolean;
+}
+
+const HEADER_BYTES = 1 + 6 + 6 + 6 + 8 + 4;
+const FLAG_TOMBSTONE = 1;
+
+export function encodeRecord(kv: KeyValue, tombstone: boolean): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + kv.key.length + kv.value.length);
+  buf[0] = tombstone ? FLAG_TOMBSTONE : 0;
+  buf.writeUIntBE(kv.create_revision, 1, 6);
+  buf.writeUIntBE(kv.mod_revision, 7, 6);
+  buf.writeUIntBE(kv.version, 13, 6);
+  buf.writeBigInt64BE(kv.lease, 19);
+  buf.writeUInt32BE(kv.key.length, 27);
+  kv.key.copy(buf, HEADER_BYTES);
+  kv.value.copy(buf, HEADER_BYTES + kv.key.length);
+  return buf;
+}
+
+export function decodeRecord(buf: Buffer): StoredRecord {
+  const keyLen = buf.readUInt32BE(27);
+  const keyEnd = HEADER_BYTES + keyLen;
+  return {
+    tombstone: (buf[0] & FLAG_TOMBSTONE) !== 0,
+    create_revision: buf.readUIntBE(1, 6),
+    mod_revision: buf.readUIntBE(7, 6),
+    version: buf.readUIntBE(13, 6),
+    lease: buf.readBigInt64BE(19),
+    // Copies: LMDB may hand out buffers that are reused by the next read.
+    key: Buffer.from(buf.subarray(HEADER_BYTES, keyEnd)),
+    value: Buffer.from(buf.subarray(keyEnd)),
+  };
+}
+
+/** The user key of a record without decoding the rest (used to order long-key buckets). */
+export function recordKey(buf: Buffer): Buffer {
+  return buf.subarray(HEADER_BYTES, HEADER_BYTES + buf.readUInt32BE(27));
+}

@@ -1,0 +1,264 @@
+// The revisioned key-value store (etcd's mvcc package) on LMDB. It owns three tables:
+//   history  [main, sub]              -> record of that key version (tombstones included)
+//   index    storage key (dupsort)    -> [main, sub, tombstone] for every version of the key
+//   current  storage key              -> record of the live version (absent once deleted)
+// `current` serves reads at the head revision with one ordered scan; `index` + `history` serve
+// reads at older revisions and compaction. The index lives on disk, so start-up reads two
+// numbers instead of rebuilding a tree from all history.
+// It knows nothing of Raft: writes run inside a transaction its caller opened on the backend.
+import type { Database } from 'lmdb';
+import type { Backend, BinaryDB } from '../backend/backend';
+import { CompactedError, FutureRevisionError } from './errors';
+import { decodeRecord, encodeRecord, recordKey, type KeyValue, type StoredRecord } from './kv-record';
+import { storageBounds, storageKey } from './key-codec';
+import { inKeyOrder } from './range-scan';
+
+/** [main, sub, tombstone 0|1] */
+type IndexEntry = [number, number, number];
+type HistoryKey = [number, number];
+
+/** Where a range ends: undefined = the single key; empty buffer = no end (etcd's "\0"). */
+export type RangeEnd = Buffer | undefined;
+
+export interface RangeOptions {
+  /** 0 = the current revision. */
+  revision?: number;
+  /** 0 = no limit. */
+  limit?: number;
+  countOnly?: boolean;
+}
+
+export interface RangeResult {
+  kvs: KeyValue[];
+  count: number;
+  /** The store's revision when the range was served (etcd's header revision). */
+  revision: number;
+}
+
+export interface Event {
+  type: 'put' | 'delete';
+  kv: KeyValue;
+  prevKv?: KeyValue;
+}
+
+const META_REVISION = 'mvcc/revision';
+const META_COMPACT = 'mvcc/compact';
+
+export class MvccStore {
+  private readonly history: Database<Buffer, HistoryKey>;
+  private readonly index: Database<IndexEntry, Buffer>;
+  private readonly current: BinaryDB;
+  private revision: number;
+  private compacted: number;
+
+  constructor(private readonly backend: Backend) {
+    this.history = backend.orderedTable<Buffer, HistoryKey>('mvcc-history', { keys: 'ordered-binary', values: 'binary' });
+    this.index = backend.orderedTable<IndexEntry, Buffer>('mvcc-index', { keys: 'binary', values: 'ordered-binary', dupSort: true });
+    this.current = backend.binaryTable('mvcc-current');
+    // etcd starts an empty store at revision 1.
+    this.revision = backend.getMetaNumber(META_REVISION) ?? 1;
+    this.compacted = backend.getMetaNumber(META_COMPACT) ?? 0;
+  }
+
+  currentRevision(): number {
+    return this.revision;
+  }
+
+  compactRevision(): number {
+    return this.compacted;
+  }
+
+  range(key: Buffer, end: RangeEnd, options: RangeOptions = {}): RangeResult {
+    return this.rangeAt(key, end, options, this.revision);
+  }
+
+  /** Starts a write; the caller must be inside a backend transaction and must call end(). */
+  write(): WriteTxn {
+    return new WriteTxn(this);
+  }
+
+  /**
+   * Removes every version that no read at a revision >= rev can see. The caller has checked
+   * rev against compacted and current revisions and runs this inside a backend transaction.
+   */
+  compact(rev: number): void {
+    const removeHistory: HistoryKey[] = [];
+    const removeIndex: [Buffer, IndexEntry][] = [];
+    let key: Buffer | undefined;
+    let kept: [Buffer, IndexEntry] | undefined;
+    const closeKey = (): void => {
+      // The newest version at or below rev stays, unless it is a tombstone: then the key does not
+      // exist at rev and nothing of it below rev is needed.
+      if (kept !== undefined && kept[1][2] === 1) {
+        removeIndex.push(kept);
+        removeHistory.push([kept[1][0], kept[1][1]]);
+      }
+      kept = undefined;
+    };
+    for (const { key: k, value } of this.index.getRange({})) {
+      if (key === undefined || !k.equals(key)) {
+        closeKey();
+        key = Buffer.from(k);
+      }
+      if (value[0] > rev) continue;
+      if (kept !== undefined) {
+        removeIndex.push(kept);
+        removeHistory.push([kept[1][0], kept[1][1]]);
+      }
+      kept = [key, value];
+    }
+    closeKey();
+    for (const h of removeHistory) this.history.removeSync(h);
+    for (const [k, v] of removeIndex) this.index.removeSync(k, v);
+    this.compacted = rev;
+    this.backend.putMetaNumber(META_COMPACT, rev);
+  }
+
+  /** @internal Reads at `atRev` where `head` is the newest revision visible to the reader. */
+  rangeAt(key: Buffer, end: RangeEnd, options: RangeOptions, head: number): RangeResult {
+    const rev = options.revision !== undefined && options.revision > 0 ? options.revision : head;
+    if (rev > head) throw new FutureRevisionError();
+    if (rev < this.compacted) throw new CompactedError();
+    const limit = options.limit ?? 0;
+    if (end !== undefined && end.length > 0 && Buffer.compare(key, end) >= 0) return { kvs: [], count: 0, revision: head };
+    const records = rev === head ? this.scanCurrent(key, end) : this.scanAt(key, end, rev);
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    for (const r of records) {
+      count++;
+      if (!options.countOnly && (limit <= 0 || kvs.length < limit)) kvs.push(r);
+    }
+    return { kvs, count, revision: head };
+  }
+
+  /** @internal The live record of one key, if any (reads see the open write transaction). */
+  getCurrent(key: Buffer): StoredRecord | undefined {
+    const raw = this.current.get(storageKey(key));
+    if (raw === undefined) return undefined;
+    const rec = decodeRecord(raw);
+    return rec.key.equals(key) ? rec : undefined;
+  }
+
+  /** @internal */
+  applyWrite(kv: KeyValue, sub: number, tombstone: boolean): void {
+    const storage = storageKey(kv.key);
+    const record = encodeRecord(kv, tombstone);
+    this.history.putSync([kv.mod_revision, sub], record);
+    this.index.putSync(storage, [kv.mod_revision, sub, tombstone ? 1 : 0]);
+    if (tombstone) this.current.removeSync(storage);
+    else this.current.putSync(storage, record);
+  }
+
+  /** @internal */
+  setRevision(rev: number): void {
+    if (rev < this.revision) throw new Error(`mvcc: revision must not go back (${this.revision} -> ${rev})`);
+    this.revision = rev;
+    this.backend.putMetaNumber(META_REVISION, rev);
+  }
+
+  private *scanCurrent(key: Buffer, end: RangeEnd): Generator<StoredRecord> {
+    if (end === undefined) {
+      const rec = this.getCurrent(key);
+      if (rec !== undefined) yield rec;
+      return;
+    }
+    const { lo, hi, exact } = storageBounds(key, end.length === 0 ? undefined : end);
+    const entries = mapIter(this.current.getRange({ start: lo, end: hi }), (e) => ({ storage: e.key, item: e.value }));
+    for (const raw of inKeyOrder(entries, recordKey, key, end.length === 0 ? undefined : end, exact)) yield decodeRecord(raw);
+  }
+
+  private *scanAt(key: Buffer, end: RangeEnd, rev: number): Generator<StoredRecord> {
+    if (end === undefined) {
+      const rec = this.versionAt(storageKey(key), rev);
+      if (rec !== undefined && rec.key.equals(key)) yield rec;
+      return;
+    }
+    const userEnd = end.length === 0 ? undefined : end;
+    const { lo, hi, exact } = storageBounds(key, userEnd);
+    const self = this;
+    function* versions(): Generator<{ storage: Buffer; item: StoredRecord }> {
+      for (const storage of self.index.getKeys({ start: lo, end: hi })) {
+        const rec = self.versionAt(storage, rev);
+        if (rec !== undefined) yield { storage, item: rec };
+      }
+    }
+    yield* inKeyOrder(versions(), (r) => r.key, key, userEnd, exact);
+  }
+
+  /** The version of a key visible at rev, or undefined if the key did not exist then. */
+  private versionAt(storage: Buffer, rev: number): StoredRecord | undefined {
+    for (const entry of this.index.getValues(storage, { start: [rev, Infinity], reverse: true, limit: 1 })) {
+      if (entry[2] === 1) return undefined;
+      const raw = this.history.get([entry[0], entry[1]]);
+      if (raw === undefined) throw new Error(`mvcc: index names missing revision ${entry[0]}.${entry[1]}`);
+      return decodeRecord(raw);
+    }
+    return undefined;
+  }
+}
+
+/**
+ * One atomic change of the store: every put and delete in it shares the main revision
+ * begin + 1 and gets its own sub revision, as in etcd. Reads through it see its own writes.
+ */
+export class WriteTxn {
+  readonly beginRevision: number;
+  readonly events: Event[] = [];
+  private sub = 0;
+
+  constructor(private readonly store: MvccStore) {
+    this.beginRevision = store.currentRevision();
+  }
+
+  /** The revision a read inside this txn reports and sees up to. */
+  private head(): number {
+    return this.events.length > 0 ? this.beginRevision + 1 : this.beginRevision;
+  }
+
+  range(key: Buffer, end: RangeEnd, options: RangeOptions = {}): RangeResult {
+    return this.store.rangeAt(key, end, options, this.head());
+  }
+
+  get(key: Buffer): KeyValue | undefined {
+    return this.store.getCurrent(key);
+  }
+
+  /** Writes a key; returns the previous version (if any) and the new one. */
+  put(key: Buffer, value: Buffer, lease: bigint): { prev?: KeyValue; kv: KeyValue } {
+    const rev = this.beginRevision + 1;
+    const prev = this.store.getCurrent(key);
+    const kv: KeyValue = {
+      key,
+      value,
+      lease,
+      create_revision: prev ? prev.create_revision : rev,
+      mod_revision: rev,
+      version: prev ? prev.version + 1 : 1,
+    };
+    this.store.applyWrite(kv, this.sub++, false);
+    this.events.push({ type: 'put', kv, prevKv: prev });
+    return { prev, kv };
+  }
+
+  /** Deletes the live keys in range; returns their last versions in key order. */
+  deleteRange(key: Buffer, end: RangeEnd): KeyValue[] {
+    const live = this.store.rangeAt(key, end, {}, this.head()).kvs;
+    const rev = this.beginRevision + 1;
+    for (const prev of live) {
+      const tomb: KeyValue = { key: prev.key, value: Buffer.alloc(0), lease: 0n, create_revision: 0, mod_revision: rev, version: 0 };
+      this.store.applyWrite(tomb, this.sub++, true);
+      this.events.push({ type: 'delete', kv: tomb, prevKv: prev });
+    }
+    return live;
+  }
+
+  /** Ends the txn; returns the store's revision after it. */
+  end(): number {
+    if (this.events.length > 0) this.store.setRevision(this.beginRevision + 1);
+    return this.store.currentRevision();
+  }
+}
+
+function* mapIter<A, B>(it: Iterable<A>, f: (a: A) => B): Generator<B> {
+  for (const a of it) yield f(a);
+}

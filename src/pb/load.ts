@@ -1,0 +1,45 @@
+// Loads the wire contract in proto/ once: the gRPC service definitions for the server, and
+// protobufjs types for the records we encode ourselves (Raft entries).
+import * as protoLoader from '@grpc/proto-loader';
+import * as grpc from '@grpc/grpc-js';
+import * as protobuf from 'protobufjs';
+import { resolve } from 'node:path';
+
+/** proto/ at the repository root; this file runs from dist/src/pb/. */
+export const PROTO_DIR = resolve(__dirname, '../../../proto');
+
+const PROTO_FILES = ['etcdserverpb/rpc.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto'];
+
+/** One decoding convention everywhere: 64-bit integers as decimal strings, enums as numbers. */
+export const CONVERSION: protobuf.IConversionOptions = { longs: String, enums: Number, bytes: Buffer, defaults: true, oneofs: true };
+
+let grpcObject: grpc.GrpcObject | undefined;
+
+export function grpcDefinitions(): grpc.GrpcObject {
+  if (grpcObject === undefined) {
+    const def = protoLoader.loadSync(PROTO_FILES, { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true });
+    grpcObject = grpc.loadPackageDefinition(def);
+  }
+  return grpcObject;
+}
+
+/** The service definition of e.g. `etcdserverpb.KV`. */
+export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
+  let node: unknown = grpcDefinitions();
+  for (const part of fullName.split('.')) node = (node as Record<string, unknown>)[part];
+  const service = (node as { service?: grpc.ServiceDefinition }).service;
+  if (service === undefined) throw new Error(`no gRPC service ${fullName} in proto/`);
+  return service;
+}
+
+let root: protobuf.Root | undefined;
+
+export function protoType(fullName: string): protobuf.Type {
+  if (root === undefined) {
+    root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => resolve(PROTO_DIR, target);
+    root.loadSync(['etcdtspb/internal.proto'], { keepCase: true });
+    root.resolveAll();
+  }
+  return root.lookupType(fullName);
+}

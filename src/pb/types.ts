@@ -1,0 +1,164 @@
+// TypeScript shapes of the etcd messages as decoded with CONVERSION (see load.ts): 64-bit
+// integers arrive as decimal strings, bytes as Buffers, enums as numbers, oneofs name their case.
+// Responses may carry 64-bit integers as numbers or strings; the encoder takes both.
+
+export type Int64 = string | number;
+
+export interface ResponseHeader {
+  cluster_id: Int64;
+  member_id: Int64;
+  revision: Int64;
+  raft_term: Int64;
+}
+
+export interface KeyValuePb {
+  key: Buffer;
+  create_revision: Int64;
+  mod_revision: Int64;
+  version: Int64;
+  value: Buffer;
+  lease: Int64;
+}
+
+export enum SortOrder {
+  NONE = 0,
+  ASCEND = 1,
+  DESCEND = 2,
+}
+
+export enum SortTarget {
+  KEY = 0,
+  VERSION = 1,
+  CREATE = 2,
+  MOD = 3,
+  VALUE = 4,
+}
+
+export interface RangeRequest {
+  key: Buffer;
+  range_end: Buffer;
+  limit: Int64;
+  revision: Int64;
+  sort_order: SortOrder;
+  sort_target: SortTarget;
+  serializable: boolean;
+  keys_only: boolean;
+  count_only: boolean;
+  min_mod_revision: Int64;
+  max_mod_revision: Int64;
+  min_create_revision: Int64;
+  max_create_revision: Int64;
+}
+
+export interface RangeResponse {
+  header?: Partial<ResponseHeader>;
+  kvs: KeyValuePb[];
+  more: boolean;
+  count: Int64;
+}
+
+export interface PutRequest {
+  key: Buffer;
+  value: Buffer;
+  lease: Int64;
+  prev_kv: boolean;
+  ignore_value: boolean;
+  ignore_lease: boolean;
+}
+
+export interface PutResponse {
+  header?: Partial<ResponseHeader>;
+  prev_kv?: KeyValuePb;
+}
+
+export interface DeleteRangeRequest {
+  key: Buffer;
+  range_end: Buffer;
+  prev_kv: boolean;
+}
+
+export interface DeleteRangeResponse {
+  header?: Partial<ResponseHeader>;
+  deleted: Int64;
+  prev_kvs: KeyValuePb[];
+}
+
+export interface RequestOp {
+  request?: 'request_range' | 'request_put' | 'request_delete_range' | 'request_txn';
+  request_range?: RangeRequest;
+  request_put?: PutRequest;
+  request_delete_range?: DeleteRangeRequest;
+  request_txn?: TxnRequest;
+}
+
+export interface ResponseOp {
+  response_range?: RangeResponse;
+  response_put?: PutResponse;
+  response_delete_range?: DeleteRangeResponse;
+  response_txn?: TxnResponse;
+}
+
+export enum CompareResult {
+  EQUAL = 0,
+  GREATER = 1,
+  LESS = 2,
+  NOT_EQUAL = 3,
+}
+
+export enum CompareTarget {
+  VERSION = 0,
+  CREATE = 1,
+  MOD = 2,
+  VALUE = 3,
+  LEASE = 4,
+}
+
+export interface Compare {
+  result: CompareResult;
+  target: CompareTarget;
+  key: Buffer;
+  target_union?: 'version' | 'create_revision' | 'mod_revision' | 'value' | 'lease';
+  version?: Int64;
+  create_revision?: Int64;
+  mod_revision?: Int64;
+  value?: Buffer;
+  lease?: Int64;
+  range_end: Buffer;
+}
+
+export interface TxnRequest {
+  compare: Compare[];
+  success: RequestOp[];
+  failure: RequestOp[];
+}
+
+export interface TxnResponse {
+  header?: Partial<ResponseHeader>;
+  succeeded: boolean;
+  responses: ResponseOp[];
+}
+
+export interface CompactionRequest {
+  revision: Int64;
+  physical: boolean;
+}
+
+export interface CompactionResponse {
+  header?: Partial<ResponseHeader>;
+}
+
+/** A Raft log entry's payload (proto/etcdtspb/internal.proto). */
+export interface InternalRequest {
+  put?: PutRequest | null;
+  delete_range?: DeleteRangeRequest | null;
+  txn?: TxnRequest | null;
+  compaction?: CompactionRequest | null;
+}
+
+export interface Member {
+  ID: Int64;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}

@@ -1,0 +1,139 @@
+// The Raft log as the algorithm sees it: entries already in stable storage plus the unstable
+// tail not yet persisted, and the commit and applied marks. Pure: storage is read through an
+// interface the driver implements.
+import type { Entry } from './types';
+
+/** Read access to what the driver has persisted (etcd-io/raft's Storage). */
+export interface LogStorage {
+  /** Index of the first entry available (entries before it were compacted away). */
+  firstIndex(): number;
+  lastIndex(): number;
+  /** Term of entry i; 0 for i = firstIndex - 1 when nothing precedes it. */
+  term(i: number): number;
+  /** Entries [lo, hi). */
+  entries(lo: number, hi: number): Entry[];
+}
+
+export class RaftLog {
+  committed: number;
+  applied: number;
+  /** Entries after the stable ones, not yet handed out for persisting. */
+  private unstable: Entry[] = [];
+  /** Index of unstable[0]. */
+  private unstableOffset: number;
+  /** Unstable entries before this index were handed out in a Ready but not yet acknowledged. */
+  private handedOut: number;
+
+  constructor(private readonly storage: LogStorage, committed: number, applied: number) {
+    this.committed = committed;
+    this.applied = applied;
+    this.unstableOffset = storage.lastIndex() + 1;
+    this.handedOut = this.unstableOffset;
+  }
+
+  lastIndex(): number {
+    return this.unstable.length > 0 ? this.unstableOffset + this.unstable.length - 1 : this.storage.lastIndex();
+  }
+
+  lastTerm(): number {
+    return this.term(this.lastIndex());
+  }
+
+  term(i: number): number {
+    if (i >= this.unstableOffset && i < this.unstableOffset + this.unstable.length) return this.unstable[i - this.unstableOffset].term;
+    if (i > this.lastIndex()) return 0;
+    if (i < this.storage.firstIndex() - 1) return 0;
+    return this.storage.term(i);
+  }
+
+  matchTerm(i: number, term: number): boolean {
+    return this.term(i) === term;
+  }
+
+  isUpToDate(lastIndex: number, lastTerm: number): boolean {
+    const myTerm = this.lastTerm();
+    return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= this.lastIndex());
+  }
+
+  append(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0].index;
+    if (first <= this.committed) throw new Error(`raft: append at ${first} would overwrite committed ${this.committed}`);
+    if (first === this.unstableOffset + this.unstable.length) {
+      this.unstable.push(...entries);
+    } else if (first <= this.unstableOffset) {
+      // Replaces the whole unstable tail and possibly stable entries (the driver truncates them).
+      this.unstableOffset = first;
+      this.unstable = [...entries];
+      this.handedOut = Math.min(this.handedOut, first);
+    } else {
+      this.unstable = [...this.unstable.slice(0, first - this.unstableOffset), ...entries];
+      this.handedOut = Math.min(this.handedOut, first);
+    }
+  }
+
+  /** Appends the entries of an AppendEntries that match at (index, logTerm); returns the new last index or -1. */
+  maybeAppend(index: number, logTerm: number, committed: number, entries: Entry[]): number {
+    if (!this.matchTerm(index, logTerm)) return -1;
+    const last = index + entries.length;
+    let conflictAt = 0;
+    for (const e of entries) {
+      if (!this.matchTerm(e.index, e.term)) {
+        conflictAt = e.index;
+        break;
+      }
+    }
+    if (conflictAt > 0) this.append(entries.slice(conflictAt - index - 1));
+    this.commitTo(Math.min(committed, last));
+    return last;
+  }
+
+  commitTo(index: number): void {
+    if (index > this.committed) {
+      if (index > this.lastIndex()) throw new Error(`raft: commit ${index} beyond last index ${this.lastIndex()}`);
+      this.committed = index;
+    }
+  }
+
+  entries(lo: number, hi: number): Entry[] {
+    const out: Entry[] = [];
+    const stableHi = Math.min(hi, this.unstableOffset);
+    if (lo < stableHi) out.push(...this.storage.entries(lo, stableHi));
+    for (let i = Math.max(lo, this.unstableOffset); i < hi && i - this.unstableOffset < this.unstable.length; i++) {
+      out.push(this.unstable[i - this.unstableOffset]);
+    }
+    return out;
+  }
+
+  /** Unstable entries not yet handed to the driver for persisting. */
+  takeUnstable(): Entry[] {
+    const from = this.handedOut - this.unstableOffset;
+    const out = this.unstable.slice(Math.max(0, from));
+    this.handedOut = this.unstableOffset + this.unstable.length;
+    return out;
+  }
+
+  hasUnstable(): boolean {
+    return this.handedOut < this.unstableOffset + this.unstable.length;
+  }
+
+  /** The driver persisted entries up to index (inclusive) of the given term. */
+  stableTo(index: number, term: number): void {
+    if (index < this.unstableOffset) return;
+    const pos = index - this.unstableOffset;
+    if (pos >= this.unstable.length || this.unstable[pos].term !== term) return;
+    this.unstable = this.unstable.slice(pos + 1);
+    this.unstableOffset = index + 1;
+  }
+
+  /** Committed entries not yet handed out for applying. */
+  nextCommitted(): Entry[] {
+    if (this.committed <= this.applied) return [];
+    return this.entries(this.applied + 1, this.committed + 1);
+  }
+
+  appliedTo(index: number): void {
+    if (index > this.committed || index < this.applied) throw new Error(`raft: applied ${index} outside [${this.applied}, ${this.committed}]`);
+    this.applied = index;
+  }
+}

@@ -1,0 +1,76 @@
+// Raft's data types, in etcd-io/raft's vocabulary. Pure data: no I/O here.
+
+export enum EntryType {
+  Normal = 0,
+  ConfChange = 1,
+}
+
+export interface Entry {
+  term: number;
+  index: number;
+  type: EntryType;
+  data: Buffer;
+}
+
+export interface HardState {
+  term: number;
+  /** The member voted for in `term`, or "" for none. */
+  vote: MemberId;
+  commit: number;
+}
+
+export enum MessageType {
+  Hup = 'hup', // local: start an election
+  Prop = 'prop', // local or forwarded: propose entries
+  App = 'app',
+  AppResp = 'appResp',
+  Vote = 'vote',
+  VoteResp = 'voteResp',
+  Heartbeat = 'heartbeat',
+  HeartbeatResp = 'heartbeatResp',
+}
+
+/** Member IDs travel as decimal strings: etcd's IDs are 64-bit and exceed JS's safe integers. */
+export type MemberId = string;
+
+export interface Message {
+  type: MessageType;
+  from: MemberId;
+  to: MemberId;
+  term: number;
+  logTerm: number;
+  index: number;
+  entries: Entry[];
+  commit: number;
+  reject: boolean;
+  rejectHint: number;
+}
+
+export interface SoftState {
+  leader: MemberId | undefined;
+  role: Role;
+}
+
+export enum Role {
+  Follower = 'follower',
+  Candidate = 'candidate',
+  Leader = 'leader',
+}
+
+/** What the driver must do next: persist, then send and apply, then call advance(). */
+export interface Ready {
+  /** Entries to append to stable storage before sending messages. */
+  entries: Entry[];
+  /** Set when the hard state changed and must be persisted with the entries. */
+  hardState: HardState | undefined;
+  /** Committed entries to apply, in order. */
+  committedEntries: Entry[];
+  messages: Message[];
+  softState: SoftState;
+}
+
+export const NO_LEADER: MemberId | undefined = undefined;
+
+export function emptyMessage(type: MessageType, from: MemberId, to: MemberId, term: number): Message {
+  return { type, from, to, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 };
+}

@@ -1,0 +1,91 @@
+// The durable Raft log and hard state, in the member's LMDB environment. Writes happen inside the
+// Ready transaction the driver opens, so entries, hard state and the state they produce reach
+// disk with one fsync.
+import type { Database } from 'lmdb';
+import type { Backend } from '../backend/backend';
+import type { LogStorage } from '../raft/log';
+import { EntryType, type Entry, type HardState } from '../raft/types';
+
+const META_HARD_STATE = 'raft/hardstate';
+const META_FIRST_INDEX = 'raft/first-index';
+const META_FIRST_TERM = 'raft/first-term'; // term of the entry just before the first kept one
+
+export class LogStore implements LogStorage {
+  private readonly log: Database<Buffer, number>;
+  private first: number;
+  private last: number;
+  private termBeforeFirst: number;
+
+  constructor(private readonly backend: Backend) {
+    this.log = backend.orderedTable<Buffer, number>('raft-log', { keys: 'ordered-binary', values: 'binary' });
+    this.first = backend.getMetaNumber(META_FIRST_INDEX) ?? 1;
+    this.termBeforeFirst = backend.getMetaNumber(META_FIRST_TERM) ?? 0;
+    let last = this.first - 1;
+    for (const k of this.log.getKeys({ reverse: true, limit: 1 })) last = k;
+    this.last = last;
+  }
+
+  firstIndex(): number {
+    return this.first;
+  }
+
+  lastIndex(): number {
+    return this.last;
+  }
+
+  term(i: number): number {
+    if (i === this.first - 1) return this.termBeforeFirst;
+    const raw = this.log.get(i);
+    if (raw === undefined) throw new Error(`raftnode: log entry ${i} is not stored (first ${this.first}, last ${this.last})`);
+    return raw.readUIntBE(0, 6);
+  }
+
+  entries(lo: number, hi: number): Entry[] {
+    const out: Entry[] = [];
+    for (const { key, value } of this.log.getRange({ start: lo, end: hi })) out.push(decodeEntry(key, value));
+    if (out.length !== Math.max(0, hi - lo)) throw new Error(`raftnode: log entries [${lo}, ${hi}) are not all stored`);
+    return out;
+  }
+
+  hardState(): HardState {
+    const raw = this.backend.getMetaBuffer(META_HARD_STATE);
+    if (raw === undefined) return { term: 0, vote: '', commit: 0 };
+    return JSON.parse(raw.toString('utf8')) as HardState;
+  }
+
+  /** Inside the Ready transaction: appends entries, dropping any stored suffix they replace. */
+  append(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0].index;
+    for (let i = first; i <= this.last; i++) this.log.removeSync(i);
+    for (const e of entries) this.log.putSync(e.index, encodeEntry(e));
+    this.last = entries[entries.length - 1].index;
+  }
+
+  setHardState(hs: HardState): void {
+    this.backend.putMetaBuffer(META_HARD_STATE, Buffer.from(JSON.stringify(hs)));
+  }
+
+  /** Inside a transaction: forgets entries before index (they are applied and no peer needs them). */
+  compactTo(index: number): void {
+    if (index <= this.first) return;
+    const termBefore = this.term(index - 1);
+    for (const k of this.log.getKeys({ start: this.first, end: index })) this.log.removeSync(k);
+    this.first = index;
+    this.termBeforeFirst = termBefore;
+    this.backend.putMetaNumber(META_FIRST_INDEX, index);
+    this.backend.putMetaNumber(META_FIRST_TERM, termBefore);
+  }
+}
+
+function encodeEntry(e: Entry): Buffer {
+  const buf = Buffer.allocUnsafe(7 + e.data.length);
+  buf.writeUIntBE(e.term, 0, 6);
+  buf[6] = e.type;
+  e.data.copy(buf, 7);
+  return buf;
+}
+
+function decodeEntry(index: number, raw: Buffer): Entry {
+  return { index, term: raw.readUIntBE(0, 6), type: raw[6] as EntryType, data: Buffer.from(raw.subarray(7)) };
+}

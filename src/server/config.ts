@@ -1,0 +1,78 @@
+// A member's configuration: etcd's flags, with etcd's defaults.
+export interface InitialMember {
+  name: string;
+  peerUrls: string[];
+}
+
+export interface ServerConfig {
+  name: string;
+  dataDir: string;
+  listenClientUrls: string[];
+  advertiseClientUrls: string[];
+  listenPeerUrls: string[];
+  initialAdvertisePeerUrls: string[];
+  /** name=url,name=url,... */
+  initialCluster: string;
+  initialClusterState: 'new' | 'existing';
+  initialClusterToken: string;
+  maxRequestBytes: number;
+  maxTxnOps: number;
+  quotaBackendBytes: number;
+  heartbeatIntervalMs: number;
+  electionTimeoutMs: number;
+  snapshotCount: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'panic' | 'fatal' | 'silent';
+}
+
+export const DEFAULT_CONFIG: ServerConfig = {
+  name: 'default',
+  dataDir: '',
+  listenClientUrls: ['http://localhost:2379'],
+  advertiseClientUrls: ['http://localhost:2379'],
+  listenPeerUrls: ['http://localhost:2380'],
+  initialAdvertisePeerUrls: ['http://localhost:2380'],
+  initialCluster: '',
+  initialClusterState: 'new',
+  initialClusterToken: 'etcd-cluster',
+  maxRequestBytes: 1.5 * 1024 * 1024,
+  maxTxnOps: 128,
+  quotaBackendBytes: 0,
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1000,
+  snapshotCount: 100_000,
+  logLevel: 'info',
+};
+
+/** Fills the values etcd derives from others: data dir from name, initial cluster from this member. */
+export function completeConfig(partial: Partial<ServerConfig>): ServerConfig {
+  const c: ServerConfig = { ...DEFAULT_CONFIG, ...partial };
+  if (c.dataDir === '') c.dataDir = `${c.name}.etcd`;
+  if (c.initialCluster === '') c.initialCluster = c.initialAdvertisePeerUrls.map((u) => `${c.name}=${u}`).join(',');
+  return c;
+}
+
+export function parseInitialCluster(s: string): InitialMember[] {
+  const byName = new Map<string, string[]>();
+  for (const part of s.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`invalid --initial-cluster entry ${JSON.stringify(part)} (want name=url)`);
+    const name = part.slice(0, eq);
+    const url = part.slice(eq + 1);
+    parseUrl(url);
+    byName.set(name, [...(byName.get(name) ?? []), url]);
+  }
+  return [...byName].map(([name, peerUrls]) => ({ name, peerUrls }));
+}
+
+export function parseUrl(u: string): URL {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    throw new Error(`invalid URL ${JSON.stringify(u)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'unix:' && url.protocol !== 'unixs:') {
+    throw new Error(`URL scheme must be http, https, unix, or unixs: ${u}`);
+  }
+  return url;
+}

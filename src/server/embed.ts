@@ -1,0 +1,60 @@
+// The embedded API: start a member in this process and get a handle with its endpoints and
+// close(). The command-line entry (main.ts) and the tests both use it.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { bind, createGrpcServer } from '../api/grpc-server';
+import { completeConfig, type ServerConfig } from './config';
+import { EtcdServer } from './etcd-server';
+import { createLogger } from './logger';
+
+export interface EtcdHandle {
+  /** host:port of each client listener, with the port actually bound (port 0 picks one). */
+  endpoints: string[];
+  server: EtcdServer;
+  close(): Promise<void>;
+}
+
+export interface StartOptions extends Partial<ServerConfig> {
+  logger?: Logger;
+  /** Called when the member hits an error it cannot continue from; default: log and exit(1). */
+  onFatal?: (err: Error) => void;
+}
+
+export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
+  const { logger, onFatal, ...partial } = options;
+  const config = completeConfig(partial);
+  const log = logger ?? createLogger(config.logLevel, config.name);
+  const fatal =
+    onFatal ??
+    ((err: Error) => {
+      log.fatal({ err }, 'member stopped after an unrecoverable error');
+      process.exit(1);
+    });
+  const server = new EtcdServer(config, log, fatal);
+  const grpcServer: grpc.Server = createGrpcServer(server, log);
+  const endpoints: string[] = [];
+  try {
+    for (const url of config.listenClientUrls) {
+      const port = await bind(grpcServer, url);
+      const host = new URL(url).hostname;
+      endpoints.push(`${host === 'localhost' ? '127.0.0.1' : host}:${port}`);
+    }
+  } catch (err) {
+    grpcServer.forceShutdown();
+    await server.close();
+    throw err;
+  }
+  log.info({ endpoints }, 'serving client requests');
+  let closing: Promise<void> | undefined;
+  return {
+    endpoints,
+    server,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        grpcServer.forceShutdown();
+        await server.close();
+      })();
+      return closing;
+    },
+  };
+}

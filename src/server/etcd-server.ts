@@ -1,0 +1,153 @@
+// One etcd-ts member: wires the backend, MVCC store, applier and Raft node together and serves
+// what api/ asks of it (EtcdServerApi). Proposals wait here for their apply results.
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Applier, type ApplyResult } from '../apply/applier';
+import { encodeEntryData } from '../apply/entry-codec';
+import { range as applyRange } from '../apply/range';
+import { txn as applyTxn } from '../apply/txn';
+import type { EtcdServerApi, MemberStatus } from '../api/server-api';
+import { Backend } from '../backend/backend';
+import { Errors } from '../errors';
+import { MvccStore } from '../mvcc/store';
+import type { InternalRequest, Member, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse } from '../pb/types';
+import { ProposalDroppedError } from '../raft/raft';
+import { RaftNode } from '../raftnode/node';
+import type { ServerConfig } from './config';
+import { Membership } from './membership';
+import { ETCD_VERSION } from './version';
+
+interface Waiter {
+  req: InternalRequest;
+  resolve: (response: object) => void;
+  reject: (err: Error) => void;
+}
+
+export class EtcdServer implements EtcdServerApi {
+  readonly maxRequestBytes: number;
+  readonly maxTxnOps: number;
+  readonly membership: Membership;
+  private readonly backend: Backend;
+  private readonly mvcc: MvccStore;
+  private readonly node: RaftNode;
+  private readonly waiters = new Map<bigint, Waiter>();
+  private nextRequestId = 1n;
+  private stopped = false;
+
+  constructor(private readonly config: ServerConfig, private readonly log: Logger, onFatal: (err: Error) => void) {
+    this.maxRequestBytes = config.maxRequestBytes;
+    this.maxTxnOps = config.maxTxnOps;
+    this.backend = new Backend({ dir: join(config.dataDir, 'member', 'lmdb') });
+    this.membership = new Membership(this.backend, config);
+    this.mvcc = new MvccStore(this.backend);
+    const selfId = this.membership.selfId;
+    const applier = new Applier({
+      backend: this.backend,
+      mvcc: this.mvcc,
+      memberId: selfId,
+      // Leases arrive with the lease work; until then every lease ID is unknown.
+      leases: { leaseExists: () => false },
+      localRequest: (id) => this.waiters.get(id)?.req,
+      deliver: (results) => this.deliver(results),
+    });
+    this.node = new RaftNode({
+      backend: this.backend,
+      id: selfId.toString(),
+      voters: this.membership.voterIds().map(String),
+      applier,
+      tickMs: config.heartbeatIntervalMs,
+      electionTicks: Math.max(1, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+      logRetainEntries: Math.min(config.snapshotCount, 10_000),
+      onFatal,
+    });
+    log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
+  }
+
+  header(revision?: number): ResponseHeader {
+    return {
+      cluster_id: this.membership.clusterId.toString(),
+      member_id: this.membership.selfId.toString(),
+      revision: revision ?? this.mvcc.currentRevision(),
+      raft_term: this.node.term(),
+    };
+  }
+
+  async range(req: RangeRequest): Promise<RangeResponse> {
+    if (!req.serializable) await this.linearizableReadBarrier();
+    return applyRange(this.mvcc, req);
+  }
+
+  async readOnlyTxn(req: TxnRequest): Promise<TxnResponse> {
+    await this.linearizableReadBarrier();
+    const w = this.mvcc.write();
+    return applyTxn(w, req, { leaseExists: () => false });
+  }
+
+  propose(req: InternalRequest): Promise<object> {
+    if (this.stopped) return Promise.reject(Errors.stopped());
+    const id = this.nextRequestId++;
+    const data = encodeEntryData(this.membership.selfId, id, req);
+    if (data.length > this.maxRequestBytes) return Promise.reject(Errors.requestTooLarge());
+    return new Promise((resolve, reject) => {
+      this.waiters.set(id, { req, resolve, reject });
+      try {
+        this.node.propose(data);
+      } catch (err) {
+        this.waiters.delete(id);
+        reject(err instanceof ProposalDroppedError ? Errors.noLeader() : err);
+      }
+    });
+  }
+
+  status(): MemberStatus {
+    return {
+      version: ETCD_VERSION,
+      dbSize: this.backend.sizeBytes(),
+      dbSizeInUse: this.backend.sizeInUseBytes(),
+      leader: this.node.leader() ?? '0',
+      raftIndex: this.node.committedIndex(),
+      raftTerm: this.node.term(),
+      raftAppliedIndex: this.node.appliedIndex(),
+      isLearner: false,
+      errors: [],
+    };
+  }
+
+  members(): Member[] {
+    return this.membership.list().map((m) => ({
+      ID: m.id.toString(),
+      name: m.name,
+      peerURLs: m.peerUrls,
+      clientURLs: m.clientUrls,
+      isLearner: m.isLearner,
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.node.stop();
+    for (const w of this.waiters.values()) w.reject(Errors.stopped());
+    this.waiters.clear();
+    await this.backend.close();
+  }
+
+  /**
+   * Waits until a read here reflects every write acknowledged before the read began. A single
+   * voter that leads applies in the same write that commits, so its state already does.
+   */
+  private async linearizableReadBarrier(): Promise<void> {
+    if (this.stopped) throw Errors.stopped();
+    if (!this.node.isLeader()) throw Errors.noLeader();
+  }
+
+  private deliver(results: Map<bigint, ApplyResult>): void {
+    for (const [id, result] of results) {
+      const w = this.waiters.get(id);
+      if (w === undefined) continue;
+      this.waiters.delete(id);
+      if (result.ok) w.resolve(result.response);
+      else w.reject(result.error);
+    }
+  }
+}

@@ -1,0 +1,203 @@
+// etcd's command-line flags and ETCD_* environment variables, parsed as etcd's Go flag parser does:
+// `--flag value`, `--flag=value`, one or two dashes, booleans as `--flag` or `--flag=true|false`.
+// Every etcd flag is accepted; those not implemented yet are reported so the caller can warn.
+import { completeConfig, parseUrl, type ServerConfig } from './config';
+
+type Kind = 'string' | 'bool' | 'int' | 'urls';
+
+interface FlagSpec {
+  kind: Kind;
+  /** Sets the config field this flag controls; absent = accepted but not implemented yet. */
+  set?: (c: Partial<ServerConfig>, v: string) => void;
+}
+
+const urls = (v: string): string[] =>
+  v.split(',').map((u) => u.trim()).filter((u) => u !== '').map((u) => (parseUrl(u), u));
+
+const int = (name: string, v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new FlagError(`invalid value ${JSON.stringify(v)} for flag -${name}: parse error`);
+  return n;
+};
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'panic', 'fatal'];
+
+const IMPLEMENTED: Record<string, FlagSpec> = {
+  name: { kind: 'string', set: (c, v) => (c.name = v) },
+  'data-dir': { kind: 'string', set: (c, v) => (c.dataDir = v) },
+  'listen-client-urls': { kind: 'urls', set: (c, v) => (c.listenClientUrls = urls(v)) },
+  'advertise-client-urls': { kind: 'urls', set: (c, v) => (c.advertiseClientUrls = urls(v)) },
+  'listen-peer-urls': { kind: 'urls', set: (c, v) => (c.listenPeerUrls = urls(v)) },
+  'initial-advertise-peer-urls': { kind: 'urls', set: (c, v) => (c.initialAdvertisePeerUrls = urls(v)) },
+  'initial-cluster': { kind: 'string', set: (c, v) => (c.initialCluster = v) },
+  'initial-cluster-state': {
+    kind: 'string',
+    set: (c, v) => {
+      if (v !== 'new' && v !== 'existing') throw new FlagError(`invalid value ${JSON.stringify(v)} for flag -initial-cluster-state: valid values are "new", "existing"`);
+      c.initialClusterState = v;
+    },
+  },
+  'initial-cluster-token': { kind: 'string', set: (c, v) => (c.initialClusterToken = v) },
+  'max-request-bytes': { kind: 'int', set: (c, v) => (c.maxRequestBytes = int('max-request-bytes', v)) },
+  'max-txn-ops': { kind: 'int', set: (c, v) => (c.maxTxnOps = int('max-txn-ops', v)) },
+  'quota-backend-bytes': { kind: 'int', set: (c, v) => (c.quotaBackendBytes = int('quota-backend-bytes', v)) },
+  'heartbeat-interval': { kind: 'int', set: (c, v) => (c.heartbeatIntervalMs = int('heartbeat-interval', v)) },
+  'election-timeout': { kind: 'int', set: (c, v) => (c.electionTimeoutMs = int('election-timeout', v)) },
+  'snapshot-count': { kind: 'int', set: (c, v) => (c.snapshotCount = int('snapshot-count', v)) },
+  'log-level': {
+    kind: 'string',
+    set: (c, v) => {
+      if (!LOG_LEVELS.includes(v)) throw new FlagError(`invalid value ${JSON.stringify(v)} for flag -log-level: must be one of ${LOG_LEVELS.join(', ')}`);
+      c.logLevel = v as ServerConfig['logLevel'];
+    },
+  },
+  // Accepted for etcd compatibility; etcd-ts always logs structured JSON to stderr.
+  logger: { kind: 'string', set: () => undefined },
+  'log-outputs': { kind: 'string', set: () => undefined },
+  debug: { kind: 'bool', set: (c, v) => (v === 'true' ? (c.logLevel = 'debug') : undefined) },
+};
+
+const NOT_YET: [string, Kind][] = [
+  ['wal-dir', 'string'], ['initial-election-tick-advance', 'bool'], ['max-snapshots', 'int'], ['max-wals', 'int'],
+  ['backend-batch-interval', 'string'], ['backend-batch-limit', 'int'], ['backend-bbolt-freelist-type', 'string'],
+  ['max-concurrent-streams', 'int'], ['grpc-keepalive-min-time', 'string'], ['grpc-keepalive-interval', 'string'],
+  ['grpc-keepalive-timeout', 'string'], ['discovery', 'string'], ['discovery-fallback', 'string'],
+  ['discovery-proxy', 'string'], ['discovery-srv', 'string'], ['discovery-srv-name', 'string'],
+  ['strict-reconfig-check', 'bool'], ['pre-vote', 'bool'], ['auto-compaction-retention', 'string'],
+  ['auto-compaction-mode', 'string'], ['enable-v2', 'bool'], ['cert-file', 'string'], ['key-file', 'string'],
+  ['client-cert-file', 'string'], ['client-key-file', 'string'], ['client-cert-auth', 'bool'],
+  ['client-crl-file', 'string'], ['client-cert-allowed-hostname', 'string'], ['trusted-ca-file', 'string'],
+  ['auto-tls', 'bool'], ['peer-cert-file', 'string'], ['peer-key-file', 'string'], ['peer-client-cert-file', 'string'],
+  ['peer-client-key-file', 'string'], ['peer-client-cert-auth', 'bool'], ['peer-trusted-ca-file', 'string'],
+  ['peer-cert-allowed-cn', 'string'], ['peer-cert-allowed-hostname', 'string'], ['peer-auto-tls', 'bool'],
+  ['self-signed-cert-validity', 'int'], ['peer-crl-file', 'string'], ['cipher-suites', 'string'],
+  ['tls-min-version', 'string'], ['tls-max-version', 'string'], ['cors', 'string'], ['host-whitelist', 'string'],
+  ['auth-token', 'string'], ['bcrypt-cost', 'int'], ['auth-token-ttl', 'int'], ['enable-pprof', 'bool'],
+  ['metrics', 'string'], ['listen-metrics-urls', 'urls'], ['log-rotation-config-json', 'string'],
+  ['enable-log-rotation', 'bool'], ['log-format', 'string'], ['log-package-levels', 'string'], ['proxy', 'string'],
+  ['proxy-failure-wait', 'int'], ['proxy-refresh-interval', 'int'], ['proxy-dial-timeout', 'int'],
+  ['proxy-write-timeout', 'int'], ['proxy-read-timeout', 'int'], ['force-new-cluster', 'bool'],
+  ['socket-reuse-port', 'bool'], ['socket-reuse-address', 'bool'], ['unsafe-no-fsync', 'bool'],
+  ['enable-grpc-gateway', 'bool'], ['config-file', 'string'], ['max-learners', 'int'],
+  ['experimental-initial-corrupt-check', 'bool'], ['experimental-corrupt-check-time', 'string'],
+  ['experimental-compact-hash-check-enabled', 'bool'], ['experimental-compact-hash-check-time', 'string'],
+  ['experimental-enable-v2v3', 'string'], ['experimental-backend-bbolt-freelist-type', 'string'],
+  ['experimental-enable-lease-checkpoint', 'bool'], ['experimental-enable-lease-checkpoint-persist', 'bool'],
+  ['experimental-compaction-batch-limit', 'int'], ['experimental-compaction-sleep-interval', 'string'],
+  ['experimental-peer-skip-client-san-verification', 'bool'], ['experimental-watch-progress-notify-interval', 'string'],
+  ['experimental-warning-apply-duration', 'string'], ['experimental-warning-unary-request-duration', 'string'],
+  ['experimental-txn-mode-write-with-shared-buffer', 'bool'], ['experimental-bootstrap-defrag-threshold-megabytes', 'int'],
+  ['experimental-downgrade-check-time', 'string'], ['experimental-enable-distributed-tracing', 'bool'],
+  ['experimental-distributed-tracing-address', 'string'], ['experimental-distributed-tracing-service-name', 'string'],
+  ['experimental-distributed-tracing-instance-id', 'string'], ['experimental-distributed-tracing-sampling-rate', 'int'],
+  ['experimental-max-learners', 'int'], ['experimental-memory-mlock', 'bool'], ['experimental-snapshot-catchup-entries', 'int'],
+  ['experimental-wait-cluster-ready-timeout', 'string'], ['experimental-stop-grpc-service-on-defrag', 'bool'],
+  ['experimental-enable-leasing-shared-buffer', 'bool'],
+];
+
+const FLAGS: Record<string, FlagSpec> = { ...IMPLEMENTED };
+for (const [name, kind] of NOT_YET) FLAGS[name] = { kind };
+
+export class FlagError extends Error {}
+
+export type ParsedCommand =
+  | { action: 'run'; config: ServerConfig; notImplemented: string[]; warnings: string[] }
+  | { action: 'version' }
+  | { action: 'help' };
+
+/** Parses argv (without node and script) and the environment into a config, as etcd does. */
+export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): ParsedCommand {
+  const fromFlags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('-') || arg === '-' || arg === '--') throw new FlagError(`'${arg}' is not a valid flag`);
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    if (name === 'version') return { action: 'version' };
+    if (name === 'help' || name === 'h') return { action: 'help' };
+    const spec = FLAGS[name];
+    if (spec === undefined) throw new FlagError(`flag provided but not defined: -${name}`);
+    let value: string;
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (spec.kind === 'bool') value = 'true';
+    else {
+      if (i + 1 >= argv.length) throw new FlagError(`flag needs an argument: -${name}`);
+      value = argv[++i];
+    }
+    if (spec.kind === 'bool') value = parseBool(name, value);
+    fromFlags.set(name, value);
+  }
+
+  const warnings: string[] = [];
+  const values = new Map<string, string>();
+  for (const [key, raw] of Object.entries(env)) {
+    if (!key.startsWith('ETCD_') || raw === undefined) continue;
+    const name = key.slice(5).toLowerCase().replace(/_/g, '-');
+    const spec = FLAGS[name];
+    if (spec === undefined) {
+      warnings.push(`unrecognized environment variable ${key}=${raw}`);
+      continue;
+    }
+    if (fromFlags.has(name)) {
+      warnings.push(`ignored environment variable ${key} because the flag --${name} is set`);
+      continue;
+    }
+    values.set(name, spec.kind === 'bool' ? parseBool(name, raw) : raw);
+  }
+  for (const [name, value] of fromFlags) values.set(name, value);
+
+  const partial: Partial<ServerConfig> = {};
+  const notImplemented: string[] = [];
+  for (const [name, value] of values) {
+    const spec = FLAGS[name];
+    if (spec.set !== undefined) spec.set(partial, value);
+    else notImplemented.push(name);
+  }
+  return { action: 'run', config: completeConfig(partial), notImplemented, warnings };
+}
+
+function parseBool(name: string, v: string): string {
+  const t = v.toLowerCase();
+  if (['1', 't', 'true'].includes(t)) return 'true';
+  if (['0', 'f', 'false'].includes(t)) return 'false';
+  throw new FlagError(`invalid boolean value ${JSON.stringify(v)} for -${name}: parse error`);
+}
+
+export const USAGE = `Usage:
+
+  etcd-ts [flags]
+    Start an etcd-ts server (an etcd v3 compatible server).
+
+  etcd-ts --version
+    Show the version of etcd-ts.
+
+  etcd-ts -h | --help
+    Show the help information about etcd-ts.
+
+Member:
+  --name 'default'                  Human-readable name for this member.
+  --data-dir '\${name}.etcd'         Path to the data directory.
+  --listen-client-urls 'http://localhost:2379'
+  --listen-peer-urls 'http://localhost:2380'
+  --max-request-bytes '1572864'     Maximum client request size in bytes the server will accept.
+  --max-txn-ops '128'               Maximum number of operations permitted in a transaction.
+  --quota-backend-bytes '0'         Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).
+  --heartbeat-interval '100'        Time (in milliseconds) of a heartbeat interval.
+  --election-timeout '1000'         Time (in milliseconds) for an election to timeout.
+  --snapshot-count '100000'         Number of committed transactions to trigger a snapshot to disk.
+
+Clustering:
+  --initial-advertise-peer-urls 'http://localhost:2380'
+  --initial-cluster 'default=http://localhost:2380'
+  --initial-cluster-state 'new'     Initial cluster state ('new' or 'existing').
+  --initial-cluster-token 'etcd-cluster'
+  --advertise-client-urls 'http://localhost:2379'
+
+Logging:
+  --log-level 'info'                debug, info, warn, error, panic, or fatal.
+
+Every other etcd flag is accepted; one not implemented yet is logged as a warning.
+Each flag can also be given as an environment variable: ETCD_ + the flag name in upper case with
+'_' for '-' (e.g. ETCD_DATA_DIR). A flag on the command line wins over the variable.
+`;
