@@ -16,7 +16,7 @@ Usage:
   node dist/scripts/bench/main.js range --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
 
 Suite options (default suite: put 50 clients/10 conns/30000 x 256 B,
-range-s and range-l 50/10/30000 over 1000 prefilled keys, put-1c 1/1/3000):
+range-s 50/10/30000 and range-l 50/10/10000 over 1000 prefilled keys, put-1c 1/1/3000):
   --reps N                   repeat each load N times, report medians (default 1)
   --only etcd-ts|etcd        start and load only this server
   --target-endpoints LIST    start nothing; run the suite against these endpoints
@@ -71,7 +71,7 @@ const BASE: Omit<LoadSpec, 'name' | 'kind'> = {
 export const DEFAULT_SUITE: LoadSpec[] = [
   { ...BASE, name: 'put', kind: 'put' },
   { ...BASE, name: 'range-s', kind: 'range', keySpace: 1000, sequentialKeys: false, serializable: true },
-  { ...BASE, name: 'range-l', kind: 'range', keySpace: 1000, sequentialKeys: false, serializable: false },
+  { ...BASE, name: 'range-l', kind: 'range', total: 10000, keySpace: 1000, sequentialKeys: false, serializable: false },
   { ...BASE, name: 'put-1c', kind: 'put', total: 3000, clients: 1, conns: 1 },
 ];
 

@@ -1,0 +1,25 @@
+// Runs Debian's etcdctl (v3 API) against an endpoint. Tests skip, with the reason printed, only
+// when etcdctl is not installed; CI installs it.
+import { execFile, spawnSync } from 'node:child_process';
+
+export const ETCDCTL = '/usr/bin/etcdctl';
+export const etcdctlMissing: string | false = spawnSync(ETCDCTL, ['version']).status === 0 ? false : 'etcdctl is not installed (apt-get install etcd-client)';
+if (etcdctlMissing) process.stdout.write(`# skipping etcdctl tests: ${etcdctlMissing}\n`);
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function etcdctl(endpoint: string, args: string[], input?: string): Promise<Result> {
+  return new Promise((res) => {
+    const child = execFile(
+      ETCDCTL,
+      [`--endpoints=${endpoint}`, '--dial-timeout=5s', '--command-timeout=10s', ...args],
+      { env: { ...process.env, ETCDCTL_API: '3' }, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}

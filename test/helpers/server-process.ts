@@ -1,0 +1,103 @@
+// Starts the real etcd-ts binary as a child process on a free port with a temp data dir, and
+// makes sure it is killed when the test ends, also when the test fails.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { kvClient, call } from './grpc-client';
+
+export const MAIN = resolve(__dirname, '../../src/server/main.js');
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface ServerProcess {
+  endpoint: string;
+  dataDir: string;
+  proc: ChildProcess;
+  stderr(): string;
+  /** SIGKILL and wait for the exit. */
+  kill(): Promise<void>;
+  /** Starts the binary again on the same data dir and port. */
+  restart(): Promise<ServerProcess>;
+  /** Kills the process (if running) and removes the data dir. */
+  cleanup(): Promise<void>;
+}
+
+export interface StartOptions {
+  args?: string[];
+  dataDir?: string;
+  port?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'etcd-ts-test-'));
+  const port = options.port ?? (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const args = [MAIN, '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn', ...(options.args ?? [])];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...options.env } });
+  live.add(proc);
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((res) => proc.once('exit', () => (live.delete(proc), res())));
+  const endpoint = `127.0.0.1:${port}`;
+  await waitReady(endpoint, proc, () => err);
+  const handle: ServerProcess = {
+    endpoint,
+    dataDir,
+    proc,
+    stderr: () => err,
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+    async restart() {
+      await handle.kill();
+      return startServer({ ...options, dataDir, port });
+    },
+    async cleanup() {
+      await handle.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}
+
+async function waitReady(endpoint: string, proc: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  const client = kvClient(endpoint);
+  try {
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`etcd-ts exited with ${proc.exitCode}: ${stderr()}`);
+      try {
+        await call(client, 'Range', { key: Buffer.from('health-probe'), serializable: true }, 1000);
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`etcd-ts did not become ready: ${String(e)}\n${stderr()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+export { grpc };
