@@ -1,0 +1,139 @@
+// The MVCC store on a real LMDB environment in a temp dir.
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Backend } from '../../src/backend/backend';
+import { MvccStore } from '../../src/mvcc/store';
+import { CompactedError, FutureRevisionError } from '../../src/mvcc/errors';
+import { LMDB_KEY_PREFIX_BYTES } from '../../src/mvcc/key-codec';
+
+const b = (s: string): Buffer => Buffer.from(s);
+const ALL = Buffer.alloc(0);
+const dirs: string[] = [];
+const backends: Backend[] = [];
+
+function open(dir?: string): { store: MvccStore; backend: Backend; dir: string } {
+  const d = dir ?? mkdtempSync(join(tmpdir(), 'mvcc-test-'));
+  if (dir === undefined) dirs.push(d);
+  const backend = new Backend({ dir: d, mapSizeBytes: 64 * 1024 * 1024 });
+  backends.push(backend);
+  return { store: new MvccStore(backend), backend, dir: d };
+}
+
+function put(s: { store: MvccStore; backend: Backend }, kvs: [string | Buffer, string][]): number {
+  return s.backend.transaction(() => {
+    const w = s.store.write();
+    for (const [k, v] of kvs) w.put(typeof k === 'string' ? b(k) : k, b(v), 0n);
+    return w.end();
+  });
+}
+
+function del(s: { store: MvccStore; backend: Backend }, key: string, end?: string): number {
+  return s.backend.transaction(() => {
+    const w = s.store.write();
+    w.deleteRange(b(key), end === undefined ? undefined : b(end));
+    return w.end();
+  });
+}
+
+const keys = (r: { kvs: { key: Buffer }[] }): string[] => r.kvs.map((kv) => kv.key.toString());
+
+afterEach(async () => {
+  for (const be of backends.splice(0)) await be.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('mvcc store', () => {
+  test('revisions, versions and history', () => {
+    const s = open();
+    assert.equal(s.store.currentRevision(), 1);
+    assert.equal(put(s, [['a', '1']]), 2);
+    assert.equal(put(s, [['a', '2'], ['b', '1']]), 3, 'one txn, one revision');
+    const a = s.store.range(b('a'), undefined).kvs[0];
+    assert.deepEqual([a.create_revision, a.mod_revision, a.version, a.value.toString()], [2, 3, 2, '2']);
+    assert.equal(s.store.range(b('a'), undefined, { revision: 2 }).kvs[0].value.toString(), '1');
+    assert.equal(s.store.range(b('b'), undefined, { revision: 2 }).kvs.length, 0);
+    assert.equal(del(s, 'a'), 4);
+    assert.equal(s.store.range(b('a'), undefined).kvs.length, 0);
+    assert.equal(s.store.range(b('a'), undefined, { revision: 3 }).kvs[0].value.toString(), '2');
+    // Recreated after delete: a new generation with create = its own revision, version 1.
+    put(s, [['a', '3']]);
+    const again = s.store.range(b('a'), undefined).kvs[0];
+    assert.deepEqual([again.create_revision, again.version], [5, 1]);
+    // Deleting nothing does not move the revision.
+    assert.equal(del(s, 'zzz'), 5);
+  });
+
+  test('ranges: prefix-like bounds, from-key, limit and count', () => {
+    const s = open();
+    put(s, [['a', '1'], ['ab', '2'], ['b', '3'], ['c', '4']]);
+    assert.deepEqual(keys(s.store.range(b('a'), b('b'))), ['a', 'ab']);
+    assert.deepEqual(keys(s.store.range(b('ab'), ALL)), ['ab', 'b', 'c']);
+    const limited = s.store.range(b('a'), ALL, { limit: 2 });
+    assert.deepEqual([keys(limited), limited.count], [['a', 'ab'], 4]);
+    const counted = s.store.range(b('a'), ALL, { countOnly: true });
+    assert.deepEqual([counted.kvs.length, counted.count], [0, 4]);
+    assert.deepEqual(keys(s.store.range(b('c'), b('a'))), [], 'end before start is empty');
+    del(s, 'ab');
+    assert.deepEqual(keys(s.store.range(b('a'), ALL, { revision: 2 })), ['a', 'ab', 'b', 'c']);
+    assert.deepEqual(keys(s.store.range(b('a'), ALL)), ['a', 'b', 'c']);
+  });
+
+  test('future and compacted revisions are refused', () => {
+    const s = open();
+    put(s, [['a', '1']]);
+    put(s, [['a', '2']]);
+    assert.throws(() => s.store.range(b('a'), undefined, { revision: 9 }), FutureRevisionError);
+    s.backend.transaction(() => s.store.compact(3));
+    assert.throws(() => s.store.range(b('a'), undefined, { revision: 2 }), CompactedError);
+    assert.equal(s.store.range(b('a'), undefined, { revision: 3 }).kvs[0].value.toString(), '2');
+  });
+
+  test('compaction keeps exactly what reads at or after it can see', () => {
+    const s = open();
+    put(s, [['k', 'v1']]); // 2
+    put(s, [['k', 'v2']]); // 3
+    put(s, [['gone', 'x']]); // 4
+    del(s, 'gone'); // 5
+    put(s, [['k', 'v3']]); // 6
+    s.backend.transaction(() => s.store.compact(5));
+    assert.equal(s.store.range(b('k'), undefined, { revision: 5 }).kvs[0].value.toString(), 'v2');
+    assert.equal(s.store.range(b('gone'), undefined, { revision: 5 }).kvs.length, 0);
+    assert.deepEqual(keys(s.store.range(b('a'), ALL, { revision: 5 })), ['k']);
+    assert.equal(s.store.range(b('k'), undefined).kvs[0].value.toString(), 'v3');
+    // A second compaction past every version but the newest.
+    s.backend.transaction(() => s.store.compact(6));
+    assert.equal(s.store.range(b('k'), undefined, { revision: 6 }).kvs[0].version, 3);
+  });
+
+  test('keys longer than LMDB allows keep etcd order, also at older revisions', () => {
+    const s = open();
+    const p = 'p'.repeat(LMDB_KEY_PREFIX_BYTES);
+    const long = [p + 'zz', p + 'a', p + 'm'.repeat(3000), p + 'b'];
+    put(s, [[p, 'short'], ['q', 'after'], ['o', 'before']]);
+    put(s, long.map((k) => [k, k.slice(-1)]));
+    const expected = ['o', p, p + 'a', p + 'b', p + 'm'.repeat(3000), p + 'zz', 'q'];
+    assert.deepEqual(keys(s.store.range(b('a'), ALL)), expected);
+    assert.deepEqual(keys(s.store.range(b('a'), ALL, { limit: 4 })), expected.slice(0, 4));
+    assert.deepEqual(keys(s.store.range(b(p + 'a'), b(p + 'n'))), [p + 'a', p + 'b', p + 'm'.repeat(3000)]);
+    assert.equal(s.store.range(b(p + 'zz'), undefined).kvs[0].value.toString(), 'z');
+    const rev = s.store.currentRevision();
+    del(s, p + 'b');
+    assert.deepEqual(keys(s.store.range(b('a'), ALL, { revision: rev })), expected);
+    assert.deepEqual(keys(s.store.range(b('a'), ALL)), expected.filter((k) => k !== p + 'b'));
+  });
+
+  test('empty values, binary keys and state survive reopening', async () => {
+    const s = open();
+    put(s, [[Buffer.from([0, 255, 1]), ''], ['k', 'v']]);
+    const rev = s.store.currentRevision();
+    await s.backend.close();
+    backends.splice(backends.indexOf(s.backend), 1);
+    const again = open(s.dir);
+    assert.equal(again.store.currentRevision(), rev);
+    const got = again.store.range(Buffer.from([0]), ALL);
+    assert.deepEqual(got.kvs.map((kv) => [kv.key.toString('hex'), kv.value.length]), [['00ff01', 0], ['6b', 1]]);
+  });
+});

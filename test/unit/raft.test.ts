@@ -1,0 +1,119 @@
+// The pure Raft core on a simulated network (no timers, no I/O): a one-member group commits at
+// once; a three-member group elects one leader, replicates, and survives the leader's loss.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Raft, ProposalDroppedError } from '../../src/raft/raft';
+import type { LogStorage } from '../../src/raft/log';
+import { Role, type Entry, type Message } from '../../src/raft/types';
+
+class MemoryStorage implements LogStorage {
+  log: Entry[] = [];
+  firstIndex(): number {
+    return 1;
+  }
+  lastIndex(): number {
+    return this.log.length;
+  }
+  term(i: number): number {
+    return i === 0 ? 0 : this.log[i - 1].term;
+  }
+  entries(lo: number, hi: number): Entry[] {
+    return this.log.slice(lo - 1, hi - 1);
+  }
+  append(es: Entry[]): void {
+    if (es.length === 0) return;
+    this.log = [...this.log.slice(0, es[0].index - 1), ...es];
+  }
+}
+
+interface Member {
+  raft: Raft;
+  storage: MemoryStorage;
+  applied: Buffer[];
+}
+
+function member(id: string, voters: string[], seed: number): Member {
+  const storage = new MemoryStorage();
+  const raft = new Raft({ id, voters, storage, hardState: { term: 0, vote: '', commit: 0 }, applied: 0, electionTicks: 10, heartbeatTicks: 1, seed });
+  return { raft, storage, applied: [] };
+}
+
+/** Runs every member's Ready, delivering messages between members that are not cut off. */
+function settle(members: Map<string, Member>, down: Set<string>): void {
+  for (let round = 0; round < 100; round++) {
+    const inFlight: Message[] = [];
+    for (const [id, m] of members) {
+      if (down.has(id) || !m.raft.hasReady()) continue;
+      const rd = m.raft.ready();
+      m.storage.append(rd.entries);
+      for (const e of rd.committedEntries) if (e.data.length > 0) m.applied.push(e.data);
+      inFlight.push(...rd.messages);
+      m.raft.advance(rd);
+    }
+    if (inFlight.length === 0) return;
+    for (const msg of inFlight) if (!down.has(msg.to)) members.get(msg.to)?.raft.step(msg);
+  }
+}
+
+function leaders(members: Map<string, Member>, down: Set<string>): string[] {
+  return [...members].filter(([id, m]) => !down.has(id) && m.raft.role === Role.Leader).map(([id]) => id);
+}
+
+function tickUntilLeader(members: Map<string, Member>, down: Set<string>): string {
+  for (let t = 0; t < 200; t++) {
+    for (const [id, m] of members) if (!down.has(id)) m.raft.tick();
+    settle(members, down);
+    const l = leaders(members, down);
+    if (l.length === 1) return l[0];
+  }
+  throw new Error('no leader elected');
+}
+
+describe('raft core', () => {
+  test('a single voter leads at once and commits each proposal in the same Ready', () => {
+    const m = member('1', ['1'], 7);
+    m.raft.campaign();
+    assert.equal(m.raft.role, Role.Leader);
+    const index = m.raft.propose([Buffer.from('x')]);
+    const rd = m.raft.ready();
+    assert.equal(rd.entries[rd.entries.length - 1].index, index);
+    assert.deepEqual(rd.committedEntries.map((e) => e.index), rd.entries.map((e) => e.index));
+    assert.equal(rd.hardState?.commit, index);
+    m.raft.advance(rd);
+    assert.equal(m.raft.hasReady(), false);
+  });
+
+  test('a follower refuses proposals', () => {
+    const m = member('1', ['1', '2', '3'], 1);
+    assert.throws(() => m.raft.propose([Buffer.from('x')]), ProposalDroppedError);
+  });
+
+  for (const seed of [1, 2, 3, 42, 1234]) {
+    test(`three members elect one leader, replicate, and re-elect after losing it (seed ${seed})`, () => {
+      const ids = ['1', '2', '3'];
+      const members = new Map(ids.map((id, i) => [id, member(id, ids, seed * 31 + i)]));
+      const down = new Set<string>();
+      const first = tickUntilLeader(members, down);
+      const leader = members.get(first);
+      assert.ok(leader !== undefined);
+      for (let i = 0; i < 5; i++) leader.raft.propose([Buffer.from(`a${i}`)]);
+      settle(members, down);
+      for (const m of members.values()) m.raft.tick(); // heartbeat carries the commit index
+      settle(members, down);
+      for (const m of members.values()) assert.deepEqual(m.applied.map(String), ['a0', 'a1', 'a2', 'a3', 'a4']);
+
+      down.add(first);
+      const second = tickUntilLeader(members, down);
+      assert.notEqual(second, first);
+      members.get(second)?.raft.propose([Buffer.from('b')]);
+      settle(members, down);
+      down.delete(first);
+      for (let t = 0; t < 3; t++) {
+        for (const m of members.values()) m.raft.tick();
+        settle(members, down);
+      }
+      assert.deepEqual(leaders(members, down), [second], 'the old leader stepped down');
+      for (const m of members.values()) assert.deepEqual(m.applied.map(String), ['a0', 'a1', 'a2', 'a3', 'a4', 'b']);
+    });
+  }
+});
