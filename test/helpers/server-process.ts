@@ -52,8 +52,13 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'etcd-ts-test-'));
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const args = [MAIN, '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn', ...(options.args ?? [])];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...options.env } });
+  const common = ['--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn'];
+  // TEST_AGAINST_ETCD=1 runs the same tests against real etcd, to check the tests' expectations.
+  const realEtcd = process.env.TEST_AGAINST_ETCD === '1';
+  const peer = realEtcd ? `http://127.0.0.1:${await freePort()}` : '';
+  const peerArgs = realEtcd ? ['--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `default=${peer}`] : [];
+  const [cmd, args] = realEtcd ? ['etcd', [...common, ...peerArgs, ...(options.args ?? [])]] : [process.execPath, [MAIN, ...common, ...(options.args ?? [])]];
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...options.env } });
   live.add(proc);
   let err = '';
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
