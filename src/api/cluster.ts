@@ -6,6 +6,6 @@ import type { EtcdServerApi } from './server-api';
 
 export function clusterService(server: EtcdServerApi, log: Logger): grpc.UntypedServiceImplementation {
   return {
-    MemberList: unary(() => ({ header: server.header(), members: server.members() }), log),
+    MemberList: unary(() => ({ header: server.header(null), members: server.members() }), log),
   };
 }

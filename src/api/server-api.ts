@@ -16,8 +16,11 @@ export interface MemberStatus {
 export interface EtcdServerApi {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
-  /** Fills cluster_id, member_id, raft_term and (when not given) the current revision. */
-  header(revision?: number): ResponseHeader;
+  /**
+   * Fills cluster_id, member_id, raft_term and the revision: the current one when not given,
+   * none (0) when null, as etcd's Cluster service leaves it out.
+   */
+  header(revision?: number | null): ResponseHeader;
   /** Serves a read: serializable reads locally, others after a linearizable read barrier. */
   range(req: RangeRequest): Promise<RangeResponse>;
   /** Serves a txn with no writes without the log, like etcd. */

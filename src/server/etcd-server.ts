@@ -63,11 +63,11 @@ export class EtcdServer implements EtcdServerApi {
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
   }
 
-  header(revision?: number): ResponseHeader {
+  header(revision?: number | null): ResponseHeader {
     return {
       cluster_id: this.membership.clusterId.toString(),
       member_id: this.membership.selfId.toString(),
-      revision: revision ?? this.mvcc.currentRevision(),
+      revision: revision === null ? 0 : (revision ?? this.mvcc.currentRevision()),
       raft_term: this.node.term(),
     };
   }
