@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import { parseCommand, USAGE, UsageError, type Command, type Plan } from './options';
 import { formatTable, jsonLine, type LoadReport } from './report';
 import { prefill, runLoad } from './runner';
+import type { RunConfig } from './types';
 import {
-  ETCD_TS_MAIN,
   findOnPath,
   installCleanupHandlers,
   startServer,
@@ -29,11 +29,11 @@ async function startTargets(plan: Plan, started: ServerHandle[]): Promise<Target
 
   const targets: Target[] = [];
   if (t.only !== 'etcd') {
-    if (!fs.existsSync(ETCD_TS_MAIN)) {
-      throw new Error(`${ETCD_TS_MAIN} not found (build the server first, or use --only etcd / --target-endpoints)`);
+    if (!fs.existsSync(t.etcdTsMain)) {
+      throw new Error(`${t.etcdTsMain} not found (build the server first, or use --only etcd / --target-endpoints)`);
     }
     log('starting etcd-ts');
-    const h = await startServer({ kind: 'etcd-ts', etcdBin: '', protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs });
+    const h = await startServer({ kind: 'etcd-ts', command: t.etcdTsMain, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs });
     started.push(h);
     targets.push({ server: 'etcd-ts', endpoints: [h.endpoint] });
     log(`etcd-ts serving on ${h.endpoint}`);
@@ -46,7 +46,7 @@ async function startTargets(plan: Plan, started: ServerHandle[]): Promise<Target
       log(`etcd not found on PATH; running etcd-ts only`);
     } else {
       log(`starting etcd (${bin})`);
-      const h = await startServer({ kind: 'etcd', etcdBin: bin, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs });
+      const h = await startServer({ kind: 'etcd', command: bin, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs });
       started.push(h);
       targets.push({ server: 'etcd', endpoints: [h.endpoint] });
       log(`etcd serving on ${h.endpoint}`);
@@ -63,7 +63,7 @@ async function runPlan(plan: Plan, targets: Target[]): Promise<LoadReport[]> {
       reports.push(r);
       return r;
     });
-    const cfgFor = (t: Target) => ({ endpoints: t.endpoints, workers: plan.workers, protoDir: plan.protoDir, callTimeoutMs: plan.callTimeoutMs });
+    const cfgFor = (t: Target): RunConfig => ({ endpoints: t.endpoints, workers: plan.workers, protoDir: plan.protoDir, callTimeoutMs: plan.callTimeoutMs });
     if (spec.kind === 'range' && spec.prefill) {
       for (const t of targets) {
         log(`${spec.name}: prefilling ${spec.keySpace} keys on ${t.server}`);

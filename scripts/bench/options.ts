@@ -1,10 +1,11 @@
 // Command-line parsing. Produces a fully validated plan so the rest of the
 // tool never has to look at raw strings.
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_PROTO_DIR } from './kv';
 import { checkKeySpace } from './requests';
-import type { ServerKind } from './servers';
+import { ETCD_TS_MAIN, type ServerKind } from './servers';
 import type { LoadSpec } from './types';
 
 export const USAGE = `etcd-ts load tool
@@ -22,6 +23,7 @@ range-s 50/10/30000 and range-l 50/10/10000 over 1000 prefilled keys, put-1c 1/1
   --target-endpoints LIST    start nothing; run the suite against these endpoints
   --loads LIST               subset of suite loads, e.g. put,range-s
   --etcd-bin PATH            etcd binary (default: etcd on PATH; skipped if absent)
+  --etcd-ts-main PATH        etcd-ts entry script (default: dist/src/server/main.js)
   --start-timeout MS         how long a server may take to answer a Range (default 30000)
   Any load option below given to the suite overrides it for every suite load.
 
@@ -41,7 +43,7 @@ Load options:
 `;
 
 export type Targets =
-  | { kind: 'spawn'; only: ServerKind | null; etcdBin: string; startTimeoutMs: number }
+  | { kind: 'spawn'; only: ServerKind | null; etcdBin: string; etcdTsMain: string; startTimeoutMs: number }
   | { kind: 'endpoints'; endpoints: string[] };
 
 export interface Plan {
@@ -114,6 +116,7 @@ export function parseCommand(argv: string[]): Command {
       endpoints: { type: 'string' },
       loads: { type: 'string' },
       'etcd-bin': { type: 'string' },
+      'etcd-ts-main': { type: 'string' },
       'start-timeout': { type: 'string' },
       total: { type: 'string' },
       clients: { type: 'string' },
@@ -196,6 +199,7 @@ export function parseCommand(argv: string[]): Command {
       kind: 'spawn',
       only: only ?? null,
       etcdBin: values['etcd-bin'] ?? 'etcd',
+      etcdTsMain: path.resolve(values['etcd-ts-main'] ?? ETCD_TS_MAIN),
       startTimeoutMs: int('start-timeout', values['start-timeout'], 100) ?? 30000,
     };
   }

@@ -118,7 +118,8 @@ function clusterFlags(dataDir: string, clientPort: number, peerPort: number): st
 
 export interface StartOptions {
   kind: ServerKind;
-  etcdBin: string;
+  /** etcd binary, or the etcd-ts entry script (run with this node). */
+  command: string;
   protoDir: string;
   startTimeoutMs: number;
 }
@@ -130,9 +131,9 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const flags = clusterFlags(dataDir, clientPort, peerPort);
   const [cmd, args] =
     opts.kind === 'etcd-ts'
-      ? [process.execPath, [ETCD_TS_MAIN, ...flags]]
+      ? [process.execPath, [opts.command, ...flags]]
       // etcd 3.4 defaults to capnslog, which ignores --log-level; zap honours it.
-      : [opts.etcdBin, [...flags, '--logger', 'zap']];
+      : [opts.command, [...flags, '--logger', 'zap']];
 
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // Keep only the tail of the output: enough to explain a failed start, and

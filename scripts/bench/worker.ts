@@ -28,11 +28,17 @@ async function main(): Promise<void> {
   const latencies = new Float64Array(init.latencies);
   const total = spec.total;
 
-  const channels: grpc.Client[] = init.connIndexes.map((id) =>
-    makeChannel(init.endpoints[id % init.endpoints.length] ?? '', id),
-  );
+  const targets = init.connIndexes.map((id) => ({ id, endpoint: init.endpoints[id % init.endpoints.length] ?? '' }));
+  const channels: grpc.Client[] = targets.map((t) => makeChannel(t.endpoint, t.id));
   // Connect everything before the clock starts so TCP/HTTP2 setup is not timed.
-  await Promise.all(channels.map((c) => waitReady(c, 15_000)));
+  await Promise.all(
+    channels.map((c, i) =>
+      waitReady(c, 15_000).catch((err: unknown) => {
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new Error(`cannot connect to ${targets[i]?.endpoint ?? '?'}: ${msg}`);
+      }),
+    ),
+  );
 
   let ok = 0;
   let errors = 0;

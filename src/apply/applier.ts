@@ -23,12 +23,11 @@ export interface ApplierOptions {
   leases: LeaseLookup;
   /** This member's in-flight proposals by request ID: their decoded requests, to skip decoding. */
   localRequest: (id: bigint) => InternalRequest | undefined;
-  /** Called after commit with the results of this member's proposals. */
+  /** Called once the transaction is on disk, with the results of this member's proposals. */
   deliver: (results: Map<bigint, ApplyResult>) => void;
 }
 
 export class Applier implements RaftApplier {
-  private pending = new Map<bigint, ApplyResult>();
   private applied: number;
 
   constructor(private readonly o: ApplierOptions) {
@@ -39,23 +38,20 @@ export class Applier implements RaftApplier {
     return this.applied;
   }
 
-  applyEntries(entries: Entry[]): void {
+  applyEntries(entries: Entry[]): () => void {
+    const results = new Map<bigint, ApplyResult>();
     for (const entry of entries) {
       if (entry.index <= this.applied) continue; // already in the state (replayed after restart)
-      if (entry.type === EntryType.Normal && entry.data.length > 0) this.applyEntry(entry.data);
+      if (entry.type === EntryType.Normal && entry.data.length > 0) this.applyEntry(entry.data, results);
       this.applied = entry.index;
     }
     this.o.backend.putMetaNumber(META_APPLIED, this.applied);
+    return () => {
+      if (results.size > 0) this.o.deliver(results);
+    };
   }
 
-  afterCommit(): void {
-    if (this.pending.size === 0) return;
-    const results = this.pending;
-    this.pending = new Map();
-    this.o.deliver(results);
-  }
-
-  private applyEntry(data: Buffer): void {
+  private applyEntry(data: Buffer, results: Map<bigint, ApplyResult>): void {
     const { member, id } = entryHeader(data);
     const mine = member === this.o.memberId;
     const req = (mine ? this.o.localRequest(id) : undefined) ?? decodeEntryData(data);
@@ -68,7 +64,7 @@ export class Applier implements RaftApplier {
       if (!(err instanceof EtcdError)) throw err;
       result = { ok: false, error: err };
     }
-    if (mine) this.pending.set(id, result);
+    if (mine) results.set(id, result);
   }
 
   private applyRequest(req: InternalRequest): object {
@@ -79,12 +75,12 @@ export class Applier implements RaftApplier {
     if (t) return this.write((w) => txn(w, t, leases));
     if (req.compaction) {
       const rev = Number(req.compaction.revision);
-      if (rev <= mvcc.compactRevision()) throw Errors.compacted();
-      if (rev > mvcc.currentRevision()) throw Errors.futureRev();
+      if (rev <= mvcc.writeCompactRevision()) throw Errors.compacted();
+      if (rev > mvcc.writeRevision()) throw Errors.futureRev();
       mvccCall(() => mvcc.compact(rev));
-      return { header: { revision: mvcc.currentRevision() } };
+      return { header: { revision: mvcc.writeRevision() } };
     }
-    return { header: { revision: mvcc.currentRevision() } };
+    return { header: { revision: mvcc.writeRevision() } };
   }
 
   private write<T>(fn: (w: WriteTxn) => T): T {

@@ -57,6 +57,23 @@ export class Backend {
     }
   }
 
+  /**
+   * Runs fn in a write transaction whose commit and fsync happen on LMDB's writer thread, so the
+   * event loop keeps serving while the disk works. fn itself runs on this thread, inside the
+   * transaction; reads outside fn see the previous state until the returned promise resolves,
+   * by which time the transaction is on disk.
+   */
+  transactionAsync<T>(fn: () => T): Promise<T> {
+    return this.env.transaction(() => {
+      this.inTransaction = true;
+      try {
+        return fn();
+      } finally {
+        this.inTransaction = false;
+      }
+    });
+  }
+
   getMetaNumber(key: string): number | undefined {
     const v = this.meta.get(key);
     return v === undefined ? undefined : Number(v.readBigUInt64BE(0));

@@ -48,6 +48,9 @@ export class MvccStore {
   private readonly history: Database<Buffer, HistoryKey>;
   private readonly index: Database<IndexEntry, Buffer>;
   private readonly current: BinaryDB;
+  // The write side's view, advanced by applies inside the write transaction. Readers outside it
+  // take both numbers from their LMDB snapshot instead (committedRevision()), so the revision a
+  // reader reports always matches the data it reads, whatever commits are in flight.
   private revision: number;
   private compacted: number;
 
@@ -60,21 +63,40 @@ export class MvccStore {
     this.compacted = backend.getMetaNumber(META_COMPACT) ?? 0;
   }
 
+  /** The revision readers see: the newest committed one. */
   currentRevision(): number {
+    return this.backend.getMetaNumber(META_REVISION) ?? 1;
+  }
+
+  /** The compacted revision readers see. */
+  compactRevision(): number {
+    return this.backend.getMetaNumber(META_COMPACT) ?? 0;
+  }
+
+  /** The revision the next write builds on (inside the write transaction). */
+  writeRevision(): number {
     return this.revision;
   }
 
-  compactRevision(): number {
+  /** The compacted revision as the write transaction sees it. */
+  writeCompactRevision(): number {
     return this.compacted;
   }
 
+  /** Reads the committed state (outside the write transaction). */
   range(key: Buffer, end: RangeEnd, options: RangeOptions = {}): RangeResult {
-    return this.rangeAt(key, end, options, this.revision);
+    return this.rangeAt(key, end, options, this.currentRevision(), this.compactRevision());
   }
 
   /** Starts a write; the caller must be inside a backend transaction and must call end(). */
   write(): WriteTxn {
-    return new WriteTxn(this);
+    return new WriteTxn(this, this.revision, () => this.compacted, true);
+  }
+
+  /** A read-only view of the committed state with the txn interface (for read-only Txns). */
+  read(): WriteTxn {
+    const compacted = this.compactRevision();
+    return new WriteTxn(this, this.currentRevision(), () => compacted, false);
   }
 
   /**
@@ -114,11 +136,11 @@ export class MvccStore {
     this.backend.putMetaNumber(META_COMPACT, rev);
   }
 
-  /** @internal Reads at `atRev` where `head` is the newest revision visible to the reader. */
-  rangeAt(key: Buffer, end: RangeEnd, options: RangeOptions, head: number): RangeResult {
+  /** @internal Reads at options.revision, where `head` is the newest revision the reader sees. */
+  rangeAt(key: Buffer, end: RangeEnd, options: RangeOptions, head: number, compacted: number): RangeResult {
     const rev = options.revision !== undefined && options.revision > 0 ? options.revision : head;
     if (rev > head) throw new FutureRevisionError();
-    if (rev < this.compacted) throw new CompactedError();
+    if (rev < compacted) throw new CompactedError();
     const limit = options.limit ?? 0;
     if (end !== undefined && end.length > 0 && Buffer.compare(key, end) >= 0) return { kvs: [], count: 0, revision: head };
     const records = rev === head ? this.scanCurrent(key, end) : this.scanAt(key, end, rev);
@@ -206,8 +228,13 @@ export class WriteTxn {
   readonly events: Event[] = [];
   private sub = 0;
 
-  constructor(private readonly store: MvccStore) {
-    this.beginRevision = store.currentRevision();
+  constructor(
+    private readonly store: MvccStore,
+    begin: number,
+    private readonly compacted: () => number,
+    private readonly writable: boolean,
+  ) {
+    this.beginRevision = begin;
   }
 
   /** The revision a read inside this txn reports and sees up to. */
@@ -216,7 +243,7 @@ export class WriteTxn {
   }
 
   range(key: Buffer, end: RangeEnd, options: RangeOptions = {}): RangeResult {
-    return this.store.rangeAt(key, end, options, this.head());
+    return this.store.rangeAt(key, end, options, this.head(), this.compacted());
   }
 
   get(key: Buffer): KeyValue | undefined {
@@ -225,6 +252,7 @@ export class WriteTxn {
 
   /** Writes a key; returns the previous version (if any) and the new one. */
   put(key: Buffer, value: Buffer, lease: bigint): { prev?: KeyValue; kv: KeyValue } {
+    this.assertWritable();
     const rev = this.beginRevision + 1;
     const prev = this.store.getCurrent(key);
     const kv: KeyValue = {
@@ -242,7 +270,8 @@ export class WriteTxn {
 
   /** Deletes the live keys in range; returns their last versions in key order. */
   deleteRange(key: Buffer, end: RangeEnd): KeyValue[] {
-    const live = this.store.rangeAt(key, end, {}, this.head()).kvs;
+    this.assertWritable();
+    const live = this.range(key, end).kvs;
     const rev = this.beginRevision + 1;
     for (const prev of live) {
       const tomb: KeyValue = { key: prev.key, value: Buffer.alloc(0), lease: 0n, create_revision: 0, mod_revision: rev, version: 0 };
@@ -255,7 +284,11 @@ export class WriteTxn {
   /** Ends the txn; returns the store's revision after it. */
   end(): number {
     if (this.events.length > 0) this.store.setRevision(this.beginRevision + 1);
-    return this.store.currentRevision();
+    return this.head();
+  }
+
+  private assertWritable(): void {
+    if (!this.writable) throw new Error('mvcc: write through a read-only view');
   }
 }
 

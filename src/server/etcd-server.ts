@@ -79,8 +79,7 @@ export class EtcdServer implements EtcdServerApi {
 
   async readOnlyTxn(req: TxnRequest): Promise<TxnResponse> {
     await this.linearizableReadBarrier();
-    const w = this.mvcc.write();
-    return applyTxn(w, req, { leaseExists: () => false });
+    return applyTxn(this.mvcc.read(), req, { leaseExists: () => false });
   }
 
   propose(req: InternalRequest): Promise<object> {

@@ -23,19 +23,25 @@ function open(dir?: string): { store: MvccStore; backend: Backend; dir: string }
 }
 
 function put(s: { store: MvccStore; backend: Backend }, kvs: [string | Buffer, string][]): number {
-  return s.backend.transaction(() => {
+  const rev = s.backend.transaction(() => {
     const w = s.store.write();
     for (const [k, v] of kvs) w.put(typeof k === 'string' ? b(k) : k, b(v), 0n);
     return w.end();
   });
+  return rev;
 }
 
 function del(s: { store: MvccStore; backend: Backend }, key: string, end?: string): number {
-  return s.backend.transaction(() => {
+  const rev = s.backend.transaction(() => {
     const w = s.store.write();
     w.deleteRange(b(key), end === undefined ? undefined : b(end));
     return w.end();
   });
+  return rev;
+}
+
+function compact(s: { store: MvccStore; backend: Backend }, rev: number): void {
+  s.backend.transaction(() => s.store.compact(rev));
 }
 
 const keys = (r: { kvs: { key: Buffer }[] }): string[] => r.kvs.map((kv) => kv.key.toString());
@@ -86,7 +92,7 @@ describe('mvcc store', () => {
     put(s, [['a', '1']]);
     put(s, [['a', '2']]);
     assert.throws(() => s.store.range(b('a'), undefined, { revision: 9 }), FutureRevisionError);
-    s.backend.transaction(() => s.store.compact(3));
+    compact(s, 3);
     assert.throws(() => s.store.range(b('a'), undefined, { revision: 2 }), CompactedError);
     assert.equal(s.store.range(b('a'), undefined, { revision: 3 }).kvs[0].value.toString(), '2');
   });
@@ -98,13 +104,13 @@ describe('mvcc store', () => {
     put(s, [['gone', 'x']]); // 4
     del(s, 'gone'); // 5
     put(s, [['k', 'v3']]); // 6
-    s.backend.transaction(() => s.store.compact(5));
+    compact(s, 5);
     assert.equal(s.store.range(b('k'), undefined, { revision: 5 }).kvs[0].value.toString(), 'v2');
     assert.equal(s.store.range(b('gone'), undefined, { revision: 5 }).kvs.length, 0);
     assert.deepEqual(keys(s.store.range(b('a'), ALL, { revision: 5 })), ['k']);
     assert.equal(s.store.range(b('k'), undefined).kvs[0].value.toString(), 'v3');
     // A second compaction past every version but the newest.
-    s.backend.transaction(() => s.store.compact(6));
+    compact(s, 6);
     assert.equal(s.store.range(b('k'), undefined, { revision: 6 }).kvs[0].version, 3);
   });
 
