@@ -70,7 +70,9 @@ export class LogStore implements LogStorage {
   compactTo(index: number): void {
     if (index <= this.first) return;
     const termBefore = this.term(index - 1);
-    for (const k of this.log.getKeys({ start: this.first, end: index })) this.log.removeSync(k);
+    // Collect first: removing under a live cursor may skip keys.
+    const doomed = [...this.log.getKeys({ start: this.first, end: index })];
+    for (const k of doomed) this.log.removeSync(k);
     this.first = index;
     this.termBeforeFirst = termBefore;
     this.backend.putMetaNumber(META_FIRST_INDEX, index);
