@@ -7,9 +7,11 @@ const PROTO_DIR = resolve(__dirname, '../../../proto');
 const def = protoLoader.loadSync(['etcdserverpb/rpc.proto'], { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true });
 const pkg = grpc.loadPackageDefinition(def) as unknown as { etcdserverpb: Record<string, grpc.ServiceClientConstructor> };
 
-function client(service: string, endpoint: string): grpc.Client {
-  return new pkg.etcdserverpb[service](endpoint, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+function client(service: string, endpoint: string, options: grpc.ChannelOptions = {}): grpc.Client {
+  return new pkg.etcdserverpb[service](endpoint, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1, ...options });
 }
+
+export const kvClientWithOptions = (endpoint: string, options: grpc.ChannelOptions): grpc.Client => client('KV', endpoint, options);
 
 export const kvClient = (endpoint: string): grpc.Client => client('KV', endpoint);
 export const maintenanceClient = (endpoint: string): grpc.Client => client('Maintenance', endpoint);
