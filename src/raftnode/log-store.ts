@@ -62,6 +62,23 @@ export class LogStore implements LogStorage {
     this.last = entries[entries.length - 1].index;
   }
 
+  /**
+   * Inside a transaction that also applies them: records entries as appended and at once
+   * compacted, without writing them. For a member that is the only voter, the applied state is
+   * the whole log: no peer will ever ask for the entries.
+   */
+  appendApplied(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const last = entries[entries.length - 1];
+    const doomed = [...this.log.getKeys({ start: this.first })];
+    for (const k of doomed) this.log.removeSync(k);
+    this.first = last.index + 1;
+    this.last = last.index;
+    this.termBeforeFirst = last.term;
+    this.backend.putMetaNumber(META_FIRST_INDEX, this.first);
+    this.backend.putMetaNumber(META_FIRST_TERM, this.termBeforeFirst);
+  }
+
   setHardState(hs: HardState): void {
     this.backend.putMetaBuffer(META_HARD_STATE, Buffer.from(JSON.stringify(hs)));
   }

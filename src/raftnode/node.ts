@@ -50,6 +50,8 @@ export class RaftNode {
   private queued = false;
   /** Asynchronous write transactions queued or committing. */
   private inFlight = 0;
+  /** The only voter keeps no log beyond its applied state (see LogStore.appendApplied). */
+  private readonly soleVoter: boolean;
   /** Proposals not yet handed out in a Ready. */
   private proposalsSinceReady = 0;
   private leaderWaiters: (() => void)[] = [];
@@ -62,6 +64,7 @@ export class RaftNode {
     this.send = options.send ?? (() => undefined);
     this.logRetainEntries = options.logRetainEntries ?? 10_000;
     this.store = new LogStore(options.backend);
+    this.soleVoter = options.voters.length === 1 && options.voters[0] === options.id;
     this.raft = new Raft({
       id: options.id,
       voters: options.voters,
@@ -190,7 +193,13 @@ export class RaftNode {
     if (this.stopped || !this.raft.hasReady()) return undefined;
     this.proposalsSinceReady = 0;
     const rd = this.raft.ready();
-    this.store.append(rd.entries);
+    const last = rd.entries[rd.entries.length - 1];
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (this.soleVoter && last !== undefined && lastCommitted !== undefined && lastCommitted.index >= last.index) {
+      this.store.appendApplied(rd.entries);
+    } else {
+      this.store.append(rd.entries);
+    }
     if (rd.hardState !== undefined) this.store.setHardState(rd.hardState);
     let release: (() => void) | undefined;
     if (rd.committedEntries.length > 0) {
