@@ -1,10 +1,18 @@
 // The payload of a Raft log entry: a small fixed header naming the proposer and its request ID,
 // then the request as protobuf (proto/etcdtspb/internal.proto). The header lets the proposing
 // member find its own in-memory request without decoding the bytes it just encoded.
-import { CONVERSION, protoType } from '../pb/load';
+import { CONVERSION, protoType, rawRequestBytes } from '../pb/load';
 import type { InternalRequest } from '../pb/types';
 
 const HEADER_BYTES = 16;
+
+/** Field numbers of InternalRequest's members (proto/etcdtspb/internal.proto). */
+const FIELDS: [keyof InternalRequest, number][] = [
+  ['put', 3],
+  ['delete_range', 4],
+  ['txn', 5],
+  ['compaction', 6],
+];
 
 export interface EntryHeader {
   member: bigint;
@@ -12,13 +20,36 @@ export interface EntryHeader {
 }
 
 export function encodeEntryData(member: bigint, id: bigint, req: InternalRequest): Buffer {
-  const type = protoType('etcdtspb.InternalRequest');
-  const body = type.encode(type.fromObject(req)).finish();
+  const body = encodeBody(req);
   const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length);
   buf.writeBigUInt64BE(member, 0);
   buf.writeBigUInt64BE(id, 8);
   buf.set(body, HEADER_BYTES);
   return buf;
+}
+
+/**
+ * InternalRequest's bytes. A request that came off the wire is embedded as its received bytes,
+ * which is exactly how protobuf encodes a message field: tag, length, bytes.
+ */
+function encodeBody(req: InternalRequest): Uint8Array {
+  for (const [name, field] of FIELDS) {
+    const sub = req[name];
+    if (sub === undefined || sub === null) continue;
+    const raw = rawRequestBytes.get(sub);
+    if (raw === undefined) break;
+    const prefix = [(field << 3) | 2];
+    for (let n = raw.length; ; n >>>= 7) {
+      if (n < 0x80) {
+        prefix.push(n);
+        break;
+      }
+      prefix.push((n & 0x7f) | 0x80);
+    }
+    return Buffer.concat([Buffer.from(prefix), raw]);
+  }
+  const type = protoType('etcdtspb.InternalRequest');
+  return type.encode(type.fromObject(req)).finish();
 }
 
 export function entryHeader(data: Buffer): EntryHeader {

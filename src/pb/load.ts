@@ -23,23 +23,46 @@ export function grpcDefinitions(): grpc.GrpcObject {
   return grpcObject;
 }
 
-/** The service definition of e.g. `etcdserverpb.KV`. */
+/**
+ * The wire bytes each decoded request came from. A write is proposed as those very bytes (see
+ * apply/entry-codec.ts) instead of being encoded again.
+ */
+export const rawRequestBytes = new WeakMap<object, Buffer>();
+
+/** The service definition of e.g. `etcdserverpb.KV`, remembering each request's wire bytes. */
 export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
   let node: unknown = grpcDefinitions();
   for (const part of fullName.split('.')) node = (node as Record<string, unknown>)[part];
   const service = (node as { service?: grpc.ServiceDefinition }).service;
   if (service === undefined) throw new Error(`no gRPC service ${fullName} in proto/`);
-  return service;
+  const wrapped: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    const decode = method.requestDeserialize;
+    wrapped[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        const req: unknown = decode(bytes);
+        if (typeof req === 'object' && req !== null) rawRequestBytes.set(req, bytes);
+        return req;
+      },
+    };
+  }
+  return wrapped as grpc.ServiceDefinition;
 }
 
 let root: protobuf.Root | undefined;
+const types = new Map<string, protobuf.Type>();
 
 export function protoType(fullName: string): protobuf.Type {
+  let type = types.get(fullName);
+  if (type !== undefined) return type;
   if (root === undefined) {
     root = new protobuf.Root();
     root.resolvePath = (_origin, target) => resolve(PROTO_DIR, target);
     root.loadSync(['etcdtspb/internal.proto'], { keepCase: true });
     root.resolveAll();
   }
-  return root.lookupType(fullName);
+  type = root.lookupType(fullName);
+  types.set(fullName, type);
+  return type;
 }

@@ -32,6 +32,8 @@ export class EtcdServer implements EtcdServerApi {
   private readonly node: RaftNode;
   private readonly waiters = new Map<bigint, Waiter>();
   private nextRequestId = 1n;
+  private readonly clusterIdText: string;
+  private readonly memberIdText: string;
   private stopped = false;
 
   constructor(private readonly config: ServerConfig, private readonly log: Logger, onFatal: (err: Error) => void) {
@@ -40,6 +42,8 @@ export class EtcdServer implements EtcdServerApi {
     this.backend = new Backend({ dir: join(config.dataDir, 'member', 'lmdb') });
     this.membership = new Membership(this.backend, config);
     this.mvcc = new MvccStore(this.backend);
+    this.clusterIdText = this.membership.clusterId.toString();
+    this.memberIdText = this.membership.selfId.toString();
     const selfId = this.membership.selfId;
     const applier = new Applier({
       backend: this.backend,
@@ -65,8 +69,8 @@ export class EtcdServer implements EtcdServerApi {
 
   header(revision?: number | null): ResponseHeader {
     return {
-      cluster_id: this.membership.clusterId.toString(),
-      member_id: this.membership.selfId.toString(),
+      cluster_id: this.clusterIdText,
+      member_id: this.memberIdText,
       revision: revision === null ? 0 : (revision ?? this.mvcc.currentRevision()),
       raft_term: this.node.term(),
     };
