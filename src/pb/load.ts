@@ -4,6 +4,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { resolve } from 'node:path';
+import { decodePutRequest, decodeRangeRequest, encodePutResponse, encodeRangeResponse } from './fast-codec';
 
 /** proto/ at the repository root; this file runs from dist/src/pb/. */
 export const PROTO_DIR = resolve(__dirname, '../../../proto');
@@ -29,6 +30,14 @@ export function grpcDefinitions(): grpc.GrpcObject {
  */
 export const rawRequestBytes = new WeakMap<object, Buffer>();
 
+type Codec = { decode?: (b: Buffer) => unknown; encode?: (m: never) => Buffer };
+
+/** Hand-written codecs that replace the generic ones for the hottest methods. */
+const FAST: Record<string, Codec> = {
+  '/etcdserverpb.KV/Range': { decode: decodeRangeRequest, encode: encodeRangeResponse },
+  '/etcdserverpb.KV/Put': { decode: decodePutRequest, encode: encodePutResponse },
+};
+
 /** The service definition of e.g. `etcdserverpb.KV`, remembering each request's wire bytes. */
 export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
   let node: unknown = grpcDefinitions();
@@ -37,9 +46,11 @@ export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
   if (service === undefined) throw new Error(`no gRPC service ${fullName} in proto/`);
   const wrapped: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(service)) {
-    const decode = method.requestDeserialize;
+    const fast = FAST[method.path];
+    const decode = fast?.decode ?? method.requestDeserialize;
     wrapped[name] = {
       ...method,
+      responseSerialize: (fast?.encode as ((m: unknown) => Buffer) | undefined) ?? method.responseSerialize,
       requestDeserialize: (bytes: Buffer) => {
         const req: unknown = decode(bytes);
         if (typeof req === 'object' && req !== null) rawRequestBytes.set(req, bytes);
