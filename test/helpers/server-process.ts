@@ -64,7 +64,14 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((res) => proc.once('exit', () => (live.delete(proc), res())));
   const endpoint = `127.0.0.1:${port}`;
-  await waitReady(endpoint, proc, () => err);
+  try {
+    await waitReady(endpoint, proc, () => err);
+  } catch (e) {
+    // Never leave a child behind that would keep the test process alive.
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+    throw e;
+  }
   const handle: ServerProcess = {
     endpoint,
     dataDir,
