@@ -3,11 +3,12 @@
 // persists, sends and applies before calling advance(). No timers, no I/O, no clocks; the only
 // randomness is the election timeout, drawn from a seeded generator so runs replay exactly.
 //
-// This is the core (election, log replication, commit by quorum of the current term). The
-// cluster work adds pre-vote, check-quorum, flow control, snapshots, membership changes, leader
-// transfer and ReadIndex on this same shape.
+// Implemented: election with pre-vote, check-quorum (a leader that loses touch with a quorum
+// steps down; followers in touch with a leader ignore elections), log replication, commit by
+// quorum of the current term, proposal forwarding from followers, and ReadIndex. Still to come on
+// this same shape: flow control, snapshots, membership changes and leader transfer.
 import { RaftLog, type LogStorage } from './log';
-import { EntryType, MessageType, Role, emptyMessage, type Entry, type HardState, type MemberId, type Message, type Ready, type SoftState } from './types';
+import { EntryType, MessageType, Role, emptyMessage, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready, type SoftState } from './types';
 
 export interface RaftConfig {
   id: MemberId;
@@ -21,6 +22,18 @@ export interface RaftConfig {
   seed: number;
   /** Upper bound of entries in one AppendEntries message. */
   maxEntriesPerMsg?: number;
+  /** Ask for votes in a pre-election first, so a rejoining member cannot disrupt (default on). */
+  preVote?: boolean;
+  /** A leader steps down when a quorum is silent for an election timeout (default on). */
+  checkQuorum?: boolean;
+}
+
+interface ReadRequest {
+  index: number;
+  context: Buffer;
+  /** Who asked: this member, or the follower to answer. */
+  from: MemberId;
+  acks: Set<MemberId>;
 }
 
 interface Progress {
@@ -53,6 +66,15 @@ export class Raft {
   private readonly maxEntriesPerMsg: number;
   private rng: number;
   private prevHardState: HardState;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  /** Peers heard from during the current check-quorum window (leader only). */
+  private recentActive = new Set<MemberId>();
+  /** ReadIndex requests waiting for a quorum of heartbeat acks, oldest first (leader only). */
+  private readQueue: ReadRequest[] = [];
+  /** ReadIndex requests that arrived before this leader committed an entry of its term. */
+  private readWaitingForCommit: ReadRequest[] = [];
+  private readStates: ReadState[] = [];
 
   constructor(config: RaftConfig) {
     this.id = config.id;
@@ -65,6 +87,8 @@ export class Raft {
     this.maxEntriesPerMsg = config.maxEntriesPerMsg ?? 1024;
     this.rng = config.seed >>> 0 || 1;
     this.prevHardState = { ...config.hardState };
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
     this.becomeFollower(this.term, undefined);
   }
 
@@ -73,58 +97,93 @@ export class Raft {
   tick(): void {
     if (this.role === Role.Leader) {
       this.heartbeatElapsed++;
+      this.electionElapsed++;
+      if (this.checkQuorum && this.electionElapsed >= this.electionTicks) {
+        this.electionElapsed = 0;
+        if (!this.quorumActive()) {
+          this.becomeFollower(this.term, undefined);
+          return;
+        }
+        this.recentActive = new Set([this.id]);
+      }
       if (this.heartbeatElapsed >= this.heartbeatTicks) {
         this.heartbeatElapsed = 0;
-        this.broadcastHeartbeat();
+        this.broadcastHeartbeat(undefined);
       }
       return;
     }
     this.electionElapsed++;
     if (this.voters.includes(this.id) && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.campaign();
+      if (this.preVote) this.preCampaign();
+      else this.campaign();
     }
   }
 
-  /** Starts an election now (etcd's MsgHup); a single voter wins it at once. */
+  /** Starts a real election now (etcd's MsgHup without pre-vote); a single voter wins it at once. */
   campaign(): void {
     if (this.role === Role.Leader) return;
     this.becomeCandidate();
-    if (this.hasQuorum(this.votes)) {
-      this.becomeLeader();
-      return;
-    }
-    for (const peer of this.voters) {
-      if (peer === this.id) continue;
-      const m = emptyMessage(MessageType.Vote, this.id, peer, this.term);
-      m.index = this.log.lastIndex();
-      m.logTerm = this.log.lastTerm();
-      this.send(m);
-    }
+    this.requestVotes(MessageType.Vote, this.term);
   }
 
-  /** Appends proposals to the log if this member leads; returns the index of the last one. */
+  /** Proposes entries: appended here if this member leads, else forwarded to the leader. */
   propose(data: Buffer[]): number {
-    if (this.role !== Role.Leader) throw new ProposalDroppedError(this.leader === undefined ? 'no leader' : 'not leader');
     const entries = data.map((d) => ({ term: this.term, index: 0, type: EntryType.Normal, data: d }));
-    return this.appendEntries(entries);
+    if (this.role === Role.Leader) return this.appendEntries(entries);
+    if (this.leader === undefined) throw new ProposalDroppedError('no leader');
+    this.send({ ...emptyMessage(MessageType.Prop, this.id, this.leader, 0), entries });
+    return 0;
+  }
+
+  /**
+   * Asks for a read index: a later Ready's readStates carries {index, context} once this member
+   * may serve a linearizable read after applying up to index. Throws if there is no leader.
+   */
+  readIndex(context: Buffer): void {
+    if (this.role === Role.Leader) {
+      this.leaderReadIndex({ index: 0, context, from: this.id, acks: new Set() });
+      return;
+    }
+    if (this.leader === undefined) throw new ProposalDroppedError('no leader');
+    this.send({ ...emptyMessage(MessageType.ReadIndex, this.id, this.leader, 0), context });
   }
 
   step(m: Message): void {
-    if (m.term > this.term) {
-      const leader = m.type === MessageType.App || m.type === MessageType.Heartbeat ? m.from : undefined;
-      this.becomeFollower(m.term, leader);
-    } else if (m.term < this.term) {
+    // Term 0 marks messages outside the term protocol (forwarded proposals and read requests).
+    if (m.term > 0 && m.term > this.term) {
+      if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && this.inLease()) {
+        // We hear from a live leader: a member that lost touch must not depose it.
+        return;
+      }
+      const preVoteTraffic = m.type === MessageType.PreVote || (m.type === MessageType.PreVoteResp && !m.reject);
+      if (!preVoteTraffic) {
+        const leader = m.type === MessageType.App || m.type === MessageType.Heartbeat ? m.from : undefined;
+        this.becomeFollower(m.term, leader);
+      }
+    } else if (m.term > 0 && m.term < this.term) {
       // Stale sender: tell it the current term so it steps down.
       if (m.type === MessageType.App || m.type === MessageType.Heartbeat) this.send(emptyMessage(MessageType.AppResp, this.id, m.from, this.term));
-      else if (m.type === MessageType.Vote) this.send({ ...emptyMessage(MessageType.VoteResp, this.id, m.from, this.term), reject: true });
+      else if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
+        this.send({ ...emptyMessage(m.type === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp, this.id, m.from, this.term), reject: true });
+      }
       return;
     }
+    if (this.role === Role.Leader && m.from !== this.id) this.recentActive.add(m.from);
     switch (m.type) {
       case MessageType.Vote:
+      case MessageType.PreVote:
         return this.handleVote(m);
       case MessageType.VoteResp:
+      case MessageType.PreVoteResp:
         return this.handleVoteResp(m);
+      case MessageType.Prop:
+        return this.handleProp(m);
+      case MessageType.ReadIndex:
+        return this.handleReadIndex(m);
+      case MessageType.ReadIndexResp:
+        if (m.context !== undefined) this.readStates.push({ index: m.index, context: m.context });
+        return;
       case MessageType.App:
         return this.handleAppend(m);
       case MessageType.Heartbeat:
@@ -141,7 +200,7 @@ export class Raft {
   // ---- output ----------------------------------------------------------------------------
 
   hasReady(): boolean {
-    return this.msgs.length > 0 || this.log.hasUnstable() || this.log.committed > this.log.applied || this.hardStateChanged();
+    return this.msgs.length > 0 || this.readStates.length > 0 || this.log.hasUnstable() || this.log.committed > this.log.applied || this.hardStateChanged();
   }
 
   ready(): Ready {
@@ -152,8 +211,10 @@ export class Raft {
       committedEntries: this.log.nextCommitted(),
       messages: this.msgs,
       softState: this.softState(),
+      readStates: this.readStates,
     };
     this.msgs = [];
+    this.readStates = [];
     this.prevHardState = hs;
     return rd;
   }
@@ -184,7 +245,34 @@ export class Raft {
     }
     this.role = Role.Follower;
     this.leader = leader;
+    this.readQueue = [];
+    this.readWaitingForCommit = [];
     this.resetTimers();
+  }
+
+  /** A pre-election: ask whether we could win at term + 1 without disturbing anyone's term. */
+  private preCampaign(): void {
+    if (this.role === Role.Leader) return;
+    this.role = Role.PreCandidate;
+    this.leader = undefined;
+    this.votes = new Map([[this.id, true]]);
+    this.resetTimers();
+    this.requestVotes(MessageType.PreVote, this.term + 1);
+  }
+
+  private requestVotes(type: MessageType.Vote | MessageType.PreVote, term: number): void {
+    if (this.hasQuorum(this.votes)) {
+      if (type === MessageType.PreVote) this.campaign();
+      else this.becomeLeader();
+      return;
+    }
+    for (const peer of this.voters) {
+      if (peer === this.id) continue;
+      const m = emptyMessage(type, this.id, peer, term);
+      m.index = this.log.lastIndex();
+      m.logTerm = this.log.lastTerm();
+      this.send(m);
+    }
   }
 
   private becomeCandidate(): void {
@@ -199,6 +287,7 @@ export class Raft {
   private becomeLeader(): void {
     this.role = Role.Leader;
     this.leader = this.id;
+    this.recentActive = new Set([this.id]);
     this.progress = new Map();
     for (const peer of this.voters) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1 });
     this.resetTimers();
@@ -244,14 +333,65 @@ export class Raft {
     this.send(m);
   }
 
-  private broadcastHeartbeat(): void {
+  private broadcastHeartbeat(context: Buffer | undefined): void {
     for (const peer of this.voters) {
       if (peer === this.id) continue;
       const pr = this.progress.get(peer);
       const m = emptyMessage(MessageType.Heartbeat, this.id, peer, this.term);
       m.commit = Math.min(pr?.match ?? 0, this.log.committed);
+      if (context !== undefined) m.context = context;
       this.send(m);
     }
+  }
+
+  private handleProp(m: Message): void {
+    if (this.role === Role.Leader) {
+      this.appendEntries(m.entries.map((e) => ({ ...e })));
+    } else if (this.leader !== undefined && this.leader !== m.from) {
+      this.send({ ...m, from: this.id, to: this.leader });
+    }
+    // Without a leader the proposal is dropped; the proposer times out and may retry.
+  }
+
+  private handleReadIndex(m: Message): void {
+    if (this.role !== Role.Leader || m.context === undefined) return;
+    this.leaderReadIndex({ index: 0, context: m.context, from: m.from, acks: new Set() });
+  }
+
+  /**
+   * The leader's side of ReadIndex (Raft thesis §6.4): note the commit index, then confirm with a
+   * quorum of heartbeat acks that no newer leader exists before answering.
+   */
+  private leaderReadIndex(req: ReadRequest): void {
+    // Until an entry of this term commits, the commit index may lag what earlier leaders acked.
+    if (this.log.term(this.log.committed) !== this.term) {
+      this.readWaitingForCommit.push(req);
+      return;
+    }
+    req.index = this.log.committed;
+    req.acks = new Set([this.id]);
+    if (this.hasQuorumOf(req.acks)) {
+      this.answerRead(req);
+      return;
+    }
+    this.readQueue.push(req);
+    this.broadcastHeartbeat(req.context);
+  }
+
+  private answerRead(req: ReadRequest): void {
+    if (req.from === this.id) this.readStates.push({ index: req.index, context: req.context });
+    else this.send({ ...emptyMessage(MessageType.ReadIndexResp, this.id, req.from, this.term), index: req.index, context: req.context });
+  }
+
+  /** A heartbeat ack carrying a read's context confirms that read and every earlier one. */
+  private ackRead(from: MemberId, context: Buffer): void {
+    const at = this.readQueue.findIndex((r) => r.context.equals(context));
+    if (at < 0) return;
+    const req = this.readQueue[at];
+    req.acks.add(from);
+    if (!this.hasQuorumOf(req.acks)) return;
+    const done = this.readQueue.splice(0, at + 1);
+    for (const r of done) this.answerRead(r);
   }
 
   private handleAppendResp(m: Message): void {
@@ -278,6 +418,7 @@ export class Raft {
     if (this.role !== Role.Leader) return;
     const pr = this.progress.get(m.from);
     if (pr !== undefined && pr.match < this.log.lastIndex()) this.sendAppend(m.from);
+    if (m.context !== undefined) this.ackRead(m.from, m.context);
   }
 
   /** Commits the highest index a quorum has, if it is of the current term (Raft §5.4.2). */
@@ -286,6 +427,11 @@ export class Raft {
     const quorumIndex = matches[Math.floor(this.voters.length / 2)];
     if (quorumIndex > this.log.committed && this.log.term(quorumIndex) === this.term) {
       this.log.commitTo(quorumIndex);
+      if (this.readWaitingForCommit.length > 0) {
+        const waiting = this.readWaitingForCommit;
+        this.readWaitingForCommit = [];
+        for (const r of waiting) this.leaderReadIndex(r);
+      }
       return true;
     }
     return false;
@@ -294,20 +440,32 @@ export class Raft {
   // ---- follower / candidate --------------------------------------------------------------
 
   private handleVote(m: Message): void {
-    const canVote = this.vote === m.from || (this.vote === '' && this.leader === undefined);
+    const pre = m.type === MessageType.PreVote;
+    const canVote = this.vote === m.from || (this.vote === '' && this.leader === undefined) || (pre && m.term > this.term);
     const grant = canVote && this.log.isUpToDate(m.index, m.logTerm);
+    const respType = pre ? MessageType.PreVoteResp : MessageType.VoteResp;
     if (grant) {
-      this.vote = m.from;
-      this.electionElapsed = 0;
+      // A pre-vote grant records nothing: it only says "you could win".
+      if (!pre) {
+        this.vote = m.from;
+        this.electionElapsed = 0;
+      }
+      this.send(emptyMessage(respType, this.id, m.from, m.term));
+    } else {
+      this.send({ ...emptyMessage(respType, this.id, m.from, this.term), reject: true });
     }
-    this.send({ ...emptyMessage(MessageType.VoteResp, this.id, m.from, this.term), reject: !grant });
   }
 
   private handleVoteResp(m: Message): void {
-    if (this.role !== Role.Candidate) return;
+    const expected = this.role === Role.PreCandidate ? MessageType.PreVoteResp : this.role === Role.Candidate ? MessageType.VoteResp : undefined;
+    if (m.type !== expected) return;
     this.votes.set(m.from, !m.reject);
-    if (this.hasQuorum(this.votes)) this.becomeLeader();
-    else if (this.rejectedByQuorum()) this.becomeFollower(this.term, undefined);
+    if (this.hasQuorum(this.votes)) {
+      if (this.role === Role.PreCandidate) this.campaign();
+      else this.becomeLeader();
+    } else if (this.rejectedByQuorum()) {
+      this.becomeFollower(this.term, undefined);
+    }
   }
 
   private handleAppend(m: Message): void {
@@ -334,10 +492,27 @@ export class Raft {
     this.leader = m.from;
     this.electionElapsed = 0;
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send(emptyMessage(MessageType.HeartbeatResp, this.id, m.from, this.term));
+    const resp = emptyMessage(MessageType.HeartbeatResp, this.id, m.from, this.term);
+    if (m.context !== undefined) resp.context = m.context;
+    this.send(resp);
   }
 
   // ---- helpers ---------------------------------------------------------------------------
+
+  private hasQuorumOf(members: Set<MemberId>): boolean {
+    let n = 0;
+    for (const v of this.voters) if (members.has(v)) n++;
+    return n > this.voters.length / 2;
+  }
+
+  private quorumActive(): boolean {
+    return this.hasQuorumOf(this.recentActive);
+  }
+
+  /** A member that heard from a leader (or, leading, from a quorum) within an election timeout. */
+  private inLease(): boolean {
+    return this.checkQuorum && this.leader !== undefined && this.electionElapsed < this.electionTicks;
+  }
 
   private hasQuorum(votes: Map<MemberId, boolean>): boolean {
     let granted = 0;

@@ -28,6 +28,10 @@ export enum MessageType {
   VoteResp = 'voteResp',
   Heartbeat = 'heartbeat',
   HeartbeatResp = 'heartbeatResp',
+  PreVote = 'preVote',
+  PreVoteResp = 'preVoteResp',
+  ReadIndex = 'readIndex', // follower -> leader: confirm leadership, tell me the commit index
+  ReadIndexResp = 'readIndexResp',
 }
 
 /** Member IDs travel as decimal strings: etcd's IDs are 64-bit and exceed JS's safe integers. */
@@ -44,6 +48,8 @@ export interface Message {
   commit: number;
   reject: boolean;
   rejectHint: number;
+  /** ReadIndex: the request's identity, echoed in heartbeats and answers. */
+  context?: Buffer;
 }
 
 export interface SoftState {
@@ -53,8 +59,15 @@ export interface SoftState {
 
 export enum Role {
   Follower = 'follower',
+  PreCandidate = 'preCandidate',
   Candidate = 'candidate',
   Leader = 'leader',
+}
+
+/** A linearizable read may be served once this member has applied `index`. */
+export interface ReadState {
+  index: number;
+  context: Buffer;
 }
 
 /** What the driver must do next: persist, then send and apply, then call advance(). */
@@ -67,6 +80,8 @@ export interface Ready {
   committedEntries: Entry[];
   messages: Message[];
   softState: SoftState;
+  /** Answers to readIndex() calls. */
+  readStates: ReadState[];
 }
 
 export const NO_LEADER: MemberId | undefined = undefined;

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Raft, ProposalDroppedError } from '../../src/raft/raft';
 import type { LogStorage } from '../../src/raft/log';
-import { Role, type Entry, type Message } from '../../src/raft/types';
+import { Role, type Entry, type Message, type ReadState } from '../../src/raft/types';
 
 class MemoryStorage implements LogStorage {
   log: Entry[] = [];
@@ -30,12 +30,13 @@ interface Member {
   raft: Raft;
   storage: MemoryStorage;
   applied: Buffer[];
+  reads: ReadState[];
 }
 
 function member(id: string, voters: string[], seed: number): Member {
   const storage = new MemoryStorage();
   const raft = new Raft({ id, voters, storage, hardState: { term: 0, vote: '', commit: 0 }, applied: 0, electionTicks: 10, heartbeatTicks: 1, seed });
-  return { raft, storage, applied: [] };
+  return { raft, storage, applied: [], reads: [] };
 }
 
 /** Runs every member's Ready, delivering messages between members that are not cut off. */
@@ -47,6 +48,7 @@ function settle(members: Map<string, Member>, down: Set<string>): void {
       const rd = m.raft.ready();
       m.storage.append(rd.entries);
       for (const e of rd.committedEntries) if (e.data.length > 0) m.applied.push(e.data);
+      m.reads.push(...rd.readStates);
       inFlight.push(...rd.messages);
       m.raft.advance(rd);
     }
@@ -116,4 +118,77 @@ describe('raft core', () => {
       for (const m of members.values()) assert.deepEqual(m.applied.map(String), ['a0', 'a1', 'a2', 'a3', 'a4', 'b']);
     });
   }
+
+  function cluster(seed: number): { members: Map<string, Member>; down: Set<string>; leader: string } {
+    const ids = ['1', '2', '3'];
+    const members = new Map(ids.map((id, i) => [id, member(id, ids, seed * 31 + i)]));
+    const down = new Set<string>();
+    return { members, down, leader: tickUntilLeader(members, down) };
+  }
+
+  const get = (members: Map<string, Member>, id: string): Member => {
+    const m = members.get(id);
+    if (m === undefined) throw new Error(`no member ${id}`);
+    return m;
+  };
+
+  test('a follower forwards proposals to the leader', () => {
+    const { members, down, leader } = cluster(5);
+    const follower = [...members.keys()].find((id) => id !== leader) ?? '';
+    assert.equal(get(members, follower).raft.propose([Buffer.from('via-follower')]), 0);
+    settle(members, down);
+    for (const m of members.values()) m.raft.tick();
+    settle(members, down);
+    for (const m of members.values()) assert.deepEqual(m.applied.map(String), ['via-follower']);
+  });
+
+  test('ReadIndex: leader and follower learn the commit index after a quorum confirms', () => {
+    const { members, down, leader } = cluster(6);
+    get(members, leader).raft.propose([Buffer.from('w')]);
+    settle(members, down);
+    const committed = get(members, leader).raft.log.committed;
+    const follower = [...members.keys()].find((id) => id !== leader) ?? '';
+    get(members, leader).raft.readIndex(Buffer.from('r1'));
+    get(members, follower).raft.readIndex(Buffer.from('r2'));
+    settle(members, down);
+    assert.deepEqual(get(members, leader).reads.map((r) => [r.index, r.context.toString()]), [[committed, 'r1']]);
+    assert.deepEqual(get(members, follower).reads.map((r) => [r.index, r.context.toString()]), [[committed, 'r2']]);
+  });
+
+  test('ReadIndex: a leader cut off from the quorum answers no reads', () => {
+    const { members, down, leader } = cluster(7);
+    for (const id of members.keys()) if (id !== leader) down.add(id);
+    get(members, leader).raft.readIndex(Buffer.from('stale?'));
+    settle(members, down);
+    assert.deepEqual(get(members, leader).reads, []);
+  });
+
+  test('check-quorum: a leader that hears from no quorum steps down', () => {
+    const { members, down, leader } = cluster(8);
+    for (const id of members.keys()) if (id !== leader) down.add(id);
+    const l = get(members, leader);
+    for (let t = 0; t < 25 && l.raft.role === Role.Leader; t++) {
+      l.raft.tick();
+      settle(members, down);
+    }
+    assert.equal(l.raft.role, Role.Follower);
+  });
+
+  test('pre-vote: a member rejoining after a partition does not depose the leader', () => {
+    const { members, down, leader } = cluster(9);
+    const loner = [...members.keys()].find((id) => id !== leader) ?? '';
+    down.add(loner);
+    const term = get(members, leader).raft.term;
+    // The loner ticks alone for many election timeouts: pre-votes fail, so its term stays put.
+    for (let t = 0; t < 100; t++) get(members, loner).raft.tick();
+    assert.equal(get(members, loner).raft.term, term);
+    get(members, loner).raft.ready(); // its pre-vote requests are lost in the partition
+    down.delete(loner);
+    for (let t = 0; t < 30; t++) {
+      for (const m of members.values()) m.raft.tick();
+      settle(members, down);
+    }
+    assert.deepEqual(leaders(members, down), [leader]);
+    assert.equal(get(members, leader).raft.term, term);
+  });
 });

@@ -1,0 +1,215 @@
+// Member-to-member transport over HTTP/2 on --listen-peer-urls. Each member keeps one long-lived
+// POST stream to every peer and writes length-prefixed message batches on it (one batch per peer
+// per Ready). Streams reconnect with backoff after failures; messages that cannot be sent are
+// dropped, which Raft tolerates (it resends). A stream from a member of another cluster (wrong
+// cluster ID) is refused.
+import * as http2 from 'node:http2';
+import type { Logger } from 'pino';
+import type { Message } from '../raft/types';
+import { decodeBatch, encodeBatch } from './codec';
+
+const STREAM_PATH = '/raft/stream';
+const CLUSTER_HEADER = 'x-etcd-cluster-id';
+const FROM_HEADER = 'x-etcd-from';
+/** Bytes buffered on a peer stream beyond which new messages are dropped. */
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+/** Frames queued while a peer stream connects. */
+const MAX_QUEUED_FRAMES = 1024;
+/** Largest frame accepted (a batch of entries up to the request limit each). */
+const MAX_FRAME_BYTES = 512 * 1024 * 1024;
+const RECONNECT_MIN_MS = 50;
+const RECONNECT_MAX_MS = 1000;
+
+export interface TransportOptions {
+  clusterId: string;
+  selfId: string;
+  listenUrls: string[];
+  onMessage: (m: Message) => void;
+  log: Logger;
+}
+
+class PeerStream {
+  private session: http2.ClientHttp2Session | undefined;
+  private stream: http2.ClientHttp2Stream | undefined;
+  private queue: Buffer[] = [];
+  private backoffMs = RECONNECT_MIN_MS;
+  private retry: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    private urls: string[],
+    private readonly o: TransportOptions,
+  ) {}
+
+  setUrls(urls: string[]): void {
+    this.urls = urls;
+  }
+
+  send(frame: Buffer): void {
+    if (this.closed) return;
+    const s = this.stream;
+    if (s !== undefined && !s.destroyed && s.writable) {
+      if (s.writableLength > MAX_BUFFERED_BYTES) return; // peer too slow: drop, raft resends
+      s.write(frame);
+      return;
+    }
+    if (this.queue.length < MAX_QUEUED_FRAMES) this.queue.push(frame);
+    this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    this.stream?.close();
+    this.session?.destroy();
+  }
+
+  private connect(): void {
+    if (this.session !== undefined || this.retry !== undefined || this.closed || this.urls.length === 0) return;
+    const url = this.urls[Math.floor(Math.random() * this.urls.length)];
+    const session = http2.connect(url);
+    this.session = session;
+    session.on('error', (err) => this.o.log.debug({ peer: this.id, err: err.message }, 'peer connection failed'));
+    session.on('close', () => this.reset());
+    session.on('connect', () => {
+      const stream = session.request({ ':method': 'POST', ':path': STREAM_PATH, [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId });
+      this.stream = stream;
+      stream.on('response', (headers) => {
+        const status = Number(headers[':status']);
+        if (status !== 200) {
+          this.o.log.warn({ peer: this.id, status }, 'peer refused the raft stream (another cluster?)');
+          session.destroy();
+          return;
+        }
+        this.backoffMs = RECONNECT_MIN_MS;
+      });
+      stream.on('error', () => undefined);
+      stream.on('close', () => session.destroy());
+      for (const f of this.queue) stream.write(f);
+      this.queue = [];
+    });
+  }
+
+  private reset(): void {
+    this.session = undefined;
+    this.stream = undefined;
+    if (this.closed) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.queue.length > 0) this.connect();
+    }, this.backoffMs);
+    this.retry.unref();
+    this.backoffMs = Math.min(RECONNECT_MAX_MS, this.backoffMs * 2);
+  }
+}
+
+export class PeerTransport {
+  private readonly servers: http2.Http2Server[] = [];
+  private readonly peers = new Map<string, PeerStream>();
+
+  constructor(private readonly o: TransportOptions) {}
+
+  async start(): Promise<void> {
+    for (const url of this.o.listenUrls) {
+      const u = new URL(url);
+      const server = http2.createServer({ maxSessionMemory: 1024 });
+      server.on('stream', (stream, headers) => this.accept(stream, headers));
+      server.on('sessionError', () => undefined);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(Number(u.port || 2380), u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, ''), () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      this.servers.push(server);
+    }
+  }
+
+  /** Sets (or updates) where a peer listens. */
+  setPeer(id: string, urls: string[]): void {
+    if (id === this.o.selfId) return;
+    const p = this.peers.get(id);
+    if (p !== undefined) p.setUrls(urls);
+    else this.peers.set(id, new PeerStream(id, urls, this.o));
+  }
+
+  removePeer(id: string): void {
+    this.peers.get(id)?.close();
+    this.peers.delete(id);
+  }
+
+  /** Sends messages, one batch per destination. */
+  send(messages: Message[]): void {
+    const byPeer = new Map<string, Message[]>();
+    for (const m of messages) {
+      const list = byPeer.get(m.to);
+      if (list === undefined) byPeer.set(m.to, [m]);
+      else list.push(m);
+    }
+    for (const [to, list] of byPeer) {
+      const peer = this.peers.get(to);
+      if (peer === undefined) continue;
+      const body = encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: list });
+      const frame = Buffer.allocUnsafe(4 + body.length);
+      frame.writeUInt32BE(body.length, 0);
+      body.copy(frame, 4);
+      peer.send(frame);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.peers.values()) p.close();
+    this.peers.clear();
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            // Open peer sessions would hold close() forever.
+            setTimeout(resolve, 200).unref();
+          }),
+      ),
+    );
+  }
+
+  private accept(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    if (headers[':path'] !== STREAM_PATH || headers[':method'] !== 'POST') {
+      stream.respond({ ':status': 404 });
+      stream.end();
+      return;
+    }
+    if (headers[CLUSTER_HEADER] !== this.o.clusterId) {
+      this.o.log.warn({ from: headers[FROM_HEADER], 'remote-cluster-id': headers[CLUSTER_HEADER] }, 'refused a raft stream from another cluster');
+      stream.respond({ ':status': 412 });
+      stream.end();
+      return;
+    }
+    stream.respond({ ':status': 200 });
+    let pending: Buffer = Buffer.alloc(0);
+    stream.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 4) {
+        const len = pending.readUInt32BE(0);
+        if (len > MAX_FRAME_BYTES) {
+          stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+          return;
+        }
+        if (pending.length < 4 + len) break;
+        const body = pending.subarray(4, 4 + len);
+        pending = pending.subarray(4 + len);
+        let batch;
+        try {
+          batch = decodeBatch(body);
+        } catch {
+          stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+          return;
+        }
+        if (batch.clusterId !== this.o.clusterId) continue;
+        for (const m of batch.messages) if (m.to === this.o.selfId) this.o.onMessage(m);
+      }
+    });
+    stream.on('error', () => undefined);
+  }
+}
