@@ -203,6 +203,11 @@ export class Raft {
     return this.msgs.length > 0 || this.readStates.length > 0 || this.log.hasUnstable() || this.log.committed > this.log.applied || this.hardStateChanged();
   }
 
+  /** Whether the next Ready has anything to write to disk or apply (else only messages). */
+  needsPersist(): boolean {
+    return this.log.hasUnstable() || this.log.committed > this.log.applied || this.hardStateChanged();
+  }
+
   ready(): Ready {
     const hs = this.hardState();
     const rd: Ready = {

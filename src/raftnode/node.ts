@@ -4,7 +4,7 @@
 // Every proposal that arrives while a Ready is being written joins the next one: group commit.
 import type { Backend } from '../backend/backend';
 import { Raft } from '../raft/raft';
-import { Role, type Entry, type MemberId, type Message } from '../raft/types';
+import { Role, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
 import { LogStore } from './log-store';
 
 /** What the node calls to apply committed entries; runs inside the Ready transaction. */
@@ -20,6 +20,8 @@ const SYNC_WRITE_MAX_PROPOSALS = 2;
 interface WrittenReady {
   messages: Message[];
   release: (() => void) | undefined;
+  readStates: ReadState[];
+  applied: number;
 }
 
 export interface RaftNodeOptions {
@@ -34,6 +36,10 @@ export interface RaftNodeOptions {
   send?: (messages: Message[]) => void;
   /** A Ready could not be persisted or applied: the member must stop rather than diverge. */
   onFatal: (err: Error) => void;
+  /** Answers to readIndex() calls. */
+  onReadStates?: (states: ReadState[]) => void;
+  /** Entries up to this index are applied and on disk. */
+  onApplied?: (index: number) => void;
 }
 
 export class RaftNode {
@@ -56,11 +62,15 @@ export class RaftNode {
   private proposalsSinceReady = 0;
   private leaderWaiters: (() => void)[] = [];
   private readonly onFatal: (err: Error) => void;
+  private readonly onReadStates: (states: ReadState[]) => void;
+  private readonly onApplied: (index: number) => void;
 
   constructor(options: RaftNodeOptions) {
     this.backend = options.backend;
     this.applier = options.applier;
     this.onFatal = options.onFatal;
+    this.onReadStates = options.onReadStates ?? (() => undefined);
+    this.onApplied = options.onApplied ?? (() => undefined);
     this.send = options.send ?? (() => undefined);
     this.logRetainEntries = options.logRetainEntries ?? 10_000;
     this.store = new LogStore(options.backend);
@@ -78,7 +88,7 @@ export class RaftNode {
     this.ticker = setInterval(() => this.tick(), options.tickMs);
     this.ticker.unref();
     // A member that is the only voter need not wait an election timeout to lead.
-    if (options.voters.length === 1 && options.voters[0] === options.id) this.raft.campaign();
+    if (this.soleVoter) this.raft.campaign();
     this.processReady();
   }
 
@@ -113,6 +123,16 @@ export class RaftNode {
   step(m: Message): void {
     this.raft.step(m);
     this.schedule();
+  }
+
+  /** Asks raft for a read index (answered through onReadStates); throws without a leader. */
+  readIndex(context: Buffer): void {
+    this.raft.readIndex(context);
+    this.schedule();
+  }
+
+  isSoleVoter(): boolean {
+    return this.soleVoter;
   }
 
   /** Resolves once some member leads (at once if one does). */
@@ -158,6 +178,13 @@ export class RaftNode {
     if (this.stopped || this.queued) return;
     if (!this.raft.hasReady()) {
       this.notifyLeaderWaiters();
+      return;
+    }
+    if (!this.raft.needsPersist()) {
+      // Only messages (heartbeats, votes) and read states: nothing to write.
+      const rd = this.raft.ready();
+      this.raft.advance(rd);
+      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1 });
       return;
     }
     if (this.inFlight === 0 && this.proposalsSinceReady <= SYNC_WRITE_MAX_PROPOSALS) {
@@ -207,7 +234,8 @@ export class RaftNode {
       this.maybeCompactLog(rd.committedEntries[rd.committedEntries.length - 1].index);
     }
     this.raft.advance(rd);
-    return { messages: rd.messages, release };
+    const applied = rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1].index : -1;
+    return { messages: rd.messages, release, readStates: rd.readStates, applied };
   }
 
   /** After the Ready's transaction is on disk. */
@@ -215,6 +243,8 @@ export class RaftNode {
     if (done === undefined || this.stopped) return;
     if (done.messages.length > 0) this.send(done.messages);
     done.release?.();
+    if (done.applied >= 0) this.onApplied(done.applied);
+    if (done.readStates.length > 0) this.onReadStates(done.readStates);
     this.notifyLeaderWaiters();
     if (this.raft.hasReady()) this.schedule();
   }

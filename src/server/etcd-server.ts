@@ -15,13 +15,20 @@ import { ProposalDroppedError } from '../raft/raft';
 import { RaftNode } from '../raftnode/node';
 import type { ServerConfig } from './config';
 import { Membership } from './membership';
+import { ReadBarrier } from './read-barrier';
+import { PeerTransport } from '../peer/transport';
 import { ETCD_VERSION } from './version';
 
 interface Waiter {
   req: InternalRequest;
   resolve: (response: object) => void;
   reject: (err: Error) => void;
+  /** When the proposal is given up on (a forwarded one can be lost with a leader change). */
+  deadline: number;
 }
+
+/** How often expired proposals are looked for. */
+const PROPOSAL_SWEEP_MS = 500;
 
 export class EtcdServer implements EtcdServerApi {
   readonly maxRequestBytes: number;
@@ -32,6 +39,10 @@ export class EtcdServer implements EtcdServerApi {
   private readonly node: RaftNode;
   private readonly waiters = new Map<bigint, Waiter>();
   private nextRequestId = 1n;
+  private readonly readBarrier: ReadBarrier;
+  private readonly transport: PeerTransport | undefined;
+  private readonly requestTimeoutMs: number;
+  private readonly sweeper: NodeJS.Timeout;
   private readonly clusterIdText: string;
   private readonly memberIdText: string;
   private stopped = false;
@@ -54,7 +65,26 @@ export class EtcdServer implements EtcdServerApi {
       localRequest: (id) => this.waiters.get(id)?.req,
       deliver: (results) => this.deliver(results),
     });
+    // etcd's request timeout: long enough to ride out an election.
+    this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    const members = this.membership.list();
+    if (members.length > 1) {
+      this.transport = new PeerTransport({
+        clusterId: this.clusterIdText,
+        selfId: this.memberIdText,
+        listenUrls: config.listenPeerUrls,
+        onMessage: (m) => this.node.step(m),
+        log,
+      });
+      for (const m of members) this.transport.setPeer(m.id.toString(), m.peerUrls);
+    }
+    const transport = this.transport;
     this.node = new RaftNode({
+      send: transport === undefined ? undefined : (messages) => transport.send(messages),
+      onReadStates: (states) => {
+        for (const st of states) this.readBarrier.onReadState(st.index, st.context);
+      },
+      onApplied: (index) => this.readBarrier.onApplied(index),
       backend: this.backend,
       id: selfId.toString(),
       voters: this.membership.voterIds().map(String),
@@ -64,7 +94,15 @@ export class EtcdServer implements EtcdServerApi {
       logRetainEntries: Math.min(config.snapshotCount, 10_000),
       onFatal,
     });
+    this.readBarrier = new ReadBarrier(this.node, this.requestTimeoutMs);
+    this.sweeper = setInterval(() => this.expireProposals(), PROPOSAL_SWEEP_MS);
+    this.sweeper.unref();
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
+  }
+
+  /** Binds the peer listeners (clusters of more than one member). */
+  async startPeers(): Promise<void> {
+    await this.transport?.start();
   }
 
   header(revision?: number | null): ResponseHeader {
@@ -92,7 +130,7 @@ export class EtcdServer implements EtcdServerApi {
     const data = encodeEntryData(this.membership.selfId, id, req);
     if (data.length > this.maxRequestBytes) return Promise.reject(Errors.requestTooLarge());
     return new Promise((resolve, reject) => {
-      this.waiters.set(id, { req, resolve, reject });
+      this.waiters.set(id, { req, resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
       try {
         this.node.propose(data);
       } catch (err) {
@@ -130,18 +168,33 @@ export class EtcdServer implements EtcdServerApi {
     if (this.stopped) return;
     this.stopped = true;
     this.node.stop();
+    clearInterval(this.sweeper);
     for (const w of this.waiters.values()) w.reject(Errors.stopped());
     this.waiters.clear();
+    this.readBarrier.close(Errors.stopped());
+    await this.transport?.close();
     await this.backend.close();
   }
 
   /**
    * Waits until a read here reflects every write acknowledged before the read began. A single
-   * voter that leads applies in the same write that commits, so its state already does.
+   * voter that leads applies in the same write that commits, so its state already does; other
+   * members confirm the commit index with the leader (ReadIndex) and wait to apply up to it.
    */
   private async linearizableReadBarrier(): Promise<void> {
     if (this.stopped) throw Errors.stopped();
-    if (!this.node.isLeader()) throw Errors.noLeader();
+    if (this.node.isSoleVoter() && this.node.isLeader()) return;
+    await this.readBarrier.wait();
+  }
+
+  private expireProposals(): void {
+    if (this.waiters.size === 0) return;
+    const now = Date.now();
+    for (const [id, w] of this.waiters) {
+      if (w.deadline > now) continue;
+      this.waiters.delete(id);
+      w.reject(Errors.timeout());
+    }
   }
 
   private deliver(results: Map<bigint, ApplyResult>): void {
