@@ -79,6 +79,10 @@ export class EtcdServer implements EtcdServerApi {
       for (const m of members) this.transport.setPeer(m.id.toString(), m.peerUrls);
     }
     const transport = this.transport;
+    this.readBarrier = new ReadBarrier(
+      { readIndex: (ctx) => this.node.readIndex(ctx), appliedIndex: () => this.node.appliedIndex() },
+      this.requestTimeoutMs,
+    );
     this.node = new RaftNode({
       send: transport === undefined ? undefined : (messages) => transport.send(messages),
       onReadStates: (states) => {
@@ -94,7 +98,6 @@ export class EtcdServer implements EtcdServerApi {
       logRetainEntries: Math.min(config.snapshotCount, 10_000),
       onFatal,
     });
-    this.readBarrier = new ReadBarrier(this.node, this.requestTimeoutMs);
     this.sweeper = setInterval(() => this.expireProposals(), PROPOSAL_SWEEP_MS);
     this.sweeper.unref();
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
