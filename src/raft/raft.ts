@@ -404,13 +404,16 @@ export class Raft {
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
     if (m.reject) {
-      pr.next = Math.max(1, Math.min(pr.next - 1, m.rejectHint + 1));
+      // A rejection of an index at or below what the follower already matched is stale (an older
+      // probe answered late): acting on it would send `next` below `match` for good.
+      if (m.index <= pr.match) return;
+      pr.next = Math.max(pr.match + 1, Math.min(pr.next - 1, m.rejectHint + 1));
       this.sendAppend(m.from);
       return;
     }
+    pr.next = Math.max(pr.next, m.index + 1);
     if (m.index > pr.match) {
       pr.match = m.index;
-      pr.next = Math.max(pr.next, m.index + 1);
       if (this.maybeCommit()) {
         for (const peer of this.voters) if (peer !== this.id) this.sendAppend(peer);
       } else if (pr.next <= this.log.lastIndex()) {

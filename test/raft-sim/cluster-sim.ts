@@ -21,7 +21,7 @@
 // once the faults stop.
 import { ProposalDroppedError, Raft } from '../../src/raft/raft';
 import type { LogStorage } from '../../src/raft/log';
-import { Role, type Entry, type HardState, type MemberId, type Message, type Ready } from '../../src/raft/types';
+import { MessageType, Role, type Entry, type HardState, type MemberId, type Message, type Ready } from '../../src/raft/types';
 
 // ---- PRNG ----------------------------------------------------------------------------------
 
@@ -176,6 +176,8 @@ export interface SimConfig {
   faultTicks: number;
   /** Bound on the quiet phase: no convergence by then is a liveness violation. */
   maxQuietTicks: number;
+  /** In the quiet phase, this many ticks without any member persisting, committing or applying more is a liveness violation. */
+  stallTicks: number;
   /** Normal delivery delay is uniform in [0, maxDelay] ticks (0: later in the same tick). */
   maxDelay: number;
   /** Probability that a message is held back much longer (reordering far past others). */
@@ -193,6 +195,9 @@ export interface SimConfig {
   maxBatch: number;
   /** 'leader': propose to a member that believes it leads. 'any': to any live member (needs forwarding). */
   proposalTarget: 'leader' | 'any';
+  /** Raft options (pre-vote and check-quorum are on by default in the core; seeds also run without). */
+  preVote: boolean;
+  checkQuorum: boolean;
   /** Events kept for the failure trace (observation only: does not change the run). */
   traceSize: number;
 }
@@ -211,7 +216,8 @@ export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}):
     heartbeatTicks: r.pick([1, 2, 2, 3]),
     maxEntriesPerMsg: r.pick([1, 2, 4, 1024]),
     faultTicks: r.int(250, 450),
-    maxQuietTicks: 60 * electionTicks,
+    maxQuietTicks: 500 * electionTicks,
+    stallTicks: 30 * electionTicks,
     maxDelay,
     longDelayProb: !calm && r.chance(0.5) ? r.float() * 0.05 : 0,
     longDelayMax: r.int(maxDelay + 1, 3 * electionTicks),
@@ -223,12 +229,15 @@ export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}):
     proposeProb: 0.05 + r.float() * 0.45,
     maxBatch: r.int(1, 4),
     proposalTarget: 'leader',
+    preVote: r.chance(0.75),
+    checkQuorum: r.chance(0.75),
     traceSize: 40,
   };
   return { ...cfg, ...overrides, seed };
 }
 
 // ---- results and errors ----------------------------------------------------------------------
+
 
 export interface SimResult {
   seed: number;
@@ -261,12 +270,14 @@ export class InvariantViolation extends Error {
     readonly detail: string,
     readonly tick: number,
     readonly trace: string[],
+    readonly keyTrace: string[],
     readonly config: SimConfig,
   ) {
     super(
       `raft-sim seed ${seed}: ${invariant} violated at tick ${tick}: ${detail}\n` +
         `replay with RAFT_SIM_SEED=${seed}\n` +
         `config: ${describeConfig(config)}\n` +
+        `last ${keyTrace.length} key events (faults, roles, votes, truncations, rejections):\n  ${keyTrace.join('\n  ')}\n` +
         `last ${trace.length} events:\n  ${trace.join('\n  ')}`,
     );
     this.name = 'InvariantViolation';
@@ -280,7 +291,7 @@ export function describeConfig(c: SimConfig): string {
     `members=${c.members} election=${c.electionTicks} heartbeat=${c.heartbeatTicks} maxEntriesPerMsg=${c.maxEntriesPerMsg} ` +
     `faultTicks=${c.faultTicks} delay=0..${c.maxDelay} long=${pct(c.longDelayProb)}(<=${c.longDelayMax}) drop=${pct(c.dropProb)} ` +
     `dup=${pct(c.dupProb)} staleDrop=${pct(c.staleDropProb)} faultRate=${pct(c.faultRate)} faults=${on} ` +
-    `propose=${pct(c.proposeProb)}x${c.maxBatch} to=${c.proposalTarget}`
+    `propose=${pct(c.proposeProb)}x${c.maxBatch} to=${c.proposalTarget} preVote=${c.preVote} checkQuorum=${c.checkQuorum}`
   );
 }
 
@@ -345,6 +356,12 @@ interface CommittedRecord {
   data: string;
   by: MemberId;
   tick: number;
+  /**
+   * An upper bound of the term in which the entry was committed: the term of the member that first
+   * recorded it (normally the committing leader itself, which persists its commit before telling
+   * anyone). Leader completeness applies to leaders of later terms than this.
+   */
+  commitTerm: number;
 }
 
 interface Member {
@@ -384,7 +401,9 @@ export class Simulation {
   private readonly byId = new Map<MemberId, Member>();
   private readonly voters: MemberId[];
   private readonly quorum: number;
+  /** Every event; and only the key ones (faults, roles, votes, truncations, rejections). */
   private readonly trace: Trace;
+  private readonly keyTrace: Trace;
   private now = 0;
   private readonly queue: (Envelope[] | undefined)[] = [];
   // network conditions (zeroed when the faults stop)
@@ -403,6 +422,8 @@ export class Simulation {
   private readonly prefixAt: (Map<number, { hash: number; member: MemberId }> | undefined)[] = [];
   private readonly proposals = new Map<string, ProposalRecord>();
   private readonly appliedAt = new Map<string, number>();
+  /** Payloads in a forwarded proposal that the network duplicated. */
+  private readonly mayRepeat = new Set<string>();
   private opCounter = 0;
   private readonly result: SimResult;
 
@@ -410,6 +431,7 @@ export class Simulation {
     this.cfg = cfg;
     this.rng = new Prng(cfg.seed);
     this.trace = new Trace(cfg.traceSize);
+    this.keyTrace = new Trace(cfg.traceSize);
     this.dropProb = cfg.dropProb;
     this.dupProb = cfg.dupProb;
     this.longDelayProb = cfg.longDelayProb;
@@ -460,9 +482,21 @@ export class Simulation {
   run(): SimResult {
     for (const m of this.members) this.start(m);
     const end = this.cfg.faultTicks + this.cfg.maxQuietTicks;
+    let mark = -1;
+    let markedAt = 0;
     for (this.now = 0; ; this.now++) {
       if (this.now === this.cfg.faultTicks) this.heal();
-      if (this.now > this.cfg.faultTicks && this.converged()) break;
+      if (this.now > this.cfg.faultTicks) {
+        if (this.converged()) break;
+        // A backlog may take long to replicate (no pipelining yet); no progress at all is a stall.
+        const p = this.progressMark();
+        if (p !== mark) {
+          mark = p;
+          markedAt = this.now;
+        } else if (this.now - markedAt >= this.cfg.stallTicks) {
+          this.fail('liveness', `no progress for ${this.cfg.stallTicks} ticks after the faults stopped (t=${this.cfg.faultTicks}): ${this.describeMembers()}`);
+        }
+      }
       if (this.now >= end) this.fail('liveness', `no convergence ${this.cfg.maxQuietTicks} ticks after the faults stopped: ${this.describeMembers()}`);
       this.tick();
     }
@@ -478,7 +512,7 @@ export class Simulation {
     const t = this.now;
     if (this.partition !== undefined && this.partition.until <= t) {
       this.partition = undefined;
-      this.trace.add(t, 'partition healed');
+      this.note('partition healed');
     }
     if (this.blackholes.length > 0) this.blackholes = this.blackholes.filter((b) => b.until > t);
     for (const m of this.members) {
@@ -542,13 +576,16 @@ export class Simulation {
     }
     if (this.rng.chance(this.dropProb)) {
       this.result.faults.drop++;
-      this.trace.add(this.now, 'drop', msg);
+      this.note('drop', msg, true);
       return;
     }
     this.enqueue(msg, to.incarnation);
     if (this.rng.chance(this.dupProb)) {
       this.result.faults.duplicate++;
       this.enqueue(msg, to.incarnation);
+      // A duplicated forwarded proposal is two proposals to the leader: Raft promises no
+      // exactly-once for proposals (clients dedupe by request id), so these may apply twice.
+      if (msg.type === MessageType.Prop) for (const e of msg.entries) this.mayRepeat.add(e.data.toString('latin1'));
     }
   }
 
@@ -590,7 +627,7 @@ export class Simulation {
       return;
     }
     this.result.messagesDelivered++;
-    this.trace.add(this.now, 'deliver', msg);
+    this.note('deliver', msg, !msg.reject);
     this.call(m, 'step', () => raft.step(msg));
     this.handleReady(m);
   }
@@ -612,7 +649,7 @@ export class Simulation {
         ids.forEach((id, i) => side.set(id, i < cut ? 0 : 1));
         this.partition = { side, until: t + this.rng.int(E, 8 * E) };
         this.result.faults.partition++;
-        this.trace.add(t, `partition [${ids.slice(0, cut).sort().join(',')}] | [${ids.slice(cut).sort().join(',')}] until t=${this.partition.until}`);
+        this.note(`partition [${ids.slice(0, cut).sort().join(',')}] | [${ids.slice(cut).sort().join(',')}] until t=${this.partition.until}`);
         return;
       }
       case 'blackhole': {
@@ -621,7 +658,7 @@ export class Simulation {
         const until = t + this.rng.int(E, 6 * E);
         this.blackholes.push({ from, to, until });
         this.result.faults.blackhole++;
-        this.trace.add(t, `blackhole ${from}->${to} until t=${until}`);
+        this.note(`blackhole ${from}->${to} until t=${until}`);
         return;
       }
       case 'crash': {
@@ -640,7 +677,7 @@ export class Simulation {
         const m = this.rng.pick(up);
         m.pausedUntil = t + this.rng.int(1, 4 * E);
         this.result.faults.pause++;
-        this.trace.add(t, `pause ${m.id} until t=${m.pausedUntil}`);
+        this.note(`pause ${m.id} until t=${m.pausedUntil}`);
         return;
       }
     }
@@ -655,7 +692,7 @@ export class Simulation {
     m.lastRole = undefined;
     this.result.faults.crash++;
     this.result.crashPoints[point]++;
-    this.trace.add(this.now, `crash ${m.id} (${point}) until t=${m.downUntil}; disk: term=${m.hardState.term} vote=${m.hardState.vote || '-'} commit=${m.hardState.commit} last=${m.storage.lastIndex()} applied=${m.applied}`);
+    this.note(`crash ${m.id} (${point}) until t=${m.downUntil}; disk: term=${m.hardState.term} vote=${m.hardState.vote || '-'} commit=${m.hardState.commit} last=${m.storage.lastIndex()} applied=${m.applied}`);
   }
 
   /** (Re)builds a member's Raft from its disk. */
@@ -672,14 +709,16 @@ export class Simulation {
       heartbeatTicks: this.cfg.heartbeatTicks,
       seed: this.rng.next(),
       maxEntriesPerMsg: this.cfg.maxEntriesPerMsg,
+      preVote: this.cfg.preVote,
+      checkQuorum: this.cfg.checkQuorum,
     }));
-    if (this.now > 0) this.trace.add(this.now, `restart ${m.id} (term=${m.hardState.term} commit=${m.hardState.commit} applied=${m.applied} last=${m.storage.lastIndex()})`);
+    if (this.now > 0) this.note(`restart ${m.id} (term=${m.hardState.term} commit=${m.hardState.commit} applied=${m.applied} last=${m.storage.lastIndex()})`);
     this.handleReady(m);
   }
 
   private resume(m: Member): void {
     m.pausedUntil = -1;
-    this.trace.add(this.now, `resume ${m.id} (${m.inbox.length} buffered messages)`);
+    this.note(`resume ${m.id} (${m.inbox.length} buffered messages)`);
     const inbox = m.inbox;
     m.inbox = [];
     const bucket = this.queue[this.now] ?? [];
@@ -689,7 +728,7 @@ export class Simulation {
 
   /** The faults stop: partitions heal, crashed members restart, paused ones resume, no more drops. */
   private heal(): void {
-    this.trace.add(this.now, 'faults stop: heal everything');
+    this.note('faults stop: heal everything');
     this.partition = undefined;
     this.blackholes = [];
     this.dropProb = 0;
@@ -721,14 +760,14 @@ export class Simulation {
     } catch (e) {
       if (!(e instanceof ProposalDroppedError)) this.raftThrew(m, 'propose', e);
       for (const p of payloads) this.proposals.set(p, { accepted: false, index: 0, term: 0 });
-      this.trace.add(this.now, `propose ${payloads[0]}..+${n} to ${m.id}: dropped (${(e as Error).message})`);
+      this.noteRoutine(`propose ${payloads[0]}..+${n} to ${m.id}: dropped (${(e as Error).message})`);
       return;
     }
     this.result.proposalsAccepted += n;
     // A leader assigns consecutive indexes in its term; through forwarding the index is unknown.
     const known = this.cfg.proposalTarget === 'leader' && raft.role === Role.Leader;
     payloads.forEach((p, k) => this.proposals.set(p, { accepted: true, index: known ? last - n + 1 + k : 0, term: known ? raft.term : 0 }));
-    this.trace.add(this.now, `propose ${payloads[0]}..+${n} to ${m.id} (term ${raft.term}): accepted, last index ${last}`);
+    this.noteRoutine(`propose ${payloads[0]}..+${n} to ${m.id} (term ${raft.term}): accepted, last index ${last}`);
     this.handleReady(m);
   }
 
@@ -778,7 +817,7 @@ export class Simulation {
         }
       }
       const cut = m.storage.append(es);
-      if (cut > 0) this.trace.add(this.now, `${m.id} truncates its log from ${first} (${cut} entries) and appends ${es.length}`);
+      if (cut > 0) this.note(`${m.id} truncates its log from ${first} (${cut} entries) and appends ${es.length}`);
       for (const e of es) this.checkLogMatching(m, e.index, e.term);
     }
     if (rd.hardState !== undefined) this.persistHardState(m, rd.hardState);
@@ -799,7 +838,7 @@ export class Simulation {
       if (earlier !== undefined && earlier !== hs.vote) this.fail('one vote per term', `member ${m.id}: voted for ${earlier} and then for ${hs.vote} in term ${hs.term}`);
       if (earlier === undefined) {
         m.votes.set(hs.term, hs.vote);
-        if (hs.vote !== m.id) this.trace.add(this.now, `${m.id} votes for ${hs.vote} in term ${hs.term}`);
+        if (hs.vote !== m.id) this.note(`${m.id} votes for ${hs.vote} in term ${hs.term}`);
       }
     }
     m.hardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
@@ -842,13 +881,19 @@ export class Simulation {
       if (e === undefined) this.fail('ready', `member ${m.id}: committed index ${i} missing from its log`);
       const data = e.data.toString('latin1');
       const rec = this.committed[i];
-      if (rec === undefined) this.committed[i] = { term: e.term, data, by: m.id, tick: this.now };
+      if (rec === undefined) this.committed[i] = { term: e.term, data, by: m.id, tick: this.now, commitTerm: m.raft?.term ?? m.hardState.term };
       else if (rec.term !== e.term || rec.data !== data) {
         this.fail('state machine safety', `index ${i} committed twice: ${rec.by} committed term ${rec.term} "${rec.data}" (t=${rec.tick}), ${m.id} commits term ${e.term} "${data}"`);
       }
     }
-    // A committed entry must be durable on a quorum (counting crashed members' disks).
     const term = m.storage.term(c);
+    // Raft's commit rule (Figure 2, section 5.4.2): a leader moves its commit index only to an entry
+    // of its own term; older entries commit with it, never by counting their replicas (Figure 8).
+    const raft = m.raft;
+    if (raft !== undefined && raft.role === Role.Leader && term !== raft.term) {
+      this.fail('leader commit rule', `leader ${m.id} of term ${raft.term} moved its commit index to ${c}, an entry of term ${term}`);
+    }
+    // A committed entry must be durable on a quorum (counting crashed members' disks).
     let holders = 0;
     for (const x of this.members) if (x.storage.lastIndex() >= c && x.storage.term(c) === term) holders++;
     if (holders < this.quorum) {
@@ -879,7 +924,7 @@ export class Simulation {
     if (known === undefined || known.term !== rec.term || known.data !== rec.data) this.fail('state machine safety', `member ${m.id} applies index ${e.index} that is not the entry known committed there`);
     if (data.length > 0) {
       const at = this.appliedAt.get(data);
-      if (at !== undefined && at !== e.index) this.fail('state machine safety', `payload "${data}" applied at index ${at} and again at index ${e.index}`);
+      if (at !== undefined && at !== e.index && !this.mayRepeat.has(data)) this.fail('state machine safety', `payload "${data}" applied at index ${at} and again at index ${e.index}`);
       const p = this.proposals.get(data);
       if (p === undefined || !p.accepted) this.fail('state machine safety', `member ${m.id} applies "${data}" at index ${e.index}, which no member accepted as a proposal`);
       if (p.index !== 0 && (p.index !== e.index || p.term !== e.term)) {
@@ -900,7 +945,7 @@ export class Simulation {
     if (raft.role === m.lastRole && raft.term === m.lastTerm) return;
     m.lastRole = raft.role;
     m.lastTerm = raft.term;
-    this.trace.add(this.now, `${m.id} is ${raft.role} in term ${raft.term}`);
+    this.note(`${m.id} is ${raft.role} in term ${raft.term}`);
     if (raft.role !== Role.Leader) return;
     const prev = this.termLeader.get(raft.term);
     if (prev === m.id) return;
@@ -910,21 +955,31 @@ export class Simulation {
     // The votes behind the win must be durable on a quorum.
     const voters = this.members.filter((x) => x.votes.get(raft.term) === m.id).map((x) => x.id);
     if (voters.length < this.quorum) this.fail('election safety', `member ${m.id} leads term ${raft.term} with durable votes only from [${voters.join(',')}] (quorum ${this.quorum})`);
-    // Leader completeness: everything known committed is in the new leader's log.
-    const known = this.committed.length - 1;
+    // Leader completeness: every entry known committed in an earlier term is in the new leader's
+    // log. (A leader of an older term can still win late, e.g. after a pause, when newer terms
+    // have committed more: Raft promises completeness only to leaders of later terms.)
+    let known = 0;
+    for (let i = 1; i < this.committed.length; i++) if ((this.committed[i]?.commitTerm ?? Infinity) < raft.term) known = i;
     const last = raft.log.lastIndex();
     if (known >= 1) {
-      if (last < known) this.fail('leader completeness', `new leader ${m.id} of term ${raft.term} has last index ${last} but index ${known} is committed`);
+      if (last < known) this.fail('leader completeness', `new leader ${m.id} of term ${raft.term} has last index ${last} but index ${known} was committed in term ${this.committed[known]?.commitTerm}`);
       const mine = raft.log.entries(1, known + 1);
       for (let i = 1; i <= known; i++) {
         const rec = this.committed[i];
         const e = mine[i - 1];
-        if (rec === undefined) continue;
+        if (rec === undefined || rec.commitTerm >= raft.term) continue;
         if (e === undefined || e.index !== i || e.term !== rec.term || e.data.toString('latin1') !== rec.data) {
-          this.fail('leader completeness', `new leader ${m.id} of term ${raft.term} has ${e === undefined ? 'nothing' : `term ${e.term} "${e.data.toString()}"`} at index ${i}, where term ${rec.term} "${rec.data}" is committed (by ${rec.by} at t=${rec.tick})`);
+          this.fail('leader completeness', `new leader ${m.id} of term ${raft.term} has ${e === undefined ? 'nothing' : `term ${e.term} "${e.data.toString()}"`} at index ${i}, where term ${rec.term} "${rec.data}" was committed in term ${rec.commitTerm} (first recorded by ${rec.by} at t=${rec.tick})`);
         }
       }
     }
+  }
+
+  /** Changes whenever any member persists, commits or applies more. */
+  private progressMark(): number {
+    let p = 0;
+    for (const m of this.members) p += m.applied + 3 * m.hardState.commit + 7 * m.storage.lastIndex() + 11 * m.hardState.term;
+    return p;
   }
 
   private converged(): boolean {
@@ -1013,8 +1068,17 @@ export class Simulation {
     return this.fail('raft threw', `member ${m.id}: ${what}() threw ${err}`);
   }
 
+  private note(text: string, msg?: Message, routine = false): void {
+    this.trace.add(this.now, text, msg);
+    if (!routine) this.keyTrace.add(this.now, text, msg);
+  }
+
+  private noteRoutine(text: string): void {
+    this.trace.add(this.now, text);
+  }
+
   private fail(invariant: string, detail: string): never {
-    throw new InvariantViolation(this.cfg.seed, invariant, detail, this.now, this.trace.lines(), this.cfg);
+    throw new InvariantViolation(this.cfg.seed, invariant, detail, this.now, this.trace.lines(), this.keyTrace.lines(), this.cfg);
   }
 }
 
@@ -1074,13 +1138,16 @@ export function addResult(t: SimTotals, r: SimResult): void {
   t.maxQuietTicks = Math.max(t.maxQuietTicks, r.quietTicks);
 }
 
-export function formatTotals(t: SimTotals): string {
+/** One line: seeds run, then totals over the seeds that passed. */
+export function formatTotals(t: SimTotals, seedsRun: number = t.seeds): string {
   const faults = FAULT_KINDS.map((k) => `${k}=${t.faults[k]}`).join(' ');
+  const points = (Object.keys(t.crashPoints) as CrashPoint[]).map((k) => `${k}=${t.crashPoints[k]}`).join(' ');
   return (
-    `raft-sim: ${t.seeds} seeds (${t.threeMember}x3, ${t.fiveMember}x5 members), ${t.ticks} ticks, ` +
-    `${t.messagesSent} messages sent (${t.messagesDelivered} delivered, ${t.messagesCut} cut by partitions), ` +
-    `faults: ${faults}, ${t.leaders} leaders elected, proposals committed ${t.proposalsCommitted} of ${t.proposalsAccepted} accepted, ` +
-    `longest convergence ${t.maxQuietTicks} ticks`
+    `raft-sim: ${seedsRun} seeds run, ${t.seeds} passed (${t.threeMember}x3, ${t.fiveMember}x5 members)` +
+    `; over the passed seeds: ${t.ticks} ticks, ` +
+    `${t.messagesSent} messages sent (${t.messagesDelivered} delivered, ${t.messagesCut} cut by partitions/blackholes), ` +
+    `faults injected: ${faults} (crash points: ${points}), ${t.leaders} leaders elected, ` +
+    `proposals committed ${t.proposalsCommitted} of ${t.proposalsAccepted} accepted, longest convergence ${t.maxQuietTicks} ticks`
   );
 }
 
