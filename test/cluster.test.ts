@@ -3,7 +3,7 @@
 // one takes over, no acknowledged write is lost, and the killed member rejoins and catches up.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { startCluster, type Cluster } from './helpers/cluster';
 import { etcdctl, etcdctlMissing } from './helpers/etcdctl';
 import { b, call, kvClient, maintenanceClient, type Msg } from './helpers/grpc-client';
@@ -61,9 +61,18 @@ describe('3-member cluster', () => {
       const got = await etcdctl(ep, ['get', '--prefix', 'via/']);
       assert.equal(got.stdout, 'via/0\nv0\nvia/1\nv1\nvia/2\nv2\n');
     }
-    const members = await etcdctl(all, ['member', 'list']);
-    const names = members.stdout.trim().split('\n').map((l) => l.split(', ')[2]).sort();
-    assert.deepEqual(names, ['m1', 'm2', 'm3']);
+    // Each member publishes its client URLs through the log; every member then lists them all.
+    const expected = cluster.members.map((m) => `${m.name} http://127.0.0.1:${m.peerPort} http://127.0.0.1:${m.clientPort}`).sort();
+    for (const ep of cluster.endpoints()) {
+      let rows: string[] = [];
+      for (let tries = 0; tries < 50; tries++) {
+        const members = await etcdctl(ep, ['member', 'list']);
+        rows = members.stdout.trim().split('\n').map((l) => l.split(', ').slice(2, 5).join(' ')).sort();
+        if (JSON.stringify(rows) === JSON.stringify(expected)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(rows, expected, `member list on ${ep}`);
+    }
     const st = await etcdctl(all, ['endpoint', 'status', '-w', 'json']);
     const parsed = JSON.parse(st.stdout) as StatusJson[];
     assert.equal(parsed.length, 3);
@@ -154,5 +163,39 @@ describe('3-member cluster', () => {
     }
     const final = await statuses(endpoints);
     assert.equal(new Set(final.map((s) => String(s.leader))).size, 1);
+  });
+
+  test('a member cut off from the quorum neither commits nor serves linearizable reads', async () => {
+    // Runs last: it takes the cluster down to one member.
+    const endpoints = cluster.endpoints();
+    await cluster.kill(1);
+    await cluster.kill(2);
+    const lone = kvClient(endpoints[0]);
+    try {
+      // Check-quorum makes a lone leader step down within an election timeout.
+      let leaderless = false;
+      for (let tries = 0; tries < 50 && !leaderless; tries++) {
+        const st = await statuses([endpoints[0]]);
+        leaderless = String(st[0].leader) === '0';
+        if (!leaderless) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(leaderless, 'the lone member knows it has no leader');
+      const md = new grpc.Metadata();
+      md.set('hasleader', 'true');
+      const started = Date.now();
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+        (lone as unknown as { Put: (r: Msg, m: grpc.Metadata, cb: (e: grpc.ServiceError | null) => void) => void }).Put({ key: b('x'), value: b('y') }, md, (e) => resolve(e));
+      });
+      assert.equal(err?.code, grpc.status.UNAVAILABLE);
+      assert.equal(err?.details, 'etcdserver: no leader');
+      assert.ok(Date.now() - started < 1000, 'require-leader fails at once');
+      await assert.rejects(call(lone, 'Put', { key: b('x'), value: b('y') }, 3000));
+      await assert.rejects(call(lone, 'Range', { key: b('lin') }, 3000), 'no linearizable read without a quorum');
+      const local = await call(lone, 'Range', { key: b('lin'), serializable: true });
+      assert.equal(local.kvs.length, 1, 'serializable reads are still served locally');
+      assert.equal((await call(lone, 'Range', { key: b('x'), serializable: true })).kvs.length, 0, 'nothing was written');
+    } finally {
+      lone.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Turns errors into the gRPC status a client sees: etcd's code and message for known errors, and
 // a logged INTERNAL for anything unexpected (never a crash, never a stack trace on the wire).
 import * as grpc from '@grpc/grpc-js';
-import { Code, EtcdError } from '../errors';
+import { Code, EtcdError, Errors } from '../errors';
 import type { Logger } from 'pino';
 
 export function toStatus(err: unknown, log?: Logger): Partial<grpc.StatusObject> {
@@ -10,11 +10,22 @@ export function toStatus(err: unknown, log?: Logger): Partial<grpc.StatusObject>
   return { code: Code.INTERNAL as number as grpc.status, details: `etcdserver: ${err instanceof Error ? err.message : String(err)}` };
 }
 
-/** Wraps an async unary handler: resolves into the callback, errors into etcd statuses. */
-export function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res, log?: Logger): grpc.handleUnaryCall<Req, Res> {
+/** etcd's metadata key by which a client asks to fail at once when there is no leader. */
+const REQUIRE_LEADER_KEY = 'hasleader';
+
+/**
+ * Wraps an async unary handler: resolves into the callback, errors into etcd statuses. With
+ * `leader`, a call carrying require-leader metadata fails at once when there is no leader.
+ */
+export function unary<Req, Res>(
+  fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+  log?: Logger,
+  leader?: { hasLeader(): boolean },
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let result: Promise<Res> | Res;
     try {
+      if (leader !== undefined && !leader.hasLeader() && call.metadata.get(REQUIRE_LEADER_KEY)[0] === 'true') throw Errors.noLeader();
       result = fn(call.request, call);
     } catch (err) {
       callback(toStatus(err, log));

@@ -20,20 +20,20 @@ export function kvService(server: EtcdServerApi, log: Logger): grpc.UntypedServi
     Range: unary(async (req: RangeRequest) => {
       checkRange(req);
       return withHeader(await server.range(req));
-    }, log),
+    }, log, server),
     Put: unary(async (req: PutRequest) => {
       checkPut(req);
       return withHeader((await server.propose({ put: req })) as WithHeader);
-    }, log),
+    }, log, server),
     DeleteRange: unary(async (req: DeleteRangeRequest) => {
       checkDeleteRange(req);
       return withHeader((await server.propose({ delete_range: req })) as WithHeader);
-    }, log),
+    }, log, server),
     Txn: unary(async (req: TxnRequest) => {
       checkTxn(req, server.maxTxnOps);
       if (isReadOnly(req)) return withHeader(await server.readOnlyTxn(req));
       return withHeader((await server.propose({ txn: req })) as WithHeader);
-    }, log),
-    Compact: unary(async (req: CompactionRequest) => withHeader((await server.propose({ compaction: req })) as WithHeader), log),
+    }, log, server),
+    Compact: unary(async (req: CompactionRequest) => withHeader((await server.propose({ compaction: req })) as WithHeader), log, server),
   };
 }

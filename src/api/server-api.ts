@@ -28,5 +28,7 @@ export interface EtcdServerApi {
   /** Proposes a change through Raft and resolves with its apply result (or rejects with EtcdError). */
   propose(req: InternalRequest): Promise<object>;
   status(): MemberStatus;
+  /** Whether this member knows of a leader. */
+  hasLeader(): boolean;
   members(): Member[];
 }

@@ -23,6 +23,8 @@ export interface ApplierOptions {
   leases: LeaseLookup;
   /** This member's in-flight proposals by request ID: their decoded requests, to skip decoding. */
   localRequest: (id: bigint) => InternalRequest | undefined;
+  /** Cluster membership, changed by applied entries (inside the transaction). */
+  members: { setAttributes(id: bigint, name: string, clientUrls: string[]): void };
   /** Called once the transaction is on disk, with the results of this member's proposals. */
   deliver: (results: Map<bigint, ApplyResult>) => void;
 }
@@ -73,6 +75,11 @@ export class Applier implements RaftApplier {
     if (p) return this.write((w) => put(w, p, leases));
     if (d) return this.write((w) => deleteRange(w, d));
     if (t) return this.write((w) => txn(w, t, leases));
+    if (req.member_attributes) {
+      const a = req.member_attributes;
+      this.o.members.setAttributes(BigInt(a.id), a.name, a.client_urls);
+      return {};
+    }
     if (req.compaction) {
       const rev = Number(req.compaction.revision);
       if (rev <= mvcc.writeCompactRevision()) throw Errors.compacted();

@@ -153,6 +153,13 @@ export interface InternalRequest {
   delete_range?: DeleteRangeRequest | null;
   txn?: TxnRequest | null;
   compaction?: CompactionRequest | null;
+  member_attributes?: MemberAttributes | null;
+}
+
+export interface MemberAttributes {
+  id: Int64;
+  name: string;
+  client_urls: string[];
 }
 
 export interface Member {

@@ -34,7 +34,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
   const grpcServer: grpc.Server = createGrpcServer(server, log);
   const endpoints: string[] = [];
   try {
-    await server.startPeers();
+    await server.start();
     for (const url of config.listenClientUrls) {
       const port = await bind(grpcServer, url);
       const host = new URL(url).hostname;

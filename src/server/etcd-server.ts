@@ -64,6 +64,7 @@ export class EtcdServer implements EtcdServerApi {
       leases: { leaseExists: () => false },
       localRequest: (id) => this.waiters.get(id)?.req,
       deliver: (results) => this.deliver(results),
+      members: this.membership,
     });
     // etcd's request timeout: long enough to ride out an election.
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
@@ -103,9 +104,28 @@ export class EtcdServer implements EtcdServerApi {
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
   }
 
-  /** Binds the peer listeners (clusters of more than one member). */
-  async startPeers(): Promise<void> {
+  /** Binds the peer listeners (clusters of more than one member) and publishes this member. */
+  async start(): Promise<void> {
     await this.transport?.start();
+    void this.publish();
+  }
+
+  /** Announces this member's name and client URLs to the cluster until it is recorded (etcd's publish). */
+  private async publish(): Promise<void> {
+    const id = this.membership.selfId;
+    const { name, advertiseClientUrls: urls } = this.config;
+    while (!this.stopped && !this.membership.published(id, name, urls)) {
+      try {
+        await this.node.waitLeader();
+        await this.propose({ member_attributes: { id: id.toString(), name, client_urls: urls } });
+      } catch {
+        await new Promise((r) => setTimeout(r, 500).unref());
+      }
+    }
+  }
+
+  hasLeader(): boolean {
+    return this.node.leader() !== undefined;
   }
 
   header(revision?: number | null): ResponseHeader {

@@ -25,7 +25,7 @@ export class Membership {
   readonly selfId: bigint;
   private members: MemberInfo[];
 
-  constructor(backend: Backend, config: ServerConfig) {
+  constructor(private readonly backend: Backend, config: ServerConfig) {
     const stored = backend.getMetaBuffer(META_MEMBERSHIP);
     if (stored !== undefined) {
       const s = JSON.parse(stored.toString('utf8')) as StoredMembership;
@@ -51,6 +51,24 @@ export class Membership {
     this.selfId = self.id;
     // Client URLs are published by each member at start (etcd's publish); ours are known locally.
     self.clientUrls = config.advertiseClientUrls;
+  }
+
+  /** Applies a member's published name and client URLs (inside the apply transaction). */
+  setAttributes(id: bigint, name: string, clientUrls: string[]): void {
+    const m = this.members.find((x) => x.id === id);
+    if (m === undefined) return; // removed meanwhile
+    m.name = name;
+    m.clientUrls = [...clientUrls];
+    this.backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(JSON.stringify(this.toStored())));
+  }
+
+  /** Whether the cluster already knows these attributes for this member. */
+  published(id: bigint, name: string, clientUrls: string[]): boolean {
+    const stored = this.backend.getMetaBuffer(META_MEMBERSHIP);
+    if (stored === undefined) return false;
+    const s = JSON.parse(stored.toString('utf8')) as StoredMembership;
+    const m = s.members.find((x) => x.id === id.toString());
+    return m !== undefined && m.name === name && JSON.stringify(m.clientUrls) === JSON.stringify(clientUrls);
   }
 
   list(): MemberInfo[] {
