@@ -158,6 +158,38 @@ describe('3-member cluster', () => {
         const stored = new Map<string, string>((got?.kvs ?? []).map((kv: Msg) => [kv.key.toString(), kv.value.toString()]));
         for (const [k, v] of acked) assert.equal(stored.get(k), v, `acked ${k} on every member`);
       }
+
+      // Every member applied the same history: same HashKV at the same revision, and the same
+      // Hash once all have applied the same index.
+      const rev = Number((await call(clients[0], 'Range', { key: b('load/'), count_only: true })).header.revision);
+      const hashes = await Promise.all(
+        endpoints.map(async (ep) => {
+          const m = maintenanceClient(ep);
+          try {
+            let applied: Msg[] = [];
+            for (let tries = 0; tries < 50; tries++) {
+              applied = await statuses(endpoints);
+              if (new Set(applied.map((s) => String(s.raftAppliedIndex))).size === 1) break;
+              await new Promise((r) => setTimeout(r, 100));
+            }
+            const kvHash = await call(m, 'HashKV', { revision: rev });
+            const all = await call(m, 'Hash', {});
+            return { kv: kvHash.hash as number, hashRev: Number(kvHash.hash_revision), all: all.hash as number };
+          } finally {
+            m.close();
+          }
+        }),
+      );
+      assert.equal(hashes[0].hashRev, rev);
+      assert.deepEqual(new Set(hashes.map((h) => h.kv)).size, 1, `HashKV at ${rev}: ${JSON.stringify(hashes)}`);
+      assert.deepEqual(new Set(hashes.map((h) => h.all)).size, 1, `Hash: ${JSON.stringify(hashes)}`);
+      await call(clients[0], 'Put', { key: b('load/after'), value: b('x') });
+      const m0 = maintenanceClient(endpoints[0]);
+      try {
+        assert.notEqual((await call(m0, 'HashKV', { revision: 0 })).hash, hashes[0].kv, 'a write changes the hash');
+      } finally {
+        m0.close();
+      }
     } finally {
       for (const c of clients) c.close();
     }

@@ -1,7 +1,8 @@
-// etcdserverpb.Maintenance: Status for now (enough for `etcdctl endpoint status|health`); the
-// other methods answer UNIMPLEMENTED until the maintenance work lands.
+// etcdserverpb.Maintenance: Status (enough for `etcdctl endpoint status|health`), Hash and
+// HashKV; the other methods answer UNIMPLEMENTED until the maintenance work lands.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { HashKVRequest } from '../pb/types';
 import { unary } from './errors';
 import type { EtcdServerApi } from './server-api';
 
@@ -22,5 +23,10 @@ export function maintenanceService(server: EtcdServerApi, log: Logger): grpc.Unt
         isLearner: s.isLearner,
       };
     }, log),
+    HashKV: unary((req: HashKVRequest) => {
+      const h = server.hashKV(Number(req.revision));
+      return { header: server.header(h.revision), hash: h.hash, compact_revision: h.compacted, hash_revision: h.hashRevision };
+    }, log),
+    Hash: unary(() => ({ header: server.header(), hash: server.hash() }), log),
   };
 }

@@ -28,6 +28,10 @@ export interface EtcdServerApi {
   /** Proposes a change through Raft and resolves with its apply result (or rejects with EtcdError). */
   propose(req: InternalRequest): Promise<object>;
   status(): MemberStatus;
+  /** etcd's HashKV at revision (0 = current), over the committed state. */
+  hashKV(revision: number): { hash: number; revision: number; compacted: number; hashRevision: number };
+  /** etcd's Hash: all MVCC state. */
+  hash(): number;
   /** Whether this member knows of a leader. */
   hasLeader(): boolean;
   members(): Member[];

@@ -12,6 +12,7 @@ import { CompactedError, FutureRevisionError } from './errors';
 import { decodeRecord, encodeRecord, recordKey, type KeyValue, type StoredRecord } from './kv-record';
 import { storageBounds, storageKey } from './key-codec';
 import { inKeyOrder } from './range-scan';
+import { hashBinary, hashHistory, hashIndex, u48, crc32 } from './hash';
 
 /** [main, sub, tombstone 0|1] */
 type IndexEntry = [number, number, number];
@@ -81,6 +82,29 @@ export class MvccStore {
   /** The compacted revision as the write transaction sees it. */
   writeCompactRevision(): number {
     return this.compacted;
+  }
+
+  /**
+   * etcd's HashKV: a hash of every key version at or below rev that the store still holds, as of
+   * the committed state. Members that applied the same entries give the same hash for the same rev.
+   */
+  hashKV(rev: number): { hash: number; revision: number; compacted: number; hashRevision: number } {
+    const head = this.currentRevision();
+    const compacted = this.compactRevision();
+    const at = rev > 0 ? rev : head;
+    if (at > head) throw new FutureRevisionError();
+    if (at < compacted) throw new CompactedError();
+    const hash = hashHistory(this.history.getRange({ start: [0, 0], end: [at, Infinity] }));
+    return { hash, revision: head, compacted, hashRevision: at };
+  }
+
+  /** A hash of all MVCC state (etcd's Hash, over logical contents instead of the db file). */
+  hashAll(): number {
+    let crc = crc32(u48(this.currentRevision()));
+    crc = crc32(u48(this.compactRevision()), crc);
+    crc = hashHistory(this.history.getRange({}), crc);
+    crc = hashIndex(this.index.getRange({}), crc);
+    return hashBinary(this.current.getRange({}), crc);
   }
 
   /** Reads the committed state (outside the write transaction). */

@@ -143,6 +143,10 @@ export interface CompactionRequest {
   physical: boolean;
 }
 
+export interface HashKVRequest {
+  revision: Int64;
+}
+
 export interface CompactionResponse {
   header?: Partial<ResponseHeader>;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Applier, type ApplyResult } from '../apply/applier';
 import { encodeEntryData } from '../apply/entry-codec';
-import { range as applyRange } from '../apply/range';
+import { mvccCall, range as applyRange } from '../apply/range';
 import { txn as applyTxn } from '../apply/txn';
 import type { EtcdServerApi, MemberStatus } from '../api/server-api';
 import { Backend } from '../backend/backend';
@@ -122,6 +122,14 @@ export class EtcdServer implements EtcdServerApi {
         await new Promise((r) => setTimeout(r, 500).unref());
       }
     }
+  }
+
+  hashKV(revision: number): { hash: number; revision: number; compacted: number; hashRevision: number } {
+    return mvccCall(() => this.mvcc.hashKV(revision));
+  }
+
+  hash(): number {
+    return this.mvcc.hashAll();
   }
 
   hasLeader(): boolean {
