@@ -100,6 +100,20 @@ describe('3-member cluster', () => {
     }
   });
 
+  test('etcdctl move-leader hands leadership to a follower', { skip: etcdctlMissing }, async () => {
+    const endpoints = cluster.endpoints();
+    const leader = await waitForLeader(endpoints, 5000);
+    const st = await statuses(endpoints);
+    const target = String(st.find((s) => String(s.header.member_id) !== leader)?.header.member_id);
+    const hex = (id: string): string => BigInt(id).toString(16);
+    const moved = await etcdctl(endpoints.join(','), ['move-leader', hex(target)]);
+    assert.equal(moved.stdout.trim(), `Leadership transferred from ${hex(leader)} to ${hex(target)}`, moved.stderr);
+    assert.equal(await waitForLeader(endpoints, 5000), target);
+    const bad = await etcdctl(endpoints.join(','), ['move-leader', 'abcdef']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /etcdserver: bad leader transferee/);
+  });
+
   test('SIGKILL the leader under writes: a new leader, no acked write lost, the old leader catches up', async () => {
     const endpoints = cluster.endpoints();
     const leaderId = await waitForLeader(endpoints, 5000);

@@ -1,8 +1,8 @@
-// etcdserverpb.Maintenance: Status (enough for `etcdctl endpoint status|health`), Hash and
-// HashKV; the other methods answer UNIMPLEMENTED until the maintenance work lands.
+// etcdserverpb.Maintenance: Status (enough for `etcdctl endpoint status|health`), Hash, HashKV
+// and MoveLeader; the other methods answer UNIMPLEMENTED until the maintenance work lands.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { HashKVRequest } from '../pb/types';
+import type { HashKVRequest, MoveLeaderRequest } from '../pb/types';
 import { unary } from './errors';
 import type { EtcdServerApi } from './server-api';
 
@@ -28,5 +28,9 @@ export function maintenanceService(server: EtcdServerApi, log: Logger): grpc.Unt
       return { header: server.header(h.revision), hash: h.hash, compact_revision: h.compacted, hash_revision: h.hashRevision };
     }, log),
     Hash: unary(() => ({ header: server.header(), hash: server.hash() }), log),
+    MoveLeader: unary(async (req: MoveLeaderRequest) => {
+      await server.moveLeader(String(req.targetID));
+      return { header: server.header() };
+    }, log),
   };
 }

@@ -32,6 +32,8 @@ export interface EtcdServerApi {
   hashKV(revision: number): { hash: number; revision: number; compacted: number; hashRevision: number };
   /** etcd's Hash: all MVCC state. */
   hash(): number;
+  /** Hands leadership to the member `target` (decimal ID); resolves once it leads. */
+  moveLeader(target: string): Promise<void>;
   /** Whether this member knows of a leader. */
   hasLeader(): boolean;
   members(): Member[];

@@ -143,6 +143,10 @@ export interface CompactionRequest {
   physical: boolean;
 }
 
+export interface MoveLeaderRequest {
+  targetID: Int64;
+}
+
 export interface HashKVRequest {
   revision: Int64;
 }

@@ -5,8 +5,8 @@
 //
 // Implemented: election with pre-vote, check-quorum (a leader that loses touch with a quorum
 // steps down; followers in touch with a leader ignore elections), log replication, commit by
-// quorum of the current term, proposal forwarding from followers, and ReadIndex. Still to come on
-// this same shape: flow control, snapshots, membership changes and leader transfer.
+// quorum of the current term, proposal forwarding from followers, ReadIndex and leader transfer.
+// Still to come on this same shape: flow control, snapshots and membership changes.
 import { RaftLog, type LogStorage } from './log';
 import { EntryType, MessageType, Role, emptyMessage, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready, type SoftState } from './types';
 
@@ -40,6 +40,9 @@ interface Progress {
   match: number;
   next: number;
 }
+
+/** Marks the votes of an election a leader asked for (leader transfer): lease checks let it pass. */
+const TRANSFER_CONTEXT = Buffer.from('CampaignTransfer');
 
 export class ProposalDroppedError extends Error {
   constructor(reason: string) {
@@ -75,6 +78,9 @@ export class Raft {
   /** ReadIndex requests that arrived before this leader committed an entry of its term. */
   private readWaitingForCommit: ReadRequest[] = [];
   private readStates: ReadState[] = [];
+  /** The member leadership is being handed to, and for how many ticks (leader only). */
+  private leadTransferee: MemberId | undefined;
+  private transferElapsed = 0;
 
   constructor(config: RaftConfig) {
     this.id = config.id;
@@ -106,6 +112,9 @@ export class Raft {
         }
         this.recentActive = new Set([this.id]);
       }
+      if (this.leadTransferee !== undefined && ++this.transferElapsed >= this.electionTicks) {
+        this.leadTransferee = undefined; // the transferee did not take over in time: keep leading
+      }
       if (this.heartbeatElapsed >= this.heartbeatTicks) {
         this.heartbeatElapsed = 0;
         this.broadcastHeartbeat(undefined);
@@ -121,16 +130,34 @@ export class Raft {
   }
 
   /** Starts a real election now (etcd's MsgHup without pre-vote); a single voter wins it at once. */
-  campaign(): void {
+  campaign(transfer = false): void {
     if (this.role === Role.Leader) return;
     this.becomeCandidate();
-    this.requestVotes(MessageType.Vote, this.term);
+    this.requestVotes(MessageType.Vote, this.term, transfer ? TRANSFER_CONTEXT : undefined);
+  }
+
+  /**
+   * Hands leadership to `target` (a voter): once its log is up to date it is told to campaign at
+   * once. Proposals are refused meanwhile; the attempt ends after an election timeout.
+   */
+  transferLeader(target: MemberId): void {
+    if (this.role !== Role.Leader) throw new ProposalDroppedError('not leader');
+    if (target === this.id) return;
+    const pr = this.progress.get(target);
+    if (pr === undefined) throw new Error(`raft: ${target} is not a voter`);
+    this.leadTransferee = target;
+    this.transferElapsed = 0;
+    if (pr.match === this.log.lastIndex()) this.send(emptyMessage(MessageType.TimeoutNow, this.id, target, this.term));
+    else this.sendAppend(target);
   }
 
   /** Proposes entries: appended here if this member leads, else forwarded to the leader. */
   propose(data: Buffer[]): number {
     const entries = data.map((d) => ({ term: this.term, index: 0, type: EntryType.Normal, data: d }));
-    if (this.role === Role.Leader) return this.appendEntries(entries);
+    if (this.role === Role.Leader) {
+      if (this.leadTransferee !== undefined) throw new ProposalDroppedError('leader transfer in progress');
+      return this.appendEntries(entries);
+    }
     if (this.leader === undefined) throw new ProposalDroppedError('no leader');
     this.send({ ...emptyMessage(MessageType.Prop, this.id, this.leader, 0), entries });
     return 0;
@@ -152,7 +179,8 @@ export class Raft {
   step(m: Message): void {
     // Term 0 marks messages outside the term protocol (forwarded proposals and read requests).
     if (m.term > 0 && m.term > this.term) {
-      if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && this.inLease()) {
+      const transfer = m.context !== undefined && m.context.equals(TRANSFER_CONTEXT);
+      if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && this.inLease() && !transfer) {
         // We hear from a live leader: a member that lost touch must not depose it.
         return;
       }
@@ -183,6 +211,10 @@ export class Raft {
         return this.handleReadIndex(m);
       case MessageType.ReadIndexResp:
         if (m.context !== undefined) this.readStates.push({ index: m.index, context: m.context });
+        return;
+      case MessageType.TimeoutNow:
+        // The leader hands over: campaign now, past pre-vote and the others' leases.
+        if (this.voters.includes(this.id)) this.campaign(true);
         return;
       case MessageType.App:
         return this.handleAppend(m);
@@ -252,6 +284,7 @@ export class Raft {
     this.leader = leader;
     this.readQueue = [];
     this.readWaitingForCommit = [];
+    this.leadTransferee = undefined;
     this.resetTimers();
   }
 
@@ -265,7 +298,7 @@ export class Raft {
     this.requestVotes(MessageType.PreVote, this.term + 1);
   }
 
-  private requestVotes(type: MessageType.Vote | MessageType.PreVote, term: number): void {
+  private requestVotes(type: MessageType.Vote | MessageType.PreVote, term: number, context?: Buffer): void {
     if (this.hasQuorum(this.votes)) {
       if (type === MessageType.PreVote) this.campaign();
       else this.becomeLeader();
@@ -276,6 +309,7 @@ export class Raft {
       const m = emptyMessage(type, this.id, peer, term);
       m.index = this.log.lastIndex();
       m.logTerm = this.log.lastTerm();
+      if (context !== undefined) m.context = context;
       this.send(m);
     }
   }
@@ -292,6 +326,7 @@ export class Raft {
   private becomeLeader(): void {
     this.role = Role.Leader;
     this.leader = this.id;
+    this.leadTransferee = undefined;
     this.recentActive = new Set([this.id]);
     this.progress = new Map();
     for (const peer of this.voters) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1 });
@@ -412,6 +447,9 @@ export class Raft {
       return;
     }
     pr.next = Math.max(pr.next, m.index + 1);
+    if (m.from === this.leadTransferee && m.index >= this.log.lastIndex()) {
+      this.send(emptyMessage(MessageType.TimeoutNow, this.id, m.from, this.term));
+    }
     if (m.index > pr.match) {
       pr.match = m.index;
       if (this.maybeCommit()) {

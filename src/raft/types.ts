@@ -32,6 +32,7 @@ export enum MessageType {
   PreVoteResp = 'preVoteResp',
   ReadIndex = 'readIndex', // follower -> leader: confirm leadership, tell me the commit index
   ReadIndexResp = 'readIndexResp',
+  TimeoutNow = 'timeoutNow', // leader -> transferee: campaign now, you are up to date
 }
 
 /** Member IDs travel as decimal strings: etcd's IDs are 64-bit and exceed JS's safe integers. */

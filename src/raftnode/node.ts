@@ -131,6 +131,12 @@ export class RaftNode {
     this.schedule();
   }
 
+  /** Starts handing leadership to target (this member must lead). */
+  transferLeader(target: MemberId): void {
+    this.raft.transferLeader(target);
+    this.schedule();
+  }
+
   isSoleVoter(): boolean {
     return this.soleVoter;
   }

@@ -132,6 +132,19 @@ export class EtcdServer implements EtcdServerApi {
     return this.mvcc.hashAll();
   }
 
+  async moveLeader(target: string): Promise<void> {
+    if (!this.node.isLeader()) throw Errors.notLeader();
+    if (!this.membership.voterIds().some((id) => id.toString() === target)) throw Errors.badLeaderTransferee();
+    if (target === this.memberIdText) return;
+    this.node.transferLeader(target);
+    const deadline = Date.now() + this.requestTimeoutMs;
+    while (this.node.leader() !== target) {
+      if (this.stopped) throw Errors.stopped();
+      if (Date.now() > deadline) throw Errors.leaderTransferTimeout();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   hasLeader(): boolean {
     return this.node.leader() !== undefined;
   }

@@ -191,4 +191,21 @@ describe('raft core', () => {
     assert.deepEqual(leaders(members, down), [leader]);
     assert.equal(get(members, leader).raft.term, term);
   });
+
+  test('leader transfer: the transferee takes over once up to date; proposals wait meanwhile', () => {
+    const { members, down, leader } = cluster(10);
+    const target = [...members.keys()].find((id) => id !== leader) ?? '';
+    const l = get(members, leader);
+    l.raft.propose([Buffer.from('before')]);
+    l.raft.transferLeader(target);
+    assert.throws(() => l.raft.propose([Buffer.from('during')]), ProposalDroppedError);
+    settle(members, down);
+    assert.deepEqual(leaders(members, down), [target]);
+    assert.ok(get(members, target).raft.term > l.raft.term - 1);
+    get(members, target).raft.propose([Buffer.from('after')]);
+    settle(members, down);
+    for (const m of members.values()) m.raft.tick();
+    settle(members, down);
+    for (const m of members.values()) assert.deepEqual(m.applied.map(String), ['before', 'after']);
+  });
 });
