@@ -31,6 +31,11 @@ export class RaftLog {
     this.handedOut = this.unstableOffset;
   }
 
+  /** The first index still held (earlier ones were compacted away). */
+  firstIndex(): number {
+    return this.storage.firstIndex();
+  }
+
   lastIndex(): number {
     return this.unstable.length > 0 ? this.unstableOffset + this.unstable.length - 1 : this.storage.lastIndex();
   }

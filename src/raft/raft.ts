@@ -5,8 +5,9 @@
 //
 // Implemented: election with pre-vote, check-quorum (a leader that loses touch with a quorum
 // steps down; followers in touch with a leader ignore elections), log replication, commit by
-// quorum of the current term, proposal forwarding from followers, ReadIndex and leader transfer.
-// Still to come on this same shape: flow control, snapshots and membership changes.
+// quorum of the current term, proposal forwarding from followers, ReadIndex, leader transfer and
+// flow control (probe/replicate, bounded in-flight appends). Still to come on this same shape:
+// snapshots and membership changes.
 import { RaftLog, type LogStorage } from './log';
 import { EntryType, MessageType, Role, emptyMessage, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready, type SoftState } from './types';
 
@@ -36,10 +37,22 @@ interface ReadRequest {
   acks: Set<MemberId>;
 }
 
+/**
+ * The leader's view of a follower (etcd-io/raft's Progress). In `probe` it sends one append at a
+ * time and waits for the answer (or a heartbeat reply) to find where the logs agree; in
+ * `replicate` it streams appends ahead of the acks, at most MAX_INFLIGHT messages unanswered.
+ */
 interface Progress {
   match: number;
   next: number;
+  state: 'probe' | 'replicate';
+  /** Probe: an append is out and unanswered. */
+  paused: boolean;
+  /** Replicate: the last index of each unanswered append, oldest first. */
+  inflight: number[];
 }
+
+const MAX_INFLIGHT = 256;
 
 /** Marks the votes of an election a leader asked for (leader transfer): lease checks let it pass. */
 const TRANSFER_CONTEXT = Buffer.from('CampaignTransfer');
@@ -265,6 +278,14 @@ export class Raft {
     if (rd.committedEntries.length > 0) this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
   }
 
+  /** Leader: the lowest index every voter is known to hold (the log must keep what follows). */
+  lowestMatch(): number | undefined {
+    if (this.role !== Role.Leader) return undefined;
+    let low = this.log.lastIndex();
+    for (const v of this.voters) low = Math.min(low, this.progress.get(v)?.match ?? 0);
+    return low;
+  }
+
   softState(): SoftState {
     return { leader: this.leader, role: this.role };
   }
@@ -329,7 +350,7 @@ export class Raft {
     this.leadTransferee = undefined;
     this.recentActive = new Set([this.id]);
     this.progress = new Map();
-    for (const peer of this.voters) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1 });
+    for (const peer of this.voters) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1, state: 'probe', paused: false, inflight: [] });
     this.resetTimers();
     // An empty entry of the new term lets the leader commit what earlier terms left behind.
     this.appendEntries([{ term: this.term, index: 0, type: EntryType.Normal, data: Buffer.alloc(0) }]);
@@ -365,12 +386,24 @@ export class Raft {
   private sendAppend(peer: MemberId): void {
     const pr = this.progress.get(peer);
     if (pr === undefined) return;
+    // Entries the follower needs were compacted away: only a snapshot can help it (not built yet),
+    // so it waits; the log is not compacted past a live follower (see lowestMatch()).
+    if (pr.next < this.log.firstIndex()) return;
+    if (pr.state === 'probe' ? pr.paused : pr.inflight.length >= MAX_INFLIGHT) return;
     const m = emptyMessage(MessageType.App, this.id, peer, this.term);
     m.index = pr.next - 1;
     m.logTerm = this.log.term(m.index);
     m.entries = this.log.entries(pr.next, Math.min(this.log.lastIndex() + 1, pr.next + this.maxEntriesPerMsg));
     m.commit = this.log.committed;
     this.send(m);
+    if (pr.state === 'probe') {
+      pr.paused = true;
+    } else if (m.entries.length > 0) {
+      // Optimistic: the next append carries what follows, without waiting for this one's answer.
+      const last = m.entries[m.entries.length - 1].index;
+      pr.next = last + 1;
+      pr.inflight.push(last);
+    }
   }
 
   private broadcastHeartbeat(context: Buffer | undefined): void {
@@ -438,15 +471,30 @@ export class Raft {
     if (this.role !== Role.Leader) return;
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
+    pr.paused = false;
     if (m.reject) {
       // A rejection of an index at or below what the follower already matched is stale (an older
       // probe answered late): acting on it would send `next` below `match` for good.
       if (m.index <= pr.match) return;
-      pr.next = Math.max(pr.match + 1, Math.min(pr.next - 1, m.rejectHint + 1));
+      if (pr.state === 'replicate') {
+        // The stream broke (a lost or reordered append): go back to probing from the match.
+        pr.state = 'probe';
+        pr.inflight = [];
+        pr.next = pr.match + 1;
+      } else {
+        pr.next = Math.max(pr.match + 1, Math.min(pr.next - 1, m.rejectHint + 1));
+      }
       this.sendAppend(m.from);
       return;
     }
-    pr.next = Math.max(pr.next, m.index + 1);
+    if (pr.state === 'probe') {
+      pr.state = 'replicate';
+      pr.inflight = [];
+      pr.next = Math.max(pr.match, m.index) + 1;
+    } else {
+      while (pr.inflight.length > 0 && pr.inflight[0] <= m.index) pr.inflight.shift();
+      pr.next = Math.max(pr.next, m.index + 1);
+    }
     if (m.from === this.leadTransferee && m.index >= this.log.lastIndex()) {
       this.send(emptyMessage(MessageType.TimeoutNow, this.id, m.from, this.term));
     }
@@ -463,7 +511,17 @@ export class Raft {
   private handleHeartbeatResp(m: Message): void {
     if (this.role !== Role.Leader) return;
     const pr = this.progress.get(m.from);
-    if (pr !== undefined && pr.match < this.log.lastIndex()) this.sendAppend(m.from);
+    if (pr !== undefined) {
+      // The follower is alive: a probe lost on the way may go again, and a full pipeline whose
+      // answers were lost is restarted from what is known to match.
+      pr.paused = false;
+      if (pr.state === 'replicate' && pr.inflight.length >= MAX_INFLIGHT) {
+        pr.state = 'probe';
+        pr.inflight = [];
+        pr.next = pr.match + 1;
+      }
+      if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
+    }
     if (m.context !== undefined) this.ackRead(m.from, m.context);
   }
 

@@ -1,6 +1,8 @@
 // The durable Raft log and hard state, in the member's LMDB environment. Writes happen inside the
 // Ready transaction the driver opens, so entries, hard state and the state they produce reach
-// disk with one fsync.
+// disk with one fsync. The newest entries are also kept in memory: raft reads entries it was told
+// are stable while their transaction may still be committing on LMDB's writer thread (invisible
+// to readers until then), and replication reads the newest entries most of all.
 import type { Database } from 'lmdb';
 import type { Backend } from '../backend/backend';
 import type { LogStorage } from '../raft/log';
@@ -9,12 +11,19 @@ import { EntryType, type Entry, type HardState } from '../raft/types';
 const META_HARD_STATE = 'raft/hardstate';
 const META_FIRST_INDEX = 'raft/first-index';
 const META_FIRST_TERM = 'raft/first-term'; // term of the entry just before the first kept one
+/** Newest entries kept in memory once durable (entries not yet durable always stay). */
+const MAX_CACHED_ENTRIES = 4096;
 
 export class LogStore implements LogStorage {
   private readonly log: Database<Buffer, number>;
   private first: number;
   private last: number;
   private termBeforeFirst: number;
+  /** In-memory copies of the newest entries: cache[i] has index cacheStart + i. */
+  private cache: Entry[] = [];
+  private cacheStart = 1;
+  /** Entries up to here are committed to LMDB and may leave the cache. */
+  private durable = 0;
 
   constructor(private readonly backend: Backend) {
     this.log = backend.orderedTable<Buffer, number>('raft-log', { keys: 'ordered-binary', values: 'binary' });
@@ -23,6 +32,8 @@ export class LogStore implements LogStorage {
     let last = this.first - 1;
     for (const k of this.log.getKeys({ reverse: true, limit: 1 })) last = k;
     this.last = last;
+    this.cacheStart = last + 1;
+    this.durable = last;
   }
 
   firstIndex(): number {
@@ -35,14 +46,21 @@ export class LogStore implements LogStorage {
 
   term(i: number): number {
     if (i === this.first - 1) return this.termBeforeFirst;
+    const cached = this.cached(i);
+    if (cached !== undefined) return cached.term;
     const raw = this.log.get(i);
     if (raw === undefined) throw new Error(`raftnode: log entry ${i} is not stored (first ${this.first}, last ${this.last})`);
     return raw.readUIntBE(0, 6);
   }
 
   entries(lo: number, hi: number): Entry[] {
+    if (lo >= this.cacheStart && hi <= this.cacheStart + this.cache.length) return this.cache.slice(lo - this.cacheStart, hi - this.cacheStart);
     const out: Entry[] = [];
-    for (const { key, value } of this.log.getRange({ start: lo, end: hi })) out.push(decodeEntry(key, value));
+    for (const { key, value } of this.log.getRange({ start: lo, end: Math.min(hi, this.cacheStart) })) out.push(decodeEntry(key, value));
+    for (let i = Math.max(lo, this.cacheStart); i < hi; i++) {
+      const e = this.cached(i);
+      if (e !== undefined) out.push(e);
+    }
     if (out.length !== Math.max(0, hi - lo)) throw new Error(`raftnode: log entries [${lo}, ${hi}) are not all stored`);
     return out;
   }
@@ -60,6 +78,29 @@ export class LogStore implements LogStorage {
     for (let i = first; i <= this.last; i++) this.log.removeSync(i);
     for (const e of entries) this.log.putSync(e.index, encodeEntry(e));
     this.last = entries[entries.length - 1].index;
+    if (first < this.cacheStart || first > this.cacheStart + this.cache.length) {
+      this.cache = [];
+      this.cacheStart = first;
+    } else {
+      this.cache.length = first - this.cacheStart;
+    }
+    this.cache.push(...entries);
+    this.durable = Math.min(this.durable, first - 1);
+  }
+
+  /** The transaction holding entries up to index is on disk: the cache may let them go. */
+  markDurable(index: number): void {
+    this.durable = Math.max(this.durable, Math.min(index, this.last));
+    const excess = this.cache.length - MAX_CACHED_ENTRIES;
+    if (excess <= 0) return;
+    const drop = Math.min(excess, this.durable - this.cacheStart + 1);
+    if (drop <= 0) return;
+    this.cache.splice(0, drop);
+    this.cacheStart += drop;
+  }
+
+  private cached(i: number): Entry | undefined {
+    return i >= this.cacheStart ? this.cache[i - this.cacheStart] : undefined;
   }
 
   /**
@@ -75,6 +116,8 @@ export class LogStore implements LogStorage {
     this.first = last.index + 1;
     this.last = last.index;
     this.termBeforeFirst = last.term;
+    this.cache = [];
+    this.cacheStart = this.first;
     this.backend.putMetaNumber(META_FIRST_INDEX, this.first);
     this.backend.putMetaNumber(META_FIRST_TERM, this.termBeforeFirst);
   }
@@ -92,6 +135,10 @@ export class LogStore implements LogStorage {
     for (const k of doomed) this.log.removeSync(k);
     this.first = index;
     this.termBeforeFirst = termBefore;
+    if (index > this.cacheStart) {
+      this.cache.splice(0, Math.min(this.cache.length, index - this.cacheStart));
+      this.cacheStart = index;
+    }
     this.backend.putMetaNumber(META_FIRST_INDEX, index);
     this.backend.putMetaNumber(META_FIRST_TERM, termBefore);
   }

@@ -22,6 +22,8 @@ interface WrittenReady {
   release: (() => void) | undefined;
   readStates: ReadState[];
   applied: number;
+  /** Index of the last entry this Ready wrote (-1: none). */
+  lastWritten: number;
 }
 
 export interface RaftNodeOptions {
@@ -121,7 +123,13 @@ export class RaftNode {
   }
 
   step(m: Message): void {
-    this.raft.step(m);
+    if (this.stopped) return;
+    try {
+      this.raft.step(m);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
     this.schedule();
   }
 
@@ -190,7 +198,7 @@ export class RaftNode {
       // Only messages (heartbeats, votes) and read states: nothing to write.
       const rd = this.raft.ready();
       this.raft.advance(rd);
-      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1 });
+      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1, lastWritten: -1 });
       return;
     }
     if (this.inFlight === 0 && this.proposalsSinceReady <= SYNC_WRITE_MAX_PROPOSALS) {
@@ -241,12 +249,14 @@ export class RaftNode {
     }
     this.raft.advance(rd);
     const applied = rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1].index : -1;
-    return { messages: rd.messages, release, readStates: rd.readStates, applied };
+    const lastWritten = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1].index : -1;
+    return { messages: rd.messages, release, readStates: rd.readStates, applied, lastWritten };
   }
 
   /** After the Ready's transaction is on disk. */
   private afterWrite(done: WrittenReady | undefined): void {
     if (done === undefined || this.stopped) return;
+    if (done.lastWritten >= 0) this.store.markDurable(done.lastWritten);
     if (done.messages.length > 0) this.send(done.messages);
     done.release?.();
     if (done.applied >= 0) this.onApplied(done.applied);
@@ -269,7 +279,10 @@ export class RaftNode {
   }
 
   private maybeCompactLog(applied: number): void {
-    // Compact in steps of half the retention so that the cost is paid rarely, in bulk.
-    if (applied - this.store.firstIndex() > this.logRetainEntries * 1.5) this.store.compactTo(applied - this.logRetainEntries);
+    // Compact in steps of half the retention so that the cost is paid rarely, in bulk. A leader
+    // keeps whatever a follower still lacks: without snapshots yet, it could not catch up.
+    if (applied - this.store.firstIndex() <= this.logRetainEntries * 1.5) return;
+    const upTo = Math.min(applied - this.logRetainEntries, (this.raft.lowestMatch() ?? Infinity) + 1);
+    if (upTo > this.store.firstIndex()) this.store.compactTo(upTo);
   }
 }

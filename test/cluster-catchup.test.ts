@@ -1,0 +1,82 @@
+// A member that is stopped (SIGSTOP) while the others take thousands of writes catches up when it
+// comes back; the leader keeps the log entries it still lacks, even past --snapshot-count.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster, type Cluster } from './helpers/cluster';
+import { b, call, kvClient, maintenanceClient, type Msg } from './helpers/grpc-client';
+
+async function leaderIndex(cluster: Cluster): Promise<number> {
+  for (let tries = 0; tries < 100; tries++) {
+    const ids: string[] = [];
+    let leader = '';
+    for (const ep of cluster.endpoints()) {
+      const m = maintenanceClient(ep);
+      try {
+        const st = await call(m, 'Status', {}, 2000);
+        ids.push(String(st.header.member_id));
+        leader = String(st.leader);
+      } catch {
+        ids.push('');
+      } finally {
+        m.close();
+      }
+    }
+    const i = ids.indexOf(leader);
+    if (leader !== '0' && i >= 0) return i;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('no leader');
+}
+
+describe('catch-up after a pause', () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster(3, ['--snapshot-count', '500']);
+  });
+  after(async () => {
+    for (const m of cluster?.members ?? []) {
+      const err = m.process?.stderr() ?? '';
+      // A member that crashed says why on stderr (tests run with --log-level warn).
+      if (err.trim() !== '') process.stdout.write(`# ${m.name} stderr:\n${err.split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
+    }
+    await cluster?.cleanup();
+  });
+
+  test('a SIGSTOPped follower misses 3,000 writes (6x the snapshot count) and catches up', async () => {
+    const li = await leaderIndex(cluster);
+    const fi = (li + 1) % 3;
+    const follower = cluster.members[fi].process;
+    assert.ok(follower !== undefined);
+    const kv = kvClient(cluster.endpoints()[li]);
+    try {
+      follower.proc.kill('SIGSTOP');
+      const t0 = Date.now();
+      try {
+        const batch = 100;
+        for (let i = 0; i < 3000; i += batch) {
+          await Promise.all(Array.from({ length: batch }, (_, j) => call(kv, 'Put', { key: b(`c/${String(i + j).padStart(5, '0')}`), value: b(`v${i + j}`) })));
+        }
+      } finally {
+        follower.proc.kill('SIGCONT');
+      }
+      const t1 = Date.now();
+      const fkv = kvClient(cluster.endpoints()[fi]);
+      try {
+        let got: Msg | undefined;
+        for (let tries = 0; tries < 150; tries++) {
+          got = await call(fkv, 'Range', { key: b('c/'), range_end: b('c0'), serializable: true, count_only: true });
+          if (Number(got.count) === 3000) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(Number(got?.count), 3000, 'the paused member holds every write');
+        process.stdout.write(`# writes ${t1 - t0} ms, catch-up ${Date.now() - t1} ms\n`);
+        const last = await call(fkv, 'Range', { key: b('c/02999') });
+        assert.equal(last.kvs[0].value.toString(), 'v2999');
+      } finally {
+        fkv.close();
+      }
+    } finally {
+      kv.close();
+    }
+  });
+});
