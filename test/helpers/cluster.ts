@@ -3,14 +3,24 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startServer, type ServerProcess } from './server-process';
+import { memberId } from '../../src/server/ids';
+import { PeerProxy } from './peer-proxy';
+import { freePorts, startServer, type ServerProcess } from './server-process';
+
+const TOKEN = 'test-cluster';
 
 export interface ClusterMember {
   name: string;
+  /** Member ID (decimal), as etcd derives it. */
+  id: string;
   clientPort: number;
+  /** The peer port the member listens on. */
   peerPort: number;
+  /** The peer URL others use: the proxy's when the cluster has proxies. */
+  advertisedPeerUrl: string;
   dataDir: string;
   process: ServerProcess | undefined;
+  proxy: PeerProxy | undefined;
 }
 
 export interface Cluster {
@@ -19,26 +29,43 @@ export interface Cluster {
   /** Starts (or restarts) member i with its data dir. */
   start(i: number): Promise<ServerProcess>;
   kill(i: number): Promise<void>;
+  /** With proxies: cuts every link between the members in `side` and the others. */
+  partition(side: number[]): void;
+  heal(): void;
   cleanup(): Promise<void>;
 }
 
-export async function startCluster(size = 3, extraArgs: string[] = []): Promise<Cluster> {
+export interface ClusterOptions {
+  /** Route peer traffic through PeerProxy instances (for partitions). */
+  proxies?: boolean;
+}
+
+export async function startCluster(size = 3, extraArgs: string[] = [], options: ClusterOptions = {}): Promise<Cluster> {
   const root = mkdtempSync(join(tmpdir(), 'etcd-ts-cluster-'));
   const members: ClusterMember[] = [];
+  const ports = await freePorts(size * 3);
   for (let i = 0; i < size; i++) {
-    members.push({ name: `m${i + 1}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(root, `m${i + 1}`), process: undefined });
+    const [clientPort, peerPort, proxyPort] = ports.slice(i * 3, i * 3 + 3);
+    let proxy: PeerProxy | undefined;
+    if (options.proxies === true) {
+      proxy = new PeerProxy(`http://127.0.0.1:${peerPort}`);
+      await proxy.start(proxyPort);
+    }
+    const advertisedPeerUrl = `http://127.0.0.1:${proxy !== undefined ? proxyPort : peerPort}`;
+    const id = memberId([advertisedPeerUrl], TOKEN).toString();
+    members.push({ name: `m${i + 1}`, id, clientPort, peerPort, advertisedPeerUrl, dataDir: join(root, `m${i + 1}`), process: undefined, proxy });
   }
-  const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
+  const initialCluster = members.map((m) => `${m.name}=${m.advertisedPeerUrl}`).join(',');
   const cluster: Cluster = {
     members,
     endpoints: () => members.map((m) => `127.0.0.1:${m.clientPort}`),
     async start(i) {
       const m = members[i];
-      const peer = `http://127.0.0.1:${m.peerPort}`;
+      // Listen and advertised peer URLs differ when a proxy sits between them, as etcd allows.
       m.process = await startServer({
         dataDir: m.dataDir,
         port: m.clientPort,
-        args: ['--name', m.name, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', initialCluster, '--initial-cluster-token', 'test-cluster', ...extraArgs],
+        args: ['--name', m.name, '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', m.advertisedPeerUrl, '--initial-cluster', initialCluster, '--initial-cluster-token', TOKEN, ...extraArgs],
         // A member of a cluster without quorum cannot serve the readiness probe's read; the
         // probe is serializable, so it only needs the member up.
       });
@@ -48,8 +75,19 @@ export async function startCluster(size = 3, extraArgs: string[] = []): Promise<
       await members[i].process?.kill();
       members[i].process = undefined;
     },
+    partition(side) {
+      const inside = new Set(side);
+      for (const [i, m] of members.entries()) {
+        const other = members.filter((_, j) => inside.has(j) !== inside.has(i)).map((x) => x.id);
+        m.proxy?.block(other);
+      }
+    },
+    heal() {
+      for (const m of members) m.proxy?.heal();
+    },
     async cleanup() {
       for (const m of members) await m.process?.kill();
+      for (const m of members) await m.proxy?.close();
       rmSync(root, { recursive: true, force: true });
     },
   };

@@ -28,6 +28,27 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** n distinct free ports: every listener stays open until all are known, so none repeats. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((res, rej) => {
+          const s = createServer();
+          s.on('error', rej);
+          s.listen(0, '127.0.0.1', () => res(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const addr = s.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : 0;
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
+  return ports;
+}
+
 export interface ServerProcess {
   endpoint: string;
   dataDir: string;
