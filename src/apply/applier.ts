@@ -53,6 +53,16 @@ export class Applier implements RaftApplier {
     };
   }
 
+  /** The applied index as committed to disk (what a snapshot taken now stands at). */
+  storedAppliedIndex(): number {
+    return this.o.backend.getMetaNumber(META_APPLIED) ?? 0;
+  }
+
+  restore(index: number): void {
+    this.applied = index;
+    this.o.backend.putMetaNumber(META_APPLIED, index);
+  }
+
   private applyEntry(data: Buffer, results: Map<bigint, ApplyResult>): void {
     const { member, id } = entryHeader(data);
     const mine = member === this.o.memberId;

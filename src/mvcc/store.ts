@@ -13,6 +13,7 @@ import { decodeRecord, encodeRecord, recordKey, type KeyValue, type StoredRecord
 import { storageBounds, storageKey } from './key-codec';
 import { inKeyOrder } from './range-scan';
 import { hashBinary, hashHistory, hashIndex, u48, crc32 } from './hash';
+import { readSnapshot, RecordKind, SnapshotWriter } from './snapshot';
 
 /** [main, sub, tombstone 0|1] */
 type IndexEntry = [number, number, number];
@@ -105,6 +106,33 @@ export class MvccStore {
     crc = hashHistory(this.history.getRange({}), crc);
     crc = hashIndex(this.index.getRange({}), crc);
     return hashBinary(this.current.getRange({}), crc);
+  }
+
+  /** The committed state as bytes (see snapshot.ts), with its revision numbers. */
+  exportState(): { data: Buffer; revision: number; compacted: number } {
+    const w = new SnapshotWriter();
+    const revision = this.currentRevision();
+    const compacted = this.compactRevision();
+    for (const { key, value } of this.history.getRange({})) w.history(key[0], key[1], value);
+    for (const { key, value } of this.index.getRange({})) w.index(key, value[0], value[1], value[2]);
+    for (const { key, value } of this.current.getRange({})) w.current(key, value);
+    return { data: w.finish(), revision, compacted };
+  }
+
+  /** Inside a write transaction: replaces everything with an exported state. */
+  importState(data: Buffer, revision: number, compacted: number): void {
+    for (const k of [...this.history.getKeys({})]) this.history.removeSync(k);
+    for (const { key, value } of [...this.index.getRange({})]) this.index.removeSync(Buffer.from(key), value);
+    for (const k of [...this.current.getKeys({})]) this.current.removeSync(Buffer.from(k));
+    for (const r of readSnapshot(data)) {
+      if (r.kind === RecordKind.History) this.history.putSync([r.main, r.sub], Buffer.from(r.value));
+      else if (r.kind === RecordKind.Index) this.index.putSync(Buffer.from(r.key), [r.main, r.sub, r.tombstone]);
+      else this.current.putSync(Buffer.from(r.key), Buffer.from(r.value));
+    }
+    this.revision = revision;
+    this.compacted = compacted;
+    this.backend.putMetaNumber(META_REVISION, revision);
+    this.backend.putMetaNumber(META_COMPACT, compacted);
   }
 
   /** Reads the committed state (outside the write transaction). */

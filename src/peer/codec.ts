@@ -41,6 +41,8 @@ interface WireMessage {
   reject: boolean;
   reject_hint: string;
   context: Buffer;
+  snapshot_index: string;
+  snapshot_term: string;
 }
 
 export function encodeBatch(b: MessageBatch): Buffer {
@@ -60,6 +62,8 @@ export function encodeBatch(b: MessageBatch): Buffer {
       reject: m.reject,
       reject_hint: m.rejectHint,
       context: m.context ?? Buffer.alloc(0),
+      snapshot_index: m.snapshot?.index ?? 0,
+      snapshot_term: m.snapshot?.term ?? 0,
     })),
   };
   return Buffer.from(t.encode(t.fromObject(obj)).finish());
@@ -87,6 +91,7 @@ export function decodeBatch(buf: Buffer): MessageBatch {
       reject: m.reject,
       rejectHint: Number(m.reject_hint),
       context: m.context.length > 0 ? m.context : undefined,
+      snapshot: Number(m.snapshot_index) > 0 ? { index: Number(m.snapshot_index), term: Number(m.snapshot_term) } : undefined,
     })),
   };
 }

@@ -9,6 +9,9 @@ import type { Message } from '../raft/types';
 import { decodeBatch, encodeBatch } from './codec';
 
 const STREAM_PATH = '/raft/stream';
+const SNAPSHOT_PATH = '/raft/snapshot';
+/** Largest snapshot accepted in one piece. */
+const MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024 * 1024;
 const CLUSTER_HEADER = 'x-etcd-cluster-id';
 const FROM_HEADER = 'x-etcd-from';
 /** Bytes buffered on a peer stream beyond which new messages are dropped. */
@@ -25,6 +28,8 @@ export interface TransportOptions {
   selfId: string;
   listenUrls: string[];
   onMessage: (m: Message) => void;
+  /** A snapshot message with its data (the whole body). */
+  onSnapshot: (m: Message, data: Buffer) => void;
   log: Logger;
 }
 
@@ -44,6 +49,21 @@ class PeerStream {
 
   setUrls(urls: string[]): void {
     this.urls = urls;
+  }
+
+  /** Sends a snapshot on its own short-lived stream: the message frame, then the data. */
+  sendSnapshot(frame: Buffer, data: Buffer): void {
+    if (this.closed || this.urls.length === 0) return;
+    const session = http2.connect(this.urls[0]);
+    session.on('error', (err) => this.o.log.warn({ peer: this.id, err: err.message }, 'sending a snapshot failed'));
+    const stream = session.request({ ':method': 'POST', ':path': SNAPSHOT_PATH, [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId });
+    stream.on('error', () => undefined);
+    stream.on('close', () => session.close());
+    stream.on('response', () => undefined);
+    stream.resume();
+    stream.write(frame);
+    stream.end(data);
+    this.o.log.info({ peer: this.id, bytes: data.length }, 'sending a snapshot');
   }
 
   send(frame: Buffer): void {
@@ -151,12 +171,14 @@ export class PeerTransport {
     for (const [to, list] of byPeer) {
       const peer = this.peers.get(to);
       if (peer === undefined) continue;
-      const body = encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: list });
-      const frame = Buffer.allocUnsafe(4 + body.length);
-      frame.writeUInt32BE(body.length, 0);
-      body.copy(frame, 4);
-      peer.send(frame);
+      peer.send(frameOf(encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: list })));
     }
+  }
+
+  sendSnapshot(m: Message, data: Buffer): void {
+    const peer = this.peers.get(m.to);
+    if (peer === undefined) return;
+    peer.sendSnapshot(frameOf(encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: [m] })), data);
   }
 
   async close(): Promise<void> {
@@ -175,7 +197,8 @@ export class PeerTransport {
   }
 
   private accept(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    if (headers[':path'] !== STREAM_PATH || headers[':method'] !== 'POST') {
+    const path = headers[':path'];
+    if ((path !== STREAM_PATH && path !== SNAPSHOT_PATH) || headers[':method'] !== 'POST') {
       stream.respond({ ':status': 404 });
       stream.end();
       return;
@@ -184,6 +207,10 @@ export class PeerTransport {
       this.o.log.warn({ from: headers[FROM_HEADER], 'remote-cluster-id': headers[CLUSTER_HEADER] }, 'refused a raft stream from another cluster');
       stream.respond({ ':status': 412 });
       stream.end();
+      return;
+    }
+    if (path === SNAPSHOT_PATH) {
+      this.acceptSnapshot(stream);
       return;
     }
     stream.respond({ ':status': 200 });
@@ -212,4 +239,40 @@ export class PeerTransport {
     });
     stream.on('error', () => undefined);
   }
+
+  private acceptSnapshot(stream: http2.ServerHttp2Stream): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_SNAPSHOT_BYTES) {
+        stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+        return;
+      }
+      chunks.push(c);
+    });
+    stream.on('error', () => undefined);
+    stream.on('end', () => {
+      const all = Buffer.concat(chunks);
+      try {
+        const len = all.readUInt32BE(0);
+        const batch = decodeBatch(all.subarray(4, 4 + len));
+        const m = batch.messages[0];
+        if (batch.clusterId !== this.o.clusterId || m === undefined || m.to !== this.o.selfId) throw new Error('not for this member');
+        this.o.onSnapshot(m, all.subarray(4 + len));
+        stream.respond({ ':status': 200 });
+      } catch (err) {
+        this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'refused a snapshot');
+        stream.respond({ ':status': 400 });
+      }
+      stream.end();
+    });
+  }
+}
+
+function frameOf(body: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(4 + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, 4);
+  return frame;
 }

@@ -137,6 +137,18 @@ export class RaftLog {
     return this.entries(this.applied + 1, this.committed + 1);
   }
 
+  /**
+   * The driver installed a snapshot up to index (its storage now starts after it): drop what
+   * this log held and continue from there.
+   */
+  restore(index: number): void {
+    this.unstable = [];
+    this.unstableOffset = index + 1;
+    this.handedOut = index + 1;
+    this.committed = index;
+    this.applied = index;
+  }
+
   appliedTo(index: number): void {
     if (index > this.committed || index < this.applied) throw new Error(`raft: applied ${index} outside [${this.applied}, ${this.committed}]`);
     this.applied = index;

@@ -45,7 +45,10 @@ interface ReadRequest {
 interface Progress {
   match: number;
   next: number;
-  state: 'probe' | 'replicate';
+  /** snapshot: a snapshot is on its way; wait for the follower's answer (or a timeout). */
+  state: 'probe' | 'replicate' | 'snapshot';
+  /** Snapshot: ticks since it was sent. */
+  snapshotElapsed: number;
   /** Probe: an append is out and unanswered. */
   paused: boolean;
   /** Replicate: the last index of each unanswered append, oldest first. */
@@ -53,6 +56,8 @@ interface Progress {
 }
 
 const MAX_INFLIGHT = 256;
+/** A snapshot unanswered for this many election timeouts is sent again. */
+const SNAPSHOT_TIMEOUT_ELECTIONS = 10;
 
 /** Marks the votes of an election a leader asked for (leader transfer): lease checks let it pass. */
 const TRANSFER_CONTEXT = Buffer.from('CampaignTransfer');
@@ -124,6 +129,12 @@ export class Raft {
           return;
         }
         this.recentActive = new Set([this.id]);
+      }
+      for (const pr of this.progress.values()) {
+        if (pr.state === 'snapshot' && ++pr.snapshotElapsed >= SNAPSHOT_TIMEOUT_ELECTIONS * this.electionTicks) {
+          pr.state = 'probe'; // lost on the way: try again
+          pr.paused = false;
+        }
       }
       if (this.leadTransferee !== undefined && ++this.transferElapsed >= this.electionTicks) {
         this.leadTransferee = undefined; // the transferee did not take over in time: keep leading
@@ -231,6 +242,8 @@ export class Raft {
         return;
       case MessageType.App:
         return this.handleAppend(m);
+      case MessageType.Snap:
+        return this.handleSnapshot(m);
       case MessageType.Heartbeat:
         return this.handleHeartbeat(m);
       case MessageType.AppResp:
@@ -276,14 +289,6 @@ export class Raft {
       this.log.stableTo(last.index, last.term);
     }
     if (rd.committedEntries.length > 0) this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
-  }
-
-  /** Leader: the lowest index every voter is known to hold (the log must keep what follows). */
-  lowestMatch(): number | undefined {
-    if (this.role !== Role.Leader) return undefined;
-    let low = this.log.lastIndex();
-    for (const v of this.voters) low = Math.min(low, this.progress.get(v)?.match ?? 0);
-    return low;
   }
 
   softState(): SoftState {
@@ -350,7 +355,7 @@ export class Raft {
     this.leadTransferee = undefined;
     this.recentActive = new Set([this.id]);
     this.progress = new Map();
-    for (const peer of this.voters) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1, state: 'probe', paused: false, inflight: [] });
+    for (const peer of this.voters) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1, state: 'probe', snapshotElapsed: 0, paused: false, inflight: [] });
     this.resetTimers();
     // An empty entry of the new term lets the leader commit what earlier terms left behind.
     this.appendEntries([{ term: this.term, index: 0, type: EntryType.Normal, data: Buffer.alloc(0) }]);
@@ -386,10 +391,18 @@ export class Raft {
   private sendAppend(peer: MemberId): void {
     const pr = this.progress.get(peer);
     if (pr === undefined) return;
-    // Entries the follower needs were compacted away: only a snapshot can help it (not built yet),
-    // so it waits; the log is not compacted past a live follower (see lowestMatch()).
-    if (pr.next < this.log.firstIndex()) return;
+    if (pr.state === 'snapshot') return;
     if (pr.state === 'probe' ? pr.paused : pr.inflight.length >= MAX_INFLIGHT) return;
+    if (pr.next < this.log.firstIndex()) {
+      // Entries the follower needs were compacted away: send the state instead. The driver fills
+      // in the data and may move the snapshot up to what it has applied when it sends it.
+      const index = this.log.applied;
+      this.send({ ...emptyMessage(MessageType.Snap, this.id, peer, this.term), snapshot: { index, term: this.log.term(index) } });
+      pr.state = 'snapshot';
+      pr.snapshotElapsed = 0;
+      pr.inflight = [];
+      return;
+    }
     const m = emptyMessage(MessageType.App, this.id, peer, this.term);
     m.index = pr.next - 1;
     m.logTerm = this.log.term(m.index);
@@ -472,6 +485,11 @@ export class Raft {
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
     pr.paused = false;
+    if (pr.state === 'snapshot') {
+      // The follower answered: with the snapshot installed, or at least from where it stands.
+      pr.state = 'probe';
+      pr.next = Math.max(pr.match, m.index) + 1;
+    }
     if (m.reject) {
       // A rejection of an index at or below what the follower already matched is stale (an older
       // probe answered late): acting on it would send `next` below `match` for good.
@@ -589,6 +607,20 @@ export class Raft {
       resp.rejectHint = Math.min(m.index - 1, this.log.lastIndex());
     }
     this.send(resp);
+  }
+
+  /**
+   * The driver has already installed the snapshot's data (and reset the stored log) before
+   * stepping this message; raft moves its own log marks to match.
+   */
+  private handleSnapshot(m: Message): void {
+    this.role = Role.Follower;
+    this.leader = m.from;
+    this.electionElapsed = 0;
+    const snap = m.snapshot;
+    if (snap === undefined) return;
+    if (snap.index > this.log.committed) this.log.restore(snap.index);
+    this.send({ ...emptyMessage(MessageType.AppResp, this.id, m.from, this.term), index: this.log.lastIndex() });
   }
 
   private handleHeartbeat(m: Message): void {

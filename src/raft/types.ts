@@ -33,6 +33,13 @@ export enum MessageType {
   ReadIndex = 'readIndex', // follower -> leader: confirm leadership, tell me the commit index
   ReadIndexResp = 'readIndexResp',
   TimeoutNow = 'timeoutNow', // leader -> transferee: campaign now, you are up to date
+  Snap = 'snap', // leader -> follower: your log is behind what I keep; install my state
+}
+
+/** A snapshot's place in the log: the state after applying every entry up to index. */
+export interface SnapshotMeta {
+  index: number;
+  term: number;
 }
 
 /** Member IDs travel as decimal strings: etcd's IDs are 64-bit and exceed JS's safe integers. */
@@ -51,6 +58,8 @@ export interface Message {
   rejectHint: number;
   /** ReadIndex: the request's identity, echoed in heartbeats and answers. */
   context?: Buffer;
+  /** Snap: where the snapshot sits in the log (its data travels beside the message). */
+  snapshot?: SnapshotMeta;
 }
 
 export interface SoftState {

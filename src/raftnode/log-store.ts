@@ -122,6 +122,20 @@ export class LogStore implements LogStorage {
     this.backend.putMetaNumber(META_FIRST_TERM, this.termBeforeFirst);
   }
 
+  /** Inside a transaction: the log now starts after a snapshot at (index, term); drops all entries. */
+  resetTo(index: number, term: number): void {
+    const doomed = [...this.log.getKeys({})];
+    for (const k of doomed) this.log.removeSync(k);
+    this.first = index + 1;
+    this.last = index;
+    this.termBeforeFirst = term;
+    this.cache = [];
+    this.cacheStart = index + 1;
+    this.durable = index;
+    this.backend.putMetaNumber(META_FIRST_INDEX, this.first);
+    this.backend.putMetaNumber(META_FIRST_TERM, term);
+  }
+
   setHardState(hs: HardState): void {
     this.backend.putMetaBuffer(META_HARD_STATE, Buffer.from(JSON.stringify(hs)));
   }

@@ -12,6 +12,8 @@ export interface Applier {
   appliedIndex(): number;
   /** Applies entries; returns what to run once the transaction is on disk (release results). */
   applyEntries(entries: Entry[]): () => void;
+  /** Inside the transaction that installed a snapshot: the state now stands at index. */
+  restore(index: number): void;
 }
 
 /** At most this many waiting proposals are written on the event loop thread when idle. */
@@ -56,6 +58,8 @@ export class RaftNode {
   private stopped = false;
   /** A write transaction is queued whose callback has not run yet. */
   private queued = false;
+  /** A snapshot is being written. */
+  private installing = false;
   /** Asynchronous write transactions queued or committing. */
   private inFlight = 0;
   /** The only voter keeps no log beyond its applied state (see LogStore.appendApplied). */
@@ -123,7 +127,7 @@ export class RaftNode {
   }
 
   step(m: Message): void {
-    if (this.stopped) return;
+    if (this.stopped || this.installing) return;
     try {
       this.raft.step(m);
     } catch (err) {
@@ -137,6 +141,36 @@ export class RaftNode {
   readIndex(context: Buffer): void {
     this.raft.readIndex(context);
     this.schedule();
+  }
+
+  /**
+   * Installs a leader's snapshot: `install` writes its data (inside one write transaction, with
+   * the log reset to start after it), then raft learns of it. Messages arriving meanwhile are
+   * dropped; raft sends again.
+   */
+  installSnapshot(m: Message, install: () => void): void {
+    const snap = m.snapshot;
+    if (snap === undefined || this.stopped || this.installing) return;
+    if (snap.index <= this.raft.log.committed) {
+      this.step(m);
+      return;
+    }
+    this.installing = true;
+    this.inFlight++;
+    this.backend
+      .transactionAsync(() => {
+        install();
+        this.store.resetTo(snap.index, snap.term);
+        this.applier.restore(snap.index);
+        this.store.setHardState({ ...this.raft.hardState(), commit: snap.index });
+      })
+      .then(() => {
+        this.inFlight--;
+        this.installing = false;
+        this.onApplied(snap.index);
+        this.step(m);
+      })
+      .catch((err: unknown) => this.fail(err));
   }
 
   /** Starts handing leadership to target (this member must lead). */
@@ -189,7 +223,7 @@ export class RaftNode {
    * Either way, clients hear of a Ready's results only once its transaction is on disk.
    */
   private processReady(): void {
-    if (this.stopped || this.queued) return;
+    if (this.stopped || this.queued || this.installing) return;
     if (!this.raft.hasReady()) {
       this.notifyLeaderWaiters();
       return;
@@ -279,10 +313,9 @@ export class RaftNode {
   }
 
   private maybeCompactLog(applied: number): void {
-    // Compact in steps of half the retention so that the cost is paid rarely, in bulk. A leader
-    // keeps whatever a follower still lacks: without snapshots yet, it could not catch up.
-    if (applied - this.store.firstIndex() <= this.logRetainEntries * 1.5) return;
-    const upTo = Math.min(applied - this.logRetainEntries, (this.raft.lowestMatch() ?? Infinity) + 1);
-    if (upTo > this.store.firstIndex()) this.store.compactTo(upTo);
+    // Compact in steps of half the retention so that the cost is paid rarely, in bulk. A follower
+    // that falls further behind than the retention catches up from a snapshot (as in etcd).
+    if (applied - this.store.firstIndex() > this.logRetainEntries * 1.5) this.store.compactTo(applied - this.logRetainEntries);
   }
+
 }

@@ -12,6 +12,7 @@ import { Errors } from '../errors';
 import { MvccStore } from '../mvcc/store';
 import type { InternalRequest, Member, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse } from '../pb/types';
 import { ProposalDroppedError } from '../raft/raft';
+import { MessageType, type Message } from '../raft/types';
 import { RaftNode } from '../raftnode/node';
 import type { ServerConfig } from './config';
 import { Membership } from './membership';
@@ -43,6 +44,7 @@ export class EtcdServer implements EtcdServerApi {
   private readonly transport: PeerTransport | undefined;
   private readonly requestTimeoutMs: number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly applier: Applier;
   private readonly clusterIdText: string;
   private readonly memberIdText: string;
   private stopped = false;
@@ -56,7 +58,7 @@ export class EtcdServer implements EtcdServerApi {
     this.clusterIdText = this.membership.clusterId.toString();
     this.memberIdText = this.membership.selfId.toString();
     const selfId = this.membership.selfId;
-    const applier = new Applier({
+    const applier = (this.applier = new Applier({
       backend: this.backend,
       mvcc: this.mvcc,
       memberId: selfId,
@@ -65,7 +67,7 @@ export class EtcdServer implements EtcdServerApi {
       localRequest: (id) => this.waiters.get(id)?.req,
       deliver: (results) => this.deliver(results),
       members: this.membership,
-    });
+    }));
     // etcd's request timeout: long enough to ride out an election.
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     const members = this.membership.list();
@@ -75,6 +77,7 @@ export class EtcdServer implements EtcdServerApi {
         selfId: this.memberIdText,
         listenUrls: config.listenPeerUrls,
         onMessage: (m) => this.node.step(m),
+        onSnapshot: (m, data) => this.installSnapshot(m, data),
         log,
       });
       for (const m of members) this.transport.setPeer(m.id.toString(), m.peerUrls);
@@ -85,7 +88,17 @@ export class EtcdServer implements EtcdServerApi {
       this.requestTimeoutMs,
     );
     this.node = new RaftNode({
-      send: transport === undefined ? undefined : (messages) => transport.send(messages),
+      send:
+        transport === undefined
+          ? undefined
+          : (messages) => {
+              const rest: Message[] = [];
+              for (const m of messages) {
+                if (m.type === MessageType.Snap) this.sendSnapshot(transport, m);
+                else rest.push(m);
+              }
+              if (rest.length > 0) transport.send(rest);
+            },
       onReadStates: (states) => {
         for (const st of states) this.readBarrier.onReadState(st.index, st.context);
       },
@@ -102,6 +115,32 @@ export class EtcdServer implements EtcdServerApi {
     this.sweeper = setInterval(() => this.expireProposals(), PROPOSAL_SWEEP_MS);
     this.sweeper.unref();
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
+  }
+
+  /**
+   * A follower needs entries this leader no longer keeps: send it the whole committed state. The
+   * snapshot is what LMDB holds right now, so its index is the applied index stored with it.
+   */
+  private sendSnapshot(transport: PeerTransport, m: Message): void {
+    const state = this.mvcc.exportState();
+    const index = this.applier.storedAppliedIndex();
+    const header = Buffer.from(JSON.stringify({ revision: state.revision, compacted: state.compacted, membership: this.membership.storedJson() }));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(header.length);
+    const snapshot = { index, term: this.node.raft.log.term(index) };
+    this.log.info({ to: m.to, index, bytes: state.data.length }, 'sending a snapshot');
+    transport.sendSnapshot({ ...m, snapshot }, Buffer.concat([len, header, state.data]));
+  }
+
+  private installSnapshot(m: Message, body: Buffer): void {
+    const len = body.readUInt32BE(0);
+    const header = JSON.parse(body.subarray(4, 4 + len).toString('utf8')) as { revision: number; compacted: number; membership: string };
+    const data = body.subarray(4 + len);
+    this.log.info({ from: m.from, index: m.snapshot?.index, bytes: data.length }, 'installing a snapshot');
+    this.node.installSnapshot(m, () => {
+      this.mvcc.importState(data, header.revision, header.compacted);
+      this.membership.replaceFromJson(header.membership);
+    });
   }
 
   /** Binds the peer listeners (clusters of more than one member) and publishes this member. */

@@ -25,6 +25,7 @@ export class Membership {
   readonly selfId: bigint;
   private members: MemberInfo[];
 
+
   constructor(private readonly backend: Backend, config: ServerConfig) {
     const stored = backend.getMetaBuffer(META_MEMBERSHIP);
     if (stored !== undefined) {
@@ -69,6 +70,22 @@ export class Membership {
     const s = JSON.parse(stored.toString('utf8')) as StoredMembership;
     const m = s.members.find((x) => x.id === id.toString());
     return m !== undefined && m.name === name && JSON.stringify(m.clientUrls) === JSON.stringify(clientUrls);
+  }
+
+  /** The stored membership record (it travels inside snapshots). */
+  storedJson(): string {
+    return (this.backend.getMetaBuffer(META_MEMBERSHIP) ?? Buffer.from(JSON.stringify(this.toStored()))).toString('utf8');
+  }
+
+  /** Inside a transaction: takes over a membership record from a snapshot. */
+  replaceFromJson(json: string): void {
+    const s = JSON.parse(json) as StoredMembership;
+    if (BigInt(s.clusterId) !== this.clusterId) throw new Error('snapshot of another cluster');
+    const selfUrls = this.members.find((m) => m.id === this.selfId)?.clientUrls ?? [];
+    this.members = s.members.map((m) => ({ ...m, id: BigInt(m.id) }));
+    const self = this.members.find((m) => m.id === this.selfId);
+    if (self !== undefined && self.clientUrls.length === 0) self.clientUrls = selfUrls;
+    this.backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(json));
   }
 
   list(): MemberInfo[] {
