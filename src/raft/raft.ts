@@ -9,11 +9,13 @@
 // flow control (probe/replicate, bounded in-flight appends). Still to come on this same shape:
 // snapshots and membership changes.
 import { RaftLog, type LogStorage } from './log';
-import { EntryType, MessageType, Role, emptyMessage, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready, type SoftState } from './types';
+import { EntryType, MessageType, Role, emptyMessage, type ConfChange, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready, type SoftState } from './types';
 
 export interface RaftConfig {
   id: MemberId;
   voters: MemberId[];
+  /** Members that receive the log but neither vote nor count for a quorum. */
+  learners?: MemberId[];
   storage: LogStorage;
   hardState: HardState;
   applied: number;
@@ -76,6 +78,9 @@ export class Raft {
   leader: MemberId | undefined;
   readonly log: RaftLog;
   private voters: MemberId[];
+  private learners: MemberId[];
+  /** Index of the newest ConfChange entry appended (leader): one change at a time. */
+  private pendingConfIndex = 0;
   private progress = new Map<MemberId, Progress>();
   private votes = new Map<MemberId, boolean>();
   private msgs: Message[] = [];
@@ -103,6 +108,7 @@ export class Raft {
   constructor(config: RaftConfig) {
     this.id = config.id;
     this.voters = [...config.voters].sort();
+    this.learners = [...(config.learners ?? [])].sort();
     this.term = config.hardState.term;
     this.vote = config.hardState.vote;
     this.log = new RaftLog(config.storage, config.hardState.commit, config.applied);
@@ -173,6 +179,63 @@ export class Raft {
     this.transferElapsed = 0;
     if (pr.match === this.log.lastIndex()) this.send(emptyMessage(MessageType.TimeoutNow, this.id, target, this.term));
     else this.sendAppend(target);
+  }
+
+  /**
+   * Proposes a membership change (data is the driver's encoding of it). Refused while an earlier
+   * change is not yet applied: changes go one at a time, which keeps any two quorums overlapping.
+   */
+  proposeConfChange(data: Buffer): number {
+    const entry = { term: this.term, index: 0, type: EntryType.ConfChange, data };
+    if (this.role === Role.Leader) {
+      if (this.leadTransferee !== undefined) throw new ProposalDroppedError('leader transfer in progress');
+      if (this.pendingConfIndex > this.log.applied) throw new ProposalDroppedError('a membership change is in progress');
+      const index = this.appendEntries([entry]);
+      this.pendingConfIndex = index;
+      return index;
+    }
+    if (this.leader === undefined) throw new ProposalDroppedError('no leader');
+    this.send({ ...emptyMessage(MessageType.Prop, this.id, this.leader, 0), entries: [entry] });
+    return 0;
+  }
+
+  /** The driver applied a committed ConfChange entry: the member sets change now. */
+  applyConfChange(cc: ConfChange): void {
+    const without = (list: MemberId[]): MemberId[] => list.filter((x) => x !== cc.id);
+    if (cc.type === 'remove') {
+      this.voters = without(this.voters);
+      this.learners = without(this.learners);
+      this.progress.delete(cc.id);
+    } else if (cc.type === 'addLearner') {
+      if (!this.voters.includes(cc.id) && !this.learners.includes(cc.id)) this.learners = [...this.learners, cc.id].sort();
+    } else {
+      this.learners = without(this.learners);
+      if (!this.voters.includes(cc.id)) this.voters = [...this.voters, cc.id].sort();
+    }
+    if (this.role !== Role.Leader) return;
+    if (cc.id === this.id && cc.type === 'remove') {
+      this.becomeFollower(this.term, undefined);
+      return;
+    }
+    if (cc.type !== 'remove' && !this.progress.has(cc.id)) {
+      this.progress.set(cc.id, { match: 0, next: this.log.lastIndex() + 1, state: 'probe', snapshotElapsed: 0, paused: false, inflight: [] });
+      this.sendAppend(cc.id);
+    }
+    // The quorum changed: an index the new majority holds may commit now.
+    if (this.maybeCommit()) for (const peer of this.peers()) this.sendAppend(peer);
+  }
+
+  voterIds(): MemberId[] {
+    return [...this.voters];
+  }
+
+  learnerIds(): MemberId[] {
+    return [...this.learners];
+  }
+
+  /** Leader: how far a member's log matches (undefined when unknown). */
+  matchOf(id: MemberId): number | undefined {
+    return this.role === Role.Leader ? this.progress.get(id)?.match : undefined;
   }
 
   /** Proposes entries: appended here if this member leads, else forwarded to the leader. */
@@ -355,7 +418,9 @@ export class Raft {
     this.leadTransferee = undefined;
     this.recentActive = new Set([this.id]);
     this.progress = new Map();
-    for (const peer of this.voters) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1, state: 'probe', snapshotElapsed: 0, paused: false, inflight: [] });
+    for (const peer of [...this.voters, ...this.learners]) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1, state: 'probe', snapshotElapsed: 0, paused: false, inflight: [] });
+    // A change may sit uncommitted in the log this leader inherited: wait for it before another.
+    this.pendingConfIndex = this.log.lastIndex();
     this.resetTimers();
     // An empty entry of the new term lets the leader commit what earlier terms left behind.
     this.appendEntries([{ term: this.term, index: 0, type: EntryType.Normal, data: Buffer.alloc(0) }]);
@@ -384,7 +449,7 @@ export class Raft {
       self.next = index + 1;
     }
     this.maybeCommit();
-    for (const peer of this.voters) if (peer !== this.id) this.sendAppend(peer);
+    for (const peer of this.peers()) this.sendAppend(peer);
     return index;
   }
 
@@ -420,8 +485,7 @@ export class Raft {
   }
 
   private broadcastHeartbeat(context: Buffer | undefined): void {
-    for (const peer of this.voters) {
-      if (peer === this.id) continue;
+    for (const peer of this.peers()) {
       const pr = this.progress.get(peer);
       const m = emptyMessage(MessageType.Heartbeat, this.id, peer, this.term);
       m.commit = Math.min(pr?.match ?? 0, this.log.committed);
@@ -432,7 +496,19 @@ export class Raft {
 
   private handleProp(m: Message): void {
     if (this.role === Role.Leader) {
-      this.appendEntries(m.entries.map((e) => ({ ...e })));
+      if (this.leadTransferee !== undefined) return;
+      const entries = m.entries.map((e) => ({ ...e }));
+      for (const e of entries) {
+        if (e.type !== EntryType.ConfChange) continue;
+        // One change at a time: a second one becomes an empty entry, and its proposer times out.
+        if (this.pendingConfIndex > this.log.applied) {
+          e.type = EntryType.Normal;
+          e.data = Buffer.alloc(0);
+        } else {
+          this.pendingConfIndex = this.log.lastIndex() + 1 + entries.indexOf(e);
+        }
+      }
+      this.appendEntries(entries);
     } else if (this.leader !== undefined && this.leader !== m.from) {
       this.send({ ...m, from: this.id, to: this.leader });
     }
@@ -519,7 +595,7 @@ export class Raft {
     if (m.index > pr.match) {
       pr.match = m.index;
       if (this.maybeCommit()) {
-        for (const peer of this.voters) if (peer !== this.id) this.sendAppend(peer);
+        for (const peer of this.peers()) this.sendAppend(peer);
       } else if (pr.next <= this.log.lastIndex()) {
         this.sendAppend(m.from);
       }
@@ -634,6 +710,11 @@ export class Raft {
   }
 
   // ---- helpers ---------------------------------------------------------------------------
+
+  /** Members the leader replicates to: voters and learners other than itself. */
+  private peers(): MemberId[] {
+    return [...this.voters, ...this.learners].filter((p) => p !== this.id);
+  }
 
   private hasQuorumOf(members: Set<MemberId>): boolean {
     let n = 0;

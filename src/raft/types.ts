@@ -36,6 +36,13 @@ export enum MessageType {
   Snap = 'snap', // leader -> follower: your log is behind what I keep; install my state
 }
 
+/** A membership change, carried by a ConfChange entry and applied when it commits. */
+export interface ConfChange {
+  /** addVoter on a learner promotes it. */
+  type: 'addVoter' | 'addLearner' | 'remove';
+  id: MemberId;
+}
+
 /** A snapshot's place in the log: the state after applying every entry up to index. */
 export interface SnapshotMeta {
   index: number;

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Raft, ProposalDroppedError } from '../../src/raft/raft';
 import type { LogStorage } from '../../src/raft/log';
-import { Role, type Entry, type Message, type ReadState } from '../../src/raft/types';
+import { EntryType, Role, type ConfChange, type Entry, type Message, type ReadState } from '../../src/raft/types';
 
 class MemoryStorage implements LogStorage {
   log: Entry[] = [];
@@ -33,9 +33,9 @@ interface Member {
   reads: ReadState[];
 }
 
-function member(id: string, voters: string[], seed: number): Member {
+function member(id: string, voters: string[], seed: number, learners: string[] = []): Member {
   const storage = new MemoryStorage();
-  const raft = new Raft({ id, voters, storage, hardState: { term: 0, vote: '', commit: 0 }, applied: 0, electionTicks: 10, heartbeatTicks: 1, seed });
+  const raft = new Raft({ id, voters, learners, storage, hardState: { term: 0, vote: '', commit: 0 }, applied: 0, electionTicks: 10, heartbeatTicks: 1, seed });
   return { raft, storage, applied: [], reads: [] };
 }
 
@@ -47,7 +47,10 @@ function settle(members: Map<string, Member>, down: Set<string>): void {
       if (down.has(id) || !m.raft.hasReady()) continue;
       const rd = m.raft.ready();
       m.storage.append(rd.entries);
-      for (const e of rd.committedEntries) if (e.data.length > 0) m.applied.push(e.data);
+      for (const e of rd.committedEntries) {
+        if (e.type === EntryType.ConfChange) m.raft.applyConfChange(JSON.parse(e.data.toString()) as ConfChange);
+        else if (e.data.length > 0) m.applied.push(e.data);
+      }
       m.reads.push(...rd.readStates);
       inFlight.push(...rd.messages);
       m.raft.advance(rd);
@@ -207,5 +210,56 @@ describe('raft core', () => {
     for (const m of members.values()) m.raft.tick();
     settle(members, down);
     for (const m of members.values()) assert.deepEqual(m.applied.map(String), ['before', 'after']);
+  });
+
+  test('membership: add a learner, it catches up without voting; promote it; remove a member', () => {
+    const { members, down, leader } = cluster(11);
+    const l = get(members, leader);
+    l.raft.propose([Buffer.from('a')]);
+    settle(members, down);
+    const cc = (c: ConfChange): Buffer => Buffer.from(JSON.stringify(c));
+    members.set('4', member('4', ['1', '2', '3'], 99, ['4']));
+    l.raft.proposeConfChange(cc({ type: 'addLearner', id: '4' }));
+    assert.throws(() => l.raft.proposeConfChange(cc({ type: 'remove', id: '1' })), ProposalDroppedError, 'one change at a time');
+    for (let t = 0; t < 5; t++) {
+      for (const m of members.values()) m.raft.tick();
+      settle(members, down);
+    }
+    assert.deepEqual(get(members, '4').applied.map(String), ['a'], 'the learner received the log');
+    assert.deepEqual(l.raft.learnerIds(), ['4']);
+    // A learner does not count for the quorum: with two voters down, nothing commits.
+    const others = ['1', '2', '3'].filter((id) => id !== leader);
+    down.add(others[0]);
+    down.add(others[1]);
+    l.raft.propose([Buffer.from('blocked')]);
+    settle(members, down);
+    assert.equal(get(members, '4').applied.length, 1);
+    down.clear();
+    for (let t = 0; t < 3; t++) {
+      for (const m of members.values()) m.raft.tick();
+      settle(members, down);
+    }
+    const nowLeader = get(members, leaders(members, down)[0]);
+    nowLeader.raft.proposeConfChange(cc({ type: 'addVoter', id: '4' }));
+    for (let t = 0; t < 3; t++) {
+      for (const m of members.values()) m.raft.tick();
+      settle(members, down);
+    }
+    assert.deepEqual(nowLeader.raft.voterIds(), ['1', '2', '3', '4']);
+    assert.deepEqual(get(members, '4').raft.voterIds(), ['1', '2', '3', '4']);
+    const victim = ['1', '2', '3'].find((id) => id !== leaders(members, down)[0]) ?? '';
+    nowLeader.raft.proposeConfChange(cc({ type: 'remove', id: victim }));
+    for (let t = 0; t < 3; t++) {
+      for (const m of members.values()) m.raft.tick();
+      settle(members, down);
+    }
+    assert.ok(!nowLeader.raft.voterIds().includes(victim));
+    down.add(victim);
+    nowLeader.raft.propose([Buffer.from('after-remove')]);
+    for (let t = 0; t < 3; t++) {
+      for (const m of members.values()) m.raft.tick();
+      settle(members, down);
+    }
+    assert.deepEqual(get(members, '4').applied.map(String).slice(-1), ['after-remove']);
   });
 });
