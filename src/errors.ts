@@ -52,5 +52,11 @@ export const Errors = {
   stopped: e(Code.UNAVAILABLE, 'etcdserver: server stopped'),
   timeout: e(Code.UNAVAILABLE, 'etcdserver: request timed out'),
   memberNotFound: e(Code.NOT_FOUND, 'etcdserver: member not found'),
+  memberExist: e(Code.FAILED_PRECONDITION, 'etcdserver: member ID already exist'),
+  peerUrlExist: e(Code.FAILED_PRECONDITION, 'etcdserver: Peer URLs already exists'),
+  memberBadUrls: e(Code.INVALID_ARGUMENT, 'etcdserver: given member URLs are invalid'),
+  memberNotLearner: e(Code.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member'),
+  learnerNotReady: e(Code.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member which is in sync with leader'),
+  tooManyLearners: e(Code.FAILED_PRECONDITION, 'etcdserver: too many learner members in cluster'),
   unknownMethod: e(Code.UNIMPLEMENTED, 'etcdserver: unknown method'),
 };

@@ -20,7 +20,7 @@ function isService(def: protoLoader.AnyDefinition | undefined): def is protoLoad
   return def !== undefined && !('format' in def);
 }
 
-export function loadKvMethods(protoDir: string): KvMethods {
+function loadService(protoDir: string, name: string): protoLoader.ServiceDefinition {
   const def = protoLoader.loadSync('etcdserverpb/rpc.proto', {
     includeDirs: [protoDir],
     keepCase: true,
@@ -29,10 +29,15 @@ export function loadKvMethods(protoDir: string): KvMethods {
     defaults: false,
     oneofs: true,
   });
-  const svc = def['etcdserverpb.KV'];
+  const svc = def[name];
   if (!isService(svc)) {
-    throw new Error(`etcdserverpb.KV service not found in ${path.join(protoDir, 'etcdserverpb/rpc.proto')}`);
+    throw new Error(`${name} service not found in ${path.join(protoDir, 'etcdserverpb/rpc.proto')}`);
   }
+  return svc;
+}
+
+export function loadKvMethods(protoDir: string): KvMethods {
+  const svc = loadService(protoDir, 'etcdserverpb.KV');
   const range = svc['Range'];
   const put = svc['Put'];
   if (!range || !put) throw new Error('etcdserverpb.KV lacks Range or Put');
@@ -73,6 +78,35 @@ export function unaryCall(client: grpc.Client, method: KvMethod, req: object, ti
       req,
       { deadline: Date.now() + timeoutMs },
       (err) => (err ? reject(err) : resolve()),
+    );
+  });
+}
+
+/** etcdserverpb.Maintenance/Status, used to wait for a cluster to elect a leader. */
+export function loadStatusMethod(protoDir: string): KvMethod {
+  const status = loadService(protoDir, 'etcdserverpb.Maintenance')['Status'];
+  if (!status) throw new Error('etcdserverpb.Maintenance lacks Status');
+  return status;
+}
+
+/** The member's view of the leader's ID as a decimal string ("0": no leader known). */
+export function statusLeader(client: grpc.Client, method: KvMethod, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      {},
+      { deadline: Date.now() + timeoutMs },
+      (err, res) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        // uint64 decodes to a string (longs: String); an unset field (0) is absent (defaults: false).
+        const leader: unknown = res === undefined ? undefined : (res as { leader?: unknown }).leader;
+        resolve(typeof leader === 'string' || typeof leader === 'number' ? String(leader) : '0');
+      },
     );
   });
 }

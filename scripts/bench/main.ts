@@ -4,13 +4,14 @@ import * as fs from 'node:fs';
 import { parseCommand, USAGE, UsageError, type Command, type Plan } from './options';
 import { formatTable, jsonLine, type LoadReport } from './report';
 import { prefill, runLoad } from './runner';
-import type { RunConfig } from './types';
+import type { LoadSpec, RunConfig, RunResult } from './types';
 import {
   findOnPath,
   installCleanupHandlers,
   startServer,
   stopServer,
   type ServerHandle,
+  type ServerKind,
 } from './servers';
 
 interface Target {
@@ -18,25 +19,35 @@ interface Target {
   endpoints: string[];
 }
 
+/** A server kind to spawn and what to run it with. */
+interface ServerSpec {
+  kind: ServerKind;
+  command: string;
+}
+
+type SpawnTargets = Extract<Plan['targets'], { kind: 'spawn' }>;
+
 function log(msg: string): void {
   // Progress goes to stderr so stdout carries only the table and the JSON line.
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-async function startTargets(plan: Plan, started: ServerHandle[]): Promise<Target[]> {
-  const t = plan.targets;
-  if (t.kind === 'endpoints') return [{ server: 'target', endpoints: t.endpoints }];
+function logRun(spec: LoadSpec, server: string, rep: number, reps: number, res: RunResult): void {
+  log(
+    `${spec.name} on ${server} rep ${rep}/${reps}: ${res.throughput.toFixed(0)} req/s, ` +
+      `p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, ${res.seconds.toFixed(2)} s` +
+      (res.errors > 0 ? `, ${res.errors} errors (${res.firstError ?? ''})` : ''),
+  );
+}
 
-  const targets: Target[] = [];
+/** Which servers side-by-side mode compares, checked once up front. */
+function resolveServers(t: SpawnTargets): ServerSpec[] {
+  const servers: ServerSpec[] = [];
   if (t.only !== 'etcd') {
     if (!fs.existsSync(t.etcdTsMain)) {
       throw new Error(`${t.etcdTsMain} not found (build the server first, or use --only etcd / --target-endpoints)`);
     }
-    log('starting etcd-ts');
-    const h = await startServer({ kind: 'etcd-ts', command: t.etcdTsMain, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs });
-    started.push(h);
-    targets.push({ server: 'etcd-ts', endpoints: [h.endpoint] });
-    log(`etcd-ts serving on ${h.endpoint}`);
+    servers.push({ kind: 'etcd-ts', command: t.etcdTsMain });
   }
   if (t.only !== 'etcd-ts') {
     const bin = findOnPath(t.etcdBin);
@@ -45,46 +56,115 @@ async function startTargets(plan: Plan, started: ServerHandle[]): Promise<Target
       if (t.only === 'etcd') throw new Error(`etcd binary "${t.etcdBin}" not found`);
       log(`etcd not found on PATH; running etcd-ts only`);
     } else {
-      log(`starting etcd (${bin})`);
-      const h = await startServer({ kind: 'etcd', command: bin, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs });
-      started.push(h);
-      targets.push({ server: 'etcd', endpoints: [h.endpoint] });
-      log(`etcd serving on ${h.endpoint}`);
+      servers.push({ kind: 'etcd', command: bin });
     }
   }
-  return targets;
+  return servers;
 }
 
-async function runPlan(plan: Plan, targets: Target[]): Promise<LoadReport[]> {
+function cfgFor(plan: Plan, endpoints: string[]): RunConfig {
+  return { endpoints, workers: plan.workers, protoDir: plan.protoDir, callTimeoutMs: plan.callTimeoutMs };
+}
+
+/** Loads that share long-lived targets: every load runs on every target in turn. */
+async function runShared(plan: Plan, loads: LoadSpec[], targets: Target[]): Promise<LoadReport[]> {
   const reports: LoadReport[] = [];
-  for (const spec of plan.loads) {
+  for (const spec of loads) {
     const byTarget = targets.map((t) => {
       const r: LoadReport = { load: spec.name, server: t.server, endpoint: t.endpoints.join(','), spec, runs: [] };
       reports.push(r);
       return r;
     });
-    const cfgFor = (t: Target): RunConfig => ({ endpoints: t.endpoints, workers: plan.workers, protoDir: plan.protoDir, callTimeoutMs: plan.callTimeoutMs });
     if (spec.kind === 'range' && spec.prefill) {
       for (const t of targets) {
         log(`${spec.name}: prefilling ${spec.keySpace} keys on ${t.server}`);
-        await prefill(spec, cfgFor(t));
+        await prefill(spec, cfgFor(plan, t.endpoints));
       }
     }
     // Servers alternate within each rep so slow drift (disk, page cache,
     // thermal) affects both sides alike.
     for (let rep = 1; rep <= plan.reps; rep++) {
       for (const [i, t] of targets.entries()) {
-        const res = await runLoad(spec, cfgFor(t));
+        const res = await runLoad(spec, cfgFor(plan, t.endpoints));
         byTarget[i]?.runs.push(res);
-        log(
-          `${spec.name} on ${t.server} rep ${rep}/${plan.reps}: ${res.throughput.toFixed(0)} req/s, ` +
-            `p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, ${res.seconds.toFixed(2)} s` +
-            (res.errors > 0 ? `, ${res.errors} errors (${res.firstError ?? ''})` : ''),
-        );
+        logRun(spec, t.server, rep, plan.reps, res);
       }
     }
   }
   return reports;
+}
+
+/** Side-by-side single-member servers, started once and shared by all single-member loads. */
+async function runSingleMember(plan: Plan, t: SpawnTargets, servers: ServerSpec[], loads: LoadSpec[]): Promise<LoadReport[]> {
+  const started: ServerHandle[] = [];
+  try {
+    const targets: Target[] = [];
+    for (const s of servers) {
+      log(`starting ${s.kind}${s.kind === 'etcd' ? ` (${s.command})` : ''}`);
+      const h = await startServer({ kind: s.kind, command: s.command, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs });
+      started.push(h);
+      targets.push({ server: s.kind, endpoints: h.endpoints });
+      log(`${s.kind} serving on ${h.endpoints.join(',')}`);
+    }
+    return await runShared(plan, loads, targets);
+  } finally {
+    // Stopped before any cluster load so idle servers do not compete for the CPU.
+    for (const h of started.reverse()) await stopServer(h);
+  }
+}
+
+/**
+ * A multi-member load: every run gets a fresh cluster of its own, started
+ * before and stopped (data dirs removed) right after it, so each run starts
+ * from an empty store and only one cluster uses the machine at a time.
+ * Servers alternate within each rep, as for shared targets.
+ */
+async function runFreshClusters(plan: Plan, t: SpawnTargets, servers: ServerSpec[], spec: LoadSpec): Promise<LoadReport[]> {
+  const reports = servers.map((s): LoadReport => ({ load: spec.name, server: s.kind, endpoint: '', spec, runs: [] }));
+  for (let rep = 1; rep <= plan.reps; rep++) {
+    for (const [i, s] of servers.entries()) {
+      const t0 = Date.now();
+      log(`${spec.name}: starting a ${spec.members}-member ${s.kind} cluster`);
+      const h = await startServer({ kind: s.kind, command: s.command, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs, members: spec.members });
+      try {
+        log(`${spec.name}: ${s.kind} cluster serving on ${h.endpoints.join(',')} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        const cfg = cfgFor(plan, h.endpoints);
+        if (spec.kind === 'range' && spec.prefill) await prefill(spec, cfg);
+        const res = await runLoad(spec, cfg);
+        const r = reports[i];
+        if (r) {
+          r.runs.push(res);
+          // Ports differ per run; keep the latest for the JSON line.
+          r.endpoint = h.endpoints.join(',');
+        }
+        logRun(spec, s.kind, rep, plan.reps, res);
+      } finally {
+        const t1 = Date.now();
+        await stopServer(h);
+        log(`${spec.name}: ${s.kind} cluster stopped in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+      }
+    }
+  }
+  return reports;
+}
+
+async function runPlan(plan: Plan): Promise<LoadReport[]> {
+  const t = plan.targets;
+  let reports: LoadReport[];
+  if (t.kind === 'endpoints') {
+    // Given endpoints are used as they are, whatever cluster is behind them.
+    reports = await runShared(plan, plan.loads, [{ server: 'target', endpoints: t.endpoints }]);
+  } else {
+    const servers = resolveServers(t);
+    const single = plan.loads.filter((l) => l.members <= 1);
+    reports = single.length > 0 ? await runSingleMember(plan, t, servers, single) : [];
+    for (const spec of plan.loads.filter((l) => l.members > 1)) {
+      reports.push(...(await runFreshClusters(plan, t, servers, spec)));
+    }
+  }
+  // Table and JSON follow the suite order (sort is stable: servers keep theirs).
+  const order = (r: LoadReport): number => plan.loads.findIndex((l) => l.name === r.load);
+  return reports.sort((a, b) => order(a) - order(b));
 }
 
 async function main(): Promise<number> {
@@ -104,19 +184,13 @@ async function main(): Promise<number> {
   }
   const { plan } = cmd;
   installCleanupHandlers();
-  const started: ServerHandle[] = [];
-  try {
-    const targets = await startTargets(plan, started);
-    const t0 = Date.now();
-    const reports = await runPlan(plan, targets);
-    log(`loads done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    process.stdout.write(`${formatTable(reports)}\n`);
-    process.stdout.write(`${jsonLine(reports, { reps: plan.reps, workers: plan.workers })}\n`);
-    // Failed requests make the numbers suspect; let scripts notice.
-    return reports.some((r) => r.runs.some((x) => x.errors > 0)) ? 1 : 0;
-  } finally {
-    for (const h of started.reverse()) await stopServer(h);
-  }
+  const t0 = Date.now();
+  const reports = await runPlan(plan);
+  log(`loads done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  process.stdout.write(`${formatTable(reports)}\n`);
+  process.stdout.write(`${jsonLine(reports, { reps: plan.reps, workers: plan.workers })}\n`);
+  // Failed requests make the numbers suspect; let scripts notice.
+  return reports.some((r) => r.runs.some((x) => x.errors > 0)) ? 1 : 0;
 }
 
 main().then(

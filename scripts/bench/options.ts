@@ -16,15 +16,18 @@ Usage:
   node dist/scripts/bench/main.js put   --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
   node dist/scripts/bench/main.js range --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
 
-Suite options (default suite: put 50 clients/10 conns/30000 x 256 B,
-range-s 50/10/30000 and range-l 50/10/10000 over 1000 prefilled keys, put-1c 1/1/3000):
+Suite options (default suite: put 50 clients/10 conns/25000 x 256 B,
+range-s 50/10/25000 and range-l 50/10/10000 over 1000 prefilled keys, put-1c 1/1/3000,
+put-3node 50/10/20000 x 256 B against a 3-member cluster of each server, started fresh
+for every run, the connections spread over the three members):
   --reps N                   repeat each load N times, report medians (default 1)
   --only etcd-ts|etcd        start and load only this server
   --target-endpoints LIST    start nothing; run the suite against these endpoints
   --loads LIST               subset of suite loads, e.g. put,range-s
   --etcd-bin PATH            etcd binary (default: etcd on PATH; skipped if absent)
   --etcd-ts-main PATH        etcd-ts entry script (default: dist/src/server/main.js)
-  --start-timeout MS         how long a server may take to answer a Range (default 30000)
+  --start-timeout MS         how long a server (or cluster: until all members agree on a
+                             leader and answer a linearizable Range) may take (default 30000)
   Any load option below given to the suite overrides it for every suite load.
 
 Load options:
@@ -67,14 +70,16 @@ const BASE: Omit<LoadSpec, 'name' | 'kind'> = {
   sequentialKeys: true,
   serializable: true,
   prefill: true,
+  members: 1,
 };
 
-/** Sized so the whole side-by-side run stays around two minutes on 2 cores. */
+/** Sized so the whole side-by-side run (both 3-member clusters included) stays under three minutes on 2 cores. */
 export const DEFAULT_SUITE: LoadSpec[] = [
-  { ...BASE, name: 'put', kind: 'put' },
-  { ...BASE, name: 'range-s', kind: 'range', keySpace: 1000, sequentialKeys: false, serializable: true },
+  { ...BASE, name: 'put', kind: 'put', total: 25000 },
+  { ...BASE, name: 'range-s', kind: 'range', total: 25000, keySpace: 1000, sequentialKeys: false, serializable: true },
   { ...BASE, name: 'range-l', kind: 'range', total: 10000, keySpace: 1000, sequentialKeys: false, serializable: false },
   { ...BASE, name: 'put-1c', kind: 'put', total: 3000, clients: 1, conns: 1 },
+  { ...BASE, name: 'put-3node', kind: 'put', total: 20000, members: 3 },
 ];
 
 const SINGLE_DEFAULTS: Record<'put' | 'range', LoadSpec> = {

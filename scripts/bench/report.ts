@@ -37,15 +37,25 @@ export function summarize(runs: RunResult[]): Summary {
   };
 }
 
-/** etcd-ts throughput divided by etcd throughput, per load, when both ran. */
-export function ratios(reports: LoadReport[]): Record<string, number> {
+/** etcd-ts value divided by etcd value of one metric, per load, when both ran. */
+function ratiosOf(reports: LoadReport[], metric: (s: Summary) => number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const r of reports) {
     if (r.server !== 'etcd-ts') continue;
     const other = reports.find((o) => o.load === r.load && o.server === 'etcd');
-    if (other) out[r.load] = summarize(r.runs).throughput / summarize(other.runs).throughput;
+    if (other) out[r.load] = metric(summarize(r.runs)) / metric(summarize(other.runs));
   }
   return out;
+}
+
+/** etcd-ts throughput divided by etcd throughput, per load (above 1: etcd-ts is faster). */
+export function ratios(reports: LoadReport[]): Record<string, number> {
+  return ratiosOf(reports, (s) => s.throughput);
+}
+
+/** etcd-ts p99 latency divided by etcd p99, per load (below 1: etcd-ts has the lower tail). */
+export function p99Ratios(reports: LoadReport[]): Record<string, number> {
+  return ratiosOf(reports, (s) => s.p99Ms);
 }
 
 function fmt(n: number, digits: number): string {
@@ -54,13 +64,17 @@ function fmt(n: number, digits: number): string {
 
 export function formatTable(reports: LoadReport[]): string {
   const ratioByLoad = ratios(reports);
+  const p99RatioByLoad = p99Ratios(reports);
   const anyErrors = reports.some((r) => summarize(r.runs).errors > 0);
-  const header = ['load', 'server', 'req/s', 'p50 ms', 'p99 ms', 'etcd-ts/etcd'];
+  // Ratios are etcd-ts over etcd: req/s above 1 and p99 below 1 favour etcd-ts.
+  const header = ['load', 'server', 'req/s', 'p50 ms', 'p99 ms', 'etcd-ts/etcd', 'p99 ts/etcd'];
   if (anyErrors) header.push('errors');
   const rows = reports.map((r) => {
     const s = summarize(r.runs);
     const ratio = r.server === 'etcd-ts' ? ratioByLoad[r.load] : undefined;
-    const row = [r.load, r.server, fmt(s.throughput, 0), fmt(s.p50Ms, 2), fmt(s.p99Ms, 2), ratio === undefined ? '' : `${ratio.toFixed(2)}x`];
+    const p99Ratio = r.server === 'etcd-ts' ? p99RatioByLoad[r.load] : undefined;
+    const x = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '' : `${v.toFixed(2)}x`);
+    const row = [r.load, r.server, fmt(s.throughput, 0), fmt(s.p50Ms, 2), fmt(s.p99Ms, 2), x(ratio), x(p99Ratio)];
     if (anyErrors) row.push(String(s.errors));
     return row;
   });
@@ -81,6 +95,8 @@ const round = (n: number): number | null => (Number.isFinite(n) ? Math.round(n *
 export function jsonLine(reports: LoadReport[], meta: { reps: number; workers: number }): string {
   const rat: Record<string, number | null> = {};
   for (const [k, v] of Object.entries(ratios(reports))) rat[k] = round(v);
+  const p99Rat: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(p99Ratios(reports))) p99Rat[k] = round(v);
   return JSON.stringify({
     bench: 'etcd-ts',
     reps: meta.reps,
@@ -95,6 +111,7 @@ export function jsonLine(reports: LoadReport[], meta: { reps: number; workers: n
         total: r.spec.total,
         clients: r.spec.clients,
         conns: r.spec.conns,
+        members: r.spec.members,
         keySize: r.spec.keySize,
         valSize: r.spec.valSize,
         keySpace: r.spec.keySpace,
@@ -118,5 +135,6 @@ export function jsonLine(reports: LoadReport[], meta: { reps: number; workers: n
       };
     }),
     ratioEtcdTsOverEtcd: rat,
+    p99RatioEtcdTsOverEtcd: p99Rat,
   });
 }

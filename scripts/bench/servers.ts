@@ -6,29 +6,41 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadKvMethods, makeChannel, unaryCall } from './kv';
+import { loadKvMethods, loadStatusMethod, makeChannel, statusLeader, unaryCall } from './kv';
 import { keyFor } from './requests';
 
 export type ServerKind = 'etcd-ts' | 'etcd';
 
-export interface ServerHandle {
-  kind: ServerKind;
+/** One process of a started server. */
+export interface MemberHandle {
+  name: string;
   endpoint: string;
   child: ChildProcess;
-  dataDir: string;
   logTail(): string;
+  /** Why the process is gone (exit code, signal or spawn error), or null while it runs. */
+  gone(): string | null;
+}
+
+/** A started server: a single member or a cluster of several members of one kind. */
+export interface ServerHandle {
+  kind: ServerKind;
+  members: MemberHandle[];
+  /** Client endpoints (host:port), one per member, in member order. */
+  endpoints: string[];
+  /** Temp dir holding every member's data dir; removed by stopServer. */
+  dir: string;
 }
 
 /** dist/scripts/bench -> dist/src/server/main.js */
 export const ETCD_TS_MAIN = path.resolve(__dirname, '../../src/server/main.js');
 
-const live = new Set<ServerHandle>();
+const live = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 
 /** Last-resort synchronous cleanup: usable from 'exit' and signal handlers. */
 function cleanupSync(): void {
-  for (const s of live) {
-    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+  for (const child of live) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
   live.clear();
   for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true });
@@ -100,18 +112,27 @@ export function findOnPath(bin: string): string | null {
   return null;
 }
 
-/** Flags shared by both servers: a one-member cluster on the given ports. */
-function clusterFlags(dataDir: string, clientPort: number, peerPort: number): string[] {
-  const client = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
+interface MemberSpec {
+  name: string;
+  dataDir: string;
+  clientPort: number;
+  peerPort: number;
+}
+
+const url = (port: number): string => `http://127.0.0.1:${port}`;
+
+/** Flags shared by both servers (etcd's flag names) for one member of a new cluster. */
+function memberFlags(m: MemberSpec, all: MemberSpec[]): string[] {
   return [
-    '--name', 'bench',
-    '--data-dir', dataDir,
-    '--listen-client-urls', client,
-    '--advertise-client-urls', client,
-    '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `bench=${peer}`,
+    '--name', m.name,
+    '--data-dir', m.dataDir,
+    '--listen-client-urls', url(m.clientPort),
+    '--advertise-client-urls', url(m.clientPort),
+    '--listen-peer-urls', url(m.peerPort),
+    '--initial-advertise-peer-urls', url(m.peerPort),
+    '--initial-cluster', all.map((x) => `${x.name}=${url(x.peerPort)}`).join(','),
+    '--initial-cluster-token', `bench-${all.length}`,
+    '--initial-cluster-state', 'new',
     '--log-level', 'error',
   ];
 }
@@ -122,13 +143,12 @@ export interface StartOptions {
   command: string;
   protoDir: string;
   startTimeoutMs: number;
+  /** Cluster size (default 1). */
+  members?: number;
 }
 
-export async function startServer(opts: StartOptions): Promise<ServerHandle> {
-  const [clientPort, peerPort] = await freePorts(2);
-  if (clientPort === undefined || peerPort === undefined) throw new Error('could not find free ports');
-  const dataDir = path.join(makeTempDir(`etcd-ts-bench-${opts.kind}-`), 'data');
-  const flags = clusterFlags(dataDir, clientPort, peerPort);
+function spawnMember(opts: StartOptions, m: MemberSpec, all: MemberSpec[]): MemberHandle {
+  const flags = memberFlags(m, all);
   const [cmd, args] =
     opts.kind === 'etcd-ts'
       ? [process.execPath, [opts.command, ...flags]]
@@ -136,24 +156,46 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
       : [opts.command, [...flags, '--logger', 'zap']];
 
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
   // Keep only the tail of the output: enough to explain a failed start, and
   // draining the pipes stops a chatty server from blocking on a full pipe.
   let tail = '';
+  let spawnError: string | null = null;
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-4000);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const handle: ServerHandle = {
-    kind: opts.kind,
-    endpoint: `127.0.0.1:${clientPort}`,
+  child.on('error', (err) => {
+    spawnError = err.message;
+  });
+  return {
+    name: m.name,
+    endpoint: `127.0.0.1:${m.clientPort}`,
     child,
-    dataDir: path.dirname(dataDir),
     logTail: () => tail,
+    gone: () => spawnError ?? (child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode})` : null),
   };
-  live.add(handle);
+}
 
+/**
+ * Starts a server of opts.members members (each with its own data dir under
+ * one temp dir) and waits until it serves. Stops it again if it does not.
+ */
+export async function startServer(opts: StartOptions): Promise<ServerHandle> {
+  const n = opts.members ?? 1;
+  const ports = await freePorts(2 * n);
+  const dir = makeTempDir(`etcd-ts-bench-${opts.kind}-${n}-`);
+  const specs: MemberSpec[] = Array.from({ length: n }, (_, i) => {
+    const name = n === 1 ? 'bench' : `m${i + 1}`;
+    const clientPort = ports[2 * i];
+    const peerPort = ports[2 * i + 1];
+    if (clientPort === undefined || peerPort === undefined) throw new Error('could not find free ports');
+    return { name, dataDir: path.join(dir, name), clientPort, peerPort };
+  });
+  const handle: ServerHandle = { kind: opts.kind, members: [], endpoints: specs.map((m) => `127.0.0.1:${m.clientPort}`), dir };
   try {
+    for (const m of specs) handle.members.push(spawnMember(opts, m, specs));
     await waitUntilServing(handle, opts.protoDir, opts.startTimeoutMs);
   } catch (err) {
     await stopServer(handle);
@@ -162,45 +204,78 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   return handle;
 }
 
-/** Polls with a linearizable Range (needs an elected leader) until it succeeds. */
+function describe(h: ServerHandle): string {
+  return h.members.length === 1 ? h.kind : `${h.kind} ${h.members.length}-member cluster`;
+}
+
+function outputs(h: ServerHandle): string {
+  // Keep a failure message readable when several members have output.
+  const per = h.members.length === 1 ? 4000 : 1500;
+  return h.members.map((m) => `--- ${m.name} output ---\n${m.logTail().slice(-per)}`).join('\n');
+}
+
+/**
+ * Polls until the server can serve writes from every member: for a cluster,
+ * every member must report the same non-zero leader in Maintenance.Status;
+ * then (for a single member too) a linearizable Range, which needs a leader,
+ * must succeed on every member.
+ */
 async function waitUntilServing(h: ServerHandle, protoDir: string, timeoutMs: number): Promise<void> {
   const { range } = loadKvMethods(protoDir);
-  const client = makeChannel(h.endpoint, -1);
+  const status = loadStatusMethod(protoDir);
+  const clients = h.members.map((m, i) => makeChannel(m.endpoint, -1 - i));
   const deadline = Date.now() + timeoutMs;
   let lastErr = 'no attempt';
+  const errMsg = (err: unknown, i: number): string =>
+    `${h.members[i]?.name ?? '?'}: ${err instanceof Error ? err.message : String(err)}`;
   try {
     for (;;) {
-      if (h.child.exitCode !== null || h.child.signalCode !== null) {
-        throw new Error(
-          `${h.kind} exited (${h.child.exitCode ?? h.child.signalCode}) before serving.\n--- output ---\n${h.logTail()}`,
-        );
+      for (const m of h.members) {
+        const why = m.gone();
+        if (why !== null) throw new Error(`${describe(h)}: member ${m.name} ${why} before serving.\n${outputs(h)}`);
       }
       try {
-        await unaryCall(client, range, { key: keyFor(0, 1), serializable: false }, 1000);
+        if (h.members.length > 1) {
+          const leaders = await Promise.all(clients.map((c, i) => statusLeader(c, status, 1000).catch((err: unknown) => Promise.reject(new Error(errMsg(err, i))))));
+          const first = leaders[0] ?? '0';
+          if (first === '0' || leaders.some((l) => l !== first)) throw new Error(`no agreed leader yet (members report ${leaders.join(', ')})`);
+        }
+        await Promise.all(
+          clients.map((c, i) =>
+            unaryCall(c, range, { key: keyFor(0, 1), serializable: false }, 1000).catch((err: unknown) => Promise.reject(new Error(errMsg(err, i)))),
+          ),
+        );
         return;
       } catch (err) {
         lastErr = err instanceof Error ? err.message : String(err);
       }
       if (Date.now() > deadline) {
-        throw new Error(`${h.kind} did not answer a Range within ${timeoutMs} ms (${lastErr}).\n--- output ---\n${h.logTail()}`);
+        throw new Error(`${describe(h)} was not serving within ${timeoutMs} ms (${lastErr}).\n${outputs(h)}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
-    client.close();
+    for (const c of clients) c.close();
   }
 }
 
-/** SIGTERM, then SIGKILL after a grace period; removes the server's temp dir. */
+/**
+ * SIGTERM each member in turn (SIGKILL after a grace period); removes the
+ * server's temp dir. One at a time because an etcd leader hands leadership
+ * to a live follower on SIGTERM: with its peers going down at the same time
+ * that hand-over waits for its timeout and the grace period runs out.
+ */
 export async function stopServer(h: ServerHandle): Promise<void> {
-  const { child } = h;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((res) => child.once('exit', () => res()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
+  for (const { child } of h.members) {
+    // No pid: the spawn itself failed, so there is nothing to wait for.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((res) => child.once('exit', () => res()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    live.delete(child);
   }
-  live.delete(h);
-  removeTempDir(h.dataDir);
+  removeTempDir(h.dir);
 }

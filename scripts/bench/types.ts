@@ -26,6 +26,12 @@ export interface LoadSpec {
   serializable: boolean;
   /** Range only: write every key of the key space before timing, so gets hit real data. */
   prefill: boolean;
+  /**
+   * Cluster size in side-by-side mode. 1: the shared single-member servers.
+   * More: a fresh cluster of that many members per server and run, with the
+   * connections spread over all members' client endpoints.
+   */
+  members: number;
 }
 
 /** Where and how to run loads; independent of the load itself. */

@@ -37,4 +37,8 @@ export interface EtcdServerApi {
   /** Whether this member knows of a leader. */
   hasLeader(): boolean;
   members(): Member[];
+  memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }>;
+  memberRemove(id: string): Promise<Member[]>;
+  memberUpdate(id: string, peerUrls: string[]): Promise<Member[]>;
+  memberPromote(id: string): Promise<Member[]>;
 }

@@ -10,6 +10,8 @@ import { EtcdError, Errors } from '../errors';
 import type { InternalRequest } from '../pb/types';
 import { decodeEntryData, entryHeader } from './entry-codec';
 import { deleteRange, put, txn, type LeaseLookup } from './txn';
+import { decodeMemberChange, raftChange, type MemberChange } from './member-change';
+import type { ConfChange } from '../raft/types';
 import { mvccCall } from './range';
 
 const META_APPLIED = 'applied-index';
@@ -24,7 +26,11 @@ export interface ApplierOptions {
   /** This member's in-flight proposals by request ID: their decoded requests, to skip decoding. */
   localRequest: (id: bigint) => InternalRequest | undefined;
   /** Cluster membership, changed by applied entries (inside the transaction). */
-  members: { setAttributes(id: bigint, name: string, clientUrls: string[]): void };
+  members: {
+    setAttributes(id: bigint, name: string, clientUrls: string[]): void;
+    /** Applies a change; throws EtcdError when it is not valid (then raft does not apply it either). */
+    applyChange(change: MemberChange): object;
+  };
   /** Called once the transaction is on disk, with the results of this member's proposals. */
   deliver: (results: Map<bigint, ApplyResult>) => void;
 }
@@ -40,17 +46,41 @@ export class Applier implements RaftApplier {
     return this.applied;
   }
 
-  applyEntries(entries: Entry[]): () => void {
+  applyEntries(entries: Entry[]): { release: () => void; confChanges: ConfChange[] } {
     const results = new Map<bigint, ApplyResult>();
+    const confChanges: ConfChange[] = [];
     for (const entry of entries) {
       if (entry.index <= this.applied) continue; // already in the state (replayed after restart)
       if (entry.type === EntryType.Normal && entry.data.length > 0) this.applyEntry(entry.data, results);
+      else if (entry.type === EntryType.ConfChange) {
+        const cc = this.applyMemberChange(entry.data, results);
+        if (cc !== undefined) confChanges.push(cc);
+      }
       this.applied = entry.index;
     }
     this.o.backend.putMetaNumber(META_APPLIED, this.applied);
-    return () => {
-      if (results.size > 0) this.o.deliver(results);
+    return {
+      release: () => {
+        if (results.size > 0) this.o.deliver(results);
+      },
+      confChanges,
     };
+  }
+
+  private applyMemberChange(data: Buffer, results: Map<bigint, ApplyResult>): ConfChange | undefined {
+    const { member, id } = entryHeader(data);
+    const change = decodeMemberChange(data);
+    let result: ApplyResult;
+    let cc: ConfChange | undefined;
+    try {
+      result = { ok: true, response: this.o.members.applyChange(change) };
+      cc = raftChange(change);
+    } catch (err) {
+      if (!(err instanceof EtcdError)) throw err;
+      result = { ok: false, error: err };
+    }
+    if (member === this.o.memberId) results.set(id, result);
+    return cc;
   }
 
   /** The applied index as committed to disk (what a snapshot taken now stands at). */

@@ -10,6 +10,7 @@ import { decodeBatch, encodeBatch } from './codec';
 
 const STREAM_PATH = '/raft/stream';
 const SNAPSHOT_PATH = '/raft/snapshot';
+const MEMBERS_PATH = '/members';
 /** Largest snapshot accepted in one piece. */
 const MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024 * 1024;
 const CLUSTER_HEADER = 'x-etcd-cluster-id';
@@ -30,6 +31,8 @@ export interface TransportOptions {
   onMessage: (m: Message) => void;
   /** A snapshot message with its data (the whole body). */
   onSnapshot: (m: Message, data: Buffer) => void;
+  /** The membership record a joining member asks for (GET /members). */
+  membersJson: () => string;
   log: Logger;
 }
 
@@ -127,10 +130,21 @@ class PeerStream {
 export class PeerTransport {
   private readonly servers: http2.Http2Server[] = [];
   private readonly peers = new Map<string, PeerStream>();
+  private started = false;
 
   constructor(private readonly o: TransportOptions) {}
 
+  listening(): boolean {
+    return this.started;
+  }
+
+  peerIds(): string[] {
+    return [...this.peers.keys()];
+  }
+
   async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
     for (const url of this.o.listenUrls) {
       const u = new URL(url);
       const server = http2.createServer({ maxSessionMemory: 1024 });
@@ -198,6 +212,11 @@ export class PeerTransport {
 
   private accept(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const path = headers[':path'];
+    if (path === MEMBERS_PATH && headers[':method'] === 'GET') {
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      stream.end(this.o.membersJson());
+      return;
+    }
     if ((path !== STREAM_PATH && path !== SNAPSHOT_PATH) || headers[':method'] !== 'POST') {
       stream.respond({ ':status': 404 });
       stream.end();

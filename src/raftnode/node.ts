@@ -4,14 +4,17 @@
 // Every proposal that arrives while a Ready is being written joins the next one: group commit.
 import type { Backend } from '../backend/backend';
 import { Raft } from '../raft/raft';
-import { Role, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
+import { Role, type ConfChange, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
 import { LogStore } from './log-store';
 
 /** What the node calls to apply committed entries; runs inside the Ready transaction. */
 export interface Applier {
   appliedIndex(): number;
-  /** Applies entries; returns what to run once the transaction is on disk (release results). */
-  applyEntries(entries: Entry[]): () => void;
+  /**
+   * Applies entries; returns what to run once the transaction is on disk (release results) and
+   * the membership changes raft must make now.
+   */
+  applyEntries(entries: Entry[]): { release: () => void; confChanges: ConfChange[] };
   /** Inside the transaction that installed a snapshot: the state now stands at index. */
   restore(index: number): void;
 }
@@ -32,6 +35,7 @@ export interface RaftNodeOptions {
   backend: Backend;
   id: MemberId;
   voters: MemberId[];
+  learners?: MemberId[];
   applier: Applier;
   tickMs: number;
   electionTicks: number;
@@ -44,6 +48,8 @@ export interface RaftNodeOptions {
   onReadStates?: (states: ReadState[]) => void;
   /** Entries up to this index are applied and on disk. */
   onApplied?: (index: number) => void;
+  /** A membership change was applied (inside the transaction). */
+  onMembershipChanged?: () => void;
 }
 
 export class RaftNode {
@@ -70,6 +76,7 @@ export class RaftNode {
   private readonly onFatal: (err: Error) => void;
   private readonly onReadStates: (states: ReadState[]) => void;
   private readonly onApplied: (index: number) => void;
+  private readonly onMembershipChanged: () => void;
 
   constructor(options: RaftNodeOptions) {
     this.backend = options.backend;
@@ -77,6 +84,7 @@ export class RaftNode {
     this.onFatal = options.onFatal;
     this.onReadStates = options.onReadStates ?? (() => undefined);
     this.onApplied = options.onApplied ?? (() => undefined);
+    this.onMembershipChanged = options.onMembershipChanged ?? (() => undefined);
     this.send = options.send ?? (() => undefined);
     this.logRetainEntries = options.logRetainEntries ?? 10_000;
     this.store = new LogStore(options.backend);
@@ -84,6 +92,7 @@ export class RaftNode {
     this.raft = new Raft({
       id: options.id,
       voters: options.voters,
+      learners: options.learners,
       storage: this.store,
       hardState: this.store.hardState(),
       applied: options.applier.appliedIndex(),
@@ -171,6 +180,13 @@ export class RaftNode {
         this.step(m);
       })
       .catch((err: unknown) => this.fail(err));
+  }
+
+  /** Proposes a membership change (encoded by the caller); throws when raft refuses it now. */
+  proposeConfChange(data: Buffer): void {
+    this.raft.proposeConfChange(data);
+    this.proposalsSinceReady++;
+    this.schedule();
   }
 
   /** Starts handing leadership to target (this member must lead). */
@@ -278,7 +294,10 @@ export class RaftNode {
     if (rd.hardState !== undefined) this.store.setHardState(rd.hardState);
     let release: (() => void) | undefined;
     if (rd.committedEntries.length > 0) {
-      release = this.applier.applyEntries(rd.committedEntries);
+      const applied = this.applier.applyEntries(rd.committedEntries);
+      release = applied.release;
+      for (const cc of applied.confChanges) this.raft.applyConfChange(cc);
+      if (applied.confChanges.length > 0) this.onMembershipChanged();
       this.maybeCompactLog(rd.committedEntries[rd.committedEntries.length - 1].index);
     }
     this.raft.advance(rd);

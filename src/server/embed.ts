@@ -3,7 +3,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { bind, createGrpcServer } from '../api/grpc-server';
-import { completeConfig, type ServerConfig } from './config';
+import { completeConfig, parseInitialCluster, type ServerConfig } from './config';
+import { existsSync } from 'node:fs';
+import { join as join_ } from 'node:path';
+import { fetchMembership } from '../peer/join';
 import { EtcdServer } from './etcd-server';
 import { createLogger } from './logger';
 
@@ -30,7 +33,14 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
       log.fatal({ err }, 'member stopped after an unrecoverable error');
       process.exit(1);
     });
-  const server = new EtcdServer(config, log, fatal);
+  // A member joining an existing cluster learns the membership from it (first start only).
+  let join: string | undefined;
+  if (config.initialClusterState === 'existing' && !existsSync(join_(config.dataDir, 'member', 'lmdb', 'data.mdb'))) {
+    const mine = new Set(config.initialAdvertisePeerUrls);
+    const others = parseInitialCluster(config.initialCluster).flatMap((m) => m.peerUrls).filter((u) => !mine.has(u));
+    join = await fetchMembership(others);
+  }
+  const server = new EtcdServer(config, log, fatal, join);
   const grpcServer: grpc.Server = createGrpcServer(server, log);
   const endpoints: string[] = [];
   try {

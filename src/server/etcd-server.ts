@@ -16,6 +16,9 @@ import { MessageType, type Message } from '../raft/types';
 import { RaftNode } from '../raftnode/node';
 import type { ServerConfig } from './config';
 import { Membership } from './membership';
+import { encodeMemberChange, type MemberChange } from '../apply/member-change';
+import { parseUrl } from './config';
+import { createHash } from 'node:crypto';
 import { ReadBarrier } from './read-barrier';
 import { PeerTransport } from '../peer/transport';
 import { ETCD_VERSION } from './version';
@@ -41,7 +44,7 @@ export class EtcdServer implements EtcdServerApi {
   private readonly waiters = new Map<bigint, Waiter>();
   private nextRequestId = 1n;
   private readonly readBarrier: ReadBarrier;
-  private readonly transport: PeerTransport | undefined;
+  private readonly transport: PeerTransport;
   private readonly requestTimeoutMs: number;
   private readonly sweeper: NodeJS.Timeout;
   private readonly applier: Applier;
@@ -49,11 +52,11 @@ export class EtcdServer implements EtcdServerApi {
   private readonly memberIdText: string;
   private stopped = false;
 
-  constructor(private readonly config: ServerConfig, private readonly log: Logger, onFatal: (err: Error) => void) {
+  constructor(private readonly config: ServerConfig, private readonly log: Logger, onFatal: (err: Error) => void, joinRecord?: string) {
     this.maxRequestBytes = config.maxRequestBytes;
     this.maxTxnOps = config.maxTxnOps;
     this.backend = new Backend({ dir: join(config.dataDir, 'member', 'lmdb') });
-    this.membership = new Membership(this.backend, config);
+    this.membership = new Membership(this.backend, config, joinRecord);
     this.mvcc = new MvccStore(this.backend);
     this.clusterIdText = this.membership.clusterId.toString();
     this.memberIdText = this.membership.selfId.toString();
@@ -70,35 +73,30 @@ export class EtcdServer implements EtcdServerApi {
     }));
     // etcd's request timeout: long enough to ride out an election.
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
-    const members = this.membership.list();
-    if (members.length > 1) {
-      this.transport = new PeerTransport({
-        clusterId: this.clusterIdText,
-        selfId: this.memberIdText,
-        listenUrls: config.listenPeerUrls,
-        onMessage: (m) => this.node.step(m),
-        onSnapshot: (m, data) => this.installSnapshot(m, data),
-        log,
-      });
-      for (const m of members) this.transport.setPeer(m.id.toString(), m.peerUrls);
-    }
-    const transport = this.transport;
+    // Peers are reached through the transport; it listens once the cluster has another member.
+    const transport = (this.transport = new PeerTransport({
+      clusterId: this.clusterIdText,
+      selfId: this.memberIdText,
+      listenUrls: config.listenPeerUrls,
+      onMessage: (m) => this.node.step(m),
+      onSnapshot: (m, data) => this.installSnapshot(m, data),
+      membersJson: () => this.membership.storedJson(),
+      log,
+    }));
+    this.membership.onChange(() => this.syncPeers());
     this.readBarrier = new ReadBarrier(
       { readIndex: (ctx) => this.node.readIndex(ctx), appliedIndex: () => this.node.appliedIndex() },
       this.requestTimeoutMs,
     );
     this.node = new RaftNode({
-      send:
-        transport === undefined
-          ? undefined
-          : (messages) => {
-              const rest: Message[] = [];
-              for (const m of messages) {
-                if (m.type === MessageType.Snap) this.sendSnapshot(transport, m);
-                else rest.push(m);
-              }
-              if (rest.length > 0) transport.send(rest);
-            },
+      send: (messages) => {
+        const rest: Message[] = [];
+        for (const m of messages) {
+          if (m.type === MessageType.Snap) this.sendSnapshot(transport, m);
+          else rest.push(m);
+        }
+        if (rest.length > 0) transport.send(rest);
+      },
       onReadStates: (states) => {
         for (const st of states) this.readBarrier.onReadState(st.index, st.context);
       },
@@ -106,6 +104,7 @@ export class EtcdServer implements EtcdServerApi {
       backend: this.backend,
       id: selfId.toString(),
       voters: this.membership.voterIds().map(String),
+      learners: this.membership.learnerIds().map(String),
       applier,
       tickMs: config.heartbeatIntervalMs,
       electionTicks: Math.max(1, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
@@ -145,8 +144,79 @@ export class EtcdServer implements EtcdServerApi {
 
   /** Binds the peer listeners (clusters of more than one member) and publishes this member. */
   async start(): Promise<void> {
-    await this.transport?.start();
+    this.syncPeers();
+    if (this.membership.list().length > 1) await this.transport.start();
     void this.publish();
+  }
+
+  /** Points the transport at the current members (after start and after each change). */
+  private syncPeers(): void {
+    const members = this.membership.list();
+    const ids = new Set(members.map((m) => m.id.toString()));
+    for (const m of members) this.transport.setPeer(m.id.toString(), m.peerUrls);
+    for (const id of this.transport.peerIds()) if (!ids.has(id)) this.transport.removePeer(id);
+    if (members.length > 1 && !this.transport.listening()) {
+      this.transport.start().catch((err: unknown) => this.log.error({ err }, 'cannot listen for peers'));
+    }
+  }
+
+  async memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }> {
+    const urls = this.checkPeerUrls(peerUrls);
+    const id = memberIdFor(urls, this.clusterIdText);
+    const result = (await this.proposeMemberChange({ type: 'add', id: id.toString(), peerUrls: urls, isLearner })) as { members: MemberInfoLike[] };
+    return { member: { ID: id.toString(), name: '', peerURLs: urls, clientURLs: [], isLearner }, members: result.members.map(toPbMember) };
+  }
+
+  async memberRemove(id: string): Promise<Member[]> {
+    if (this.membership.find(BigInt(id)) === undefined) throw Errors.memberNotFound();
+    const result = (await this.proposeMemberChange({ type: 'remove', id })) as { members: MemberInfoLike[] };
+    return result.members.map(toPbMember);
+  }
+
+  async memberUpdate(id: string, peerUrls: string[]): Promise<Member[]> {
+    const urls = this.checkPeerUrls(peerUrls);
+    if (this.membership.find(BigInt(id)) === undefined) throw Errors.memberNotFound();
+    const result = (await this.proposeMemberChange({ type: 'update', id, peerUrls: urls })) as { members: MemberInfoLike[] };
+    return result.members.map(toPbMember);
+  }
+
+  async memberPromote(id: string): Promise<Member[]> {
+    const m = this.membership.find(BigInt(id));
+    if (m === undefined) throw Errors.memberNotFound();
+    if (!m.isLearner) throw Errors.memberNotLearner();
+    // Only the leader knows how far the learner is; etcd wants it within 90% of the leader.
+    if (!this.node.isLeader()) throw Errors.notLeader();
+    const match = this.node.raft.matchOf(id) ?? 0;
+    if (match < this.node.committedIndex() * 0.9) throw Errors.learnerNotReady();
+    const result = (await this.proposeMemberChange({ type: 'promote', id })) as { members: MemberInfoLike[] };
+    return result.members.map(toPbMember);
+  }
+
+  private checkPeerUrls(urls: string[]): string[] {
+    if (urls.length === 0) throw Errors.memberBadUrls();
+    for (const u of urls) {
+      try {
+        parseUrl(u);
+      } catch {
+        throw Errors.memberBadUrls();
+      }
+    }
+    return [...urls].sort();
+  }
+
+  private proposeMemberChange(change: MemberChange): Promise<object> {
+    if (this.stopped) return Promise.reject(Errors.stopped());
+    const id = this.nextRequestId++;
+    const data = encodeMemberChange(this.membership.selfId, id, change);
+    return new Promise((resolve, reject) => {
+      this.waiters.set(id, { req: {}, resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
+      try {
+        this.node.proposeConfChange(data);
+      } catch (err) {
+        this.waiters.delete(id);
+        reject(err instanceof ProposalDroppedError ? (this.node.leader() === undefined ? Errors.noLeader() : Errors.timeout()) : err);
+      }
+    });
   }
 
   /** Announces this member's name and client URLs to the cluster until it is recorded (etcd's publish). */
@@ -238,13 +308,7 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   members(): Member[] {
-    return this.membership.list().map((m) => ({
-      ID: m.id.toString(),
-      name: m.name,
-      peerURLs: m.peerUrls,
-      clientURLs: m.clientUrls,
-      isLearner: m.isLearner,
-    }));
+    return this.membership.list().map(toPbMember);
   }
 
   async close(): Promise<void> {
@@ -255,7 +319,7 @@ export class EtcdServer implements EtcdServerApi {
     for (const w of this.waiters.values()) w.reject(Errors.stopped());
     this.waiters.clear();
     this.readBarrier.close(Errors.stopped());
-    await this.transport?.close();
+    await this.transport.close();
     await this.backend.close();
   }
 
@@ -289,4 +353,21 @@ export class EtcdServer implements EtcdServerApi {
       else w.reject(result.error);
     }
   }
+}
+
+interface MemberInfoLike {
+  id: bigint;
+  name: string;
+  peerUrls: string[];
+  clientUrls: string[];
+  isLearner: boolean;
+}
+
+function toPbMember(m: MemberInfoLike): Member {
+  return { ID: m.id.toString(), name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner };
+}
+
+/** A new member's ID: as etcd, from its peer URLs, the cluster and the time of the request. */
+function memberIdFor(peerUrls: string[], cluster: string): bigint {
+  return createHash('sha1').update(peerUrls.join('') + cluster + String(Math.floor(Date.now() / 1000))).digest().readBigUInt64BE(0);
 }

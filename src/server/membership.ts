@@ -4,6 +4,11 @@ import type { Backend } from '../backend/backend';
 import type { ServerConfig } from './config';
 import { parseInitialCluster } from './config';
 import { clusterId, memberId } from './ids';
+import { Errors } from '../errors';
+import type { MemberChange } from '../apply/member-change';
+
+/** etcd's default limit on learners in a cluster. */
+const MAX_LEARNERS = 1;
 
 export interface MemberInfo {
   id: bigint;
@@ -24,10 +29,12 @@ export class Membership {
   readonly clusterId: bigint;
   readonly selfId: bigint;
   private members: MemberInfo[];
+  private readonly listeners: (() => void)[] = [];
 
 
-  constructor(private readonly backend: Backend, config: ServerConfig) {
-    const stored = backend.getMetaBuffer(META_MEMBERSHIP);
+  /** `join`: the membership record fetched from an existing cluster (first start only). */
+  constructor(private readonly backend: Backend, config: ServerConfig, join?: string) {
+    const stored = backend.getMetaBuffer(META_MEMBERSHIP) ?? (join !== undefined ? Buffer.from(join) : undefined);
     if (stored !== undefined) {
       const s = JSON.parse(stored.toString('utf8')) as StoredMembership;
       this.clusterId = BigInt(s.clusterId);
@@ -47,8 +54,16 @@ export class Membership {
       this.clusterId = clusterId(this.members.map((m) => m.id));
       backend.transaction(() => backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(JSON.stringify(this.toStored()))));
     }
-    const self = this.members.find((m) => m.name === config.name);
-    if (self === undefined) throw new Error(`member "${config.name}" is not in the stored cluster membership`);
+    const mine = [...config.initialAdvertisePeerUrls].sort().join(',');
+    const self = this.members.find((m) => m.name === config.name) ?? this.members.find((m) => [...m.peerUrls].sort().join(',') === mine);
+    if (self === undefined) {
+      throw new Error(`member "${config.name}" (peer URLs ${mine}) is not in the cluster's membership; add it first (etcdctl member add)`);
+    }
+    if (backend.getMetaBuffer(META_MEMBERSHIP) === undefined) {
+      // Joining: keep the record we were given, with our name.
+      self.name = config.name;
+      backend.transaction(() => backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(JSON.stringify(this.toStored()))));
+    }
     this.selfId = self.id;
     // Client URLs are published by each member at start (etcd's publish); ours are known locally.
     self.clientUrls = config.advertiseClientUrls;
@@ -70,6 +85,57 @@ export class Membership {
     const s = JSON.parse(stored.toString('utf8')) as StoredMembership;
     const m = s.members.find((x) => x.id === id.toString());
     return m !== undefined && m.name === name && JSON.stringify(m.clientUrls) === JSON.stringify(clientUrls);
+  }
+
+  /**
+   * Inside the apply transaction: applies a committed membership change, checked the same way on
+   * every member (so all accept or all refuse it). Returns the member list for the reply.
+   */
+  applyChange(c: MemberChange): object {
+    const id = BigInt(c.id);
+    const m = this.members.find((x) => x.id === id);
+    switch (c.type) {
+      case 'add': {
+        if (m !== undefined) throw Errors.memberExist();
+        const urls = c.peerUrls ?? [];
+        if (this.members.some((x) => x.peerUrls.some((u) => urls.includes(u)))) throw Errors.peerUrlExist();
+        if (c.isLearner === true && this.members.filter((x) => x.isLearner).length >= MAX_LEARNERS) throw Errors.tooManyLearners();
+        this.members.push({ id, name: '', peerUrls: urls, clientUrls: [], isLearner: c.isLearner === true });
+        break;
+      }
+      case 'remove':
+        if (m === undefined) throw Errors.memberNotFound();
+        this.members = this.members.filter((x) => x.id !== id);
+        break;
+      case 'promote':
+        if (m === undefined) throw Errors.memberNotFound();
+        if (!m.isLearner) throw Errors.memberNotLearner();
+        m.isLearner = false;
+        break;
+      case 'update': {
+        if (m === undefined) throw Errors.memberNotFound();
+        const urls = c.peerUrls ?? [];
+        if (this.members.some((x) => x.id !== id && x.peerUrls.some((u) => urls.includes(u)))) throw Errors.peerUrlExist();
+        m.peerUrls = urls;
+        break;
+      }
+    }
+    this.backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(JSON.stringify(this.toStored())));
+    this.listeners.forEach((l) => l());
+    return { members: this.list() };
+  }
+
+  /** Called after each applied change (to update peer connections). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  find(id: bigint): MemberInfo | undefined {
+    return this.members.find((m) => m.id === id);
+  }
+
+  learnerIds(): bigint[] {
+    return this.members.filter((m) => m.isLearner).map((m) => m.id);
   }
 
   /** The stored membership record (it travels inside snapshots). */
