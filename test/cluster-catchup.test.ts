@@ -96,6 +96,23 @@ describe('catch-up after a pause', () => {
           }),
         );
         assert.equal(new Set(hashes).size, 1, `HashKV at ${rev}: ${hashes.join(' ')}`);
+        // A member restored from a snapshot restarts from its own disk (SIGKILL, then start).
+        await cluster.kill(fi);
+        await cluster.start(fi);
+        const again = kvClient(cluster.endpoints()[fi]);
+        try {
+          const n = await call(again, 'Range', { key: b('c/'), range_end: b('c0'), serializable: true, count_only: true });
+          assert.equal(Number(n.count), 3001, 'everything is there after the restart');
+          await call(kv, 'Put', { key: b('c/after-restart'), value: b('r') });
+          let seen = 0;
+          for (let tries = 0; tries < 50 && seen === 0; tries++) {
+            seen = (await call(again, 'Range', { key: b('c/after-restart'), serializable: true })).kvs.length;
+            if (seen === 0) await new Promise((r) => setTimeout(r, 100));
+          }
+          assert.equal(seen, 1, 'and it goes on replicating');
+        } finally {
+          again.close();
+        }
       } finally {
         fkv.close();
       }
