@@ -4,7 +4,7 @@
 // Every proposal that arrives while a Ready is being written joins the next one: group commit.
 import type { Backend } from '../backend/backend';
 import { Raft } from '../raft/raft';
-import { Role, type ConfChange, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
+import { MessageType, Role, type ConfChange, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
 import { LogStore } from './log-store';
 
 /** What the node calls to apply committed entries; runs inside the Ready transaction. */
@@ -284,6 +284,17 @@ export class RaftNode {
     if (this.stopped || !this.raft.hasReady()) return undefined;
     this.proposalsSinceReady = 0;
     const rd = this.raft.ready();
+    // A leader's appends and heartbeats need not wait for its own fsync (Raft thesis §10.2.1):
+    // sending them now overlaps the followers' disk writes with ours. Everything else (votes,
+    // a follower's acks) goes out only once this Ready is on disk.
+    let messages = rd.messages;
+    if (this.raft.role === Role.Leader && messages.length > 0) {
+      const early = messages.filter((m) => m.type === MessageType.App || m.type === MessageType.Heartbeat);
+      if (early.length > 0) {
+        messages = messages.filter((m) => m.type !== MessageType.App && m.type !== MessageType.Heartbeat);
+        this.send(early);
+      }
+    }
     const last = rd.entries[rd.entries.length - 1];
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (this.soleVoter && last !== undefined && lastCommitted !== undefined && lastCommitted.index >= last.index) {
@@ -303,7 +314,7 @@ export class RaftNode {
     this.raft.advance(rd);
     const applied = rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1].index : -1;
     const lastWritten = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1].index : -1;
-    return { messages: rd.messages, release, readStates: rd.readStates, applied, lastWritten };
+    return { messages, release, readStates: rd.readStates, applied, lastWritten };
   }
 
   /** After the Ready's transaction is on disk. */
