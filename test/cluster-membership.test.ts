@@ -113,6 +113,11 @@ describe('membership changes', { skip: etcdctlMissing }, () => {
       const removed = await etcdctl(leader, ['member', 'remove', victimHex]);
       assert.equal(removed.code, 0, removed.stderr);
       assert.match(removed.stdout, new RegExp(`Member ${victimHex} removed from cluster`));
+      // A removed member stops by itself, as etcd's does.
+      const removedProcess = victim.process;
+      for (let tries = 0; tries < 50 && removedProcess?.proc.exitCode === null; tries++) await new Promise((r) => setTimeout(r, 100));
+      assert.notEqual(removedProcess?.proc.exitCode, null, 'the removed member exited');
+      assert.match(removedProcess?.stderr() ?? '', /permanently removed from the cluster/);
       await cluster.kill(vi);
       const after4 = await etcdctl(`${eps[0]},${newMember.endpoint}`, ['member', 'list']);
       assert.equal(after4.stdout.trim().split('\n').length, 3, after4.stdout);

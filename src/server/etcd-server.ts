@@ -83,7 +83,13 @@ export class EtcdServer implements EtcdServerApi {
       membersJson: () => this.membership.storedJson(),
       log,
     }));
-    this.membership.onChange(() => this.syncPeers());
+    this.membership.onChange(() => {
+      this.syncPeers();
+      if (this.membership.find(this.membership.selfId) === undefined) {
+        // As etcd: a removed member stops. After the transaction that removed it is on disk.
+        setImmediate(() => onFatal(new Error('the member has been permanently removed from the cluster')));
+      }
+    });
     this.readBarrier = new ReadBarrier(
       { readIndex: (ctx) => this.node.readIndex(ctx), appliedIndex: () => this.node.appliedIndex() },
       this.requestTimeoutMs,
