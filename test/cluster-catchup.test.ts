@@ -3,31 +3,8 @@
 // snapshot of its state, and then replication goes on from there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startCluster, type Cluster } from './helpers/cluster';
+import { leaderEndpoint, startCluster, type Cluster } from './helpers/cluster';
 import { b, call, kvClient, maintenanceClient, type Msg } from './helpers/grpc-client';
-
-async function leaderIndex(cluster: Cluster): Promise<number> {
-  for (let tries = 0; tries < 100; tries++) {
-    const ids: string[] = [];
-    let leader = '';
-    for (const ep of cluster.endpoints()) {
-      const m = maintenanceClient(ep);
-      try {
-        const st = await call(m, 'Status', {}, 2000);
-        ids.push(String(st.header.member_id));
-        leader = String(st.leader);
-      } catch {
-        ids.push('');
-      } finally {
-        m.close();
-      }
-    }
-    const i = ids.indexOf(leader);
-    if (leader !== '0' && i >= 0) return i;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('no leader');
-}
 
 describe('catch-up after a pause', () => {
   let cluster: Cluster;
@@ -44,7 +21,7 @@ describe('catch-up after a pause', () => {
   });
 
   test('a SIGSTOPped follower misses 3,000 writes (6x the snapshot count) and catches up by snapshot', async () => {
-    const li = await leaderIndex(cluster);
+    const li = cluster.endpoints().indexOf(await leaderEndpoint(cluster.endpoints()));
     const fi = (li + 1) % 3;
     const follower = cluster.members[fi].process;
     assert.ok(follower !== undefined);

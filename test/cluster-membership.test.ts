@@ -7,28 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { startCluster, type Cluster } from './helpers/cluster';
+import { leaderEndpoint, startCluster, type Cluster } from './helpers/cluster';
 import { etcdctl, etcdctlMissing } from './helpers/etcdctl';
-import { b, call, kvClient, maintenanceClient, type Msg } from './helpers/grpc-client';
+import { b, call, kvClient, type Msg } from './helpers/grpc-client';
 import { freePorts, startServer, type ServerProcess } from './helpers/server-process';
-
-async function leaderEndpoint(endpoints: string[]): Promise<string> {
-  for (let tries = 0; tries < 100; tries++) {
-    for (const ep of endpoints) {
-      const m = maintenanceClient(ep);
-      try {
-        const st = await call(m, 'Status', {}, 2000);
-        if (String(st.leader) === String(st.header.member_id)) return ep;
-      } catch {
-        // not answering
-      } finally {
-        m.close();
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('no leader');
-}
 
 describe('membership changes', { skip: etcdctlMissing }, () => {
   let cluster: Cluster;

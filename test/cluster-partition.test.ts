@@ -4,29 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { startCluster, type Cluster } from './helpers/cluster';
-import { b, call, kvClient, maintenanceClient, type Msg } from './helpers/grpc-client';
-
-async function status(ep: string): Promise<Msg | undefined> {
-  const m = maintenanceClient(ep);
-  try {
-    return await call(m, 'Status', {}, 2000);
-  } catch {
-    return undefined;
-  } finally {
-    m.close();
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { startCluster, statusOf as status, until, waitForLeader, type Cluster } from './helpers/cluster';
+import { b, call, kvClient, type Msg } from './helpers/grpc-client';
 
 describe('network partition', () => {
   let cluster: Cluster;
@@ -39,11 +18,7 @@ describe('network partition', () => {
 
   test('the minority neither commits nor serves linearizable reads; the majority goes on', async () => {
     const eps = cluster.endpoints();
-    const leaderId = await until('a leader', async () => {
-      const st = await Promise.all(eps.map(status));
-      const leaders = new Set(st.map((s) => String(s?.leader ?? '0')));
-      return leaders.size === 1 && !leaders.has('0') ? [...leaders][0] : undefined;
-    });
+    const leaderId = await waitForLeader(eps);
     const li = cluster.members.findIndex((m) => m.id === leaderId);
     assert.ok(li >= 0, 'the leader is one of the members (IDs derived from the advertised proxy URLs)');
     const majority = [0, 1, 2].filter((i) => i !== li);
@@ -68,11 +43,7 @@ describe('network partition', () => {
       assert.equal(err?.details, 'etcdserver: no leader');
 
       // The majority elects a new leader and serves writes and linearizable reads.
-      const newLeader = await until('a majority leader', async () => {
-        const st = await Promise.all(majority.map((i) => status(eps[i])));
-        const l = new Set(st.map((s) => String(s?.leader ?? '0')));
-        return l.size === 1 && !l.has('0') && !l.has(leaderId) ? [...l][0] : undefined;
-      });
+      const newLeader = await waitForLeader(majority.map((i) => eps[i]), 15_000, leaderId);
       assert.ok(cluster.members.some((m, i) => m.id === newLeader && i !== li));
       await until('a majority write', async () => {
         try {

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { startCluster, type Cluster } from './helpers/cluster';
+import { startCluster, waitForLeader, type Cluster } from './helpers/cluster';
 import { etcdctl, etcdctlMissing } from './helpers/etcdctl';
 import { b, call, kvClient, maintenanceClient, type Msg } from './helpers/grpc-client';
 
@@ -24,21 +24,6 @@ async function statuses(endpoints: string[]): Promise<Msg[]> {
       }
     }),
   );
-}
-
-async function waitForLeader(endpoints: string[], timeoutMs: number, not?: string): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const st = await statuses(endpoints);
-      const leaders = new Set(st.map((s) => String(s.leader)));
-      if (leaders.size === 1 && !leaders.has('0') && !leaders.has(not ?? '0')) return [...leaders][0];
-    } catch {
-      // a member is not answering yet
-    }
-    if (Date.now() > deadline) throw new Error('no agreed leader in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('3-member cluster', () => {

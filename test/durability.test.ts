@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { startServer, type ServerProcess } from './helpers/server-process';
+import { prefixEnd } from '../src/mvcc/key-codec';
 import { kvClient, call, callError, b, type Msg } from './helpers/grpc-client';
 
 const OUT_OF_RANGE = 11;
@@ -89,17 +90,6 @@ async function scan(c: grpc.Client, prefix: string, revision = 0): Promise<Map<s
   }
   assert.equal(out.size, Number(res.count), 'count and kvs disagree');
   return out;
-}
-
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 /** Items with distinct keys and unguessable values (a stale value from elsewhere cannot match). */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { memberId } from '../../src/server/ids';
 import { PeerProxy } from './peer-proxy';
 import { freePorts, startServer, type ServerProcess } from './server-process';
+import { call, maintenanceClient, type Msg } from './grpc-client';
 
 const TOKEN = 'test-cluster';
 
@@ -98,4 +99,55 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
     throw e;
   }
   return cluster;
+}
+
+/** Maintenance.Status of one endpoint, or undefined when it does not answer. */
+export async function statusOf(endpoint: string): Promise<Msg | undefined> {
+  const m = maintenanceClient(endpoint);
+  try {
+    return await call(m, 'Status', {}, 2000);
+  } catch {
+    return undefined;
+  } finally {
+    m.close();
+  }
+}
+
+/** Polls fn until it returns a value (not undefined). */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The leader's member ID once every endpoint agrees on one (and it is not `not`). */
+export function waitForLeader(endpoints: string[], timeoutMs = 15_000, not?: string): Promise<string> {
+  return until(
+    'an agreed leader',
+    async () => {
+      const st = await Promise.all(endpoints.map(statusOf));
+      const leaders = new Set(st.map((s) => String(s?.leader ?? '0')));
+      return leaders.size === 1 && !leaders.has('0') && !leaders.has(not ?? '0') ? [...leaders][0] : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** The endpoint of the member that leads. */
+export async function leaderEndpoint(endpoints: string[], timeoutMs = 15_000): Promise<string> {
+  return until(
+    'a leader',
+    async () => {
+      for (const ep of endpoints) {
+        const st = await statusOf(ep);
+        if (st !== undefined && String(st.leader) === String(st.header.member_id)) return ep;
+      }
+      return undefined;
+    },
+    timeoutMs,
+  );
 }
