@@ -17,8 +17,7 @@ import { RaftNode } from '../raftnode/node';
 import type { ServerConfig } from './config';
 import { Membership } from './membership';
 import { encodeMemberChange, type MemberChange } from '../apply/member-change';
-import { parseUrl } from './config';
-import { createHash } from 'node:crypto';
+import { MemberAdmin, toPbMember } from './member-admin';
 import { ReadBarrier } from './read-barrier';
 import { PeerTransport } from '../peer/transport';
 import { ETCD_VERSION } from './version';
@@ -48,6 +47,7 @@ export class EtcdServer implements EtcdServerApi {
   private readonly requestTimeoutMs: number;
   private readonly sweeper: NodeJS.Timeout;
   private readonly applier: Applier;
+  private readonly admin: MemberAdmin;
   private readonly clusterIdText: string;
   private readonly memberIdText: string;
   private stopped = false;
@@ -89,6 +89,12 @@ export class EtcdServer implements EtcdServerApi {
         // As etcd: a removed member stops. After the transaction that removed it is on disk.
         setImmediate(() => onFatal(new Error('the member has been permanently removed from the cluster')));
       }
+    });
+    this.admin = new MemberAdmin({
+      membership: this.membership,
+      clusterId: this.clusterIdText,
+      leaderProgress: (id) => (this.node.isLeader() ? { match: this.node.raft.matchOf(id) ?? 0, committed: this.node.committedIndex() } : undefined),
+      propose: (change) => this.proposeMemberChange(change),
     });
     this.readBarrier = new ReadBarrier(
       { readIndex: (ctx) => this.node.readIndex(ctx), appliedIndex: () => this.node.appliedIndex() },
@@ -166,61 +172,38 @@ export class EtcdServer implements EtcdServerApi {
     }
   }
 
-  async memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }> {
-    const urls = this.checkPeerUrls(peerUrls);
-    const id = memberIdFor(urls, this.clusterIdText);
-    const result = (await this.proposeMemberChange({ type: 'add', id: id.toString(), peerUrls: urls, isLearner })) as { members: MemberInfoLike[] };
-    return { member: { ID: id.toString(), name: '', peerURLs: urls, clientURLs: [], isLearner }, members: result.members.map(toPbMember) };
+  memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }> {
+    return this.admin.add(peerUrls, isLearner);
   }
 
-  async memberRemove(id: string): Promise<Member[]> {
-    if (this.membership.find(BigInt(id)) === undefined) throw Errors.memberNotFound();
-    const result = (await this.proposeMemberChange({ type: 'remove', id })) as { members: MemberInfoLike[] };
-    return result.members.map(toPbMember);
+  memberRemove(id: string): Promise<Member[]> {
+    return this.admin.remove(id);
   }
 
-  async memberUpdate(id: string, peerUrls: string[]): Promise<Member[]> {
-    const urls = this.checkPeerUrls(peerUrls);
-    if (this.membership.find(BigInt(id)) === undefined) throw Errors.memberNotFound();
-    const result = (await this.proposeMemberChange({ type: 'update', id, peerUrls: urls })) as { members: MemberInfoLike[] };
-    return result.members.map(toPbMember);
+  memberUpdate(id: string, peerUrls: string[]): Promise<Member[]> {
+    return this.admin.update(id, peerUrls);
   }
 
-  async memberPromote(id: string): Promise<Member[]> {
-    const m = this.membership.find(BigInt(id));
-    if (m === undefined) throw Errors.memberNotFound();
-    if (!m.isLearner) throw Errors.memberNotLearner();
-    // Only the leader knows how far the learner is; etcd wants it within 90% of the leader.
-    if (!this.node.isLeader()) throw Errors.notLeader();
-    const match = this.node.raft.matchOf(id) ?? 0;
-    if (match < this.node.committedIndex() * 0.9) throw Errors.learnerNotReady();
-    const result = (await this.proposeMemberChange({ type: 'promote', id })) as { members: MemberInfoLike[] };
-    return result.members.map(toPbMember);
-  }
-
-  private checkPeerUrls(urls: string[]): string[] {
-    if (urls.length === 0) throw Errors.memberBadUrls();
-    for (const u of urls) {
-      try {
-        parseUrl(u);
-      } catch {
-        throw Errors.memberBadUrls();
-      }
-    }
-    return [...urls].sort();
+  memberPromote(id: string): Promise<Member[]> {
+    return this.admin.promote(id);
   }
 
   private proposeMemberChange(change: MemberChange): Promise<object> {
+    return this.submit({}, (id) => this.node.proposeConfChange(encodeMemberChange(this.membership.selfId, id, change)));
+  }
+
+  /** Registers a waiter for request `id` and hands the proposal to raft. */
+  private submit(req: InternalRequest, proposeAs: (id: bigint) => void): Promise<object> {
     if (this.stopped) return Promise.reject(Errors.stopped());
     const id = this.nextRequestId++;
-    const data = encodeMemberChange(this.membership.selfId, id, change);
     return new Promise((resolve, reject) => {
-      this.waiters.set(id, { req: {}, resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
+      this.waiters.set(id, { req, resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
       try {
-        this.node.proposeConfChange(data);
+        proposeAs(id);
       } catch (err) {
         this.waiters.delete(id);
-        reject(err instanceof ProposalDroppedError ? (this.node.leader() === undefined ? Errors.noLeader() : Errors.timeout()) : err);
+        if (!(err instanceof ProposalDroppedError)) reject(err);
+        else reject(this.node.leader() === undefined ? Errors.noLeader() : Errors.timeout());
       }
     });
   }
@@ -284,18 +267,10 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   propose(req: InternalRequest): Promise<object> {
-    if (this.stopped) return Promise.reject(Errors.stopped());
-    const id = this.nextRequestId++;
-    const data = encodeEntryData(this.membership.selfId, id, req);
-    if (data.length > this.maxRequestBytes) return Promise.reject(Errors.requestTooLarge());
-    return new Promise((resolve, reject) => {
-      this.waiters.set(id, { req, resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
-      try {
-        this.node.propose(data);
-      } catch (err) {
-        this.waiters.delete(id);
-        reject(err instanceof ProposalDroppedError ? Errors.noLeader() : err);
-      }
+    return this.submit(req, (id) => {
+      const data = encodeEntryData(this.membership.selfId, id, req);
+      if (data.length > this.maxRequestBytes) throw Errors.requestTooLarge();
+      this.node.propose(data);
     });
   }
 
@@ -359,21 +334,4 @@ export class EtcdServer implements EtcdServerApi {
       else w.reject(result.error);
     }
   }
-}
-
-interface MemberInfoLike {
-  id: bigint;
-  name: string;
-  peerUrls: string[];
-  clientUrls: string[];
-  isLearner: boolean;
-}
-
-function toPbMember(m: MemberInfoLike): Member {
-  return { ID: m.id.toString(), name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner };
-}
-
-/** A new member's ID: as etcd, from its peer URLs, the cluster and the time of the request. */
-function memberIdFor(peerUrls: string[], cluster: string): bigint {
-  return createHash('sha1').update(peerUrls.join('') + cluster + String(Math.floor(Date.now() / 1000))).digest().readBigUInt64BE(0);
 }
