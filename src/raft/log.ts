@@ -137,6 +137,11 @@ export class RaftLog {
     return this.entries(this.applied + 1, this.committed + 1);
   }
 
+  /** Whether stable storage was just reset to start right after `index` (a snapshot install). */
+  storageStartsAfter(index: number): boolean {
+    return this.storage.firstIndex() === index + 1 && this.storage.lastIndex() === index;
+  }
+
   /**
    * The driver installed a snapshot up to index (its storage now starts after it): drop what
    * this log held and continue from there.

@@ -225,6 +225,12 @@ export class Raft {
     if (this.maybeCommit()) for (const peer of this.peers()) this.sendAppend(peer);
   }
 
+  /** A snapshot was installed: take the membership it carries. */
+  setConfiguration(voters: MemberId[], learners: MemberId[]): void {
+    this.voters = [...voters].sort();
+    this.learners = [...learners].sort();
+  }
+
   voterIds(): MemberId[] {
     return [...this.voters];
   }
@@ -695,7 +701,13 @@ export class Raft {
     this.electionElapsed = 0;
     const snap = m.snapshot;
     if (snap === undefined) return;
-    if (snap.index > this.log.committed) this.log.restore(snap.index);
+    if (snap.index > this.log.committed && this.log.storageStartsAfter(snap.index)) {
+      this.log.restore(snap.index);
+    } else if (this.log.matchTerm(snap.index, snap.term)) {
+      // Our log already holds the snapshot's last entry (the driver installed nothing): keep it,
+      // and what follows, which a quorum may hold as committed; only learn the commit.
+      this.log.commitTo(snap.index);
+    }
     this.send({ ...emptyMessage(MessageType.AppResp, this.id, m.from, this.term), index: this.log.lastIndex() });
   }
 

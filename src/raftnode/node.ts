@@ -157,18 +157,22 @@ export class RaftNode {
    * the log reset to start after it), then raft learns of it. Messages arriving meanwhile are
    * dropped; raft sends again.
    */
-  installSnapshot(m: Message, install: () => void): void {
+  installSnapshot(m: Message, install: () => { voters: MemberId[]; learners: MemberId[] }): void {
     const snap = m.snapshot;
     if (snap === undefined || this.stopped || this.installing) return;
-    if (snap.index <= this.raft.log.committed) {
+    // Nothing to install when we are past it, or our log already holds its last entry (raft then
+    // only moves the commit index, and the entries apply as usual), or the message is from an
+    // older term (raft drops it unstepped: its data must not land either).
+    if (snap.index <= this.raft.log.committed || this.raft.log.matchTerm(snap.index, snap.term) || m.term < this.raft.term) {
       this.step(m);
       return;
     }
     this.installing = true;
     this.inFlight++;
+    let conf: { voters: MemberId[]; learners: MemberId[] } | undefined;
     this.backend
       .transactionAsync(() => {
-        install();
+        conf = install();
         this.store.resetTo(snap.index, snap.term);
         this.applier.restore(snap.index);
         this.store.setHardState({ ...this.raft.hardState(), commit: snap.index });
@@ -176,6 +180,7 @@ export class RaftNode {
       .then(() => {
         this.inFlight--;
         this.installing = false;
+        if (conf !== undefined) this.raft.setConfiguration(conf.voters, conf.learners);
         this.onApplied(snap.index);
         this.step(m);
       })

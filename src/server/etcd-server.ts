@@ -151,6 +151,7 @@ export class EtcdServer implements EtcdServerApi {
     this.node.installSnapshot(m, () => {
       this.mvcc.importState(data, header.revision, header.compacted);
       this.membership.replaceFromJson(header.membership);
+      return { voters: this.membership.voterIds().map(String), learners: this.membership.learnerIds().map(String) };
     });
   }
 

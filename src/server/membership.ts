@@ -152,6 +152,7 @@ export class Membership {
     const self = this.members.find((m) => m.id === this.selfId);
     if (self !== undefined && self.clientUrls.length === 0) self.clientUrls = selfUrls;
     this.backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(json));
+    this.listeners.forEach((l) => l());
   }
 
   list(): MemberInfo[] {
