@@ -701,14 +701,18 @@ export class Raft {
     this.electionElapsed = 0;
     const snap = m.snapshot;
     if (snap === undefined) return;
+    let ack: number;
     if (snap.index > this.log.committed && this.log.storageStartsAfter(snap.index)) {
       this.log.restore(snap.index);
-    } else if (this.log.matchTerm(snap.index, snap.term)) {
+      ack = snap.index;
+    } else {
       // Our log already holds the snapshot's last entry (the driver installed nothing): keep it,
-      // and what follows, which a quorum may hold as committed; only learn the commit.
-      this.log.commitTo(snap.index);
+      // and what follows, which a quorum may hold as committed; only learn the commit. Entries
+      // past the commit may be stale, so the answer claims only the commit (as etcd-io/raft).
+      if (this.log.matchTerm(snap.index, snap.term)) this.log.commitTo(snap.index);
+      ack = this.log.committed;
     }
-    this.send({ ...emptyMessage(MessageType.AppResp, this.id, m.from, this.term), index: this.log.lastIndex() });
+    this.send({ ...emptyMessage(MessageType.AppResp, this.id, m.from, this.term), index: ack });
   }
 
   private handleHeartbeat(m: Message): void {

@@ -15,12 +15,10 @@
 //
 // Snapshot bugs this simulation found (details, seeds and fixes in cluster-sim.ts's header). The
 // simulated driver installs snapshots as src/raftnode/node.ts does, except where a flag says:
-//   RAFT_SIM_SNAPSHOT_ACK=node    bug 4 (open, in src/raft/raft.ts handleSnapshot): the default run
-//                                 steps a Snap that raft does not restore as the equivalent empty
-//                                 append; with this flag it steps the Snap, as node.ts does, and
-//                                 raft acknowledges its whole log, unverified entries included
-//                                 -> "commit needs a quorum" (e.g. seed 5423)
-//   RAFT_SIM_DRIVER=node          the driver exactly as node.ts (today: the same as the flag above)
+//   RAFT_SIM_SNAPSHOT_ACK=workaround  bug 4 (fixed in src/raft/raft.ts handleSnapshot, which now
+//                                 answers a Snap it does not restore from with its commit index;
+//                                 before, it acknowledged its whole log -> seed 5423): steps such a
+//                                 Snap as the equivalent empty append, the old driver workaround
 // Bugs 1-3 were fixed in node.ts/raft.ts while this was written; these flags replay the driver from
 // before the fixes (regression checks: each makes seeds fail):
 //   RAFT_SIM_SNAPSHOT_CONF=unfixed   bug 1: raft's configuration is not set from the snapshot
@@ -94,7 +92,7 @@ function overrides(single: boolean): Partial<SimConfig> {
     o.membership = on.has('membership');
     o.reads = on.has('reads');
   }
-  if (process.env.RAFT_SIM_DRIVER === 'node' || process.env.RAFT_SIM_SNAPSHOT_ACK === 'node') o.snapshotAckFix = false;
+  if (process.env.RAFT_SIM_SNAPSHOT_ACK === 'workaround') o.snapshotAckFix = true;
   if (process.env.RAFT_SIM_SNAPSHOT_CONF === 'unfixed') o.snapshotConfFix = false;
   if (process.env.RAFT_SIM_STALE_SNAPSHOT === 'unfixed') o.staleSnapshotFix = false;
   if (process.env.RAFT_SIM_SNAPSHOT_MATCH === 'unfixed') o.snapshotMatchFix = false;
@@ -105,7 +103,7 @@ function overrides(single: boolean): Partial<SimConfig> {
 function driverNote(): string {
   const o = overrides(false);
   const notes: string[] = [];
-  if (o.snapshotAckFix !== false) notes.push('works around open bug 4 (snapshot ack)');
+  if (o.snapshotAckFix === true) notes.push('old workaround for bug 4 (snapshot ack)');
   if (o.snapshotConfFix === false) notes.push('replays unfixed bug 1 (snapshot conf)');
   if (o.staleSnapshotFix === false) notes.push('replays unfixed bug 2 (stale snapshot)');
   if (o.snapshotMatchFix === false) notes.push('replays unfixed bug 3 (snapshot match)');
