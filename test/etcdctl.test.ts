@@ -112,17 +112,22 @@ function parseTable(out: string): Table {
   return { header: cells(lines[1]), rows: lines.slice(3, -1).map(cells) };
 }
 
-describe('etcdctl put/get/del against etcd-ts', { skip }, () => {
+/** Starts a server before the enclosing suite and removes it after, also when a test fails. */
+function serveForSuite(setEndpoint: (endpoint: string) => void): void {
   let server: ServerProcess | undefined;
-  let ep = '';
   before(async () => {
     if (skip) return;
     server = await startServer();
-    ep = server.endpoint;
+    setEndpoint(server.endpoint);
   });
   after(async () => {
     await server?.cleanup();
   });
+}
+
+describe('etcdctl put/get/del against etcd-ts', { skip }, () => {
+  let ep = '';
+  serveForSuite((endpoint) => (ep = endpoint));
 
   // Revisions: a fresh store is at revision 1; every put/del below that changes something adds one.
   test('put and get a single key', async () => {
@@ -316,16 +321,8 @@ describe('etcdctl put/get/del against etcd-ts', { skip }, () => {
 });
 
 describe('etcdctl txn against etcd-ts', { skip }, () => {
-  let server: ServerProcess | undefined;
   let ep = '';
-  before(async () => {
-    if (skip) return;
-    server = await startServer();
-    ep = server.endpoint;
-  });
-  after(async () => {
-    await server?.cleanup();
-  });
+  serveForSuite((endpoint) => (ep = endpoint));
 
   const PROMPTS = 'compares:\nsuccess requests (get, put, del):\nfailure requests (get, put, del):\n';
 
@@ -392,16 +389,8 @@ describe('etcdctl txn against etcd-ts', { skip }, () => {
 });
 
 describe('etcdctl compaction against etcd-ts', { skip }, () => {
-  let server: ServerProcess | undefined;
   let ep = '';
-  before(async () => {
-    if (skip) return;
-    server = await startServer();
-    ep = server.endpoint;
-  });
-  after(async () => {
-    await server?.cleanup();
-  });
+  serveForSuite((endpoint) => (ep = endpoint));
 
   const COMPACTED = 'etcdserver: mvcc: required revision has been compacted';
   const FUTURE = 'etcdserver: mvcc: required revision is a future revision';

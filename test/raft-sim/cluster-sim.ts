@@ -453,7 +453,7 @@ export function featuresOf(c: SimConfig): Feature[] {
 
 // ---- results and errors ----------------------------------------------------------------------
 
-export interface SimResult {
+export interface SimResult extends Record<SummedCounter, number> {
   seed: number;
   members: number;
   features: Feature[];
@@ -1862,77 +1862,59 @@ export function runSeed(seed: number, overrides: Partial<SimConfig> = {}): SimRe
 
 // ---- totals ----------------------------------------------------------------------------------
 
-export interface SimTotals {
+/** Counters that a run's totals add up from its seeds' results. */
+const SUMMED = [
+  'ticks',
+  'messagesSent',
+  'messagesDelivered',
+  'messagesCut',
+  'proposalsAccepted',
+  'proposalsCommitted',
+  'leaders',
+  'compactions',
+  'snapshotsSent',
+  'snapshotsInstalled',
+  'snapshotsStepped',
+  'snapshotsStale',
+  'snapshotsFastForwarded',
+  'confChangesProposed',
+  'confChangesRefused',
+  'confChangesCommitted',
+  'learnersAdded',
+  'promotions',
+  'removals',
+  'membersShutDown',
+  'removedUnawareLeaders',
+  'readsRequested',
+  'readsRefused',
+  'readsAnswered',
+  'readsServed',
+] as const;
+type SummedCounter = (typeof SUMMED)[number];
+
+export interface SimTotals extends Record<SummedCounter, number> {
   seeds: number;
   threeMember: number;
   fiveMember: number;
   withFeature: Record<Feature, number>;
-  ticks: number;
-  messagesSent: number;
-  messagesDelivered: number;
-  messagesCut: number;
   faults: Record<FaultKind, number>;
   crashPoints: Record<CrashPoint, number>;
-  proposalsAccepted: number;
-  proposalsCommitted: number;
-  leaders: number;
   maxQuietTicks: number;
-  compactions: number;
-  snapshotsSent: number;
-  snapshotsInstalled: number;
-  snapshotsStepped: number;
-  snapshotsStale: number;
-  snapshotsFastForwarded: number;
-  confChangesProposed: number;
-  confChangesRefused: number;
-  confChangesCommitted: number;
-  learnersAdded: number;
-  promotions: number;
-  removals: number;
-  membersShutDown: number;
-  removedUnawareLeaders: number;
   seedsWithFiveVoters: number;
-  readsRequested: number;
-  readsRefused: number;
-  readsAnswered: number;
-  readsServed: number;
 }
 
 export function emptyTotals(): SimTotals {
+  const counters = Object.fromEntries(SUMMED.map((k) => [k, 0])) as Record<SummedCounter, number>;
   return {
+    ...counters,
     seeds: 0,
     threeMember: 0,
     fiveMember: 0,
     withFeature: { snapshots: 0, membership: 0, reads: 0 },
-    ticks: 0,
-    messagesSent: 0,
-    messagesDelivered: 0,
-    messagesCut: 0,
     faults: emptyFaultCounts(),
     crashPoints: emptyCrashPoints(),
-    proposalsAccepted: 0,
-    proposalsCommitted: 0,
-    leaders: 0,
     maxQuietTicks: 0,
-    compactions: 0,
-    snapshotsSent: 0,
-    snapshotsInstalled: 0,
-    snapshotsStepped: 0,
-    snapshotsStale: 0,
-    snapshotsFastForwarded: 0,
-    confChangesProposed: 0,
-    confChangesRefused: 0,
-    confChangesCommitted: 0,
-    learnersAdded: 0,
-    promotions: 0,
-    removals: 0,
-    membersShutDown: 0,
-    removedUnawareLeaders: 0,
     seedsWithFiveVoters: 0,
-    readsRequested: 0,
-    readsRefused: 0,
-    readsAnswered: 0,
-    readsServed: 0,
   };
 }
 
@@ -1941,35 +1923,11 @@ export function addResult(t: SimTotals, r: SimResult): void {
   if (r.members === 3) t.threeMember++;
   else t.fiveMember++;
   for (const f of r.features) t.withFeature[f]++;
-  t.ticks += r.ticks;
-  t.messagesSent += r.messagesSent;
-  t.messagesDelivered += r.messagesDelivered;
-  t.messagesCut += r.messagesCut;
+  for (const k of SUMMED) t[k] += r[k];
   for (const k of FAULT_KINDS) t.faults[k] += r.faults[k];
   for (const k of ALL_CRASH_POINTS) t.crashPoints[k] += r.crashPoints[k];
-  t.proposalsAccepted += r.proposalsAccepted;
-  t.proposalsCommitted += r.proposalsCommitted;
-  t.leaders += r.leaders;
   t.maxQuietTicks = Math.max(t.maxQuietTicks, r.quietTicks);
-  t.compactions += r.compactions;
-  t.snapshotsSent += r.snapshotsSent;
-  t.snapshotsInstalled += r.snapshotsInstalled;
-  t.snapshotsStepped += r.snapshotsStepped;
-  t.snapshotsStale += r.snapshotsStale;
-  t.snapshotsFastForwarded += r.snapshotsFastForwarded;
-  t.confChangesProposed += r.confChangesProposed;
-  t.confChangesRefused += r.confChangesRefused;
-  t.confChangesCommitted += r.confChangesCommitted;
-  t.learnersAdded += r.learnersAdded;
-  t.promotions += r.promotions;
-  t.removals += r.removals;
-  t.membersShutDown += r.membersShutDown;
-  t.removedUnawareLeaders += r.removedUnawareLeaders;
   if (r.maxVoters >= 5 && r.members < 5) t.seedsWithFiveVoters++;
-  t.readsRequested += r.readsRequested;
-  t.readsRefused += r.readsRefused;
-  t.readsAnswered += r.readsAnswered;
-  t.readsServed += r.readsServed;
 }
 
 /** One line: seeds run, then totals over the seeds that passed. */
