@@ -2,7 +2,7 @@
 // transaction, records the applied index in it, and hands each result to the member that
 // proposed the request once the transaction is on disk. No clocks, no randomness, no
 // unordered iteration: two members that apply the same entries end with the same state.
-import type { Backend } from '../backend/backend';
+import type { Backend, ReadView } from '../backend/backend';
 import type { MvccStore, WriteTxn } from '../mvcc/store';
 import { EntryType, type Entry } from '../raft/types';
 import type { Applier as RaftApplier } from '../raftnode/node';
@@ -84,8 +84,8 @@ export class Applier implements RaftApplier {
   }
 
   /** The applied index as committed to disk (what a snapshot taken now stands at). */
-  storedAppliedIndex(): number {
-    return this.o.backend.getMetaNumber(META_APPLIED) ?? 0;
+  storedAppliedIndex(view?: ReadView): number {
+    return this.o.backend.getMetaNumber(META_APPLIED, view) ?? 0;
   }
 
   restore(index: number): void {

@@ -1,11 +1,21 @@
 // The one LMDB environment of a member. The Raft log and the MVCC state live in it side by side
 // so that one write transaction (one fsync) can persist new log entries, apply committed ones and
 // record the applied index together. This module knows LMDB; it knows nothing of what is stored.
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type BinaryDB = Database<Buffer, Buffer>;
+
+/**
+ * One consistent read snapshot of the whole environment that stays valid across event-loop turns
+ * (for streaming a member's state to a peer while writes go on). Pass `transaction` to reads;
+ * call done() when finished or the old pages are never reclaimed.
+ */
+export interface ReadView {
+  readonly transaction: Transaction;
+  done(): void;
+}
 
 export interface BackendOptions {
   dir: string;
@@ -74,8 +84,21 @@ export class Backend {
     });
   }
 
-  getMetaNumber(key: string): number | undefined {
-    const v = this.meta.get(key);
+  /** Pins the current committed state for reads spread over time (see ReadView). */
+  readView(): ReadView {
+    const transaction = this.env.useReadTransaction();
+    let open = true;
+    return {
+      transaction,
+      done: () => {
+        if (open) transaction.done();
+        open = false;
+      },
+    };
+  }
+
+  getMetaNumber(key: string, view?: ReadView): number | undefined {
+    const v = this.meta.get(key, view === undefined ? undefined : { transaction: view.transaction });
     return v === undefined ? undefined : Number(v.readBigUInt64BE(0));
   }
 
@@ -85,8 +108,8 @@ export class Backend {
     this.meta.putSync(key, buf);
   }
 
-  getMetaBuffer(key: string): Buffer | undefined {
-    return this.meta.get(key);
+  getMetaBuffer(key: string, view?: ReadView): Buffer | undefined {
+    return this.meta.get(key, view === undefined ? undefined : { transaction: view.transaction });
   }
 
   putMetaBuffer(key: string, value: Buffer): void {

@@ -7,13 +7,13 @@
 // numbers instead of rebuilding a tree from all history.
 // It knows nothing of Raft: writes run inside a transaction its caller opened on the backend.
 import type { Database } from 'lmdb';
-import type { Backend, BinaryDB } from '../backend/backend';
+import type { Backend, BinaryDB, ReadView } from '../backend/backend';
 import { CompactedError, FutureRevisionError } from './errors';
 import { decodeRecord, encodeRecord, recordKey, type KeyValue, type StoredRecord } from './kv-record';
 import { storageBounds, storageKey } from './key-codec';
 import { inKeyOrder } from './range-scan';
 import { hashBinary, hashHistory, hashIndex, u48, crc32 } from './hash';
-import { readSnapshot, RecordKind, SnapshotWriter } from './snapshot';
+import { RecordKind, SnapshotWriter, type SnapshotRecord } from './snapshot';
 
 /** [main, sub, tombstone 0|1] */
 type IndexEntry = [number, number, number];
@@ -108,23 +108,40 @@ export class MvccStore {
     return hashBinary(this.current.getRange({}), crc);
   }
 
-  /** The committed state as bytes (see snapshot.ts), with its revision numbers. */
-  exportState(): { data: Buffer; revision: number; compacted: number } {
+  /** The revision numbers of a pinned read view (see exportState). */
+  stateRevisions(view: ReadView): { revision: number; compacted: number } {
+    return { revision: this.backend.getMetaNumber(META_REVISION, view) ?? 1, compacted: this.backend.getMetaNumber(META_COMPACT, view) ?? 0 };
+  }
+
+  /**
+   * The state of a pinned read view as record chunks of about chunkBytes (see snapshot.ts); the
+   * caller may take its time between chunks, the view keeps them consistent.
+   */
+  *exportState(view: ReadView, chunkBytes = 1024 * 1024): Generator<Buffer> {
     const w = new SnapshotWriter();
-    const revision = this.currentRevision();
-    const compacted = this.compactRevision();
-    for (const { key, value } of this.history.getRange({})) w.history(key[0], key[1], value);
-    for (const { key, value } of this.index.getRange({})) w.index(key, value[0], value[1], value[2]);
-    for (const { key, value } of this.current.getRange({})) w.current(key, value);
-    return { data: w.finish(), revision, compacted };
+    const t = { transaction: view.transaction };
+    for (const { key, value } of this.history.getRange(t)) {
+      w.history(key[0], key[1], value);
+      if (w.size >= chunkBytes) yield w.take();
+    }
+    for (const { key, value } of this.index.getRange(t)) {
+      w.index(key, value[0], value[1], value[2]);
+      if (w.size >= chunkBytes) yield w.take();
+    }
+    for (const { key, value } of this.current.getRange(t)) {
+      w.current(key, value);
+      if (w.size >= chunkBytes) yield w.take();
+    }
+    w.end();
+    yield w.take();
   }
 
   /** Inside a write transaction: replaces everything with an exported state. */
-  importState(data: Buffer, revision: number, compacted: number): void {
+  importState(records: Iterable<SnapshotRecord>, revision: number, compacted: number): void {
     for (const k of [...this.history.getKeys({})]) this.history.removeSync(k);
     for (const { key, value } of [...this.index.getRange({})]) this.index.removeSync(Buffer.from(key), value);
     for (const k of [...this.current.getKeys({})]) this.current.removeSync(Buffer.from(k));
-    for (const r of readSnapshot(data)) {
+    for (const r of records) {
       if (r.kind === RecordKind.History) this.history.putSync([r.main, r.sub], Buffer.from(r.value));
       else if (r.kind === RecordKind.Index) this.index.putSync(Buffer.from(r.key), [r.main, r.sub, r.tombstone]);
       else this.current.putSync(Buffer.from(r.key), Buffer.from(r.value));

@@ -3,7 +3,9 @@
 // per Ready). Streams reconnect with backoff after failures; messages that cannot be sent are
 // dropped, which Raft tolerates (it resends). A stream from a member of another cluster (wrong
 // cluster ID) is refused.
+import { createWriteStream, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Message } from '../raft/types';
 import { decodeBatch, encodeBatch } from './codec';
@@ -11,8 +13,10 @@ import { decodeBatch, encodeBatch } from './codec';
 const STREAM_PATH = '/raft/stream';
 const SNAPSHOT_PATH = '/raft/snapshot';
 const MEMBERS_PATH = '/members';
-/** Largest snapshot accepted in one piece. */
-const MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024 * 1024;
+/** Largest snapshot accepted. */
+const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024 * 1024;
+/** A snapshot stream that stops moving for this long is given up (the peer may be gone). */
+const SNAPSHOT_IDLE_MS = 30_000;
 const CLUSTER_HEADER = 'x-etcd-cluster-id';
 const FROM_HEADER = 'x-etcd-from';
 /** Bytes buffered on a peer stream beyond which new messages are dropped. */
@@ -29,8 +33,10 @@ export interface TransportOptions {
   selfId: string;
   listenUrls: string[];
   onMessage: (m: Message) => void;
-  /** A snapshot message with its data (the whole body). */
-  onSnapshot: (m: Message, data: Buffer) => void;
+  /** A snapshot message whose data arrived in full, spooled to the file at path (the callee removes it). */
+  onSnapshot: (m: Message, path: string) => void;
+  /** Where incoming snapshots are spooled. */
+  snapshotDir: string;
   /** The membership record a joining member asks for (GET /members). */
   membersJson: () => string;
   log: Logger;
@@ -54,19 +60,42 @@ class PeerStream {
     this.urls = urls;
   }
 
-  /** Sends a snapshot on its own short-lived stream: the message frame, then the data. */
-  sendSnapshot(frame: Buffer, data: Buffer): void {
-    if (this.closed || this.urls.length === 0) return;
+  /**
+   * Streams a snapshot on its own short-lived stream: the message frame, then the chunks, pulled
+   * one at a time as HTTP/2 flow control allows. Resolves with the bytes sent once the peer has
+   * accepted them all; rejects when it refuses or the connection fails.
+   */
+  async sendSnapshot(frame: Buffer, chunks: Iterator<Buffer>): Promise<number> {
+    if (this.closed || this.urls.length === 0) throw new Error('no address for the peer');
     const session = http2.connect(this.urls[0]);
-    session.on('error', (err) => this.o.log.warn({ peer: this.id, err: err.message }, 'sending a snapshot failed'));
+    session.on('error', () => undefined);
     const stream = session.request({ ':method': 'POST', ':path': SNAPSHOT_PATH, [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId });
-    stream.on('error', () => undefined);
-    stream.on('close', () => session.close());
-    stream.on('response', () => undefined);
-    stream.resume();
-    stream.write(frame);
-    stream.end(data);
-    this.o.log.info({ peer: this.id, bytes: data.length }, 'sending a snapshot');
+    stream.setTimeout(SNAPSHOT_IDLE_MS, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    const outcome = new Promise<void>((resolve, reject) => {
+      stream.on('response', (headers) => {
+        const status = Number(headers[':status']);
+        if (status === 200) resolve();
+        else reject(new Error(`peer answered ${status}`));
+      });
+      stream.on('error', reject);
+      stream.on('close', () => reject(new Error('snapshot stream closed')));
+    });
+    outcome.catch(() => undefined);
+    let bytes = 0;
+    try {
+      stream.write(frame);
+      for (let next = chunks.next(); !next.done; next = chunks.next()) {
+        bytes += next.value.length;
+        if (!stream.write(next.value)) await Promise.race([new Promise((resolve) => stream.once('drain', resolve)), outcome]);
+        if (stream.destroyed) break;
+      }
+      stream.end();
+      await outcome;
+      return bytes;
+    } finally {
+      stream.close();
+      session.close();
+    }
   }
 
   send(frame: Buffer): void {
@@ -189,10 +218,11 @@ export class PeerTransport {
     }
   }
 
-  sendSnapshot(m: Message, data: Buffer): void {
+  /** Streams a snapshot message and its data to m.to; resolves with the bytes sent. */
+  sendSnapshot(m: Message, chunks: Iterator<Buffer>): Promise<number> {
     const peer = this.peers.get(m.to);
-    if (peer === undefined) return;
-    peer.sendSnapshot(frameOf(encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: [m] })), data);
+    if (peer === undefined) return Promise.reject(new Error(`unknown peer ${m.to}`));
+    return peer.sendSnapshot(frameOf(encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: [m] })), chunks);
   }
 
   async close(): Promise<void> {
@@ -259,32 +289,68 @@ export class PeerTransport {
     stream.on('error', () => undefined);
   }
 
+  /** Reads the message frame, spools the data to a file, and hands both over once complete. */
   private acceptSnapshot(stream: http2.ServerHttp2Stream): void {
-    const chunks: Buffer[] = [];
+    const path = join(this.o.snapshotDir, `${Date.now()}-${Math.random().toString(16).slice(2)}.part`);
+    const file = createWriteStream(path);
+    let head: Buffer = Buffer.alloc(0);
+    let message: Message | undefined;
     let size = 0;
-    stream.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_SNAPSHOT_BYTES) {
-        stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
-        return;
+    let failed = false;
+    const refuse = (why: string): void => {
+      if (failed) return;
+      failed = true;
+      this.o.log.warn({ why }, 'refused a snapshot');
+      file.destroy();
+      file.once('close', () => rmSync(path, { force: true }));
+      if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 400 });
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    };
+    const write = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_SNAPSHOT_BYTES) return refuse('too large');
+      if (!file.write(chunk)) {
+        stream.pause();
+        file.once('drain', () => stream.resume());
       }
-      chunks.push(c);
-    });
-    stream.on('error', () => undefined);
-    stream.on('end', () => {
-      const all = Buffer.concat(chunks);
+    };
+    stream.setTimeout(SNAPSHOT_IDLE_MS, () => refuse('stalled'));
+    stream.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      if (message !== undefined) return write(chunk);
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      if (head.length < 4) return;
+      const len = head.readUInt32BE(0);
+      if (len > MAX_FRAME_BYTES) return refuse('frame too large');
+      if (head.length < 4 + len) return;
       try {
-        const len = all.readUInt32BE(0);
-        const batch = decodeBatch(all.subarray(4, 4 + len));
+        const batch = decodeBatch(head.subarray(4, 4 + len));
         const m = batch.messages[0];
         if (batch.clusterId !== this.o.clusterId || m === undefined || m.to !== this.o.selfId) throw new Error('not for this member');
-        this.o.onSnapshot(m, all.subarray(4 + len));
-        stream.respond({ ':status': 200 });
+        message = m;
       } catch (err) {
-        this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'refused a snapshot');
-        stream.respond({ ':status': 400 });
+        return refuse(err instanceof Error ? err.message : String(err));
       }
-      stream.end();
+      const rest = head.subarray(4 + len);
+      head = Buffer.alloc(0);
+      if (rest.length > 0) write(rest);
+    });
+    stream.on('error', () => undefined);
+    stream.on('close', () => {
+      if (!stream.readableEnded) refuse('stream cut short');
+    });
+    stream.on('end', () => {
+      if (failed) return;
+      if (message === undefined) return refuse('no message');
+      const m = message;
+      file.end(() => {
+        if (failed) return;
+        if (!stream.destroyed) {
+          stream.respond({ ':status': 200 });
+          stream.end();
+        }
+        this.o.onSnapshot(m, path);
+      });
     });
   }
 }

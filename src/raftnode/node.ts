@@ -157,20 +157,20 @@ export class RaftNode {
    * the log reset to start after it), then raft learns of it. Messages arriving meanwhile are
    * dropped; raft sends again.
    */
-  installSnapshot(m: Message, install: () => { voters: MemberId[]; learners: MemberId[] }): void {
+  installSnapshot(m: Message, install: () => { voters: MemberId[]; learners: MemberId[] }): Promise<void> {
     const snap = m.snapshot;
-    if (snap === undefined || this.stopped || this.installing) return;
+    if (snap === undefined || this.stopped || this.installing) return Promise.resolve();
     // Nothing to install when we are past it, or our log already holds its last entry (raft then
     // only moves the commit index, and the entries apply as usual), or the message is from an
     // older term (raft drops it unstepped: its data must not land either).
     if (snap.index <= this.raft.log.committed || this.raft.log.matchTerm(snap.index, snap.term) || m.term < this.raft.term) {
       this.step(m);
-      return;
+      return Promise.resolve();
     }
     this.installing = true;
     this.inFlight++;
     let conf: { voters: MemberId[]; learners: MemberId[] } | undefined;
-    this.backend
+    return this.backend
       .transactionAsync(() => {
         conf = install();
         this.store.resetTo(snap.index, snap.term);

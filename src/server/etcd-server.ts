@@ -19,6 +19,7 @@ import { Membership } from './membership';
 import { encodeMemberChange, type MemberChange } from '../apply/member-change';
 import { MemberAdmin, toPbMember } from './member-admin';
 import { ReadBarrier } from './read-barrier';
+import { SnapshotTransfer } from './snapshot-transfer';
 import { PeerTransport } from '../peer/transport';
 import { ETCD_VERSION } from './version';
 
@@ -73,13 +74,23 @@ export class EtcdServer implements EtcdServerApi {
     }));
     // etcd's request timeout: long enough to ride out an election.
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    const snapshots = new SnapshotTransfer({
+      backend: this.backend,
+      mvcc: this.mvcc,
+      applier,
+      membership: this.membership,
+      node: () => this.node,
+      transport: () => this.transport,
+      log,
+    });
     // Peers are reached through the transport; it listens once the cluster has another member.
     const transport = (this.transport = new PeerTransport({
       clusterId: this.clusterIdText,
       selfId: this.memberIdText,
       listenUrls: config.listenPeerUrls,
       onMessage: (m) => this.node.step(m),
-      onSnapshot: (m, data) => this.installSnapshot(m, data),
+      onSnapshot: (m, path) => snapshots.install(m, path),
+      snapshotDir: SnapshotTransfer.spoolDir(config.dataDir),
       membersJson: () => this.membership.storedJson(),
       log,
     }));
@@ -104,7 +115,7 @@ export class EtcdServer implements EtcdServerApi {
       send: (messages) => {
         const rest: Message[] = [];
         for (const m of messages) {
-          if (m.type === MessageType.Snap) this.sendSnapshot(transport, m);
+          if (m.type === MessageType.Snap) snapshots.send(m);
           else rest.push(m);
         }
         if (rest.length > 0) transport.send(rest);
@@ -126,33 +137,6 @@ export class EtcdServer implements EtcdServerApi {
     this.sweeper = setInterval(() => this.expireProposals(), PROPOSAL_SWEEP_MS);
     this.sweeper.unref();
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
-  }
-
-  /**
-   * A follower needs entries this leader no longer keeps: send it the whole committed state. The
-   * snapshot is what LMDB holds right now, so its index is the applied index stored with it.
-   */
-  private sendSnapshot(transport: PeerTransport, m: Message): void {
-    const state = this.mvcc.exportState();
-    const index = this.applier.storedAppliedIndex();
-    const header = Buffer.from(JSON.stringify({ revision: state.revision, compacted: state.compacted, membership: this.membership.storedJson() }));
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(header.length);
-    const snapshot = { index, term: this.node.raft.log.term(index) };
-    this.log.info({ to: m.to, index, bytes: state.data.length }, 'sending a snapshot');
-    transport.sendSnapshot({ ...m, snapshot }, Buffer.concat([len, header, state.data]));
-  }
-
-  private installSnapshot(m: Message, body: Buffer): void {
-    const len = body.readUInt32BE(0);
-    const header = JSON.parse(body.subarray(4, 4 + len).toString('utf8')) as { revision: number; compacted: number; membership: string };
-    const data = body.subarray(4 + len);
-    this.log.info({ from: m.from, index: m.snapshot?.index, bytes: data.length }, 'installing a snapshot');
-    this.node.installSnapshot(m, () => {
-      this.mvcc.importState(data, header.revision, header.compacted);
-      this.membership.replaceFromJson(header.membership);
-      return { voters: this.membership.voterIds().map(String), learners: this.membership.learnerIds().map(String) };
-    });
   }
 
   /** Binds the peer listeners (clusters of more than one member) and publishes this member. */

@@ -1,6 +1,6 @@
 // The cluster's members as this member knows them. Fixed at first start from --initial-cluster
 // and kept in the backend, so later starts keep the same IDs whatever the flags say (as etcd).
-import type { Backend } from '../backend/backend';
+import type { Backend, ReadView } from '../backend/backend';
 import type { ServerConfig } from './config';
 import { parseInitialCluster } from './config';
 import { clusterId, memberId } from './ids';
@@ -139,8 +139,8 @@ export class Membership {
   }
 
   /** The stored membership record (it travels inside snapshots). */
-  storedJson(): string {
-    return (this.backend.getMetaBuffer(META_MEMBERSHIP) ?? Buffer.from(JSON.stringify(this.toStored()))).toString('utf8');
+  storedJson(view?: ReadView): string {
+    return (this.backend.getMetaBuffer(META_MEMBERSHIP, view) ?? Buffer.from(JSON.stringify(this.toStored()))).toString('utf8');
   }
 
   /** Inside a transaction: takes over a membership record from a snapshot. */

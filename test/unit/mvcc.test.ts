@@ -1,11 +1,12 @@
 // The MVCC store on a real LMDB environment in a temp dir.
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Backend } from '../../src/backend/backend';
 import { MvccStore } from '../../src/mvcc/store';
+import { FileBytes, hasEndRecord, readSnapshot } from '../../src/mvcc/snapshot';
 import { CompactedError, FutureRevisionError } from '../../src/mvcc/errors';
 import { LMDB_KEY_PREFIX_BYTES } from '../../src/mvcc/key-codec';
 
@@ -141,5 +142,45 @@ describe('mvcc store', () => {
     assert.equal(again.store.currentRevision(), rev);
     const got = again.store.range(Buffer.from([0]), ALL);
     assert.deepEqual(got.kvs.map((kv) => [kv.key.toString('hex'), kv.value.length]), [['00ff01', 0], ['6b', 1]]);
+  });
+
+  test('a state exported in chunks from a pinned view imports to an equal store; a cut-short file is refused', () => {
+    const src = open();
+    for (let i = 0; i < 300; i++) put(src, [[`k${i % 40}`, 'v'.repeat(i)]]);
+    del(src, 'k1', 'k3');
+    src.backend.transaction(() => src.store.compact(50));
+    const view = src.backend.readView();
+    const { revision, compacted } = src.store.stateRevisions(view);
+    const want = src.store.hashAll();
+    // Writes after the view was taken are not in the export.
+    put(src, [['later', 'x']]);
+    const chunks = [...src.store.exportState(view, 4096)];
+    view.done();
+    assert.ok(chunks.length > 5, `exported in ${chunks.length} chunks`);
+    const file = join(dirs[0] ?? tmpdir(), `snap-${process.pid}`);
+    writeFileSync(file, Buffer.concat(chunks));
+    const dst = open();
+    put(dst, [['stale', 'gone']]);
+    const fd = openSync(file, 'r');
+    try {
+      assert.equal(hasEndRecord(fd, fstatSync(fd).size), true);
+      dst.backend.transaction(() => dst.store.importState(readSnapshot(new FileBytes(fd, 0, 1000)), revision, compacted));
+    } finally {
+      closeSync(fd);
+    }
+    assert.equal(dst.store.hashAll(), want);
+    assert.equal(dst.store.range(b('stale'), undefined).kvs.length, 0);
+    assert.equal(dst.store.range(b('later'), undefined).kvs.length, 0);
+    assert.equal(dst.store.currentRevision(), revision);
+
+    const whole = Buffer.concat(chunks);
+    writeFileSync(file, whole.subarray(0, whole.length - 20));
+    const cut = openSync(file, 'r');
+    try {
+      assert.equal(hasEndRecord(cut, whole.length - 20), false);
+      assert.throws(() => [...readSnapshot(new FileBytes(cut, 0))], /truncated|unknown record|damaged/);
+    } finally {
+      closeSync(cut);
+    }
   });
 });

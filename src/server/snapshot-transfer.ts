@@ -1,0 +1,109 @@
+// Snapshots between members, for a follower that needs entries the leader no longer keeps.
+// The sender streams what LMDB holds from one pinned read view, chunk by chunk with the peer's
+// flow control, so the state is never in memory whole; the receiver spools the stream to a file
+// and installs it from there in one write transaction.
+//   stream: u32 header length | header JSON {revision, compacted, membership} | MVCC records
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Applier } from '../apply/applier';
+import type { Backend } from '../backend/backend';
+import { FileBytes, hasEndRecord, readSnapshot } from '../mvcc/snapshot';
+import type { MvccStore } from '../mvcc/store';
+import type { PeerTransport } from '../peer/transport';
+import type { MemberId, Message } from '../raft/types';
+import type { RaftNode } from '../raftnode/node';
+import type { Membership } from './membership';
+
+interface SnapshotHeader {
+  revision: number;
+  compacted: number;
+  membership: string;
+}
+
+export interface SnapshotTransferDeps {
+  backend: Backend;
+  mvcc: MvccStore;
+  applier: Applier;
+  membership: Membership;
+  node: () => RaftNode;
+  transport: () => PeerTransport;
+  log: Logger;
+}
+
+export class SnapshotTransfer {
+  /** Peers a snapshot is streaming to: one at a time each. */
+  private readonly sending = new Set<MemberId>();
+
+  constructor(private readonly d: SnapshotTransferDeps) {}
+
+  /** Where received snapshots are spooled; leftovers of a crash are removed. */
+  static spoolDir(dataDir: string): string {
+    const dir = join(dataDir, 'member', 'snap');
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(dir)) if (f.endsWith('.part')) rmSync(join(dir, f), { force: true });
+    return dir;
+  }
+
+  send(m: Message): void {
+    if (this.sending.has(m.to)) return;
+    const view = this.d.backend.readView();
+    let index: number;
+    let chunks: Generator<Buffer>;
+    try {
+      index = this.d.applier.storedAppliedIndex(view);
+      const { revision, compacted } = this.d.mvcc.stateRevisions(view);
+      const header: SnapshotHeader = { revision, compacted, membership: this.d.membership.storedJson(view) };
+      chunks = withHeader(header, this.d.mvcc.exportState(view));
+    } catch (err) {
+      view.done();
+      throw err;
+    }
+    const term = this.d.node().raft.log.term(index);
+    this.sending.add(m.to);
+    this.d.log.info({ to: m.to, index }, 'sending a snapshot');
+    this.d
+      .transport()
+      .sendSnapshot({ ...m, snapshot: { index, term } }, chunks)
+      .then((bytes) => this.d.log.info({ to: m.to, index, bytes }, 'sent a snapshot'))
+      .catch((err: unknown) => this.d.log.warn({ to: m.to, err: err instanceof Error ? err.message : String(err) }, 'sending a snapshot failed'))
+      .finally(() => {
+        view.done();
+        this.sending.delete(m.to);
+      });
+  }
+
+  /** A snapshot arrived in full at path: install it (or not, as raft decides), then drop the file. */
+  install(m: Message, path: string): void {
+    const fd = openSync(path, 'r');
+    const done = (): void => {
+      closeSync(fd);
+      rmSync(path, { force: true });
+    };
+    const bytes = fstatSync(fd).size;
+    if (!hasEndRecord(fd, bytes)) {
+      this.d.log.warn({ from: m.from, bytes }, 'dropped a snapshot cut short');
+      done();
+      return;
+    }
+    this.d.log.info({ from: m.from, index: m.snapshot?.index, bytes }, 'installing a snapshot');
+    this.d
+      .node()
+      .installSnapshot(m, () => {
+        const src = new FileBytes(fd, 0);
+        const header = JSON.parse(src.take(src.take(4).readUInt32BE(0)).toString('utf8')) as SnapshotHeader;
+        this.d.mvcc.importState(readSnapshot(src), header.revision, header.compacted);
+        this.d.membership.replaceFromJson(header.membership);
+        return { voters: this.d.membership.voterIds().map(String), learners: this.d.membership.learnerIds().map(String) };
+      })
+      .finally(done);
+  }
+}
+
+function* withHeader(header: SnapshotHeader, records: Generator<Buffer>): Generator<Buffer> {
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(json.length);
+  yield Buffer.concat([len, json]);
+  yield* records;
+}
