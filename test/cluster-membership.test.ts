@@ -78,15 +78,18 @@ describe('membership changes', { skip: etcdctlMissing }, () => {
       assert.match(listed.stdout, new RegExp(`${id}, started, m4, ${peerUrl}, http://127.0.0.1:${clientPort}, true`));
 
       const leader = await leaderEndpoint(eps);
-      // Promotion waits until the learner is in sync with the leader (etcd's rule), as operators retry.
-      let promoted = await etcdctl(leader, ['member', 'promote', id]);
+      // Sent to a follower: only the leader knows whether the learner is in sync, so the follower
+      // forwards it (as etcd does). Promotion waits until the learner has caught up (etcd's
+      // rule), as operators retry.
+      const follower = eps.find((e) => e !== leader) ?? leader;
+      let promoted = await etcdctl(follower, ['member', 'promote', id]);
       for (let tries = 0; tries < 25 && /in sync with leader/.test(promoted.stderr); tries++) {
         await new Promise((r) => setTimeout(r, 200));
-        promoted = await etcdctl(leader, ['member', 'promote', id]);
+        promoted = await etcdctl(follower, ['member', 'promote', id]);
       }
       assert.equal(promoted.code, 0, promoted.stderr);
       assert.match(promoted.stdout, new RegExp(`Member\\s+${id} promoted in cluster`));
-      const again = await etcdctl(leader, ['member', 'promote', id]);
+      const again = await etcdctl(follower, ['member', 'promote', id]);
       assert.match(again.stderr, /etcdserver: can only promote a learner member/);
 
       // Remove a follower: neither the leader nor the member the writer uses.

@@ -13,6 +13,9 @@ import { decodeBatch, encodeBatch } from './codec';
 const STREAM_PATH = '/raft/stream';
 const SNAPSHOT_PATH = '/raft/snapshot';
 const MEMBERS_PATH = '/members';
+/** POST /members/promote/<id>: a follower asks the leader to promote a learner (as etcd does). */
+const PROMOTE_PATH = '/members/promote/';
+const PROMOTE_TIMEOUT_MS = 10_000;
 /** Largest snapshot accepted. */
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024 * 1024;
 /** A snapshot stream that stops moving for this long is given up (the peer may be gone). */
@@ -39,6 +42,8 @@ export interface TransportOptions {
   snapshotDir: string;
   /** The membership record a joining member asks for (GET /members). */
   membersJson: () => string;
+  /** A promotion forwarded by another member: resolves with a JSON body and HTTP status. */
+  onPromote: (id: string) => Promise<{ status: number; body: string }>;
   log: Logger;
 }
 
@@ -225,6 +230,19 @@ export class PeerTransport {
     return peer.sendSnapshot(frameOf(encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: [m] })), chunks);
   }
 
+  /** Forwards a learner promotion to the member at urls (the leader); resolves with its answer. */
+  async forwardPromote(urls: string[], id: string): Promise<{ status: number; body: string }> {
+    let last: unknown = new Error('no peer URL');
+    for (const url of urls) {
+      try {
+        return await postOnce(url, PROMOTE_PATH + id, { [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId }, PROMOTE_TIMEOUT_MS);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
   async close(): Promise<void> {
     for (const p of this.peers.values()) p.close();
     this.peers.clear();
@@ -245,6 +263,20 @@ export class PeerTransport {
     if (path === MEMBERS_PATH && headers[':method'] === 'GET') {
       stream.respond({ ':status': 200, 'content-type': 'application/json' });
       stream.end(this.o.membersJson());
+      return;
+    }
+    if (typeof path === 'string' && path.startsWith(PROMOTE_PATH) && headers[':method'] === 'POST') {
+      if (headers[CLUSTER_HEADER] !== this.o.clusterId) {
+        stream.respond({ ':status': 412 });
+        stream.end();
+        return;
+      }
+      stream.on('error', () => undefined);
+      void this.o.onPromote(path.slice(PROMOTE_PATH.length)).then(({ status, body }) => {
+        if (stream.destroyed) return;
+        stream.respond({ ':status': status, 'content-type': 'application/json' });
+        stream.end(body);
+      });
       return;
     }
     if ((path !== STREAM_PATH && path !== SNAPSHOT_PATH) || headers[':method'] !== 'POST') {
@@ -353,6 +385,37 @@ export class PeerTransport {
       });
     });
   }
+}
+
+/** One POST on its own connection; resolves with the status and body. */
+function postOnce(url: string, path: string, headers: http2.OutgoingHttpHeaders, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error('timed out'));
+    }, timeoutMs);
+    session.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    const req = session.request({ ':method': 'POST', ':path': path, ...headers });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(err);
+    });
+    req.on('end', () => {
+      clearTimeout(timer);
+      session.close();
+      resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+    });
+    req.end();
+  });
 }
 
 function frameOf(body: Buffer): Buffer {

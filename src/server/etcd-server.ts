@@ -8,7 +8,7 @@ import { mvccCall, range as applyRange } from '../apply/range';
 import { txn as applyTxn } from '../apply/txn';
 import type { EtcdServerApi, MemberStatus } from '../api/server-api';
 import { Backend } from '../backend/backend';
-import { Errors } from '../errors';
+import { EtcdError, Errors } from '../errors';
 import { MvccStore } from '../mvcc/store';
 import type { InternalRequest, Member, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse } from '../pb/types';
 import { ProposalDroppedError } from '../raft/raft';
@@ -92,6 +92,7 @@ export class EtcdServer implements EtcdServerApi {
       onSnapshot: (m, path) => snapshots.install(m, path),
       snapshotDir: SnapshotTransfer.spoolDir(config.dataDir),
       membersJson: () => this.membership.storedJson(),
+      onPromote: (id) => this.promoteForPeer(id),
       log,
     }));
     this.membership.onChange(() => {
@@ -106,6 +107,7 @@ export class EtcdServer implements EtcdServerApi {
       clusterId: this.clusterIdText,
       leaderProgress: (id) => (this.node.isLeader() ? { match: this.node.raft.matchOf(id) ?? 0, committed: this.node.committedIndex() } : undefined),
       propose: (change) => this.proposeMemberChange(change),
+      forwardPromote: (id) => this.forwardPromote(id),
     });
     this.readBarrier = new ReadBarrier(
       { readIndex: (ctx) => this.node.readIndex(ctx), appliedIndex: () => this.node.appliedIndex() },
@@ -171,6 +173,40 @@ export class EtcdServer implements EtcdServerApi {
 
   memberPromote(id: string): Promise<Member[]> {
     return this.admin.promote(id);
+  }
+
+  /** A promotion another member forwarded here (as the leader it believed this member to be). */
+  private async promoteForPeer(id: string): Promise<{ status: number; body: string }> {
+    try {
+      return { status: 200, body: JSON.stringify({ members: await this.admin.promote(id, false) }) };
+    } catch (err) {
+      const e = err instanceof EtcdError ? err : Errors.timeout();
+      return { status: 409, body: JSON.stringify({ code: e.code, message: e.message }) };
+    }
+  }
+
+  /** Sends a promotion to the leader until it answers or the request times out (etcd's loop). */
+  private async forwardPromote(id: string): Promise<Member[]> {
+    const deadline = Date.now() + this.requestTimeoutMs;
+    const notLeader = Errors.notLeader().message;
+    for (;;) {
+      const lead = this.node.leader();
+      const leader = lead === undefined || lead === this.memberIdText ? undefined : this.membership.find(BigInt(lead));
+      if (leader !== undefined) {
+        try {
+          const { status, body } = await this.transport.forwardPromote(leader.peerUrls, id);
+          const answer = JSON.parse(body) as { members?: Member[]; code?: number; message?: string };
+          if (status === 200 && answer.members !== undefined) return answer.members;
+          if (answer.message !== undefined && answer.message !== notLeader) throw new EtcdError(answer.code ?? 2, answer.message);
+        } catch (err) {
+          if (err instanceof EtcdError) throw err;
+          this.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'forwarding a promotion failed; retrying');
+        }
+      }
+      if (this.stopped) throw Errors.stopped();
+      if (Date.now() >= deadline) throw lead === undefined ? Errors.noLeader() : Errors.timeout();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   private proposeMemberChange(change: MemberChange): Promise<object> {

@@ -14,6 +14,8 @@ export interface MemberAdminDeps {
   leaderProgress: (id: string) => { match: number; committed: number } | undefined;
   /** Proposes a change; resolves with the apply result ({ members }). */
   propose: (change: MemberChange) => Promise<object>;
+  /** Asks the leader to promote (only it knows whether the learner has caught up). */
+  forwardPromote: (id: string) => Promise<Member[]>;
 }
 
 /** etcd promotes a learner only once its log is within 90% of the leader's commit index. */
@@ -40,11 +42,15 @@ export class MemberAdmin {
     return this.change({ type: 'update', id, peerUrls: urls });
   }
 
-  promote(id: string): Promise<Member[]> {
+  /** forward: whether a member that does not lead hands the request to the leader (as etcd does). */
+  async promote(id: string, forward = true): Promise<Member[]> {
     if (!this.existing(id).isLearner) throw Errors.memberNotLearner();
     // Only the leader knows how far the learner is.
     const p = this.d.leaderProgress(id);
-    if (p === undefined) throw Errors.notLeader();
+    if (p === undefined) {
+      if (forward) return this.d.forwardPromote(id);
+      throw Errors.notLeader();
+    }
     if (p.match < p.committed * LEARNER_READY_RATIO) throw Errors.learnerNotReady();
     return this.change({ type: 'promote', id });
   }
