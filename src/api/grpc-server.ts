@@ -6,6 +6,7 @@ import { serviceDefinition } from '../pb/load';
 import { clusterService } from './cluster';
 import { kvService } from './kv';
 import { maintenanceService } from './maintenance';
+import { watchService } from './watch';
 import type { EtcdServerApi } from './server-api';
 
 /** etcd lets gRPC frames exceed --max-request-bytes by this much, so its own check answers first. */
@@ -26,7 +27,8 @@ export function createGrpcServer(server: EtcdServerApi, log: Logger): grpc.Serve
   g.addService(serviceDefinition('etcdserverpb.KV'), kvService(server, log));
   g.addService(serviceDefinition('etcdserverpb.Maintenance'), maintenanceService(server, log));
   g.addService(serviceDefinition('etcdserverpb.Cluster'), clusterService(server, log));
-  for (const name of ['etcdserverpb.Watch', 'etcdserverpb.Lease', 'etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) {
+  g.addService(serviceDefinition('etcdserverpb.Watch'), watchService(server, server.watchable, log));
+  for (const name of ['etcdserverpb.Lease', 'etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) {
     g.addService(serviceDefinition(name), {});
   }
   return g;

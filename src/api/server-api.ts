@@ -1,4 +1,5 @@
 // What the gRPC services need from the member. api/ sees only this: no LMDB, no Raft internals.
+import type { WatchableStore } from '../watch/watchable-store';
 import type { Member, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse, InternalRequest } from '../pb/types';
 
 export interface MemberStatus {
@@ -16,6 +17,8 @@ export interface MemberStatus {
 export interface EtcdServerApi {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
+  /** Where watch streams register their watchers (fed by this member's applies). */
+  readonly watchable: WatchableStore;
   /**
    * Fills cluster_id, member_id, raft_term and the revision: the current one when not given,
    * none (0) when null, as etcd's Cluster service leaves it out.

@@ -3,7 +3,7 @@
 // proposed the request once the transaction is on disk. No clocks, no randomness, no
 // unordered iteration: two members that apply the same entries end with the same state.
 import type { Backend, ReadView } from '../backend/backend';
-import type { MvccStore, WriteTxn } from '../mvcc/store';
+import type { Event, MvccStore, WriteTxn } from '../mvcc/store';
 import { EntryType, type Entry } from '../raft/types';
 import type { Applier as RaftApplier } from '../raftnode/node';
 import { EtcdError, Errors } from '../errors';
@@ -33,10 +33,14 @@ export interface ApplierOptions {
   };
   /** Called once the transaction is on disk, with the results of this member's proposals. */
   deliver: (results: Map<bigint, ApplyResult>) => void;
+  /** Called once the transaction is on disk, with every MVCC event it applied (for watchers). */
+  notify: (events: Event[], revision: number) => void;
 }
 
 export class Applier implements RaftApplier {
   private applied: number;
+  /** Events of the batch being applied (handed to watchers once it is on disk). */
+  private events: Event[] = [];
 
   constructor(private readonly o: ApplierOptions) {
     this.applied = o.backend.getMetaNumber(META_APPLIED) ?? 0;
@@ -59,8 +63,12 @@ export class Applier implements RaftApplier {
       this.applied = entry.index;
     }
     this.o.backend.putMetaNumber(META_APPLIED, this.applied);
+    const events = this.events;
+    this.events = [];
+    const revision = this.o.mvcc.writeRevision();
     return {
       release: () => {
+        if (events.length > 0) this.o.notify(events, revision);
         if (results.size > 0) this.o.deliver(results);
       },
       confChanges,
@@ -139,7 +147,10 @@ export class Applier implements RaftApplier {
       if (w.events.length > 0) throw new Error(`apply: request failed after writing: ${String(err)}`);
       throw err;
     } finally {
-      if (w.events.length > 0) w.end();
+      if (w.events.length > 0) {
+        w.end();
+        for (const ev of w.events) this.events.push(ev);
+      }
     }
   }
 }

@@ -152,6 +152,40 @@ export class MvccStore {
     this.backend.putMetaNumber(META_COMPACT, compacted);
   }
 
+  /**
+   * Committed events from revision `from` on, oldest first, for watchers catching up: whole
+   * revisions only, stopping after the revision in which `maxEvents` or `maxBytes` (of keys and
+   * values) is reached. `through` is the
+   * last revision covered (the head when everything was read); `head` and `compacted` are the
+   * committed numbers the read saw. Events before the compacted revision may be missing: callers
+   * check `compacted` first.
+   */
+  historySince(from: number, maxEvents: number, maxBytes: number): { events: Event[]; through: number; head: number; compacted: number } {
+    const head = this.currentRevision();
+    const compacted = this.compactRevision();
+    const events: Event[] = [];
+    let through = head;
+    let bytes = 0;
+    for (const { key, value } of this.history.getRange({ start: [from, 0], end: [head, Infinity] })) {
+      const rev = key[0];
+      if ((events.length >= maxEvents || bytes >= maxBytes) && rev !== events[events.length - 1].kv.mod_revision) {
+        through = rev - 1;
+        break;
+      }
+      bytes += value.length;
+      const rec = decodeRecord(value);
+      events.push({ type: rec.tombstone ? 'delete' : 'put', kv: stripTombstone(rec) });
+    }
+    return { events, through, head, compacted };
+  }
+
+  /** The version of key just before revision rev, if it existed and is not compacted away. */
+  versionBefore(key: Buffer, rev: number): KeyValue | undefined {
+    if (rev - 1 < this.compactRevision()) return undefined;
+    const rec = this.versionAt(storageKey(key), rev - 1);
+    return rec !== undefined && rec.key.equals(key) ? stripTombstone(rec) : undefined;
+  }
+
   /** Reads the committed state (outside the write transaction). */
   range(key: Buffer, end: RangeEnd, options: RangeOptions = {}): RangeResult {
     return this.rangeAt(key, end, options, this.currentRevision(), this.compactRevision());
@@ -359,6 +393,10 @@ export class WriteTxn {
   private assertWritable(): void {
     if (!this.writable) throw new Error('mvcc: write through a read-only view');
   }
+}
+
+function stripTombstone(rec: StoredRecord): KeyValue {
+  return { key: rec.key, value: rec.value, lease: rec.lease, create_revision: rec.create_revision, mod_revision: rec.mod_revision, version: rec.version };
 }
 
 function* mapIter<A, B>(it: Iterable<A>, f: (a: A) => B): Generator<B> {

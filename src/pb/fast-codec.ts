@@ -1,9 +1,9 @@
-// Hand-written protobuf codecs for the hottest messages (Range and Put, their responses, the
-// response header and KeyValue). They produce and take the same shapes as the generic codec
+// Hand-written protobuf codecs for the hottest messages (Range and Put, their responses, watch
+// responses, the response header and KeyValue). They produce and take the same shapes as the generic codec
 // (pb/types.ts) but skip its object conversions, which dominated the cost of a read.
 // Field numbers are etcd's (proto/etcdserverpb/rpc.proto, proto/mvccpb/kv.proto).
 import * as protobuf from 'protobufjs';
-import type { Int64, KeyValuePb, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader } from './types';
+import type { Int64, KeyValuePb, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, WatchResponsePb } from './types';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -114,5 +114,24 @@ export function encodePutResponse(m: PutResponse): Buffer {
   const w = protobuf.Writer.create();
   writeHeader(w, m.header);
   if (m.prev_kv) writeKeyValue(w, 2, m.prev_kv);
+  return w.finish() as Buffer;
+}
+
+export function encodeWatchResponse(m: WatchResponsePb): Buffer {
+  const w = protobuf.Writer.create();
+  writeHeader(w, m.header);
+  writeInt64(w, 2, m.watch_id);
+  if (m.created === true) w.uint32(3 << 3).bool(true);
+  if (m.canceled === true) w.uint32(4 << 3).bool(true);
+  writeInt64(w, 5, m.compact_revision);
+  if (m.cancel_reason !== undefined && m.cancel_reason.length > 0) w.uint32((6 << 3) | 2).string(m.cancel_reason);
+  if (m.fragment === true) w.uint32(7 << 3).bool(true);
+  for (const ev of m.events) {
+    w.uint32((11 << 3) | 2).fork();
+    if (ev.type !== 0) w.uint32(1 << 3).int32(ev.type);
+    writeKeyValue(w, 2, ev.kv);
+    if (ev.prev_kv !== undefined) writeKeyValue(w, 3, ev.prev_kv);
+    w.ldelim();
+  }
   return w.finish() as Buffer;
 }

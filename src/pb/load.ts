@@ -4,7 +4,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { resolve } from 'node:path';
-import { decodePutRequest, decodeRangeRequest, encodePutResponse, encodeRangeResponse } from './fast-codec';
+import { decodePutRequest, decodeRangeRequest, encodePutResponse, encodeRangeResponse, encodeWatchResponse } from './fast-codec';
 
 /** proto/ at the repository root; this file runs from dist/src/pb/. */
 export const PROTO_DIR = resolve(__dirname, '../../../proto');
@@ -36,6 +36,7 @@ type Codec = { decode?: (b: Buffer) => unknown; encode?: (m: never) => Buffer };
 const FAST: Record<string, Codec> = {
   '/etcdserverpb.KV/Range': { decode: decodeRangeRequest, encode: encodeRangeResponse },
   '/etcdserverpb.KV/Put': { decode: decodePutRequest, encode: encodePutResponse },
+  '/etcdserverpb.Watch/Watch': { encode: encodeWatchResponse },
 };
 
 /** The service definition of e.g. `etcdserverpb.KV`, remembering each request's wire bytes. */

@@ -177,3 +177,40 @@ export interface Member {
   clientURLs: string[];
   isLearner: boolean;
 }
+
+export interface WatchCreateRequestPb {
+  key: Buffer;
+  range_end: Buffer;
+  start_revision: Int64;
+  progress_notify: boolean;
+  /** FilterType: 0 NOPUT, 1 NODELETE. */
+  filters: number[];
+  prev_kv: boolean;
+  watch_id: Int64;
+  fragment: boolean;
+}
+
+export interface WatchRequestPb {
+  request_union?: 'create_request' | 'cancel_request' | 'progress_request';
+  create_request?: WatchCreateRequestPb;
+  cancel_request?: { watch_id: Int64 };
+  progress_request?: object;
+}
+
+export interface EventPb {
+  /** 0 PUT, 1 DELETE. */
+  type: number;
+  kv: KeyValuePb;
+  prev_kv?: KeyValuePb;
+}
+
+export interface WatchResponsePb {
+  header: Partial<ResponseHeader>;
+  watch_id: Int64;
+  created?: boolean;
+  canceled?: boolean;
+  compact_revision?: Int64;
+  cancel_reason?: string;
+  fragment?: boolean;
+  events: EventPb[];
+}

@@ -157,15 +157,16 @@ export class RaftNode {
    * the log reset to start after it), then raft learns of it. Messages arriving meanwhile are
    * dropped; raft sends again.
    */
-  installSnapshot(m: Message, install: () => { voters: MemberId[]; learners: MemberId[] }): Promise<void> {
+  /** Resolves with whether the snapshot's data was installed (else raft only stepped the message). */
+  installSnapshot(m: Message, install: () => { voters: MemberId[]; learners: MemberId[] }): Promise<boolean> {
     const snap = m.snapshot;
-    if (snap === undefined || this.stopped || this.installing) return Promise.resolve();
+    if (snap === undefined || this.stopped || this.installing) return Promise.resolve(false);
     // Nothing to install when we are past it, or our log already holds its last entry (raft then
     // only moves the commit index, and the entries apply as usual), or the message is from an
     // older term (raft drops it unstepped: its data must not land either).
     if (snap.index <= this.raft.log.committed || this.raft.log.matchTerm(snap.index, snap.term) || m.term < this.raft.term) {
       this.step(m);
-      return Promise.resolve();
+      return Promise.resolve(false);
     }
     this.installing = true;
     this.inFlight++;
@@ -183,8 +184,12 @@ export class RaftNode {
         if (conf !== undefined) this.raft.setConfiguration(conf.voters, conf.learners);
         this.onApplied(snap.index);
         this.step(m);
+        return true;
       })
-      .catch((err: unknown) => this.fail(err));
+      .catch((err: unknown) => {
+        this.fail(err);
+        return false;
+      });
   }
 
   /** Proposes a membership change (encoded by the caller); throws when raft refuses it now. */

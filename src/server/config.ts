@@ -21,6 +21,8 @@ export interface ServerConfig {
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   snapshotCount: number;
+  /** Progress notifications for watchers that asked for them (etcd: 10 minutes). */
+  watchProgressNotifyIntervalMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'panic' | 'fatal' | 'silent';
 }
 
@@ -40,6 +42,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,
   snapshotCount: 100_000,
+  watchProgressNotifyIntervalMs: 10 * 60 * 1000,
   logLevel: 'info',
 };
 

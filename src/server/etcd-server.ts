@@ -20,6 +20,7 @@ import { encodeMemberChange, type MemberChange } from '../apply/member-change';
 import { MemberAdmin, toPbMember } from './member-admin';
 import { ReadBarrier } from './read-barrier';
 import { SnapshotTransfer } from './snapshot-transfer';
+import { WatchableStore } from '../watch/watchable-store';
 import { PeerTransport } from '../peer/transport';
 import { ETCD_VERSION } from './version';
 
@@ -38,6 +39,7 @@ export class EtcdServer implements EtcdServerApi {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly membership: Membership;
+  readonly watchable: WatchableStore;
   private readonly backend: Backend;
   private readonly mvcc: MvccStore;
   private readonly node: RaftNode;
@@ -59,6 +61,7 @@ export class EtcdServer implements EtcdServerApi {
     this.backend = new Backend({ dir: join(config.dataDir, 'member', 'lmdb') });
     this.membership = new Membership(this.backend, config, joinRecord);
     this.mvcc = new MvccStore(this.backend);
+    this.watchable = new WatchableStore(this.mvcc, log, config.watchProgressNotifyIntervalMs);
     this.clusterIdText = this.membership.clusterId.toString();
     this.memberIdText = this.membership.selfId.toString();
     const selfId = this.membership.selfId;
@@ -70,6 +73,7 @@ export class EtcdServer implements EtcdServerApi {
       leases: { leaseExists: () => false },
       localRequest: (id) => this.waiters.get(id)?.req,
       deliver: (results) => this.deliver(results),
+      notify: (events, revision) => this.watchable.notify(events, revision),
       members: this.membership,
     }));
     // etcd's request timeout: long enough to ride out an election.
@@ -81,6 +85,7 @@ export class EtcdServer implements EtcdServerApi {
       membership: this.membership,
       node: () => this.node,
       transport: () => this.transport,
+      onInstalled: () => this.watchable.restore(),
       log,
     });
     // Peers are reached through the transport; it listens once the cluster has another member.
@@ -321,6 +326,7 @@ export class EtcdServer implements EtcdServerApi {
     for (const w of this.waiters.values()) w.reject(Errors.stopped());
     this.waiters.clear();
     this.readBarrier.close(Errors.stopped());
+    this.watchable.close();
     await this.transport.close();
     await this.backend.close();
   }

@@ -20,6 +20,26 @@ const int = (name: string, v: string): number => {
   return n;
 };
 
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go time.Duration string ("10m", "1.5s", "1h30m", "0") in milliseconds. */
+export function durationMs(name: string, v: string): number {
+  const bad = (): FlagError => new FlagError(`invalid value ${JSON.stringify(v)} for flag -${name}: parse error`);
+  if (v === '0') return 0;
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
+  let ms = 0;
+  let at = 0;
+  while (at < v.length) {
+    re.lastIndex = at;
+    const m = re.exec(v);
+    if (m === null) throw bad();
+    ms += Number(m[1]) * DURATION_UNITS_MS[m[2]];
+    at = re.lastIndex;
+  }
+  if (v.length === 0) throw bad();
+  return ms;
+}
+
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'panic', 'fatal'];
 
 const IMPLEMENTED: Record<string, FlagSpec> = {
@@ -44,6 +64,10 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
   'heartbeat-interval': { kind: 'int', set: (c, v) => (c.heartbeatIntervalMs = int('heartbeat-interval', v)) },
   'election-timeout': { kind: 'int', set: (c, v) => (c.electionTimeoutMs = int('election-timeout', v)) },
   'snapshot-count': { kind: 'int', set: (c, v) => (c.snapshotCount = int('snapshot-count', v)) },
+  'experimental-watch-progress-notify-interval': {
+    kind: 'string',
+    set: (c, v) => (c.watchProgressNotifyIntervalMs = durationMs('experimental-watch-progress-notify-interval', v)),
+  },
   'log-level': {
     kind: 'string',
     set: (c, v) => {
@@ -84,7 +108,7 @@ const NOT_YET: [string, Kind][] = [
   ['experimental-enable-v2v3', 'string'], ['experimental-backend-bbolt-freelist-type', 'string'],
   ['experimental-enable-lease-checkpoint', 'bool'], ['experimental-enable-lease-checkpoint-persist', 'bool'],
   ['experimental-compaction-batch-limit', 'int'], ['experimental-compaction-sleep-interval', 'string'],
-  ['experimental-peer-skip-client-san-verification', 'bool'], ['experimental-watch-progress-notify-interval', 'string'],
+  ['experimental-peer-skip-client-san-verification', 'bool'],
   ['experimental-warning-apply-duration', 'string'], ['experimental-warning-unary-request-duration', 'string'],
   ['experimental-txn-mode-write-with-shared-buffer', 'bool'], ['experimental-bootstrap-defrag-threshold-megabytes', 'int'],
   ['experimental-downgrade-check-time', 'string'], ['experimental-enable-distributed-tracing', 'bool'],

@@ -28,6 +28,8 @@ export interface SnapshotTransferDeps {
   membership: Membership;
   node: () => RaftNode;
   transport: () => PeerTransport;
+  /** A snapshot replaced the state (after its transaction is on disk). */
+  onInstalled: () => void;
   log: Logger;
 }
 
@@ -95,6 +97,9 @@ export class SnapshotTransfer {
         this.d.mvcc.importState(readSnapshot(src), header.revision, header.compacted);
         this.d.membership.replaceFromJson(header.membership);
         return { voters: this.d.membership.voterIds().map(String), learners: this.d.membership.learnerIds().map(String) };
+      })
+      .then((installed) => {
+        if (installed) this.d.onInstalled();
       })
       .finally(done);
   }

@@ -1,0 +1,148 @@
+// etcdserverpb.Watch: one bidirectional stream per client connection, many watches on it. The
+// requests go to a WatchStream (watch/), its replies come back here to be put in etcd's
+// WatchResponse shape and written in order. Backpressure: bytes written but not yet taken by
+// HTTP/2 are counted; above a bound the stream reports itself blocked and the watchable store
+// keeps its watchers' events in history until it drains.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { toPb } from '../apply/range';
+import { Errors } from '../errors';
+import type { KeyValue } from '../mvcc/kv-record';
+import type { EventPb, WatchRequestPb, WatchResponsePb } from '../pb/types';
+import { WatchStream, type WatchReply } from '../watch/watch-stream';
+import type { WatchableStore } from '../watch/watchable-store';
+import { toStatus } from './errors';
+import type { EtcdServerApi } from './server-api';
+
+/** Bytes of replies in flight per stream beyond which its watchers wait in history. */
+const BLOCKED_BYTES = 4 * 1024 * 1024;
+/** A stream that asked for a leader is ended after this long without one (etcd: 3 elections). */
+const LEADERLESS_MS = 3000;
+const LEADER_CHECK_MS = 500;
+const REQUIRE_LEADER_KEY = 'hasleader';
+const REPLY_OVERHEAD_BYTES = 64;
+
+type WatchCall = grpc.ServerDuplexStream<WatchRequestPb, WatchResponsePb>;
+
+export function watchService(server: EtcdServerApi, store: WatchableStore, log: Logger): grpc.UntypedServiceImplementation {
+  return {
+    Watch: (call: WatchCall) => serveWatch(call, server, store, log),
+  };
+}
+
+function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStore, log: Logger): void {
+  let pendingBytes = 0;
+  let ended = false;
+  const requireLeader = call.metadata.get(REQUIRE_LEADER_KEY)[0] === 'true';
+  const fail = (err: unknown): void => {
+    if (ended) return;
+    ended = true;
+    stream.close();
+    call.emit('error', toStatus(err, log));
+  };
+  const stream = new WatchStream(
+    store,
+    {
+      send: (reply) => {
+        if (ended || call.cancelled || call.destroyed) return;
+        const size = replyBytes(reply);
+        pendingBytes += size;
+        call.write(toResponse(server, reply), () => {
+          const wasBlocked = pendingBytes > BLOCKED_BYTES;
+          pendingBytes -= size;
+          // Drained: let the store hand over what it held back.
+          if (wasBlocked && pendingBytes <= BLOCKED_BYTES) store.kick();
+        });
+      },
+      blocked: () => ended || pendingBytes > BLOCKED_BYTES,
+    },
+    server.maxRequestBytes,
+  );
+  const finish = (): void => {
+    if (ended) return;
+    ended = true;
+    stream.close();
+    clearInterval(leaderCheck);
+  };
+  let leaderlessSince = 0;
+  const leaderCheck = setInterval(() => {
+    if (!requireLeader) return;
+    if (server.hasLeader()) leaderlessSince = 0;
+    else if (leaderlessSince === 0) leaderlessSince = Date.now();
+    else if (Date.now() - leaderlessSince >= LEADERLESS_MS) {
+      clearInterval(leaderCheck);
+      fail(Errors.noLeader());
+    }
+  }, LEADER_CHECK_MS);
+  leaderCheck.unref();
+  if (requireLeader && !server.hasLeader()) {
+    clearInterval(leaderCheck);
+    fail(Errors.noLeader());
+    return;
+  }
+  call.on('data', (req: WatchRequestPb) => {
+    if (ended) return;
+    try {
+      handle(stream, req);
+    } catch (err) {
+      log.warn({ err }, 'bad watch request');
+    }
+  });
+  call.on('end', () => {
+    finish();
+    call.end();
+  });
+  call.on('cancelled', finish);
+  call.on('close', finish);
+  call.on('error', finish);
+}
+
+function handle(stream: WatchStream, req: WatchRequestPb): void {
+  if (req.create_request !== undefined && req.create_request !== null) {
+    const c = req.create_request;
+    stream.create({
+      key: c.key,
+      rangeEnd: c.range_end,
+      startRevision: Number(c.start_revision),
+      progressNotify: c.progress_notify,
+      noPut: c.filters.includes(0),
+      noDelete: c.filters.includes(1),
+      prevKv: c.prev_kv,
+      watchId: Number(c.watch_id),
+      fragment: c.fragment,
+    });
+  } else if (req.cancel_request !== undefined && req.cancel_request !== null) {
+    stream.cancel(Number(req.cancel_request.watch_id));
+  } else if (req.progress_request !== undefined && req.progress_request !== null) {
+    stream.requestProgress();
+  }
+  // Anything else is ignored, as etcd does, rather than ending the stream.
+}
+
+function toResponse(server: EtcdServerApi, r: WatchReply): WatchResponsePb {
+  const events: EventPb[] = r.events.map((ev) => ({
+    type: ev.type === 'put' ? 0 : 1,
+    kv: toPb(ev.kv),
+    prev_kv: r.prevKv && ev.prevKv !== undefined ? toPb(ev.prevKv) : undefined,
+  }));
+  return {
+    header: server.header(r.revision),
+    watch_id: r.watchId,
+    created: r.created,
+    canceled: r.canceled,
+    compact_revision: r.compactRevision,
+    cancel_reason: r.cancelReason,
+    fragment: r.fragment,
+    events,
+  };
+}
+
+function kvBytes(kv: KeyValue | undefined): number {
+  return kv === undefined ? 0 : kv.key.length + kv.value.length + 32;
+}
+
+function replyBytes(r: WatchReply): number {
+  let n = REPLY_OVERHEAD_BYTES;
+  for (const ev of r.events) n += kvBytes(ev.kv) + (r.prevKv ? kvBytes(ev.prevKv) : 0);
+  return n;
+}

@@ -1,0 +1,208 @@
+// One client Watch stream (etcd's serverWatchStream + watchStream): the watch IDs it owns, the
+// create / cancel / progress requests, and the replies for them, in order. It knows etcd's
+// rules for those requests but nothing of gRPC or protobuf: api/watch.ts turns replies into
+// WatchResponse messages and tells it when the connection is backed up.
+import type { Event } from '../mvcc/store';
+import type { KeyValue } from '../mvcc/kv-record';
+import type { WatchableStore } from './watchable-store';
+import type { WatchEnd, Watcher, WatchSink } from './watcher';
+
+/** A reply before encoding. `revision` goes into the header. */
+export interface WatchReply {
+  watchId: number;
+  revision: number;
+  created?: boolean;
+  canceled?: boolean;
+  compactRevision?: number;
+  cancelReason?: string;
+  fragment?: boolean;
+  events: Event[];
+  /** Whether events carry their previous versions (the watcher asked for prev_kv). */
+  prevKv: boolean;
+}
+
+export interface WatchOutput {
+  send(reply: WatchReply): void;
+  /** Whether the connection is backed up (the store then holds events back in history). */
+  blocked(): boolean;
+}
+
+export interface CreateRequest {
+  key: Buffer;
+  rangeEnd: Buffer;
+  startRevision: number;
+  progressNotify: boolean;
+  noPut: boolean;
+  noDelete: boolean;
+  prevKv: boolean;
+  watchId: number;
+  fragment: boolean;
+}
+
+/** etcd's watch ID for replies that belong to no watcher (refusals, stream-wide progress). */
+export const INVALID_WATCH_ID = -1;
+
+export const WatchErrors = {
+  compacted: 'etcdserver: mvcc: required revision has been compacted',
+  emptyRange: 'mvcc: watcher range is empty',
+  duplicateId: 'mvcc: duplicate watch ID provided on the WatchStream',
+};
+
+/** Bytes a reply may hold before it is split (at revision boundaries, or in fragments). */
+const EVENT_OVERHEAD_BYTES = 40;
+
+export class WatchStream implements WatchSink {
+  private readonly watchers = new Map<number, Watcher>();
+  private nextId = 0;
+  private progressPending = false;
+  private closed = false;
+
+  constructor(
+    private readonly store: WatchableStore,
+    private readonly out: WatchOutput,
+    private readonly maxReplyBytes: number,
+  ) {}
+
+  get size(): number {
+    return this.watchers.size;
+  }
+
+  create(req: CreateRequest): void {
+    const rev = this.store.rev();
+    const refuse = (reason: string): void => this.out.send({ watchId: INVALID_WATCH_ID, revision: rev, created: true, canceled: true, cancelReason: reason, events: [], prevKv: false });
+    if (req.startRevision < 0) return refuse(WatchErrors.compacted);
+    // An empty key is the smallest key; a range end of "\0" means every key from key on.
+    const key = req.key.length === 0 ? Buffer.from([0]) : req.key;
+    let end: WatchEnd;
+    if (req.rangeEnd.length === 0) end = undefined;
+    else if (req.rangeEnd.length === 1 && req.rangeEnd[0] === 0) end = Buffer.alloc(0);
+    else end = req.rangeEnd;
+    if (end !== undefined && end.length > 0 && Buffer.compare(key, end) >= 0) return refuse(WatchErrors.emptyRange);
+    let id = req.watchId;
+    if (id === 0) {
+      // etcd's auto IDs: per stream, from 0, skipping IDs the client chose.
+      while (this.watchers.has(this.nextId)) this.nextId++;
+      id = this.nextId++;
+    } else if (this.watchers.has(id)) {
+      return refuse(WatchErrors.duplicateId);
+    }
+    // The created reply goes out before any event of the watcher: the store hands events over
+    // only from the next applied batch or catch-up pass, never from inside watch().
+    this.out.send({ watchId: id, revision: rev, created: true, events: [], prevKv: false });
+    const w = this.store.watch(
+      this,
+      id,
+      { key, end, noPut: req.noPut, noDelete: req.noDelete, prevKv: req.prevKv, fragment: req.fragment, progressNotify: req.progressNotify },
+      req.startRevision,
+    );
+    this.watchers.set(id, w);
+  }
+
+  cancel(id: number): void {
+    const w = this.watchers.get(id);
+    if (w === undefined) return; // etcd answers nothing for an unknown ID
+    this.store.cancel(w);
+    this.watchers.delete(id);
+    this.out.send({ watchId: id, revision: this.store.rev(), canceled: true, events: [], prevKv: false });
+    this.maybeSendProgress();
+  }
+
+  /**
+   * A progress request for the whole stream: answered (watch ID -1, the store's revision) once
+   * every watcher of the stream is synced, so that the revision never runs ahead of events a
+   * watcher has yet to receive.
+   */
+  requestProgress(): void {
+    this.progressPending = true;
+    this.maybeSendProgress();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.watchers.values()) this.store.cancel(w);
+    this.watchers.clear();
+  }
+
+  // ---- WatchSink ---------------------------------------------------------------------------
+
+  blocked(): boolean {
+    return this.closed || this.out.blocked();
+  }
+
+  deliver(w: Watcher, events: Event[], revision: number): void {
+    if (w.closed) return;
+    const limit = this.maxReplyBytes;
+    let part: Event[] = [];
+    let bytes = 0;
+    const flush = (): void => {
+      if (part.length > 0) this.sendEvents(w, part, revision);
+      part = [];
+      bytes = 0;
+    };
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i];
+      // Split only between revisions: one revision's events always travel together.
+      const newRevision = i > 0 && ev.kv.mod_revision !== events[i - 1].kv.mod_revision;
+      if (newRevision && bytes >= limit) flush();
+      part.push(ev);
+      bytes += eventBytes(ev, w.o.prevKv);
+    }
+    flush();
+  }
+
+  compacted(w: Watcher, compactRevision: number): void {
+    if (this.watchers.get(w.id) !== w) return;
+    this.watchers.delete(w.id);
+    this.out.send({ watchId: w.id, revision: this.store.rev(), canceled: true, compactRevision, events: [], prevKv: false });
+    this.maybeSendProgress();
+  }
+
+  progress(w: Watcher, revision: number): void {
+    this.out.send({ watchId: w.id, revision, events: [], prevKv: false });
+  }
+
+  onSynced(): void {
+    this.maybeSendProgress();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private maybeSendProgress(): void {
+    if (!this.progressPending || !this.store.allSynced(this.watchers.values())) return;
+    this.progressPending = false;
+    this.out.send({ watchId: INVALID_WATCH_ID, revision: this.store.rev(), events: [], prevKv: false });
+  }
+
+  /** One revision-aligned reply; a watcher that asked for fragments gets large ones in pieces. */
+  private sendEvents(w: Watcher, events: Event[], revision: number): void {
+    const limit = this.maxReplyBytes;
+    if (!w.o.fragment || events.length < 2 || totalBytes(events, w.o.prevKv) < limit) {
+      this.out.send({ watchId: w.id, revision, events, prevKv: w.o.prevKv });
+      return;
+    }
+    // etcd's sendFragments: fill each piece up to the limit (at least one event each); every
+    // piece but the last is flagged as a fragment.
+    let start = 0;
+    while (start < events.length) {
+      let end = start + 1;
+      let bytes = eventBytes(events[start], w.o.prevKv);
+      while (end < events.length && bytes + eventBytes(events[end], w.o.prevKv) < limit) bytes += eventBytes(events[end++], w.o.prevKv);
+      this.out.send({ watchId: w.id, revision, events: events.slice(start, end), fragment: end < events.length, prevKv: w.o.prevKv });
+      start = end;
+    }
+  }
+}
+
+function kvBytes(kv: KeyValue | undefined): number {
+  return kv === undefined ? 0 : kv.key.length + kv.value.length + EVENT_OVERHEAD_BYTES;
+}
+
+function eventBytes(ev: Event, prevKv: boolean): number {
+  return kvBytes(ev.kv) + (prevKv ? kvBytes(ev.prevKv) : 0);
+}
+
+function totalBytes(events: Event[], prevKv: boolean): number {
+  let n = 0;
+  for (const ev of events) n += eventBytes(ev, prevKv);
+  return n;
+}
