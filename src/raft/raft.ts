@@ -5,10 +5,16 @@
 //
 // Implemented: election with pre-vote, check-quorum (a leader that loses touch with a quorum
 // steps down; followers in touch with a leader ignore elections), log replication, commit by
-// quorum of the current term, proposal forwarding from followers, ReadIndex, leader transfer and
-// flow control (probe/replicate, bounded in-flight appends). Still to come on this same shape:
-// snapshots and membership changes.
+// quorum of the current term, proposal forwarding from followers, ReadIndex, leader transfer,
+// flow control (probe/replicate, bounded in-flight appends), snapshots for followers that fell
+// behind the log, and membership changes one at a time (voters, learners, promotion, removal).
+//
+// Beside this file: progress.ts (the leader's per-follower flow control), read-only.ts (ReadIndex
+// bookkeeping), quorum.ts (majority arithmetic), log.ts (the log), types.ts (messages, Ready).
 import { RaftLog, type LogStorage } from './log';
+import { Progress, SNAPSHOT_TIMEOUT_ELECTIONS } from './progress';
+import { hasMajority, quorumIndex, voteResult } from './quorum';
+import { ReadOnly, newReadRequest, type ReadRequest } from './read-only';
 import { EntryType, MessageType, Role, emptyMessage, type ConfChange, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready, type SoftState } from './types';
 
 export interface RaftConfig {
@@ -30,36 +36,6 @@ export interface RaftConfig {
   /** A leader steps down when a quorum is silent for an election timeout (default on). */
   checkQuorum?: boolean;
 }
-
-interface ReadRequest {
-  index: number;
-  context: Buffer;
-  /** Who asked: this member, or the follower to answer. */
-  from: MemberId;
-  acks: Set<MemberId>;
-}
-
-/**
- * The leader's view of a follower (etcd-io/raft's Progress). In `probe` it sends one append at a
- * time and waits for the answer (or a heartbeat reply) to find where the logs agree; in
- * `replicate` it streams appends ahead of the acks, at most MAX_INFLIGHT messages unanswered.
- */
-interface Progress {
-  match: number;
-  next: number;
-  /** snapshot: a snapshot is on its way; wait for the follower's answer (or a timeout). */
-  state: 'probe' | 'replicate' | 'snapshot';
-  /** Snapshot: ticks since it was sent. */
-  snapshotElapsed: number;
-  /** Probe: an append is out and unanswered. */
-  paused: boolean;
-  /** Replicate: the last index of each unanswered append, oldest first. */
-  inflight: number[];
-}
-
-const MAX_INFLIGHT = 256;
-/** A snapshot unanswered for this many election timeouts is sent again. */
-const SNAPSHOT_TIMEOUT_ELECTIONS = 10;
 
 /** Marks the votes of an election a leader asked for (leader transfer): lease checks let it pass. */
 const TRANSFER_CONTEXT = Buffer.from('CampaignTransfer');
@@ -96,10 +72,8 @@ export class Raft {
   private readonly checkQuorum: boolean;
   /** Peers heard from during the current check-quorum window (leader only). */
   private recentActive = new Set<MemberId>();
-  /** ReadIndex requests waiting for a quorum of heartbeat acks, oldest first (leader only). */
-  private readQueue: ReadRequest[] = [];
-  /** ReadIndex requests that arrived before this leader committed an entry of its term. */
-  private readWaitingForCommit: ReadRequest[] = [];
+  /** ReadIndex requests not yet answered (leader only). */
+  private readOnly = new ReadOnly();
   private readStates: ReadState[] = [];
   /** The member leadership is being handed to, and for how many ticks (leader only). */
   private leadTransferee: MemberId | undefined;
@@ -136,12 +110,7 @@ export class Raft {
         }
         this.recentActive = new Set([this.id]);
       }
-      for (const pr of this.progress.values()) {
-        if (pr.state === 'snapshot' && ++pr.snapshotElapsed >= SNAPSHOT_TIMEOUT_ELECTIONS * this.electionTicks) {
-          pr.state = 'probe'; // lost on the way: try again
-          pr.paused = false;
-        }
-      }
+      for (const pr of this.progress.values()) pr.tickSnapshot(SNAPSHOT_TIMEOUT_ELECTIONS * this.electionTicks);
       if (this.leadTransferee !== undefined && ++this.transferElapsed >= this.electionTicks) {
         this.leadTransferee = undefined; // the transferee did not take over in time: keep leading
       }
@@ -218,7 +187,7 @@ export class Raft {
       return;
     }
     if (cc.type !== 'remove' && !this.progress.has(cc.id)) {
-      this.progress.set(cc.id, { match: 0, next: this.log.lastIndex() + 1, state: 'probe', snapshotElapsed: 0, paused: false, inflight: [] });
+      this.progress.set(cc.id, new Progress(this.log.lastIndex() + 1));
       this.sendAppend(cc.id);
     }
     // The quorum changed: an index the new majority holds may commit now.
@@ -262,7 +231,7 @@ export class Raft {
    */
   readIndex(context: Buffer): void {
     if (this.role === Role.Leader) {
-      this.leaderReadIndex({ index: 0, context, from: this.id, acks: new Set() });
+      this.leaderReadIndex(newReadRequest(context, this.id));
       return;
     }
     if (this.leader === undefined) throw new ProposalDroppedError('no leader');
@@ -377,8 +346,7 @@ export class Raft {
     }
     this.role = Role.Follower;
     this.leader = leader;
-    this.readQueue = [];
-    this.readWaitingForCommit = [];
+    this.readOnly.reset();
     this.leadTransferee = undefined;
     this.resetTimers();
   }
@@ -394,7 +362,7 @@ export class Raft {
   }
 
   private requestVotes(type: MessageType.Vote | MessageType.PreVote, term: number, context?: Buffer): void {
-    if (this.hasQuorum(this.votes)) {
+    if (voteResult(this.voters, this.votes) === 'won') {
       if (type === MessageType.PreVote) this.campaign();
       else this.becomeLeader();
       return;
@@ -424,7 +392,7 @@ export class Raft {
     this.leadTransferee = undefined;
     this.recentActive = new Set([this.id]);
     this.progress = new Map();
-    for (const peer of [...this.voters, ...this.learners]) this.progress.set(peer, { match: 0, next: this.log.lastIndex() + 1, state: 'probe', snapshotElapsed: 0, paused: false, inflight: [] });
+    for (const peer of [...this.voters, ...this.learners]) this.progress.set(peer, new Progress(this.log.lastIndex() + 1));
     // A change may sit uncommitted in the log this leader inherited: wait for it before another.
     this.pendingConfIndex = this.log.lastIndex();
     this.resetTimers();
@@ -462,16 +430,13 @@ export class Raft {
   private sendAppend(peer: MemberId): void {
     const pr = this.progress.get(peer);
     if (pr === undefined) return;
-    if (pr.state === 'snapshot') return;
-    if (pr.state === 'probe' ? pr.paused : pr.inflight.length >= MAX_INFLIGHT) return;
+    if (!pr.canSendAppend()) return;
     if (pr.next < this.log.firstIndex()) {
       // Entries the follower needs were compacted away: send the state instead. The driver fills
       // in the data and may move the snapshot up to what it has applied when it sends it.
       const index = this.log.applied;
       this.send({ ...emptyMessage(MessageType.Snap, this.id, peer, this.term), snapshot: { index, term: this.log.term(index) } });
-      pr.state = 'snapshot';
-      pr.snapshotElapsed = 0;
-      pr.inflight = [];
+      pr.becomeSnapshot();
       return;
     }
     const m = emptyMessage(MessageType.App, this.id, peer, this.term);
@@ -480,14 +445,7 @@ export class Raft {
     m.entries = this.log.entries(pr.next, Math.min(this.log.lastIndex() + 1, pr.next + this.maxEntriesPerMsg));
     m.commit = this.log.committed;
     this.send(m);
-    if (pr.state === 'probe') {
-      pr.paused = true;
-    } else if (m.entries.length > 0) {
-      // Optimistic: the next append carries what follows, without waiting for this one's answer.
-      const last = m.entries[m.entries.length - 1].index;
-      pr.next = last + 1;
-      pr.inflight.push(last);
-    }
+    pr.sentAppend(m.entries.length > 0 ? m.entries[m.entries.length - 1].index : undefined);
   }
 
   private broadcastHeartbeat(context: Buffer | undefined): void {
@@ -523,7 +481,7 @@ export class Raft {
 
   private handleReadIndex(m: Message): void {
     if (this.role !== Role.Leader || m.context === undefined) return;
-    this.leaderReadIndex({ index: 0, context: m.context, from: m.from, acks: new Set() });
+    this.leaderReadIndex(newReadRequest(m.context, m.from));
   }
 
   /**
@@ -533,16 +491,16 @@ export class Raft {
   private leaderReadIndex(req: ReadRequest): void {
     // Until an entry of this term commits, the commit index may lag what earlier leaders acked.
     if (this.log.term(this.log.committed) !== this.term) {
-      this.readWaitingForCommit.push(req);
+      this.readOnly.waitForCommit(req);
       return;
     }
     req.index = this.log.committed;
     req.acks = new Set([this.id]);
-    if (this.hasQuorumOf(req.acks)) {
+    if (hasMajority(this.voters, req.acks)) {
       this.answerRead(req);
       return;
     }
-    this.readQueue.push(req);
+    this.readOnly.waitForAcks(req);
     this.broadcastHeartbeat(req.context);
   }
 
@@ -551,55 +509,20 @@ export class Raft {
     else this.send({ ...emptyMessage(MessageType.ReadIndexResp, this.id, req.from, this.term), index: req.index, context: req.context });
   }
 
-  /** A heartbeat ack carrying a read's context confirms that read and every earlier one. */
-  private ackRead(from: MemberId, context: Buffer): void {
-    const at = this.readQueue.findIndex((r) => r.context.equals(context));
-    if (at < 0) return;
-    const req = this.readQueue[at];
-    req.acks.add(from);
-    if (!this.hasQuorumOf(req.acks)) return;
-    const done = this.readQueue.splice(0, at + 1);
-    for (const r of done) this.answerRead(r);
-  }
-
   private handleAppendResp(m: Message): void {
     if (this.role !== Role.Leader) return;
     const pr = this.progress.get(m.from);
     if (pr === undefined) return;
-    pr.paused = false;
-    if (pr.state === 'snapshot') {
-      // The follower answered: with the snapshot installed, or at least from where it stands.
-      pr.state = 'probe';
-      pr.next = Math.max(pr.match, m.index) + 1;
-    }
+    pr.onAppendResp(m.index);
     if (m.reject) {
-      // A rejection of an index at or below what the follower already matched is stale (an older
-      // probe answered late): acting on it would send `next` below `match` for good.
-      if (m.index <= pr.match) return;
-      if (pr.state === 'replicate') {
-        // The stream broke (a lost or reordered append): go back to probing from the match.
-        pr.state = 'probe';
-        pr.inflight = [];
-        pr.next = pr.match + 1;
-      } else {
-        pr.next = Math.max(pr.match + 1, Math.min(pr.next - 1, m.rejectHint + 1));
-      }
-      this.sendAppend(m.from);
+      if (pr.onReject(m.index, m.rejectHint)) this.sendAppend(m.from);
       return;
     }
-    if (pr.state === 'probe') {
-      pr.state = 'replicate';
-      pr.inflight = [];
-      pr.next = Math.max(pr.match, m.index) + 1;
-    } else {
-      while (pr.inflight.length > 0 && pr.inflight[0] <= m.index) pr.inflight.shift();
-      pr.next = Math.max(pr.next, m.index + 1);
-    }
+    const advanced = pr.onAccept(m.index);
     if (m.from === this.leadTransferee && m.index >= this.log.lastIndex()) {
       this.send(emptyMessage(MessageType.TimeoutNow, this.id, m.from, this.term));
     }
-    if (m.index > pr.match) {
-      pr.match = m.index;
+    if (advanced) {
       if (this.maybeCommit()) {
         for (const peer of this.peers()) this.sendAppend(peer);
       } else if (pr.next <= this.log.lastIndex()) {
@@ -612,30 +535,20 @@ export class Raft {
     if (this.role !== Role.Leader) return;
     const pr = this.progress.get(m.from);
     if (pr !== undefined) {
-      // The follower is alive: a probe lost on the way may go again, and a full pipeline whose
-      // answers were lost is restarted from what is known to match.
-      pr.paused = false;
-      if (pr.state === 'replicate' && pr.inflight.length >= MAX_INFLIGHT) {
-        pr.state = 'probe';
-        pr.inflight = [];
-        pr.next = pr.match + 1;
-      }
+      pr.onHeartbeatResp();
       if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
     }
-    if (m.context !== undefined) this.ackRead(m.from, m.context);
+    if (m.context !== undefined) {
+      for (const r of this.readOnly.ack(m.from, m.context, this.voters)) this.answerRead(r);
+    }
   }
 
   /** Commits the highest index a quorum has, if it is of the current term (Raft §5.4.2). */
   private maybeCommit(): boolean {
-    const matches = this.voters.map((v) => this.progress.get(v)?.match ?? 0).sort((a, b) => b - a);
-    const quorumIndex = matches[Math.floor(this.voters.length / 2)];
-    if (quorumIndex > this.log.committed && this.log.term(quorumIndex) === this.term) {
-      this.log.commitTo(quorumIndex);
-      if (this.readWaitingForCommit.length > 0) {
-        const waiting = this.readWaitingForCommit;
-        this.readWaitingForCommit = [];
-        for (const r of waiting) this.leaderReadIndex(r);
-      }
+    const index = quorumIndex(this.voters, (v) => this.progress.get(v)?.match ?? 0);
+    if (index > this.log.committed && this.log.term(index) === this.term) {
+      this.log.commitTo(index);
+      for (const r of this.readOnly.takeWaitingForCommit()) this.leaderReadIndex(r);
       return true;
     }
     return false;
@@ -664,10 +577,11 @@ export class Raft {
     const expected = this.role === Role.PreCandidate ? MessageType.PreVoteResp : this.role === Role.Candidate ? MessageType.VoteResp : undefined;
     if (m.type !== expected) return;
     this.votes.set(m.from, !m.reject);
-    if (this.hasQuorum(this.votes)) {
+    const result = voteResult(this.voters, this.votes);
+    if (result === 'won') {
       if (this.role === Role.PreCandidate) this.campaign();
       else this.becomeLeader();
-    } else if (this.rejectedByQuorum()) {
+    } else if (result === 'lost') {
       this.becomeFollower(this.term, undefined);
     }
   }
@@ -732,31 +646,13 @@ export class Raft {
     return [...this.voters, ...this.learners].filter((p) => p !== this.id);
   }
 
-  private hasQuorumOf(members: Set<MemberId>): boolean {
-    let n = 0;
-    for (const v of this.voters) if (members.has(v)) n++;
-    return n > this.voters.length / 2;
-  }
-
   private quorumActive(): boolean {
-    return this.hasQuorumOf(this.recentActive);
+    return hasMajority(this.voters, this.recentActive);
   }
 
   /** A member that heard from a leader (or, leading, from a quorum) within an election timeout. */
   private inLease(): boolean {
     return this.checkQuorum && this.leader !== undefined && this.electionElapsed < this.electionTicks;
-  }
-
-  private hasQuorum(votes: Map<MemberId, boolean>): boolean {
-    let granted = 0;
-    for (const v of this.voters) if (votes.get(v) === true) granted++;
-    return granted > this.voters.length / 2;
-  }
-
-  private rejectedByQuorum(): boolean {
-    let rejected = 0;
-    for (const v of this.voters) if (this.votes.get(v) === false) rejected++;
-    return rejected > this.voters.length / 2;
   }
 
   private hardStateChanged(): boolean {

@@ -1,0 +1,120 @@
+// The leader's view of one follower's log (etcd-io/raft's Progress) and the flow-control state
+// machine over it. Raft decides when to send and what; this only says whether it may, and how the
+// follower's answers move `match` and `next`.
+
+/** Unanswered appends allowed in `replicate`: bounds what a slow follower can have queued. */
+export const MAX_INFLIGHT = 256;
+/** A snapshot unanswered for this many election timeouts is sent again. */
+export const SNAPSHOT_TIMEOUT_ELECTIONS = 10;
+
+/**
+ * probe: one append at a time, waiting for the answer (or a heartbeat reply) to find where the
+ * logs agree. replicate: appends stream ahead of the acks. snapshot: a snapshot is on its way;
+ * wait for the follower's answer (or a timeout).
+ */
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+export class Progress {
+  match = 0;
+  state: ProgressState = 'probe';
+  /** Snapshot: ticks since it was sent. */
+  snapshotElapsed = 0;
+  /** Probe: an append is out and unanswered. */
+  paused = false;
+  /** Replicate: the last index of each unanswered append, oldest first. */
+  inflight: number[] = [];
+
+  constructor(public next: number) {}
+
+  /** Whether an append may go out now (a snapshot in flight, a pending probe or a full pipeline say no). */
+  canSendAppend(): boolean {
+    if (this.state === 'snapshot') return false;
+    return this.state === 'probe' ? !this.paused : this.inflight.length < MAX_INFLIGHT;
+  }
+
+  /** An append went out; `last` is the index of its last entry (undefined when it carried none). */
+  sentAppend(last: number | undefined): void {
+    if (this.state === 'probe') {
+      this.paused = true;
+    } else if (last !== undefined) {
+      // Optimistic: the next append carries what follows, without waiting for this one's answer.
+      this.next = last + 1;
+      this.inflight.push(last);
+    }
+  }
+
+  /** A snapshot went out instead of entries the follower needs but the log no longer holds. */
+  becomeSnapshot(): void {
+    this.state = 'snapshot';
+    this.snapshotElapsed = 0;
+    this.inflight = [];
+  }
+
+  /** Restarts probing from what is known to match, dropping the pipeline. */
+  becomeProbe(): void {
+    this.state = 'probe';
+    this.inflight = [];
+    this.next = this.match + 1;
+  }
+
+  /** A leader tick: a snapshot unanswered for `timeoutTicks` is taken as lost. */
+  tickSnapshot(timeoutTicks: number): void {
+    if (this.state !== 'snapshot') return;
+    if (++this.snapshotElapsed >= timeoutTicks) {
+      this.state = 'probe'; // lost on the way: try again
+      this.paused = false;
+    }
+  }
+
+  /** Any answer to an append or snapshot, before it is judged an accept or a reject. */
+  onAppendResp(index: number): void {
+    this.paused = false;
+    if (this.state === 'snapshot') {
+      // The follower answered: with the snapshot installed, or at least from where it stands.
+      this.state = 'probe';
+      this.next = Math.max(this.match, index) + 1;
+    }
+  }
+
+  /**
+   * The follower's log does not hold `index` at the term sent; `hint` is its last index at or
+   * below it. Returns false when the rejection is stale and nothing changed.
+   */
+  onReject(index: number, hint: number): boolean {
+    // A rejection of an index at or below what the follower already matched is stale (an older
+    // probe answered late): acting on it would send `next` below `match` for good.
+    if (index <= this.match) return false;
+    if (this.state === 'replicate') {
+      // The stream broke (a lost or reordered append): go back to probing from the match.
+      this.becomeProbe();
+    } else {
+      this.next = Math.max(this.match + 1, Math.min(this.next - 1, hint + 1));
+    }
+    return true;
+  }
+
+  /** The follower's log matches up to `index`. Returns whether `match` advanced. */
+  onAccept(index: number): boolean {
+    if (this.state === 'probe') {
+      // Where the logs agree is found: stream from here on.
+      this.state = 'replicate';
+      this.inflight = [];
+      this.next = Math.max(this.match, index) + 1;
+    } else {
+      while (this.inflight.length > 0 && this.inflight[0] <= index) this.inflight.shift();
+      this.next = Math.max(this.next, index + 1);
+    }
+    if (index <= this.match) return false;
+    this.match = index;
+    return true;
+  }
+
+  /**
+   * The follower is alive: a probe lost on the way may go again, and a full pipeline whose
+   * answers were lost is restarted from what is known to match.
+   */
+  onHeartbeatResp(): void {
+    this.paused = false;
+    if (this.state === 'replicate' && this.inflight.length >= MAX_INFLIGHT) this.becomeProbe();
+  }
+}
