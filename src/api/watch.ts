@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { toPb } from '../apply/range';
 import { Errors } from '../errors';
 import type { KeyValue } from '../mvcc/kv-record';
+import type { Event } from '../mvcc/store';
+import { encodeEvent } from '../pb/fast-codec';
 import type { EventPb, WatchRequestPb, WatchResponsePb } from '../pb/types';
 import { WatchStream, type WatchReply } from '../watch/watch-stream';
 import type { WatchableStore } from '../watch/watchable-store';
@@ -119,12 +121,23 @@ function handle(stream: WatchStream, req: WatchRequestPb): void {
   // Anything else is ignored, as etcd does, rather than ending the stream.
 }
 
+/** Encoded events, by event: one event usually goes to many watchers. */
+const encodedPlain = new WeakMap<Event, Buffer>();
+const encodedWithPrev = new WeakMap<Event, Buffer>();
+
+function encoded(ev: Event, prevKv: boolean): Buffer {
+  const cache = prevKv && ev.prevKv !== undefined ? encodedWithPrev : encodedPlain;
+  let buf = cache.get(ev);
+  if (buf === undefined) {
+    const pb: EventPb = { type: ev.type === 'put' ? 0 : 1, kv: toPb(ev.kv), prev_kv: cache === encodedWithPrev && ev.prevKv !== undefined ? toPb(ev.prevKv) : undefined };
+    buf = encodeEvent(pb);
+    cache.set(ev, buf);
+  }
+  return buf;
+}
+
 function toResponse(server: EtcdServerApi, r: WatchReply): WatchResponsePb {
-  const events: EventPb[] = r.events.map((ev) => ({
-    type: ev.type === 'put' ? 0 : 1,
-    kv: toPb(ev.kv),
-    prev_kv: r.prevKv && ev.prevKv !== undefined ? toPb(ev.prevKv) : undefined,
-  }));
+  const events = r.events.map((ev) => encoded(ev, r.prevKv));
   return {
     header: server.header(r.revision),
     watch_id: r.watchId,

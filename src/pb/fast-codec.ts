@@ -3,7 +3,7 @@
 // (pb/types.ts) but skip its object conversions, which dominated the cost of a read.
 // Field numbers are etcd's (proto/etcdserverpb/rpc.proto, proto/mvccpb/kv.proto).
 import * as protobuf from 'protobufjs';
-import type { Int64, KeyValuePb, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, WatchResponsePb } from './types';
+import type { Int64, KeyValuePb, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, EventPb, WatchResponsePb } from './types';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -80,14 +80,24 @@ function writeBytes(w: protobuf.Writer, field: number, v: Buffer): void {
   w.uint32((field << 3) | 2).bytes(v);
 }
 
+/**
+ * The last header encoded: consecutive responses mostly share one (same member, term and often
+ * revision), and parsing the 64-bit decimal IDs each time showed in profiles.
+ */
+let lastHeader: { c: Int64 | undefined; m: Int64 | undefined; r: Int64 | undefined; t: Int64 | undefined; bytes: Buffer } | undefined;
+
 function writeHeader(w: protobuf.Writer, h: Partial<ResponseHeader> | undefined): void {
   if (h === undefined) return;
-  w.uint32((1 << 3) | 2).fork();
-  writeInt64(w, 1, h.cluster_id);
-  writeInt64(w, 2, h.member_id);
-  writeInt64(w, 3, h.revision);
-  writeInt64(w, 4, h.raft_term);
-  w.ldelim();
+  const l = lastHeader;
+  if (l === undefined || l.c !== h.cluster_id || l.m !== h.member_id || l.r !== h.revision || l.t !== h.raft_term) {
+    const hw = protobuf.Writer.create();
+    writeInt64(hw, 1, h.cluster_id);
+    writeInt64(hw, 2, h.member_id);
+    writeInt64(hw, 3, h.revision);
+    writeInt64(hw, 4, h.raft_term);
+    lastHeader = { c: h.cluster_id, m: h.member_id, r: h.revision, t: h.raft_term, bytes: hw.finish() as Buffer };
+  }
+  w.uint32((1 << 3) | 2).bytes(lastHeader?.bytes ?? Buffer.alloc(0));
 }
 
 function writeKeyValue(w: protobuf.Writer, field: number, kv: KeyValuePb): void {
@@ -126,12 +136,16 @@ export function encodeWatchResponse(m: WatchResponsePb): Buffer {
   writeInt64(w, 5, m.compact_revision);
   if (m.cancel_reason !== undefined && m.cancel_reason.length > 0) w.uint32((6 << 3) | 2).string(m.cancel_reason);
   if (m.fragment === true) w.uint32(7 << 3).bool(true);
-  for (const ev of m.events) {
-    w.uint32((11 << 3) | 2).fork();
-    if (ev.type !== 0) w.uint32(1 << 3).int32(ev.type);
-    writeKeyValue(w, 2, ev.kv);
-    if (ev.prev_kv !== undefined) writeKeyValue(w, 3, ev.prev_kv);
-    w.ldelim();
-  }
+  // Events may come encoded already (one event goes to many watchers: encoded once).
+  for (const ev of m.events) w.uint32((11 << 3) | 2).bytes(Buffer.isBuffer(ev) ? ev : encodeEvent(ev));
+  return w.finish() as Buffer;
+}
+
+/** One mvccpb.Event, as the body of a WatchResponse's events field. */
+export function encodeEvent(ev: EventPb): Buffer {
+  const w = protobuf.Writer.create();
+  if (ev.type !== 0) w.uint32(1 << 3).int32(ev.type);
+  writeKeyValue(w, 2, ev.kv);
+  if (ev.prev_kv !== undefined) writeKeyValue(w, 3, ev.prev_kv);
   return w.finish() as Buffer;
 }

@@ -212,5 +212,6 @@ export interface WatchResponsePb {
   compact_revision?: Int64;
   cancel_reason?: string;
   fragment?: boolean;
-  events: EventPb[];
+  /** Decoded events, or events encoded already (fast-codec's encodeEvent). */
+  events: (EventPb | Buffer)[];
 }
