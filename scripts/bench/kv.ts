@@ -82,6 +82,13 @@ export function unaryCall(client: grpc.Client, method: KvMethod, req: object, ti
   });
 }
 
+/** etcdserverpb.Watch/Watch (bidirectional stream); its requestSerialize encodes WatchRequest objects. */
+export function loadWatchMethod(protoDir: string): KvMethod {
+  const watch = loadService(protoDir, 'etcdserverpb.Watch')['Watch'];
+  if (!watch) throw new Error('etcdserverpb.Watch lacks Watch');
+  return watch;
+}
+
 /** etcdserverpb.Maintenance/Status, used to wait for a cluster to elect a leader. */
 export function loadStatusMethod(protoDir: string): KvMethod {
   const status = loadService(protoDir, 'etcdserverpb.Maintenance')['Status'];

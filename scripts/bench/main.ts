@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { parseCommand, USAGE, UsageError, type Command, type Plan } from './options';
 import { formatTable, jsonLine, type LoadReport } from './report';
 import { prefill, runLoad } from './runner';
+import { runWatchLoad } from './watch-runner';
 import type { LoadSpec, RunConfig, RunResult } from './types';
 import {
   findOnPath,
@@ -33,8 +34,9 @@ function log(msg: string): void {
 }
 
 function logRun(spec: LoadSpec, server: string, rep: number, reps: number, res: RunResult): void {
+  const rate = spec.kind === 'watch' ? `events/s (${(res.putsPerSec ?? NaN).toFixed(0)} puts/s)` : 'req/s';
   log(
-    `${spec.name} on ${server} rep ${rep}/${reps}: ${res.throughput.toFixed(0)} req/s, ` +
+    `${spec.name} on ${server} rep ${rep}/${reps}: ${res.throughput.toFixed(0)} ${rate}, ` +
       `p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, ${res.seconds.toFixed(2)} s` +
       (res.errors > 0 ? `, ${res.errors} errors (${res.firstError ?? ''})` : ''),
   );
@@ -62,6 +64,11 @@ function resolveServers(t: SpawnTargets): ServerSpec[] {
   return servers;
 }
 
+/** The watch load has a runner of its own (watchers in threads, puts on this one). */
+function run(spec: LoadSpec, cfg: RunConfig): Promise<RunResult> {
+  return spec.kind === 'watch' ? runWatchLoad(spec, cfg) : runLoad(spec, cfg);
+}
+
 function cfgFor(plan: Plan, endpoints: string[]): RunConfig {
   return { endpoints, workers: plan.workers, protoDir: plan.protoDir, callTimeoutMs: plan.callTimeoutMs };
 }
@@ -85,7 +92,7 @@ async function runShared(plan: Plan, loads: LoadSpec[], targets: Target[]): Prom
     // thermal) affects both sides alike.
     for (let rep = 1; rep <= plan.reps; rep++) {
       for (const [i, t] of targets.entries()) {
-        const res = await runLoad(spec, cfgFor(plan, t.endpoints));
+        const res = await run(spec, cfgFor(plan, t.endpoints));
         byTarget[i]?.runs.push(res);
         logRun(spec, t.server, rep, plan.reps, res);
       }
@@ -130,7 +137,7 @@ async function runFreshClusters(plan: Plan, t: SpawnTargets, servers: ServerSpec
         log(`${spec.name}: ${s.kind} cluster serving on ${h.endpoints.join(',')} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         const cfg = cfgFor(plan, h.endpoints);
         if (spec.kind === 'range' && spec.prefill) await prefill(spec, cfg);
-        const res = await runLoad(spec, cfg);
+        const res = await run(spec, cfg);
         const r = reports[i];
         if (r) {
           r.runs.push(res);

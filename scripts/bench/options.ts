@@ -15,11 +15,15 @@ Usage:
   node dist/scripts/bench/main.js [suite] [OPTIONS]
   node dist/scripts/bench/main.js put   --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
   node dist/scripts/bench/main.js range --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
+  node dist/scripts/bench/main.js watch --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
 
 Suite options (default suite: put 50 clients/10 conns/25000 x 256 B,
 range-s 50/10/25000 and range-l 50/10/10000 over 1000 prefilled keys, put-1c 1/1/3000,
 put-3node 50/10/20000 x 256 B against a 3-member cluster of each server, started fresh
-for every run, the connections spread over the three members):
+for every run, the connections spread over the three members; watch: 100 watchers on one
+prefix over 10 Watch streams, then 2000 puts x 256 B from 10 clients/10 conns, every
+watcher receiving every put; req/s there is events delivered/s, latency put sent -> event
+received):
   --reps N                   repeat each load N times, report medians (default 1)
   --only etcd-ts|etcd        start and load only this server
   --target-endpoints LIST    start nothing; run the suite against these endpoints
@@ -42,6 +46,8 @@ Load options:
   --consistency s|l          range: serializable or linearizable (default s)
   --no-prefill               range: do not write the key space first
   --timeout MS               per-call deadline (default 30000)
+  --watchers N               watch: watchers on the prefix (default 100)
+  --watch-streams N          watch: Watch streams / connections they share (default 10)
   --proto-dir DIR            proto root (default: the repo's proto/)
 `;
 
@@ -71,20 +77,25 @@ const BASE: Omit<LoadSpec, 'name' | 'kind'> = {
   serializable: true,
   prefill: true,
   members: 1,
+  watchers: 100,
+  watchStreams: 10,
 };
 
-/** Sized so the whole side-by-side run (both 3-member clusters included) stays under three minutes on 2 cores. */
+/** Sized so the whole side-by-side run (both 3-member clusters included) stays under three minutes on 2 cores; watch adds some 10-20 s. */
 export const DEFAULT_SUITE: LoadSpec[] = [
   { ...BASE, name: 'put', kind: 'put', total: 25000 },
   { ...BASE, name: 'range-s', kind: 'range', total: 25000, keySpace: 1000, sequentialKeys: false, serializable: true },
   { ...BASE, name: 'range-l', kind: 'range', total: 10000, keySpace: 1000, sequentialKeys: false, serializable: false },
   { ...BASE, name: 'put-1c', kind: 'put', total: 3000, clients: 1, conns: 1 },
   { ...BASE, name: 'put-3node', kind: 'put', total: 20000, members: 3 },
+  // 100 x 2000 = 200,000 events; a few seconds per run on either server.
+  { ...BASE, name: 'watch', kind: 'watch', total: 2000, clients: 10, conns: 10 },
 ];
 
-const SINGLE_DEFAULTS: Record<'put' | 'range', LoadSpec> = {
+const SINGLE_DEFAULTS: Record<'put' | 'range' | 'watch', LoadSpec> = {
   put: { ...BASE, name: 'put', kind: 'put', total: 10000 },
   range: { ...BASE, name: 'range', kind: 'range', total: 10000, keySpace: 1000, sequentialKeys: false },
+  watch: { ...BASE, name: 'watch', kind: 'watch', total: 2000, clients: 10, conns: 10 },
 };
 
 export class UsageError extends Error {}
@@ -136,13 +147,15 @@ export function parseCommand(argv: string[]): Command {
       'no-prefill': { type: 'boolean' },
       timeout: { type: 'string' },
       'proto-dir': { type: 'string' },
+      watchers: { type: 'string' },
+      'watch-streams': { type: 'string' },
     },
   });
   if (values.help) return { mode: 'help' };
   if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`);
   const cmd = positionals[0] ?? 'suite';
-  if (cmd !== 'suite' && cmd !== 'put' && cmd !== 'range') {
-    throw new UsageError(`unknown command "${cmd}" (expected suite, put or range)`);
+  if (cmd !== 'suite' && cmd !== 'put' && cmd !== 'range' && cmd !== 'watch') {
+    throw new UsageError(`unknown command "${cmd}" (expected suite, put, range or watch)`);
   }
   if (values['sequential-keys'] && values['random-keys']) {
     throw new UsageError('--sequential-keys and --random-keys are exclusive');
@@ -167,6 +180,8 @@ export function parseCommand(argv: string[]): Command {
   if (values['random-keys']) overrides.sequentialKeys = false;
   if (consistency !== undefined) overrides.serializable = consistency === 's';
   if (values['no-prefill']) overrides.prefill = false;
+  set('watchers', int('watchers', values.watchers, 1, 100_000));
+  set('watchStreams', int('watch-streams', values['watch-streams'], 1, 10_000));
 
   let loads: LoadSpec[];
   if (cmd === 'suite') {
@@ -185,8 +200,13 @@ export function parseCommand(argv: string[]): Command {
   for (const l of loads) {
     // Channels beyond the number of clients would just sit idle.
     l.conns = Math.min(l.conns, l.clients);
-    const bad = checkKeySpace(l.keySpace, l.keySize);
+    // Watch keys are the put indexes under a prefix, so every put index must fit.
+    const bad = checkKeySpace(l.kind === 'watch' ? l.total : l.keySpace, l.keySize);
     if (bad) throw new UsageError(`${l.name}: ${bad}`);
+    // The watch load carries each put's send time in the value's first 8 bytes.
+    if (l.kind === 'watch' && l.valSize < 8) throw new UsageError(`${l.name}: --val-size must be at least 8`);
+    // Latencies are kept per (watcher, put) pair.
+    if (l.kind === 'watch' && l.watchers * l.total > 50_000_000) throw new UsageError(`${l.name}: watchers x total must stay within 50,000,000`);
   }
 
   const only = values.only;

@@ -12,6 +12,8 @@ export interface Summary {
   /** Summed over reps: any failure matters, a median would hide it. */
   errors: number;
   firstError: string | null;
+  /** Watch only: puts/s while the events were delivered (NaN otherwise). */
+  putsPerSec: number;
 }
 
 export interface LoadReport {
@@ -34,6 +36,7 @@ export function summarize(runs: RunResult[]): Summary {
     maxMs: m((r) => r.maxMs),
     errors: runs.reduce((s, r) => s + r.errors, 0),
     firstError: runs.find((r) => r.firstError !== null)?.firstError ?? null,
+    putsPerSec: m((r) => r.putsPerSec ?? NaN),
   };
 }
 
@@ -83,9 +86,15 @@ export function formatTable(reports: LoadReport[]): string {
   const line = (cells: string[]): string =>
     cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
   const out = [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  // The watch row's rate is events, not requests; its put rate goes underneath.
+  const watch = reports.filter((r) => r.spec.kind === 'watch');
+  if (watch.length > 0) {
+    const puts = watch.map((r) => `${r.server} ${fmt(summarize(r.runs).putsPerSec, 0)}`).join(', ');
+    out.push(`watch: req/s = events delivered/s (watchers x puts / first put -> last event), p50/p99 = put sent -> event received; puts/s: ${puts}`);
+  }
   for (const r of reports) {
     const s = summarize(r.runs);
-    if (s.errors > 0) out.push(`! ${r.load} on ${r.server}: ${s.errors} failed requests, first: ${s.firstError ?? '?'}`);
+    if (s.errors > 0) out.push(`! ${r.load} on ${r.server}: ${s.errors} ${r.spec.kind === 'watch' ? 'errors' : 'failed requests'}, first: ${s.firstError ?? '?'}`);
   }
   return out.join('\n');
 }
@@ -117,6 +126,9 @@ export function jsonLine(reports: LoadReport[], meta: { reps: number; workers: n
         keySpace: r.spec.keySpace,
         sequentialKeys: r.spec.sequentialKeys,
         ...(r.spec.kind === 'range' ? { serializable: r.spec.serializable } : {}),
+        ...(r.spec.kind === 'watch'
+          ? { watchers: r.spec.watchers, watchStreams: r.spec.watchStreams, eventsPerSec: round(s.throughput), putsPerSec: round(s.putsPerSec) }
+          : {}),
         reqPerSec: round(s.throughput),
         meanMs: round(s.meanMs),
         p50Ms: round(s.p50Ms),
@@ -130,6 +142,7 @@ export function jsonLine(reports: LoadReport[], meta: { reps: number; workers: n
           seconds: round(x.seconds),
           p50Ms: round(x.p50Ms),
           p99Ms: round(x.p99Ms),
+          ...(x.putsPerSec !== undefined ? { putsPerSec: round(x.putsPerSec) } : {}),
           errors: x.errors,
         })),
       };

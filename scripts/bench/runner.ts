@@ -3,51 +3,10 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { mean, percentile, sortedSuccesses } from './stats';
+import { expectMessage, spread } from './threads';
 import type { LoadSpec, RunConfig, RunResult, WorkerInit, WorkerToMain } from './types';
 
 const WORKER_FILE = path.join(__dirname, 'worker.js');
-
-/** Split n items over k buckets as evenly as possible. */
-function spread(n: number, k: number): number[] {
-  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
-}
-
-type Msg<T extends WorkerToMain['type']> = Extract<WorkerToMain, { type: T }>;
-
-function isType<T extends WorkerToMain['type']>(msg: WorkerToMain, type: T): msg is Msg<T> {
-  return msg.type === type;
-}
-
-/** Next message of the given type from a worker; rejects on a fatal report, a thread error or an exit. */
-function expect<T extends WorkerToMain['type']>(worker: Worker, index: number, type: T): Promise<Msg<T>> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    const onMessage = (msg: WorkerToMain): void => {
-      if (isType(msg, type)) {
-        cleanup();
-        resolve(msg);
-      } else if (msg.type === 'fatal') {
-        cleanup();
-        reject(new Error(`bench worker ${index}: ${msg.message}`));
-      }
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    const onExit = (code: number): void => {
-      cleanup();
-      reject(new Error(`bench worker ${index} exited (code ${code}) before reporting "${type}"`));
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-  });
-}
 
 export async function runLoad(spec: LoadSpec, cfg: RunConfig): Promise<RunResult> {
   // A worker needs at least one connection and one client to be useful.
@@ -74,9 +33,9 @@ export async function runLoad(spec: LoadSpec, cfg: RunConfig): Promise<RunResult
 
   try {
     // Start the clock only once every worker has all its connections up.
-    await Promise.all(workers.map((w, i) => expect(w, i, 'ready')));
+    await Promise.all(workers.map((w, i) => expectMessage<WorkerToMain, 'ready'>(w, i, 'ready')));
     // Listen for "done" before sending "start" so no report can slip past.
-    const done = Promise.all(workers.map((w, i) => expect(w, i, 'done')));
+    const done = Promise.all(workers.map((w, i) => expectMessage<WorkerToMain, 'done'>(w, i, 'done')));
     for (const worker of workers) worker.postMessage({ type: 'start' });
     const reports = await done;
 

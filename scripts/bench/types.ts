@@ -2,7 +2,7 @@
 // threads. Everything here must be structured-clone friendly because it crosses
 // the worker_threads boundary.
 
-export type LoadKind = 'put' | 'range';
+export type LoadKind = 'put' | 'range' | 'watch';
 
 /** One load: what to send, how much of it and with how much concurrency. */
 export interface LoadSpec {
@@ -32,6 +32,10 @@ export interface LoadSpec {
    * connections spread over all members' client endpoints.
    */
   members: number;
+  /** Watch only: watchers on the load's prefix, each receiving every put's event. */
+  watchers: number;
+  /** Watch only: Watch streams (one TCP connection each) the watchers are spread over. */
+  watchStreams: number;
 }
 
 /** Where and how to run loads; independent of the load itself. */
@@ -72,6 +76,48 @@ export type WorkerToMain =
     }
   | { type: 'fatal'; message: string };
 
+/** One Watch stream a watch worker owns, and the global watcher indexes it carries. */
+export interface WatchStreamPlan {
+  /** Global stream index: picks the endpoint and makes the channel distinct. */
+  id: number;
+  endpoint: string;
+  firstWatcher: number;
+  watchers: number;
+}
+
+/** workerData of a watch worker thread. */
+export interface WatchWorkerInit {
+  /** Key prefix the watchers watch and the puts write under (latin1). */
+  prefix: string;
+  keySize: number;
+  /** Puts P: every watcher expects P events. */
+  puts: number;
+  streams: WatchStreamPlan[];
+  protoDir: string;
+  /** Float64Array[watchers * puts]: latency in ms of watcher w's event for put i at w * puts + i; NaN until received. */
+  latencies: SharedArrayBuffer;
+}
+
+export type MainToWatchWorker = { type: 'putsDone' };
+
+export type WatchWorkerToMain =
+  | { type: 'ready' }
+  | {
+      type: 'done';
+      /** Events received once each by the right watcher. */
+      delivered: number;
+      duplicates: number;
+      outOfOrder: number;
+      /** Events that cannot belong to the load (wrong type, key or value) and stream failures. */
+      other: number;
+      firstError: string | null;
+      /** process.hrtime in ms (one monotonic clock for all threads) of the last new event; NaN if none. */
+      lastEventAt: number;
+      /** Float64Array[puts]: mod_revision this worker's watchers saw for put i (NaN: none), checked against the put's revision. */
+      revisions: Float64Array;
+    }
+  | { type: 'fatal'; message: string };
+
 /** Result of a single timed run of one load against one server. */
 export interface RunResult {
   ok: number;
@@ -84,4 +130,6 @@ export interface RunResult {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Watch only: put throughput while the events were delivered (throughput is then events/s). */
+  putsPerSec?: number;
 }
