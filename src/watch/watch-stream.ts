@@ -7,10 +7,10 @@ import type { KeyValue } from '../mvcc/kv-record';
 import type { WatchableStore } from './watchable-store';
 import type { WatchEnd, Watcher, WatchSink } from './watcher';
 
-/** A reply before encoding. `revision` goes into the header. */
+/** A reply before encoding. `revision` goes into the header (null: none, as etcd leaves it). */
 export interface WatchReply {
   watchId: number;
-  revision: number;
+  revision: number | null;
   created?: boolean;
   canceled?: boolean;
   compactRevision?: number;
@@ -153,7 +153,8 @@ export class WatchStream implements WatchSink {
   compacted(w: Watcher, compactRevision: number): void {
     if (this.watchers.get(w.id) !== w) return;
     this.watchers.delete(w.id);
-    this.out.send({ watchId: w.id, revision: this.store.rev(), canceled: true, compactRevision, events: [], prevKv: false });
+    // etcd's cancel for compaction carries no header revision.
+    this.out.send({ watchId: w.id, revision: null, canceled: true, compactRevision, events: [], prevKv: false });
     this.maybeSendProgress();
   }
 
