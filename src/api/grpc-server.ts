@@ -7,10 +7,9 @@ import { clusterService } from './cluster';
 import { kvService } from './kv';
 import { maintenanceService } from './maintenance';
 import { watchService } from './watch';
+import { GRPC_OVERHEAD_BYTES } from './validate';
 import type { EtcdServerApi } from './server-api';
 
-/** etcd lets gRPC frames exceed --max-request-bytes by this much, so its own check answers first. */
-const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
 export function createGrpcServer(server: EtcdServerApi, log: Logger): grpc.Server {
   const g = new grpc.Server({

@@ -84,3 +84,6 @@ function checkIntervals(ops: RequestOp[]): { puts: Set<string>; dels: Interval[]
   }
   return { puts, dels };
 }
+
+/** etcd lets gRPC frames exceed --max-request-bytes by this much, so its own check answers first. */
+export const GRPC_OVERHEAD_BYTES = 512 * 1024;

@@ -14,6 +14,7 @@ import type { EventPb, WatchRequestPb, WatchResponsePb } from '../pb/types';
 import { WatchStream, type WatchReply } from '../watch/watch-stream';
 import type { WatchableStore } from '../watch/watchable-store';
 import { toStatus } from './errors';
+import { GRPC_OVERHEAD_BYTES } from './validate';
 import type { EtcdServerApi } from './server-api';
 
 /** Bytes of replies in flight per stream beyond which its watchers wait in history. */
@@ -48,6 +49,9 @@ function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStor
       send: (reply) => {
         if (ended || call.cancelled || call.destroyed) return;
         const size = replyBytes(reply);
+        if (pendingBytes <= BLOCKED_BYTES && pendingBytes + size > BLOCKED_BYTES) {
+          log.info({ pendingBytes: pendingBytes + size }, 'watch stream backed up; its watchers wait in history until it drains');
+        }
         pendingBytes += size;
         call.write(toResponse(server, reply), () => {
           const wasBlocked = pendingBytes > BLOCKED_BYTES;
@@ -58,7 +62,9 @@ function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStor
       },
       blocked: () => ended || pendingBytes > BLOCKED_BYTES,
     },
-    server.maxRequestBytes,
+    // etcd's watch server splits (and fragments) replies above the request limit plus the gRPC
+    // allowance it grants requests.
+    server.maxRequestBytes + GRPC_OVERHEAD_BYTES,
   );
   const finish = (): void => {
     if (ended) return;

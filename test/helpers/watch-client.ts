@@ -93,6 +93,15 @@ export class WatchClient {
     return out;
   }
 
+  /** Stops reading from the connection (HTTP/2 flow control then holds the server back). */
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
   close(): void {
     this.stream.end();
     this.stream.cancel();
