@@ -59,4 +59,5 @@ export const Errors = {
   learnerNotReady: e(Code.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member which is in sync with leader'),
   tooManyLearners: e(Code.FAILED_PRECONDITION, 'etcdserver: too many learner members in cluster'),
   unknownMethod: e(Code.UNIMPLEMENTED, 'etcdserver: unknown method'),
+  tooManyRequests: e(Code.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),
 };

@@ -7,6 +7,7 @@ import { clusterService } from './cluster';
 import { kvService } from './kv';
 import { maintenanceService } from './maintenance';
 import { watchService } from './watch';
+import { leaseService } from './lease';
 import { GRPC_OVERHEAD_BYTES } from './validate';
 import type { EtcdServerApi } from './server-api';
 
@@ -27,7 +28,8 @@ export function createGrpcServer(server: EtcdServerApi, log: Logger): grpc.Serve
   g.addService(serviceDefinition('etcdserverpb.Maintenance'), maintenanceService(server, log));
   g.addService(serviceDefinition('etcdserverpb.Cluster'), clusterService(server, log));
   g.addService(serviceDefinition('etcdserverpb.Watch'), watchService(server, server.watchable, log));
-  for (const name of ['etcdserverpb.Lease', 'etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) {
+  g.addService(serviceDefinition('etcdserverpb.Lease'), leaseService(server, log));
+  for (const name of [ 'etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) {
     g.addService(serviceDefinition(name), {});
   }
   return g;

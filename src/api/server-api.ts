@@ -44,4 +44,12 @@ export interface EtcdServerApi {
   memberRemove(id: string): Promise<Member[]>;
   memberUpdate(id: string, peerUrls: string[]): Promise<Member[]>;
   memberPromote(id: string): Promise<Member[]>;
+  /** Grants a lease (id 0: the server picks one); resolves with the ID and TTL granted. */
+  leaseGrant(ttl: number, id: bigint): Promise<{ ID: string; TTL: number; revision: number }>;
+  leaseRevoke(id: bigint): Promise<void>;
+  /** A keep-alive: the lease's TTL, 0 when it is not found (any more). */
+  leaseRenew(id: bigint): Promise<number>;
+  /** TTL -1 when not found; keys as base64. */
+  leaseTimeToLive(id: bigint, keys: boolean): Promise<{ ID: string; TTL: number; grantedTTL: number; keys: string[] }>;
+  leaseIds(): string[];
 }

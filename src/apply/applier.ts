@@ -16,13 +16,20 @@ import { mvccCall } from './range';
 
 const META_APPLIED = 'applied-index';
 
+/** What applying needs of the lessor (lease/lessor.ts); all of it runs inside the transaction. */
+export interface LeaseApply extends LeaseLookup {
+  grant(id: bigint, ttlSec: number): number;
+  revoke(id: bigint, w: WriteTxn): void;
+  onEvents(events: Event[]): void;
+}
+
 export type ApplyResult = { ok: true; response: object } | { ok: false; error: EtcdError };
 
 export interface ApplierOptions {
   backend: Backend;
   mvcc: MvccStore;
   memberId: bigint;
-  leases: LeaseLookup;
+  leases: LeaseApply;
   /** This member's in-flight proposals by request ID: their decoded requests, to skip decoding. */
   localRequest: (id: bigint) => InternalRequest | undefined;
   /** Cluster membership, changed by applied entries (inside the transaction). */
@@ -128,6 +135,15 @@ export class Applier implements RaftApplier {
       this.o.members.setAttributes(BigInt(a.id), a.name, a.client_urls);
       return {};
     }
+    if (req.lease_grant) {
+      const ttl = leases.grant(BigInt(req.lease_grant.ID), Number(req.lease_grant.TTL));
+      return { header: { revision: mvcc.writeRevision() }, ID: String(req.lease_grant.ID), TTL: ttl };
+    }
+    if (req.lease_revoke) {
+      const id = BigInt(req.lease_revoke.ID);
+      this.write((w) => leases.revoke(id, w));
+      return { header: { revision: mvcc.writeRevision() } };
+    }
     if (req.compaction) {
       const rev = Number(req.compaction.revision);
       if (rev <= mvcc.writeCompactRevision()) throw Errors.compacted();
@@ -149,6 +165,7 @@ export class Applier implements RaftApplier {
     } finally {
       if (w.events.length > 0) {
         w.end();
+        this.o.leases.onEvents(w.events);
         for (const ev of w.events) this.events.push(ev);
       }
     }

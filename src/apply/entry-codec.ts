@@ -12,6 +12,8 @@ const FIELDS: [keyof InternalRequest, number][] = [
   ['delete_range', 4],
   ['txn', 5],
   ['compaction', 6],
+  ['lease_grant', 8],
+  ['lease_revoke', 9],
 ];
 
 export interface EntryHeader {

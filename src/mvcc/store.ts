@@ -136,6 +136,14 @@ export class MvccStore {
     yield w.take();
   }
 
+  /** Every live key with its lease (inside a transaction, e.g. after importState). */
+  *liveLeases(): Generator<{ key: Buffer; lease: bigint }> {
+    for (const { value } of this.current.getRange({})) {
+      const rec = decodeRecord(value);
+      if (rec.lease !== 0n) yield { key: rec.key, lease: rec.lease };
+    }
+  }
+
   /** Inside a write transaction: replaces everything with an exported state. */
   importState(records: Iterable<SnapshotRecord>, revision: number, compacted: number): void {
     for (const k of [...this.history.getKeys({})]) this.history.removeSync(k);

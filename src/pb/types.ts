@@ -162,6 +162,17 @@ export interface InternalRequest {
   txn?: TxnRequest | null;
   compaction?: CompactionRequest | null;
   member_attributes?: MemberAttributes | null;
+  lease_grant?: LeaseGrantRequest | null;
+  lease_revoke?: LeaseRevokeRequest | null;
+}
+
+export interface LeaseGrantRequest {
+  TTL: Int64;
+  ID: Int64;
+}
+
+export interface LeaseRevokeRequest {
+  ID: Int64;
 }
 
 export interface MemberAttributes {

@@ -13,9 +13,12 @@ import { decodeBatch, encodeBatch } from './codec';
 const STREAM_PATH = '/raft/stream';
 const SNAPSHOT_PATH = '/raft/snapshot';
 const MEMBERS_PATH = '/members';
-/** POST /members/promote/<id>: a follower asks the leader to promote a learner (as etcd does). */
-const PROMOTE_PATH = '/members/promote/';
-const PROMOTE_TIMEOUT_MS = 10_000;
+/**
+ * POST /forward/<op>, JSON body: a member hands a request only the leader can serve to the
+ * leader (learner promotion, lease renewal and time-to-live, as etcd forwards them).
+ */
+const FORWARD_PATH = '/forward/';
+const FORWARD_TIMEOUT_MS = 10_000;
 /** Largest snapshot accepted. */
 const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024 * 1024;
 /** A snapshot stream that stops moving for this long is given up (the peer may be gone). */
@@ -42,8 +45,8 @@ export interface TransportOptions {
   snapshotDir: string;
   /** The membership record a joining member asks for (GET /members). */
   membersJson: () => string;
-  /** A promotion forwarded by another member: resolves with a JSON body and HTTP status. */
-  onPromote: (id: string) => Promise<{ status: number; body: string }>;
+  /** A request another member forwarded (see FORWARD_PATH): resolves with a status and JSON body. */
+  onForward: (op: string, body: string) => Promise<{ status: number; body: string }>;
   log: Logger;
 }
 
@@ -230,12 +233,12 @@ export class PeerTransport {
     return peer.sendSnapshot(frameOf(encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: [m] })), chunks);
   }
 
-  /** Forwards a learner promotion to the member at urls (the leader); resolves with its answer. */
-  async forwardPromote(urls: string[], id: string): Promise<{ status: number; body: string }> {
+  /** Forwards a request to the member at urls (the leader); resolves with its answer. */
+  async forward(urls: string[], op: string, body: string): Promise<{ status: number; body: string }> {
     let last: unknown = new Error('no peer URL');
     for (const url of urls) {
       try {
-        return await postOnce(url, PROMOTE_PATH + id, { [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId }, PROMOTE_TIMEOUT_MS);
+        return await postOnce(url, FORWARD_PATH + op, { [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId }, body, FORWARD_TIMEOUT_MS);
       } catch (err) {
         last = err;
       }
@@ -265,18 +268,8 @@ export class PeerTransport {
       stream.end(this.o.membersJson());
       return;
     }
-    if (typeof path === 'string' && path.startsWith(PROMOTE_PATH) && headers[':method'] === 'POST') {
-      if (headers[CLUSTER_HEADER] !== this.o.clusterId) {
-        stream.respond({ ':status': 412 });
-        stream.end();
-        return;
-      }
-      stream.on('error', () => undefined);
-      void this.o.onPromote(path.slice(PROMOTE_PATH.length)).then(({ status, body }) => {
-        if (stream.destroyed) return;
-        stream.respond({ ':status': status, 'content-type': 'application/json' });
-        stream.end(body);
-      });
+    if (typeof path === 'string' && path.startsWith(FORWARD_PATH) && headers[':method'] === 'POST') {
+      this.acceptForward(stream, path.slice(FORWARD_PATH.length), headers);
       return;
     }
     if ((path !== STREAM_PATH && path !== SNAPSHOT_PATH) || headers[':method'] !== 'POST') {
@@ -319,6 +312,29 @@ export class PeerTransport {
       }
     });
     stream.on('error', () => undefined);
+  }
+
+  private acceptForward(stream: http2.ServerHttp2Stream, op: string, headers: http2.IncomingHttpHeaders): void {
+    stream.on('error', () => undefined);
+    if (headers[CLUSTER_HEADER] !== this.o.clusterId) {
+      stream.respond({ ':status': 412 });
+      stream.end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_FRAME_BYTES) stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      else chunks.push(c);
+    });
+    stream.on('end', () => {
+      void this.o.onForward(op, Buffer.concat(chunks).toString('utf8')).then(({ status, body }) => {
+        if (stream.destroyed) return;
+        stream.respond({ ':status': status, 'content-type': 'application/json' });
+        stream.end(body);
+      });
+    });
   }
 
   /** Reads the message frame, spools the data to a file, and hands both over once complete. */
@@ -388,7 +404,7 @@ export class PeerTransport {
 }
 
 /** One POST on its own connection; resolves with the status and body. */
-function postOnce(url: string, path: string, headers: http2.OutgoingHttpHeaders, timeoutMs: number): Promise<{ status: number; body: string }> {
+function postOnce(url: string, path: string, headers: http2.OutgoingHttpHeaders, body: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(url);
     const timer = setTimeout(() => {
@@ -414,7 +430,7 @@ function postOnce(url: string, path: string, headers: http2.OutgoingHttpHeaders,
       session.close();
       resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
     });
-    req.end();
+    req.end(body);
   });
 }
 

@@ -21,6 +21,8 @@ import { MemberAdmin, toPbMember } from './member-admin';
 import { ReadBarrier } from './read-barrier';
 import { SnapshotTransfer } from './snapshot-transfer';
 import { WatchableStore } from '../watch/watchable-store';
+import { Lessor } from '../lease/lessor';
+import { LeaseService, type TimeToLiveAnswer } from './lease-service';
 import { PeerTransport } from '../peer/transport';
 import { ETCD_VERSION } from './version';
 
@@ -40,6 +42,8 @@ export class EtcdServer implements EtcdServerApi {
   readonly maxTxnOps: number;
   readonly membership: Membership;
   readonly watchable: WatchableStore;
+  private readonly lessor: Lessor;
+  private readonly leaseService: LeaseService;
   private readonly backend: Backend;
   private readonly mvcc: MvccStore;
   private readonly node: RaftNode;
@@ -62,6 +66,8 @@ export class EtcdServer implements EtcdServerApi {
     this.membership = new Membership(this.backend, config, joinRecord);
     this.mvcc = new MvccStore(this.backend);
     this.watchable = new WatchableStore(this.mvcc, log, config.watchProgressNotifyIntervalMs);
+    // etcd's shortest lease: 1.5 election timeouts, in whole seconds rounded up.
+    this.lessor = new Lessor(this.backend, Math.ceil((1.5 * config.electionTimeoutMs) / 1000));
     this.clusterIdText = this.membership.clusterId.toString();
     this.memberIdText = this.membership.selfId.toString();
     const selfId = this.membership.selfId;
@@ -69,8 +75,7 @@ export class EtcdServer implements EtcdServerApi {
       backend: this.backend,
       mvcc: this.mvcc,
       memberId: selfId,
-      // Leases arrive with the lease work; until then every lease ID is unknown.
-      leases: { leaseExists: () => false },
+      leases: this.lessor,
       localRequest: (id) => this.waiters.get(id)?.req,
       deliver: (results) => this.deliver(results),
       notify: (events, revision) => this.watchable.notify(events, revision),
@@ -83,6 +88,7 @@ export class EtcdServer implements EtcdServerApi {
       mvcc: this.mvcc,
       applier,
       membership: this.membership,
+      lessor: this.lessor,
       node: () => this.node,
       transport: () => this.transport,
       onInstalled: () => this.watchable.restore(),
@@ -97,7 +103,7 @@ export class EtcdServer implements EtcdServerApi {
       onSnapshot: (m, path) => snapshots.install(m, path),
       snapshotDir: SnapshotTransfer.spoolDir(config.dataDir),
       membersJson: () => this.membership.storedJson(),
-      onPromote: (id) => this.promoteForPeer(id),
+      onForward: (op, body) => this.serveForwarded(op, body),
       log,
     }));
     this.membership.onChange(() => {
@@ -112,7 +118,7 @@ export class EtcdServer implements EtcdServerApi {
       clusterId: this.clusterIdText,
       leaderProgress: (id) => (this.node.isLeader() ? { match: this.node.raft.matchOf(id) ?? 0, committed: this.node.committedIndex() } : undefined),
       propose: (change) => this.proposeMemberChange(change),
-      forwardPromote: (id) => this.forwardPromote(id),
+      forwardPromote: async (id) => (await this.forwardToLeader<{ members: Member[] }>('promote', { id })).members,
     });
     this.readBarrier = new ReadBarrier(
       { readIndex: (ctx) => this.node.readIndex(ctx), appliedIndex: () => this.node.appliedIndex() },
@@ -140,6 +146,16 @@ export class EtcdServer implements EtcdServerApi {
       electionTicks: Math.max(1, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
       logRetainEntries: Math.min(config.snapshotCount, 10_000),
       onFatal,
+    });
+    this.leaseService = new LeaseService({
+      lessor: this.lessor,
+      propose: (req) => this.propose(req),
+      forwardToLeader: (op, payload) => this.forwardToLeader(op, payload),
+      isLeader: () => this.node.isLeader(),
+      isReadyLeader: () => this.node.isLeader() && this.node.appliedIndex() >= this.node.committedIndex(),
+      memberId: selfId,
+      electionTimeoutMs: config.electionTimeoutMs,
+      log,
     });
     this.sweeper = setInterval(() => this.expireProposals(), PROPOSAL_SWEEP_MS);
     this.sweeper.unref();
@@ -180,32 +196,64 @@ export class EtcdServer implements EtcdServerApi {
     return this.admin.promote(id);
   }
 
-  /** A promotion another member forwarded here (as the leader it believed this member to be). */
-  private async promoteForPeer(id: string): Promise<{ status: number; body: string }> {
+  leaseGrant(ttl: number, id: bigint): Promise<{ ID: string; TTL: number; revision: number }> {
+    return this.leaseService.grant(ttl, id);
+  }
+
+  async leaseRevoke(id: bigint): Promise<void> {
+    await this.leaseService.revoke(id);
+  }
+
+  leaseRenew(id: bigint): Promise<number> {
+    return this.leaseService.renew(id);
+  }
+
+  leaseTimeToLive(id: bigint, keys: boolean): Promise<TimeToLiveAnswer> {
+    return this.leaseService.timeToLive(id, keys);
+  }
+
+  leaseIds(): string[] {
+    return this.lessor.ids().map(String);
+  }
+
+  /** Requests other members forwarded here, believing this member leads (see forwardToLeader). */
+  private readonly forwardedOps: Record<string, (body: Record<string, string>) => Promise<object>> = {
+    promote: async (b) => ({ members: await this.admin.promote(b.id, false) }),
+    'lease-renew': async (b) => ({ TTL: await this.leaseService.renewHere(BigInt(b.id)) }),
+    'lease-ttl': (b) => this.leaseService.timeToLiveHere(BigInt(b.id), b.keys === 'true'),
+  };
+
+  private async serveForwarded(op: string, body: string): Promise<{ status: number; body: string }> {
     try {
-      return { status: 200, body: JSON.stringify({ members: await this.admin.promote(id, false) }) };
+      const handler = this.forwardedOps[op];
+      if (handler === undefined) return { status: 404, body: '{}' };
+      return { status: 200, body: JSON.stringify(await handler(JSON.parse(body) as Record<string, string>)) };
     } catch (err) {
       const e = err instanceof EtcdError ? err : Errors.timeout();
       return { status: 409, body: JSON.stringify({ code: e.code, message: e.message }) };
     }
   }
 
-  /** Sends a promotion to the leader until it answers or the request times out (etcd's loop). */
-  private async forwardPromote(id: string): Promise<Member[]> {
-    const deadline = Date.now() + this.requestTimeoutMs;
+  /**
+   * Hands a request only the leader can serve to the leader, retrying through leader changes
+   * until it answers or the request times out (etcd's loop for promotions and lease renewals).
+   * The leader's errors come back as they are.
+   */
+  async forwardToLeader<T>(op: string, payload: Record<string, string>, timeoutMs = this.requestTimeoutMs): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
     const notLeader = Errors.notLeader().message;
     for (;;) {
       const lead = this.node.leader();
       const leader = lead === undefined || lead === this.memberIdText ? undefined : this.membership.find(BigInt(lead));
       if (leader !== undefined) {
         try {
-          const { status, body } = await this.transport.forwardPromote(leader.peerUrls, id);
-          const answer = JSON.parse(body) as { members?: Member[]; code?: number; message?: string };
-          if (status === 200 && answer.members !== undefined) return answer.members;
+          const { status, body } = await this.transport.forward(leader.peerUrls, op, JSON.stringify(payload));
+          const answer = JSON.parse(body) as { code?: number; message?: string };
+          if (status === 200) return answer as T;
           if (answer.message !== undefined && answer.message !== notLeader) throw new EtcdError(answer.code ?? 2, answer.message);
         } catch (err) {
           if (err instanceof EtcdError) throw err;
-          this.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'forwarding a promotion failed; retrying');
+          this.log.debug({ op, err: err instanceof Error ? err.message : String(err) }, 'forwarding to the leader failed; retrying');
         }
       }
       if (this.stopped) throw Errors.stopped();
@@ -327,6 +375,7 @@ export class EtcdServer implements EtcdServerApi {
     this.waiters.clear();
     this.readBarrier.close(Errors.stopped());
     this.watchable.close();
+    this.leaseService.close();
     await this.transport.close();
     await this.backend.close();
   }

@@ -2,7 +2,7 @@
 // The sender streams what LMDB holds from one pinned read view, chunk by chunk with the peer's
 // flow control, so the state is never in memory whole; the receiver spools the stream to a file
 // and installs it from there in one write transaction.
-//   stream: u32 header length | header JSON {revision, compacted, membership} | MVCC records
+//   stream: u32 header length | header JSON {revision, compacted, membership, leases} | MVCC records
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,11 +14,14 @@ import type { PeerTransport } from '../peer/transport';
 import type { MemberId, Message } from '../raft/types';
 import type { RaftNode } from '../raftnode/node';
 import type { Membership } from './membership';
+import type { Lessor } from '../lease/lessor';
 
 interface SnapshotHeader {
   revision: number;
   compacted: number;
   membership: string;
+  /** [lease ID, TTL] pairs; which keys each holds follows from the keys' records. */
+  leases: [string, number][];
 }
 
 export interface SnapshotTransferDeps {
@@ -26,6 +29,7 @@ export interface SnapshotTransferDeps {
   mvcc: MvccStore;
   applier: Applier;
   membership: Membership;
+  lessor: Lessor;
   node: () => RaftNode;
   transport: () => PeerTransport;
   /** A snapshot replaced the state (after its transaction is on disk). */
@@ -55,7 +59,7 @@ export class SnapshotTransfer {
     try {
       index = this.d.applier.storedAppliedIndex(view);
       const { revision, compacted } = this.d.mvcc.stateRevisions(view);
-      const header: SnapshotHeader = { revision, compacted, membership: this.d.membership.storedJson(view) };
+      const header: SnapshotHeader = { revision, compacted, membership: this.d.membership.storedJson(view), leases: this.d.lessor.exportLeases(view) };
       chunks = withHeader(header, this.d.mvcc.exportState(view));
     } catch (err) {
       view.done();
@@ -95,6 +99,7 @@ export class SnapshotTransfer {
         const src = new FileBytes(fd, 0);
         const header = JSON.parse(src.take(src.take(4).readUInt32BE(0)).toString('utf8')) as SnapshotHeader;
         this.d.mvcc.importState(readSnapshot(src), header.revision, header.compacted);
+        this.d.lessor.importState(header.leases ?? [], this.d.mvcc.liveLeases());
         this.d.membership.replaceFromJson(header.membership);
         return { voters: this.d.membership.voterIds().map(String), learners: this.d.membership.learnerIds().map(String) };
       })

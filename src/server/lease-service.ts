@@ -1,0 +1,130 @@
+// The Lease service's member side: grants and revokes go through Raft; renewals and
+// time-to-live are the leader's (only it knows expiry times), so other members forward them; and
+// the leader's expiry loop proposes a revoke for each expired lease, a bounded number per tick
+// so that thousands expiring together never stall writes.
+import type { Logger } from 'pino';
+import { Errors } from '../errors';
+import { MAX_LEASE_TTL_SEC, type Lessor } from '../lease/lessor';
+import type { InternalRequest } from '../pb/types';
+
+export interface LeaseServiceDeps {
+  lessor: Lessor;
+  propose: (req: InternalRequest) => Promise<object>;
+  forwardToLeader: <T>(op: string, payload: Record<string, string>) => Promise<T>;
+  /** Whether this member leads and has applied everything committed when it took over. */
+  isReadyLeader: () => boolean;
+  isLeader: () => boolean;
+  memberId: bigint;
+  electionTimeoutMs: number;
+  log: Logger;
+}
+
+/** How often the leader looks for expired leases (etcd: 500 ms). */
+const EXPIRY_CHECK_MS = 500;
+/** Revokes proposed per second at most (etcd's leaseRevokeRate). */
+const REVOKES_PER_SECOND = 1000;
+/** A revoke that has not taken effect by then is proposed again (etcd: 3 s). */
+const REVOKE_RETRY_MS = 3000;
+
+export interface TimeToLiveAnswer {
+  ID: string;
+  TTL: number;
+  grantedTTL: number;
+  keys: string[];
+}
+
+export class LeaseService {
+  private readonly timer: NodeJS.Timeout;
+  private nextId: bigint;
+
+  constructor(private readonly d: LeaseServiceDeps) {
+    // etcd's request-ID scheme: the member's ID in the high bits, a counter below, kept positive.
+    this.nextId = ((d.memberId & 0xffffn) << 47n) | (BigInt(Date.now()) & ((1n << 40n) - 1n)) << 7n;
+    this.timer = setInterval(() => this.tick(), EXPIRY_CHECK_MS);
+    this.timer.unref();
+  }
+
+  async grant(ttl: number, id: bigint): Promise<{ ID: string; TTL: number; revision: number }> {
+    if (ttl > MAX_LEASE_TTL_SEC) throw Errors.leaseTTLTooLarge();
+    const chosen = id !== 0n ? id : this.newId();
+    const resp = (await this.d.propose({ lease_grant: { ID: chosen.toString(), TTL: ttl } })) as { ID: string; TTL: number; header: { revision: number } };
+    return { ID: resp.ID, TTL: resp.TTL, revision: resp.header.revision };
+  }
+
+  async revoke(id: bigint): Promise<object> {
+    return this.d.propose({ lease_revoke: { ID: id.toString() } });
+  }
+
+  /** A keep-alive: the lease's TTL, or 0 when it does not exist (any more). */
+  async renew(id: bigint): Promise<number> {
+    if (!this.d.isLeader()) {
+      const r = await this.d.forwardToLeader<{ TTL: number }>('lease-renew', { id: id.toString() });
+      return r.TTL;
+    }
+    return this.renewHere(id);
+  }
+
+  async timeToLive(id: bigint, keys: boolean): Promise<TimeToLiveAnswer> {
+    if (!this.d.isLeader()) return this.d.forwardToLeader<TimeToLiveAnswer>('lease-ttl', { id: id.toString(), keys: String(keys) });
+    return this.timeToLiveHere(id, keys);
+  }
+
+  /** The leader's side of a renewal (also for renewals forwarded by other members). */
+  async renewHere(id: bigint): Promise<number> {
+    await this.untilReady();
+    return Math.max(0, this.d.lessor.renew(id));
+  }
+
+  async timeToLiveHere(id: bigint, keys: boolean): Promise<TimeToLiveAnswer> {
+    await this.untilReady();
+    const t = this.d.lessor.timeToLive(id, keys);
+    if (t === undefined) return { ID: id.toString(), TTL: -1, grantedTTL: 0, keys: [] };
+    return { ID: id.toString(), TTL: t.ttl, grantedTTL: t.grantedTtl, keys: t.keys.map((k) => k.toString('base64')) };
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private newId(): bigint {
+    this.nextId = (this.nextId + 1n) & ((1n << 63n) - 1n);
+    if (this.nextId === 0n) this.nextId = 1n;
+    return this.nextId;
+  }
+
+  /**
+   * A new leader must apply what its predecessor committed (revokes among it) before it answers
+   * for leases; the lessor is promoted by tick() once that holds.
+   */
+  private async untilReady(): Promise<void> {
+    const deadline = Date.now() + this.d.electionTimeoutMs * 2;
+    while (!this.d.lessor.isPrimary()) {
+      if (!this.d.isLeader()) throw Errors.notLeader();
+      if (Date.now() > deadline) throw Errors.timeout();
+      this.tick();
+      if (this.d.lessor.isPrimary()) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Follows leadership (promote / demote) and proposes revokes for expired leases. */
+  private tick(): void {
+    const { lessor } = this.d;
+    if (lessor.isPrimary() && !this.d.isLeader()) lessor.demote();
+    if (!lessor.isPrimary() && this.d.isReadyLeader()) {
+      // As etcd: every lease gets its full TTL again plus an election timeout, so none expires
+      // merely because leadership moved.
+      lessor.promote(this.d.electionTimeoutMs);
+      this.d.log.info({ leases: lessor.ids().length }, 'lessor promoted: this member expires leases now');
+    }
+    if (!lessor.isPrimary()) return;
+    const batch = lessor.expired(Math.ceil((REVOKES_PER_SECOND * EXPIRY_CHECK_MS) / 1000));
+    for (const id of batch) {
+      lessor.postpone(id, REVOKE_RETRY_MS);
+      this.revoke(id).catch((err: unknown) => {
+        // Not found means it is gone already; anything else is retried after the postponement.
+        if (!(err instanceof Error && err.message === Errors.leaseNotFound().message)) this.d.log.warn({ lease: id.toString(), err: err instanceof Error ? err.message : String(err) }, 'revoking an expired lease failed');
+      });
+    }
+  }
+}
