@@ -117,3 +117,20 @@ export function statusLeader(client: grpc.Client, method: KvMethod, timeoutMs: n
     );
   });
 }
+
+export interface LeaseMethods {
+  grant: KvMethod;
+  revoke: KvMethod;
+  /** Bidirectional stream; the lease load encodes and decodes its messages itself (lease-proto.ts). */
+  keepAlive: KvMethod;
+}
+
+/** etcdserverpb.Lease: LeaseGrant and LeaseRevoke for the lease load's setup and teardown, LeaseKeepAlive for its timed part. */
+export function loadLeaseMethods(protoDir: string): LeaseMethods {
+  const svc = loadService(protoDir, 'etcdserverpb.Lease');
+  const grant = svc['LeaseGrant'];
+  const revoke = svc['LeaseRevoke'];
+  const keepAlive = svc['LeaseKeepAlive'];
+  if (!grant || !revoke || !keepAlive) throw new Error('etcdserverpb.Lease lacks LeaseGrant, LeaseRevoke or LeaseKeepAlive');
+  return { grant, revoke, keepAlive };
+}

@@ -5,6 +5,7 @@ import { parseCommand, USAGE, UsageError, type Command, type Plan } from './opti
 import { formatTable, jsonLine, type LoadReport } from './report';
 import { prefill, runLoad } from './runner';
 import { runWatchLoad } from './watch-runner';
+import { runLeaseLoad } from './lease-runner';
 import type { LoadSpec, RunConfig, RunResult } from './types';
 import {
   findOnPath,
@@ -18,6 +19,8 @@ import {
 interface Target {
   server: string;
   endpoints: string[];
+  /** The server process when the bench started a single member itself (for its CPU and RSS). */
+  pid: number | null;
 }
 
 /** A server kind to spawn and what to run it with. */
@@ -34,7 +37,10 @@ function log(msg: string): void {
 }
 
 function logRun(spec: LoadSpec, server: string, rep: number, reps: number, res: RunResult): void {
-  const rate = spec.kind === 'watch' ? `events/s (${(res.putsPerSec ?? NaN).toFixed(0)} puts/s)` : 'req/s';
+  const rate =
+    spec.kind === 'watch' ? `events/s (${(res.putsPerSec ?? NaN).toFixed(0)} puts/s)`
+    : spec.kind === 'lease' ? `keep-alives/s${res.server ? ` (server ${res.server.cpuSeconds.toFixed(2)} CPU s, RSS ${res.server.rssAfterMb.toFixed(0)} MB)` : ''}`
+    : 'req/s';
   log(
     `${spec.name} on ${server} rep ${rep}/${reps}: ${res.throughput.toFixed(0)} ${rate}, ` +
       `p50 ${res.p50Ms.toFixed(2)} ms, p99 ${res.p99Ms.toFixed(2)} ms, ${res.seconds.toFixed(2)} s` +
@@ -64,13 +70,15 @@ function resolveServers(t: SpawnTargets): ServerSpec[] {
   return servers;
 }
 
-/** The watch load has a runner of its own (watchers in threads, puts on this one). */
+/** Watch and lease loads have runners of their own (streams rather than unary calls). */
 function run(spec: LoadSpec, cfg: RunConfig): Promise<RunResult> {
-  return spec.kind === 'watch' ? runWatchLoad(spec, cfg) : runLoad(spec, cfg);
+  if (spec.kind === 'watch') return runWatchLoad(spec, cfg);
+  if (spec.kind === 'lease') return runLeaseLoad(spec, cfg);
+  return runLoad(spec, cfg);
 }
 
-function cfgFor(plan: Plan, endpoints: string[]): RunConfig {
-  return { endpoints, workers: plan.workers, protoDir: plan.protoDir, callTimeoutMs: plan.callTimeoutMs };
+function cfgFor(plan: Plan, endpoints: string[], serverPid: number | null = null): RunConfig {
+  return { endpoints, workers: plan.workers, protoDir: plan.protoDir, callTimeoutMs: plan.callTimeoutMs, serverPid };
 }
 
 /** Loads that share long-lived targets: every load runs on every target in turn. */
@@ -92,7 +100,7 @@ async function runShared(plan: Plan, loads: LoadSpec[], targets: Target[]): Prom
     // thermal) affects both sides alike.
     for (let rep = 1; rep <= plan.reps; rep++) {
       for (const [i, t] of targets.entries()) {
-        const res = await run(spec, cfgFor(plan, t.endpoints));
+        const res = await run(spec, cfgFor(plan, t.endpoints, t.pid));
         byTarget[i]?.runs.push(res);
         logRun(spec, t.server, rep, plan.reps, res);
       }
@@ -110,7 +118,7 @@ async function runSingleMember(plan: Plan, t: SpawnTargets, servers: ServerSpec[
       log(`starting ${s.kind}${s.kind === 'etcd' ? ` (${s.command})` : ''}`);
       const h = await startServer({ kind: s.kind, command: s.command, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs });
       started.push(h);
-      targets.push({ server: s.kind, endpoints: h.endpoints });
+      targets.push({ server: s.kind, endpoints: h.endpoints, pid: h.members[0]?.child.pid ?? null });
       log(`${s.kind} serving on ${h.endpoints.join(',')}`);
     }
     return await runShared(plan, loads, targets);
@@ -135,7 +143,8 @@ async function runFreshClusters(plan: Plan, t: SpawnTargets, servers: ServerSpec
       const h = await startServer({ kind: s.kind, command: s.command, protoDir: plan.protoDir, startTimeoutMs: t.startTimeoutMs, members: spec.members });
       try {
         log(`${spec.name}: ${s.kind} cluster serving on ${h.endpoints.join(',')} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-        const cfg = cfgFor(plan, h.endpoints);
+        // One PID would be one member of several: server usage is reported for single members only.
+        const cfg = cfgFor(plan, h.endpoints, h.members.length === 1 ? (h.members[0]?.child.pid ?? null) : null);
         if (spec.kind === 'range' && spec.prefill) await prefill(spec, cfg);
         const res = await run(spec, cfg);
         const r = reports[i];
@@ -160,7 +169,7 @@ async function runPlan(plan: Plan): Promise<LoadReport[]> {
   let reports: LoadReport[];
   if (t.kind === 'endpoints') {
     // Given endpoints are used as they are, whatever cluster is behind them.
-    reports = await runShared(plan, plan.loads, [{ server: 'target', endpoints: t.endpoints }]);
+    reports = await runShared(plan, plan.loads, [{ server: 'target', endpoints: t.endpoints, pid: null }]);
   } else {
     const servers = resolveServers(t);
     const single = plan.loads.filter((l) => l.members <= 1);

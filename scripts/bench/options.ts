@@ -16,6 +16,7 @@ Usage:
   node dist/scripts/bench/main.js put   --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
   node dist/scripts/bench/main.js range --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
   node dist/scripts/bench/main.js watch --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
+  node dist/scripts/bench/main.js lease --endpoints HOST:PORT[,HOST:PORT...] [LOAD OPTIONS]
 
 Suite options (default suite: put 50 clients/10 conns/25000 x 256 B,
 range-s 50/10/25000 and range-l 50/10/10000 over 1000 prefilled keys, put-1c 1/1/3000,
@@ -23,7 +24,10 @@ put-3node 50/10/20000 x 256 B against a 3-member cluster of each server, started
 for every run, the connections spread over the three members; watch: 100 watchers on one
 prefix over 10 Watch streams, then 2000 puts x 256 B from 10 clients/10 conns, every
 watcher receiving every put; req/s there is events delivered/s, latency put sent -> event
-received):
+received; lease-keepalive: 10,000 leases granted (TTL 60 s, untimed), then 100,000
+keep-alives over 50 LeaseKeepAlive streams on 10 conns, one in flight per stream, leases
+cycled round robin as in etcdbench, then revoked; req/s is keep-alives/s, and the server's
+CPU seconds during the keep-alives and RSS after them are shown when the bench started it):
   --reps N                   repeat each load N times, report medians (default 1)
   --only etcd-ts|etcd        start and load only this server
   --target-endpoints LIST    start nothing; run the suite against these endpoints
@@ -48,6 +52,10 @@ Load options:
   --timeout MS               per-call deadline (default 30000)
   --watchers N               watch: watchers on the prefix (default 100)
   --watch-streams N          watch: Watch streams / connections they share (default 10)
+  --leases N                 lease: leases granted before the keep-alives (default 10000)
+  --ttl S                    lease: their TTL in seconds (default 60; keep it above the run time)
+  --stream-depth N           lease: keep-alives in flight per stream (default 1);
+                             --clients is the number of streams there
   --proto-dir DIR            proto root (default: the repo's proto/)
 `;
 
@@ -79,9 +87,16 @@ const BASE: Omit<LoadSpec, 'name' | 'kind'> = {
   members: 1,
   watchers: 100,
   watchStreams: 10,
+  leases: 10_000,
+  leaseTtl: 60,
+  streamDepth: 1,
 };
 
-/** Sized so the whole side-by-side run (both 3-member clusters included) stays under three minutes on 2 cores; watch adds some 10-20 s. */
+/**
+ * Sized so the whole side-by-side run (both 3-member clusters included) stays under three minutes on 2 cores;
+ * watch adds some 10-20 s, lease-keepalive some 25-35 s (per server: 10,000 grants and revokes, untimed, take
+ * 5-10 s, the 100,000 keep-alives 3-9 s).
+ */
 export const DEFAULT_SUITE: LoadSpec[] = [
   { ...BASE, name: 'put', kind: 'put', total: 25000 },
   { ...BASE, name: 'range-s', kind: 'range', total: 25000, keySpace: 1000, sequentialKeys: false, serializable: true },
@@ -90,12 +105,16 @@ export const DEFAULT_SUITE: LoadSpec[] = [
   { ...BASE, name: 'put-3node', kind: 'put', total: 20000, members: 3 },
   // 100 x 2000 = 200,000 events; a few seconds per run on either server.
   { ...BASE, name: 'watch', kind: 'watch', total: 2000, clients: 10, conns: 10 },
+  // etcdbench's lease-keepalive shape (50 streams on 10 conns, one keep-alive in flight each), with the
+  // issue's 10,000 leases (etcdbench's own default is 1,000).
+  { ...BASE, name: 'lease-keepalive', kind: 'lease', total: 100_000 },
 ];
 
-const SINGLE_DEFAULTS: Record<'put' | 'range' | 'watch', LoadSpec> = {
+const SINGLE_DEFAULTS: Record<'put' | 'range' | 'watch' | 'lease', LoadSpec> = {
   put: { ...BASE, name: 'put', kind: 'put', total: 10000 },
   range: { ...BASE, name: 'range', kind: 'range', total: 10000, keySpace: 1000, sequentialKeys: false },
   watch: { ...BASE, name: 'watch', kind: 'watch', total: 2000, clients: 10, conns: 10 },
+  lease: { ...BASE, name: 'lease-keepalive', kind: 'lease', total: 100_000 },
 };
 
 export class UsageError extends Error {}
@@ -149,13 +168,16 @@ export function parseCommand(argv: string[]): Command {
       'proto-dir': { type: 'string' },
       watchers: { type: 'string' },
       'watch-streams': { type: 'string' },
+      leases: { type: 'string' },
+      ttl: { type: 'string' },
+      'stream-depth': { type: 'string' },
     },
   });
   if (values.help) return { mode: 'help' };
   if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`);
   const cmd = positionals[0] ?? 'suite';
-  if (cmd !== 'suite' && cmd !== 'put' && cmd !== 'range' && cmd !== 'watch') {
-    throw new UsageError(`unknown command "${cmd}" (expected suite, put, range or watch)`);
+  if (cmd !== 'suite' && cmd !== 'put' && cmd !== 'range' && cmd !== 'watch' && cmd !== 'lease') {
+    throw new UsageError(`unknown command "${cmd}" (expected suite, put, range, watch or lease)`);
   }
   if (values['sequential-keys'] && values['random-keys']) {
     throw new UsageError('--sequential-keys and --random-keys are exclusive');
@@ -182,6 +204,9 @@ export function parseCommand(argv: string[]): Command {
   if (values['no-prefill']) overrides.prefill = false;
   set('watchers', int('watchers', values.watchers, 1, 100_000));
   set('watchStreams', int('watch-streams', values['watch-streams'], 1, 10_000));
+  set('leases', int('leases', values.leases, 1, 10_000_000));
+  set('leaseTtl', int('ttl', values.ttl, 1));
+  set('streamDepth', int('stream-depth', values['stream-depth'], 1, 10_000));
 
   let loads: LoadSpec[];
   if (cmd === 'suite') {
@@ -201,7 +226,7 @@ export function parseCommand(argv: string[]): Command {
     // Channels beyond the number of clients would just sit idle.
     l.conns = Math.min(l.conns, l.clients);
     // Watch keys are the put indexes under a prefix, so every put index must fit.
-    const bad = checkKeySpace(l.kind === 'watch' ? l.total : l.keySpace, l.keySize);
+    const bad = l.kind === 'lease' ? null : checkKeySpace(l.kind === 'watch' ? l.total : l.keySpace, l.keySize);
     if (bad) throw new UsageError(`${l.name}: ${bad}`);
     // The watch load carries each put's send time in the value's first 8 bytes.
     if (l.kind === 'watch' && l.valSize < 8) throw new UsageError(`${l.name}: --val-size must be at least 8`);

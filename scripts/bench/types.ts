@@ -2,7 +2,7 @@
 // threads. Everything here must be structured-clone friendly because it crosses
 // the worker_threads boundary.
 
-export type LoadKind = 'put' | 'range' | 'watch';
+export type LoadKind = 'put' | 'range' | 'watch' | 'lease';
 
 /** One load: what to send, how much of it and with how much concurrency. */
 export interface LoadSpec {
@@ -36,6 +36,15 @@ export interface LoadSpec {
   watchers: number;
   /** Watch only: Watch streams (one TCP connection each) the watchers are spread over. */
   watchStreams: number;
+  /** Lease only: leases granted before the keep-alives (untimed) and revoked after them. */
+  leases: number;
+  /** Lease only: TTL in seconds the leases are granted with; the run must end well within it. */
+  leaseTtl: number;
+  /**
+   * Lease only: keep-alives in flight per LeaseKeepAlive stream (clients = streams).
+   * 1 is etcdbench's shape: each request waits for its response.
+   */
+  streamDepth: number;
 }
 
 /** Where and how to run loads; independent of the load itself. */
@@ -44,6 +53,8 @@ export interface RunConfig {
   workers: number;
   protoDir: string;
   callTimeoutMs: number;
+  /** PID of the (single) server process behind the endpoints when the bench started it; null otherwise. */
+  serverPid: number | null;
 }
 
 /** workerData handed to each worker thread. */
@@ -118,6 +129,55 @@ export type WatchWorkerToMain =
     }
   | { type: 'fatal'; message: string };
 
+/** One LeaseKeepAlive stream of a lease worker. */
+export interface LeaseStreamPlan {
+  /** Global stream index. */
+  id: number;
+  /** Global connection index: picks the endpoint and makes the channel distinct. */
+  conn: number;
+  endpoint: string;
+}
+
+/** workerData of a lease keep-alive worker thread. */
+export interface LeaseWorkerInit {
+  /** Granted lease IDs as decimal strings (int64 does not fit a JS number). */
+  ids: string[];
+  total: number;
+  streamDepth: number;
+  streams: LeaseStreamPlan[];
+  protoDir: string;
+  /** A stream whose oldest keep-alive is unanswered for this long is cancelled (its in-flight ones count as errors). */
+  callTimeoutMs: number;
+  /** Int32Array[1]: next keep-alive index, shared so streams of all workers take from one queue. */
+  counter: SharedArrayBuffer;
+  /** Float64Array[total]: latency in ms of keep-alive i; NaN if it failed or was never sent. */
+  latencies: SharedArrayBuffer;
+}
+
+export type LeaseWorkerToMain =
+  | { type: 'ready' }
+  | {
+      type: 'done';
+      ok: number;
+      errors: number;
+      /** Answers with TTL <= 0 (lease not found / expired); also counted in errors. */
+      ttlZero: number;
+      firstError: string | null;
+      /** monoMs() (one monotonic clock for all threads). */
+      startedAt: number;
+      finishedAt: number;
+    }
+  | { type: 'fatal'; message: string };
+
+/** Server-side figures of a run, from /proc of the server process (lease load only). */
+export interface ServerUsage {
+  /** utime + stime of the server process (all threads) during the timed part. */
+  cpuSeconds: number;
+  /** VmRSS right before and right after the timed part. */
+  rssBeforeMb: number;
+  rssAfterMb: number;
+}
+
 /** Result of a single timed run of one load against one server. */
 export interface RunResult {
   ok: number;
@@ -132,4 +192,10 @@ export interface RunResult {
   maxMs: number;
   /** Watch only: put throughput while the events were delivered (throughput is then events/s). */
   putsPerSec?: number;
+  /** Lease only: the server's CPU and memory (absent when its PID is unknown). */
+  server?: ServerUsage;
+  /** Lease only: CPU seconds of this bench process (all threads) during the timed part. */
+  clientCpuSeconds?: number;
+  /** Lease only: LeaseGrant/s in the untimed setup. */
+  grantsPerSec?: number;
 }

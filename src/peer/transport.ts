@@ -234,11 +234,11 @@ export class PeerTransport {
   }
 
   /** Forwards a request to the member at urls (the leader); resolves with its answer. */
-  async forward(urls: string[], op: string, body: string): Promise<{ status: number; body: string }> {
+  async forward(urls: string[], op: string, body: string, timeoutMs = FORWARD_TIMEOUT_MS): Promise<{ status: number; body: string }> {
     let last: unknown = new Error('no peer URL');
     for (const url of urls) {
       try {
-        return await postOnce(url, FORWARD_PATH + op, { [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId }, body, FORWARD_TIMEOUT_MS);
+        return await postOnce(url, FORWARD_PATH + op, { [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId }, body, timeoutMs);
       } catch (err) {
         last = err;
       }

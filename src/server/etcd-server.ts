@@ -244,10 +244,21 @@ export class EtcdServer implements EtcdServerApi {
     const notLeader = Errors.notLeader().message;
     for (;;) {
       const lead = this.node.leader();
+      if (lead === this.memberIdText) {
+        // Leadership came here while the request waited: serve it here (as etcd, which forwards
+        // to whichever member leads, itself included).
+        try {
+          return (await this.forwardedOps[op](payload)) as T;
+        } catch (err) {
+          if (!(err instanceof EtcdError) || err.message !== notLeader) throw err;
+        }
+      }
       const leader = lead === undefined || lead === this.memberIdText ? undefined : this.membership.find(BigInt(lead));
       if (leader !== undefined) {
         try {
-          const { status, body } = await this.transport.forward(leader.peerUrls, op, JSON.stringify(payload));
+          // A leader that stopped answering must not hold the request past a new election.
+          const attemptMs = Math.max(100, Math.min(deadline - Date.now(), 2 * this.config.electionTimeoutMs + 1000));
+          const { status, body } = await this.transport.forward(leader.peerUrls, op, JSON.stringify(payload), attemptMs);
           const answer = JSON.parse(body) as { code?: number; message?: string };
           if (status === 200) return answer as T;
           if (answer.message !== undefined && answer.message !== notLeader) throw new EtcdError(answer.code ?? 2, answer.message);
