@@ -18,8 +18,8 @@ export function leaseService(server: EtcdServerApi, log: Logger): grpc.UntypedSe
       return { header: server.header(r.revision), ID: r.ID, TTL: r.TTL, error: '' };
     }, log, server),
     LeaseRevoke: unary(async (req: { ID: Int64 }) => {
-      await server.leaseRevoke(BigInt(req.ID));
-      return { header: server.header() };
+      // etcd's header: the revision right after the revoke was applied.
+      return { header: server.header(await server.leaseRevoke(BigInt(req.ID))) };
     }, log, server),
     LeaseTimeToLive: unary(async (req: { ID: Int64; keys: boolean }) => {
       const t = await server.leaseTimeToLive(BigInt(req.ID), req.keys);

@@ -46,7 +46,8 @@ export interface EtcdServerApi {
   memberPromote(id: string): Promise<Member[]>;
   /** Grants a lease (id 0: the server picks one); resolves with the ID and TTL granted. */
   leaseGrant(ttl: number, id: bigint): Promise<{ ID: string; TTL: number; revision: number }>;
-  leaseRevoke(id: bigint): Promise<void>;
+  /** Resolves with the revision after the revoke was applied. */
+  leaseRevoke(id: bigint): Promise<number>;
   /** A keep-alive: the lease's TTL, 0 when it is not found (any more). */
   leaseRenew(id: bigint): Promise<number>;
   /** TTL -1 when not found; keys as base64. */

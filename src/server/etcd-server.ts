@@ -200,8 +200,9 @@ export class EtcdServer implements EtcdServerApi {
     return this.leaseService.grant(ttl, id);
   }
 
-  async leaseRevoke(id: bigint): Promise<void> {
-    await this.leaseService.revoke(id);
+  async leaseRevoke(id: bigint): Promise<number> {
+    const r = (await this.leaseService.revoke(id)) as { header: { revision: number } };
+    return r.header.revision;
   }
 
   leaseRenew(id: bigint): Promise<number> {
