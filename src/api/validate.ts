@@ -23,17 +23,26 @@ export function checkTxn(r: TxnRequest, maxTxnOps: number): void {
   checkIntervals(r.failure);
 }
 
-function checkTxnOps(r: TxnRequest, maxTxnOps: number): void {
+/**
+ * How deep txns may nest. A nested txn that decodes must also encode into its Raft entry and
+ * its response, each one message level deeper (pb/load.ts sets the codec's limit well above
+ * twice this). etcd has no such limit short of Go's decoder; a txn nested this deep already
+ * holds this many operations, so it is refused as too many.
+ */
+export const MAX_TXN_DEPTH = 1000;
+
+function checkTxnOps(r: TxnRequest, maxTxnOps: number, depth = 1): void {
   if (r.compare.length > maxTxnOps || r.success.length > maxTxnOps || r.failure.length > maxTxnOps) throw Errors.tooManyOps();
+  if (depth > MAX_TXN_DEPTH) throw Errors.tooManyOps();
   for (const c of r.compare) if (c.key.length === 0) throw Errors.emptyKey();
-  for (const op of [...r.success, ...r.failure]) checkOp(op, maxTxnOps);
+  for (const op of [...r.success, ...r.failure]) checkOp(op, maxTxnOps, depth);
 }
 
-function checkOp(op: RequestOp, maxTxnOps: number): void {
+function checkOp(op: RequestOp, maxTxnOps: number, depth: number): void {
   if (op.request_range) checkRange(op.request_range);
   else if (op.request_put) checkPut(op.request_put);
   else if (op.request_delete_range) checkDeleteRange(op.request_delete_range);
-  else if (op.request_txn) checkTxnOps(op.request_txn, maxTxnOps);
+  else if (op.request_txn) checkTxnOps(op.request_txn, maxTxnOps, depth + 1);
 }
 
 /** A half-open key interval; end undefined = the single key, empty = no end. */

@@ -6,6 +6,13 @@ import * as protobuf from 'protobufjs';
 import { resolve } from 'node:path';
 import { decodePutRequest, decodeRangeRequest, encodePutResponse, encodeRangeResponse, encodeWatchResponse } from './fast-codec';
 
+// protobufjs refuses messages nested deeper than 100 by default, while Go's decoder (etcd's)
+// takes 10,000. A txn that decodes at the door must also encode into its Raft entry and response
+// and decode again on every member (one level deeper each): raise the limit for all of them, and
+// let api/validate.ts bound how deep a txn may nest well below it.
+protobuf.util.recursionLimit = 10_000;
+protobuf.Reader.recursionLimit = 10_000;
+
 /** proto/ at the repository root; this file runs from dist/src/pb/. */
 export const PROTO_DIR = resolve(__dirname, '../../../proto');
 
