@@ -109,13 +109,25 @@ class PeerStream {
   send(frame: Buffer): void {
     if (this.closed) return;
     const s = this.stream;
-    if (s !== undefined && !s.destroyed && s.writable) {
+    if (s !== undefined && !s.destroyed && !s.closed && s.writable) {
       if (s.writableLength > MAX_BUFFERED_BYTES) return; // peer too slow: drop, raft resends
       s.write(frame);
       return;
     }
+    // A stream the peer reset can end up closed but never destroyed, with no 'close' event (a
+    // reset while frames are buffered): drop the connection ourselves, or the peer is never
+    // reached again.
+    if (s !== undefined) this.dropSession();
     if (this.queue.length < MAX_QUEUED_FRAMES) this.queue.push(frame);
     this.connect();
+  }
+
+  private dropSession(): void {
+    const session = this.session;
+    this.session = undefined;
+    this.stream = undefined;
+    session?.destroy();
+    this.scheduleRetry();
   }
 
   close(): void {
@@ -131,10 +143,19 @@ class PeerStream {
     const session = http2.connect(url);
     this.session = session;
     session.on('error', (err) => this.o.log.debug({ peer: this.id, err: err.message }, 'peer connection failed'));
-    session.on('close', () => this.reset());
+    // Events of a session already dropped (dropSession) must not disturb its successor.
+    session.on('close', () => {
+      if (this.session === session) this.reset();
+    });
     session.on('connect', () => {
+      if (this.session !== session) return;
       const stream = session.request({ ':method': 'POST', ':path': STREAM_PATH, [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId });
       this.stream = stream;
+      // The peer sends nothing on this stream but its end; read it so that the end is noticed.
+      stream.resume();
+      stream.on('end', () => {
+        if (this.session === session) this.dropSession();
+      });
       stream.on('response', (headers) => {
         const status = Number(headers[':status']);
         if (status !== 200) {
@@ -154,7 +175,11 @@ class PeerStream {
   private reset(): void {
     this.session = undefined;
     this.stream = undefined;
-    if (this.closed) return;
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retry !== undefined) return;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       if (this.queue.length > 0) this.connect();

@@ -1,6 +1,8 @@
 // Linearizable reads (etcd's linearizableReadNotify): reads that arrive while no ReadIndex round
 // is open join the next round; one round (one quorum confirmation) serves all of them. A round
-// ends when raft answers with a read index and this member has applied up to it.
+// ends when raft answers with a read index and this member has applied up to it. A round that
+// goes unanswered (its messages lost, or leadership moved) is asked again every RETRY_MS with a
+// new context, as etcd does, rather than holding every read until the request timeout.
 import { Errors } from '../errors';
 
 interface Waiter {
@@ -14,11 +16,13 @@ export interface ReadIndexer {
   appliedIndex(): number;
 }
 
+const RETRY_MS = 500;
+
 export class ReadBarrier {
   /** Reads waiting for the next round to start. */
   private pending: Waiter[] = [];
   /** The round in flight: its id and its readers. */
-  private round: { id: bigint; waiters: Waiter[]; timer: NodeJS.Timeout } | undefined;
+  private round: { id: bigint; waiters: Waiter[]; timer: NodeJS.Timeout; deadline: number } | undefined;
   /** A round whose index is known, waiting for apply to catch up. */
   private waitingApply: { index: number; waiters: Waiter[] }[] = [];
   private nextId = 1n;
@@ -40,7 +44,7 @@ export class ReadBarrier {
   onReadState(index: number, context: Buffer): void {
     const r = this.round;
     if (r === undefined || context.length !== 8 || context.readBigUInt64BE(0) !== r.id) return;
-    clearTimeout(r.timer);
+    clearInterval(r.timer);
     this.round = undefined;
     this.waitingApply.push({ index, waiters: r.waiters });
     this.onApplied(this.raft.appliedIndex());
@@ -60,7 +64,7 @@ export class ReadBarrier {
   /** Fails every read (the member is stopping). */
   close(err: Error): void {
     if (this.round !== undefined) {
-      clearTimeout(this.round.timer);
+      clearInterval(this.round.timer);
       for (const w of this.round.waiters) w.reject(err);
       this.round = undefined;
     }
@@ -84,22 +88,40 @@ export class ReadBarrier {
     if (this.round !== undefined || this.pending.length === 0) return;
     const waiters = this.pending;
     this.pending = [];
+    const id = this.ask();
+    if (id === undefined) {
+      for (const w of waiters) w.reject(Errors.noLeader());
+      return;
+    }
+    const timer = setInterval(() => this.retry(), RETRY_MS);
+    timer.unref();
+    this.round = { id, waiters, timer, deadline: Date.now() + this.timeoutMs };
+  }
+
+  /** Asks raft for a read index under a new context; undefined when raft cannot (no leader). */
+  private ask(): bigint | undefined {
     const id = this.nextId++;
     const context = Buffer.alloc(8);
     context.writeBigUInt64BE(id);
     try {
       this.raft.readIndex(context);
+      return id;
     } catch {
-      for (const w of waiters) w.reject(Errors.noLeader());
+      return undefined;
+    }
+  }
+
+  /** The round is still unanswered: ask again (answers to older contexts are ignored), or give up. */
+  private retry(): void {
+    const r = this.round;
+    if (r === undefined) return;
+    if (Date.now() >= r.deadline) {
+      clearInterval(r.timer);
+      this.round = undefined;
+      for (const w of r.waiters) w.reject(Errors.timeout());
+      this.scheduleRound();
       return;
     }
-    const timer = setTimeout(() => {
-      if (this.round?.id !== id) return;
-      this.round = undefined;
-      for (const w of waiters) w.reject(Errors.timeout());
-      this.scheduleRound();
-    }, this.timeoutMs);
-    timer.unref();
-    this.round = { id, waiters, timer };
+    r.id = this.ask() ?? r.id;
   }
 }

@@ -47,7 +47,9 @@ export class PeerProxy {
     await new Promise<void>((resolve) => {
       if (this.server === undefined) return resolve();
       this.server.close(() => resolve());
-      setTimeout(resolve, 200).unref();
+      // Open sessions hold close() back; give up after 200 ms. Not unref'd: if this timer were
+      // the last thing alive, node would exit with the caller's await still pending.
+      setTimeout(resolve, 200);
     });
   }
 
