@@ -8,20 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, startServer, type ServerProcess } from './helpers/server-process';
-import { etcdctl, etcdctlMissing, type Result } from './helpers/etcdctl';
+import { etcdctl, etcdctlMissing, etcdctlOk as ok, show } from './helpers/etcdctl';
 
 const skip = etcdctlMissing;
 
-function show(args: string[], r: Result): string {
-  return `etcdctl ${args.join(' ')} exited ${r.code}\nstdout: ${JSON.stringify(r.stdout)}\nstderr: ${r.stderr}`;
-}
-
-/** Runs etcdctl and returns its stdout; fails the test unless it exits 0. */
-async function ok(endpoint: string, args: string[], input?: string): Promise<string> {
-  const r = await etcdctl(endpoint, args, input);
-  assert.equal(r.code, 0, show(args, r));
-  return r.stdout;
-}
 
 /** Runs etcdctl expecting it to fail with `Error: <message>` on stderr, exit code 1 and no stdout. */
 async function fails(endpoint: string, args: string[], message: string, input?: string): Promise<void> {

@@ -9,14 +9,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { startServer, type ServerProcess } from './helpers/server-process';
-import { ETCDCTL, etcdctl, etcdctlMissing, type Result } from './helpers/etcdctl';
+import { ETCDCTL, etcdctl, etcdctlMissing, show, type Result } from './helpers/etcdctl';
 
 const skip = etcdctlMissing;
 
-function show(args: string[], r: Result): string {
-  return `etcdctl ${args.join(' ')} exited ${r.code}\nstdout: ${JSON.stringify(r.stdout)}\nstderr: ${r.stderr}`;
-}
-
+/** etcdctl that must succeed with nothing on stderr. */
 async function ok(endpoint: string, args: string[]): Promise<string> {
   const r = await etcdctl(endpoint, args);
   assert.equal(r.code, 0, show(args, r));

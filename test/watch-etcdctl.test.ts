@@ -13,22 +13,12 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startServer, type ServerProcess } from './helpers/server-process';
-import { ETCDCTL, etcdctl, etcdctlMissing, type Result } from './helpers/etcdctl';
+import { ETCDCTL, etcdctl, etcdctlMissing, etcdctlOk as ok, show } from './helpers/etcdctl';
 
 const skip = etcdctlMissing;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function show(args: string[], r: Result): string {
-  return `etcdctl ${args.join(' ')} exited ${r.code}\nstdout: ${JSON.stringify(r.stdout)}\nstderr: ${r.stderr}`;
-}
-
-/** Runs etcdctl and returns its stdout; fails the test unless it exits 0. */
-async function ok(endpoint: string, args: string[], input?: string): Promise<string> {
-  const r = await etcdctl(endpoint, args, input);
-  assert.equal(r.code, 0, show(args, r));
-  return r.stdout;
-}
 
 const put = async (ep: string, key: string, value: string): Promise<void> => assert.equal(await ok(ep, ['put', key, value]), 'OK\n');
 

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type * as grpc from '@grpc/grpc-js';
 import { loadLeaseMethods, makeChannel, waitReady, type KvMethod } from './kv';
 import { readProc, type ProcSample } from './proc';
-import { mean, percentile, sortedSuccesses } from './stats';
+import { latencySummary, sortedSuccesses } from './stats';
 import { expectMessage, monoMs } from './threads';
 import type { LeaseStreamPlan, LeaseWorkerInit, LeaseWorkerToMain, LoadSpec, RunConfig, RunResult, ServerUsage } from './types';
 
@@ -136,11 +136,7 @@ async function keepAlives(spec: LoadSpec, cfg: RunConfig, ids: string[]): Promis
       firstError,
       seconds,
       throughput: seconds > 0 ? ok / seconds : NaN,
-      meanMs: mean(sorted),
-      p50Ms: percentile(sorted, 50),
-      p90Ms: percentile(sorted, 90),
-      p99Ms: percentile(sorted, 99),
-      maxMs: percentile(sorted, 100),
+      ...latencySummary(sorted),
       server: usage(before, after),
       // process.cpuUsage covers every thread of the process, the workers included.
       clientCpuSeconds: (client.user + client.system) / 1e6,

@@ -2,7 +2,7 @@
 // starts them together, then merges their latencies into one result.
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { mean, percentile, sortedSuccesses } from './stats';
+import { latencySummary, sortedSuccesses } from './stats';
 import { expectMessage, spread } from './threads';
 import type { LoadSpec, RunConfig, RunResult, WorkerInit, WorkerToMain } from './types';
 
@@ -52,11 +52,7 @@ export async function runLoad(spec: LoadSpec, cfg: RunConfig): Promise<RunResult
       firstError,
       seconds,
       throughput: seconds > 0 ? ok / seconds : NaN,
-      meanMs: mean(sorted),
-      p50Ms: percentile(sorted, 50),
-      p90Ms: percentile(sorted, 90),
-      p99Ms: percentile(sorted, 99),
-      maxMs: percentile(sorted, 100),
+      ...latencySummary(sorted),
     };
   } finally {
     // Workers exit on their own after "done"; terminate covers failures.

@@ -29,3 +29,14 @@ export function median(values: number[]): number {
   const mid = Math.floor(v.length / 2);
   return v.length % 2 === 1 ? (v[mid] ?? NaN) : ((v[mid - 1] ?? NaN) + (v[mid] ?? NaN)) / 2;
 }
+
+/** The latency figures every load reports, from ascending-sorted successful latencies. */
+export function latencySummary(sorted: Float64Array): { meanMs: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number } {
+  return {
+    meanMs: mean(sorted),
+    p50Ms: percentile(sorted, 50),
+    p90Ms: percentile(sorted, 90),
+    p99Ms: percentile(sorted, 99),
+    maxMs: percentile(sorted, 100),
+  };
+}

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type * as grpc from '@grpc/grpc-js';
 import { loadKvMethods, makeChannel, waitReady, type KvMethod } from './kv';
 import { keyFor } from './requests';
-import { mean, percentile, sortedSuccesses } from './stats';
+import { latencySummary, sortedSuccesses } from './stats';
 import { expectMessage, monoMs, spread } from './threads';
 import type { LoadSpec, RunConfig, RunResult, WatchStreamPlan, WatchWorkerInit, WatchWorkerToMain } from './types';
 
@@ -151,11 +151,7 @@ function summarizeWatch(spec: LoadSpec, puts: PutOutcome, reports: Done[], laten
     firstError,
     seconds,
     throughput: seconds > 0 ? delivered / seconds : NaN,
-    meanMs: mean(sorted),
-    p50Ms: percentile(sorted, 50),
-    p90Ms: percentile(sorted, 90),
-    p99Ms: percentile(sorted, 99),
-    maxMs: percentile(sorted, 100),
+    ...latencySummary(sorted),
     putsPerSec: putSeconds > 0 ? puts.ok / putSeconds : NaN,
   };
 }

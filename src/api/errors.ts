@@ -13,6 +13,11 @@ export function toStatus(err: unknown, log?: Logger): Partial<grpc.StatusObject>
 /** etcd's metadata key by which a client asks to fail at once when there is no leader. */
 const REQUIRE_LEADER_KEY = 'hasleader';
 
+/** Whether a call carries etcd's require-leader metadata (clientv3.WithRequireLeader). */
+export function requiresLeader(metadata: grpc.Metadata): boolean {
+  return metadata.get(REQUIRE_LEADER_KEY)[0] === 'true';
+}
+
 /**
  * Wraps an async unary handler: resolves into the callback, errors into etcd statuses. With
  * `leader`, a call carrying require-leader metadata fails at once when there is no leader.
@@ -25,7 +30,7 @@ export function unary<Req, Res>(
   return (call, callback) => {
     let result: Promise<Res> | Res;
     try {
-      if (leader !== undefined && !leader.hasLeader() && call.metadata.get(REQUIRE_LEADER_KEY)[0] === 'true') throw Errors.noLeader();
+      if (leader !== undefined && !leader.hasLeader() && requiresLeader(call.metadata)) throw Errors.noLeader();
       result = fn(call.request, call);
     } catch (err) {
       callback(toStatus(err, log));

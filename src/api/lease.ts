@@ -4,10 +4,9 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Errors } from '../errors';
 import type { Int64 } from '../pb/types';
-import { toStatus, unary } from './errors';
+import { requiresLeader, toStatus, unary } from './errors';
 import type { EtcdServerApi } from './server-api';
 
-const REQUIRE_LEADER_KEY = 'hasleader';
 /** Renewals waiting on one keep-alive stream before the stream is refused more (bounded memory). */
 const MAX_PENDING_RENEWALS = 10_000;
 
@@ -31,7 +30,7 @@ export function leaseService(server: EtcdServerApi, log: Logger): grpc.UntypedSe
 }
 
 function keepAlive(call: grpc.ServerDuplexStream<{ ID: Int64 }, object>, server: EtcdServerApi, log: Logger): void {
-  if (call.metadata.get(REQUIRE_LEADER_KEY)[0] === 'true' && !server.hasLeader()) {
+  if (requiresLeader(call.metadata) && !server.hasLeader()) {
     call.emit('error', toStatus(Errors.noLeader(), log));
     return;
   }

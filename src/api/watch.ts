@@ -7,13 +7,12 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toPb } from '../apply/range';
 import { Errors } from '../errors';
-import type { KeyValue } from '../mvcc/kv-record';
 import type { Event } from '../mvcc/store';
 import { encodeEvent } from '../pb/fast-codec';
 import type { EventPb, WatchRequestPb, WatchResponsePb } from '../pb/types';
-import { WatchStream, type WatchReply } from '../watch/watch-stream';
+import { eventBytes, WatchStream, type WatchReply } from '../watch/watch-stream';
 import type { WatchableStore } from '../watch/watchable-store';
-import { toStatus } from './errors';
+import { requiresLeader, toStatus } from './errors';
 import { GRPC_OVERHEAD_BYTES } from './validate';
 import type { EtcdServerApi } from './server-api';
 
@@ -22,7 +21,6 @@ const BLOCKED_BYTES = 4 * 1024 * 1024;
 /** A stream that asked for a leader is ended after this long without one (etcd: 3 elections). */
 const LEADERLESS_MS = 3000;
 const LEADER_CHECK_MS = 500;
-const REQUIRE_LEADER_KEY = 'hasleader';
 const REPLY_OVERHEAD_BYTES = 64;
 
 type WatchCall = grpc.ServerDuplexStream<WatchRequestPb, WatchResponsePb>;
@@ -36,7 +34,7 @@ export function watchService(server: EtcdServerApi, store: WatchableStore, log: 
 function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStore, log: Logger): void {
   let pendingBytes = 0;
   let ended = false;
-  const requireLeader = call.metadata.get(REQUIRE_LEADER_KEY)[0] === 'true';
+  const requireLeader = requiresLeader(call.metadata);
   const fail = (err: unknown): void => {
     if (ended) return;
     ended = true;
@@ -156,12 +154,8 @@ function toResponse(server: EtcdServerApi, r: WatchReply): WatchResponsePb {
   };
 }
 
-function kvBytes(kv: KeyValue | undefined): number {
-  return kv === undefined ? 0 : kv.key.length + kv.value.length + 32;
-}
-
 function replyBytes(r: WatchReply): number {
   let n = REPLY_OVERHEAD_BYTES;
-  for (const ev of r.events) n += kvBytes(ev.kv) + (r.prevKv ? kvBytes(ev.prevKv) : 0);
+  for (const ev of r.events) n += eventBytes(ev, r.prevKv);
   return n;
 }

@@ -79,9 +79,9 @@ export class Lessor {
   /** Revokes a lease: its keys are deleted through w (one revision), then the lease is gone. */
   revoke(id: bigint, w: WriteTxn): void {
     if (!this.leases.has(id)) throw Errors.leaseNotFound();
-    const keys = this.keysOf(id).sort(Buffer.compare);
-    for (const key of keys) w.deleteRange(key, undefined);
-    for (const k of this.keyRows(id)) this.keyTable.removeSync(k);
+    const rows = this.keyRows(id);
+    for (const key of rows.map((r) => r.key).sort(Buffer.compare)) w.deleteRange(key, undefined);
+    for (const { row } of rows) this.keyTable.removeSync(row);
     this.leaseTable.removeSync(idBytes(id));
     this.leases.delete(id);
   }
@@ -99,16 +99,16 @@ export class Lessor {
 
   /** The user keys a lease holds. */
   keysOf(id: bigint): Buffer[] {
-    return this.keyRows(id).map((k) => Buffer.from(this.keyTable.get(k) ?? Buffer.alloc(0)));
+    return this.keyRows(id).map((r) => r.key);
   }
 
-  /** The lease-keys rows of a lease (copied: LMDB reuses its buffers). */
-  private keyRows(id: bigint): Buffer[] {
+  /** The lease-keys rows of a lease: table key and user key (copied: LMDB reuses its buffers). */
+  private keyRows(id: bigint): { row: Buffer; key: Buffer }[] {
     const prefix = idBytes(id);
-    const rows: Buffer[] = [];
-    for (const k of this.keyTable.getKeys({ start: prefix })) {
-      if (k.length < 8 || !k.subarray(0, 8).equals(prefix)) break;
-      rows.push(Buffer.from(k));
+    const rows: { row: Buffer; key: Buffer }[] = [];
+    for (const { key, value } of this.keyTable.getRange({ start: prefix })) {
+      if (key.length < 8 || !key.subarray(0, 8).equals(prefix)) break;
+      rows.push({ row: Buffer.from(key), key: Buffer.from(value) });
     }
     return rows;
   }

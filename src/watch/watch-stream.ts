@@ -198,7 +198,8 @@ function kvBytes(kv: KeyValue | undefined): number {
   return kv === undefined ? 0 : kv.key.length + kv.value.length + EVENT_OVERHEAD_BYTES;
 }
 
-function eventBytes(ev: Event, prevKv: boolean): number {
+/** About how many bytes an event takes in a reply (to split replies and count what is buffered). */
+export function eventBytes(ev: Event, prevKv: boolean): number {
   return kvBytes(ev.kv) + (prevKv ? kvBytes(ev.prevKv) : 0);
 }
 

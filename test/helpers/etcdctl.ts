@@ -1,5 +1,6 @@
 // Runs Debian's etcdctl (v3 API) against an endpoint. Tests skip, with the reason printed, only
 // when etcdctl is not installed; CI installs it.
+import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 
 export const ETCDCTL = '/usr/bin/etcdctl';
@@ -22,4 +23,16 @@ export function etcdctl(endpoint: string, args: string[], input?: string): Promi
     );
     if (input !== undefined) child.stdin?.end(input);
   });
+}
+
+/** A failed run, for assertion messages. */
+export function show(args: string[], r: Result): string {
+  return `etcdctl ${args.join(' ')} exited ${r.code}\nstdout: ${JSON.stringify(r.stdout)}\nstderr: ${r.stderr}`;
+}
+
+/** Runs etcdctl and returns its stdout; fails the test unless it exits 0. */
+export async function etcdctlOk(endpoint: string, args: string[], input?: string): Promise<string> {
+  const r = await etcdctl(endpoint, args, input);
+  assert.equal(r.code, 0, show(args, r));
+  return r.stdout;
 }
