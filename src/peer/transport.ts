@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Message } from '../raft/types';
 import { decodeBatch, encodeBatch } from './codec';
+import { SessionLiveness, livenessFor, type LivenessOptions } from './liveness';
 
 const STREAM_PATH = '/raft/stream';
 const SNAPSHOT_PATH = '/raft/snapshot';
@@ -47,21 +48,41 @@ export interface TransportOptions {
   membersJson: () => string;
   /** A request another member forwarded (see FORWARD_PATH): resolves with a status and JSON body. */
   onForward: (op: string, body: string) => Promise<{ status: number; body: string }>;
+  /** Bounds how long a silent peer connection is trusted (see liveness.ts). */
+  electionTimeoutMs: number;
   log: Logger;
+}
+
+/** Receive windows peers grant: a link with a long round trip still carries a snapshot at speed. */
+const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
+const CLIENT_SETTINGS: http2.ClientSessionOptions = { settings: { initialWindowSize: STREAM_WINDOW_BYTES } };
+
+/** etcd logs member IDs in hex. */
+function hex(id: string): string {
+  try {
+    return BigInt(id).toString(16);
+  } catch {
+    return id;
+  }
 }
 
 class PeerStream {
   private session: http2.ClientHttp2Session | undefined;
   private stream: http2.ClientHttp2Stream | undefined;
+  private liveness: SessionLiveness | undefined;
   private queue: Buffer[] = [];
   private backoffMs = RECONNECT_MIN_MS;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The stream was accepted by the peer and has not failed since (for "became (in)active"). */
+  private active = false;
 
   constructor(
     readonly id: string,
     private urls: string[],
     private readonly o: TransportOptions,
+    private readonly live: LivenessOptions,
   ) {}
 
   setUrls(urls: string[]): void {
@@ -71,14 +92,18 @@ class PeerStream {
   /**
    * Streams a snapshot on its own short-lived stream: the message frame, then the chunks, pulled
    * one at a time as HTTP/2 flow control allows. Resolves with the bytes sent once the peer has
-   * accepted them all; rejects when it refuses or the connection fails.
+   * accepted them all; rejects when it refuses, the connection fails, or the peer goes silent.
    */
   async sendSnapshot(frame: Buffer, chunks: Iterator<Buffer>): Promise<number> {
     if (this.closed || this.urls.length === 0) throw new Error('no address for the peer');
-    const session = http2.connect(this.urls[0]);
+    const session = http2.connect(this.urls[0], CLIENT_SETTINGS);
     session.on('error', () => undefined);
     const stream = session.request({ ':method': 'POST', ':path': SNAPSHOT_PATH, [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId });
-    stream.setTimeout(SNAPSHOT_IDLE_MS, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    let deadReason: string | undefined;
+    const liveness = new SessionLiveness(session, this.live, (reason) => {
+      deadReason = reason;
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    });
     const outcome = new Promise<void>((resolve, reject) => {
       stream.on('response', (headers) => {
         const status = Number(headers[':status']);
@@ -86,21 +111,22 @@ class PeerStream {
         else reject(new Error(`peer answered ${status}`));
       });
       stream.on('error', reject);
-      stream.on('close', () => reject(new Error('snapshot stream closed')));
+      stream.on('close', () => reject(new Error(deadReason ?? 'snapshot stream closed')));
     });
     outcome.catch(() => undefined);
     let bytes = 0;
     try {
-      stream.write(frame);
+      liveness.write(stream, frame);
       for (let next = chunks.next(); !next.done; next = chunks.next()) {
         bytes += next.value.length;
-        if (!stream.write(next.value)) await Promise.race([new Promise((resolve) => stream.once('drain', resolve)), outcome]);
+        if (!liveness.write(stream, next.value)) await Promise.race([new Promise((resolve) => stream.once('drain', resolve)), outcome]);
         if (stream.destroyed) break;
       }
       stream.end();
       await outcome;
       return bytes;
     } finally {
+      liveness.stop();
       stream.close();
       session.close();
     }
@@ -109,73 +135,92 @@ class PeerStream {
   send(frame: Buffer): void {
     if (this.closed) return;
     const s = this.stream;
-    if (s !== undefined && !s.destroyed && !s.closed && s.writable) {
+    if (s !== undefined && !s.destroyed && !s.closed && s.writable && this.liveness !== undefined) {
       if (s.writableLength > MAX_BUFFERED_BYTES) return; // peer too slow: drop, raft resends
-      s.write(frame);
+      this.liveness.write(s, frame);
       return;
     }
     // A stream the peer reset can end up closed but never destroyed, with no 'close' event (a
     // reset while frames are buffered): drop the connection ourselves, or the peer is never
     // reached again.
-    if (s !== undefined) this.dropSession();
+    if (s !== undefined) this.dropSession('stream closed');
     if (this.queue.length < MAX_QUEUED_FRAMES) this.queue.push(frame);
     this.connect();
-  }
-
-  private dropSession(): void {
-    const session = this.session;
-    this.session = undefined;
-    this.stream = undefined;
-    session?.destroy();
-    this.scheduleRetry();
   }
 
   close(): void {
     this.closed = true;
     if (this.retry !== undefined) clearTimeout(this.retry);
+    this.liveness?.stop();
     this.stream?.close();
     this.session?.destroy();
+  }
+
+  /** Gives the connection up (it failed, or went silent) and dials again after the backoff. */
+  private dropSession(reason: string): void {
+    const session = this.session;
+    this.session = undefined;
+    this.stream = undefined;
+    this.liveness?.stop();
+    this.liveness = undefined;
+    session?.destroy();
+    if (this.active) {
+      this.active = false;
+      const ids = { 'stream-writer-type': 'stream Message', 'local-member-id': hex(this.o.selfId), 'remote-peer-id': hex(this.id) };
+      this.o.log.warn({ ...ids, error: reason }, 'lost TCP streaming connection with remote peer');
+      this.o.log.warn({ 'peer-id': hex(this.id), error: reason }, 'peer became inactive (message send to peer failed)');
+    } else {
+      this.o.log.debug({ 'remote-peer-id': hex(this.id), error: reason }, 'failed to dial remote peer');
+    }
+    this.scheduleRetry();
   }
 
   private connect(): void {
     if (this.session !== undefined || this.retry !== undefined || this.closed || this.urls.length === 0) return;
     const url = this.urls[Math.floor(Math.random() * this.urls.length)];
-    const session = http2.connect(url);
+    const session = http2.connect(url, CLIENT_SETTINGS);
     this.session = session;
-    session.on('error', (err) => this.o.log.debug({ peer: this.id, err: err.message }, 'peer connection failed'));
-    // Events of a session already dropped (dropSession) must not disturb its successor.
+    // Events of a session already dropped must not disturb its successor.
+    const current = (): boolean => this.session === session;
+    this.liveness = new SessionLiveness(session, this.live, (reason) => {
+      if (current()) this.dropSession(reason);
+    });
+    let lastError = 'connection closed';
+    session.on('error', (err) => (lastError = err.message));
     session.on('close', () => {
-      if (this.session === session) this.reset();
+      if (current()) this.dropSession(lastError);
     });
     session.on('connect', () => {
-      if (this.session !== session) return;
+      if (!current()) return;
       const stream = session.request({ ':method': 'POST', ':path': STREAM_PATH, [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId });
       this.stream = stream;
       // The peer sends nothing on this stream but its end; read it so that the end is noticed.
       stream.resume();
       stream.on('end', () => {
-        if (this.session === session) this.dropSession();
+        if (current()) this.dropSession('the peer ended the stream');
       });
       stream.on('response', (headers) => {
         const status = Number(headers[':status']);
         if (status !== 200) {
           this.o.log.warn({ peer: this.id, status }, 'peer refused the raft stream (another cluster?)');
-          session.destroy();
+          if (current()) this.dropSession(`peer answered ${status}`);
           return;
         }
         this.backoffMs = RECONNECT_MIN_MS;
+        if (!this.active) {
+          this.active = true;
+          this.o.log.info({ 'peer-id': hex(this.id) }, 'peer became active');
+          this.o.log.info({ 'stream-writer-type': 'stream Message', 'local-member-id': hex(this.o.selfId), 'remote-peer-id': hex(this.id) }, 'established TCP streaming connection with remote peer');
+        }
       });
-      stream.on('error', () => undefined);
-      stream.on('close', () => session.destroy());
-      for (const f of this.queue) stream.write(f);
+      stream.on('error', (err) => (lastError = err.message));
+      stream.on('close', () => {
+        if (current()) this.dropSession(lastError);
+      });
+      const liveness = this.liveness;
+      for (const f of this.queue) liveness?.write(stream, f);
       this.queue = [];
     });
-  }
-
-  private reset(): void {
-    this.session = undefined;
-    this.stream = undefined;
-    this.scheduleRetry();
   }
 
   private scheduleRetry(): void {
@@ -209,7 +254,13 @@ export class PeerTransport {
     this.started = true;
     for (const url of this.o.listenUrls) {
       const u = new URL(url);
-      const server = http2.createServer({ maxSessionMemory: 1024 });
+      const server = http2.createServer({ maxSessionMemory: 1024, settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+      server.on('session', (session) => {
+        session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+        // The dialer finds a dead connection and dials anew; this end must find it too, or what
+        // a connection lost to a blackhole holds (its closing FIN lost with it) is never freed.
+        new SessionLiveness(session, livenessFor(this.o.electionTimeoutMs), () => session.destroy());
+      });
       server.on('stream', (stream, headers) => this.accept(stream, headers));
       server.on('sessionError', () => undefined);
       await new Promise<void>((resolve, reject) => {
@@ -228,7 +279,7 @@ export class PeerTransport {
     if (id === this.o.selfId) return;
     const p = this.peers.get(id);
     if (p !== undefined) p.setUrls(urls);
-    else this.peers.set(id, new PeerStream(id, urls, this.o));
+    else this.peers.set(id, new PeerStream(id, urls, this.o, livenessFor(this.o.electionTimeoutMs)));
   }
 
   removePeer(id: string): void {

@@ -104,6 +104,7 @@ export class EtcdServer implements EtcdServerApi {
       snapshotDir: SnapshotTransfer.spoolDir(config.dataDir),
       membersJson: () => this.membership.storedJson(),
       onForward: (op, body) => this.serveForwarded(op, body),
+      electionTimeoutMs: config.electionTimeoutMs,
       log,
     }));
     this.membership.onChange(() => {

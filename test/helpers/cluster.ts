@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memberId } from '../../src/server/ids';
 import { PeerProxy } from './peer-proxy';
+import { TcpFaultProxy } from './tcp-fault-proxy';
 import { freePorts, startServer, type ServerProcess } from './server-process';
 import { call, maintenanceClient, type Msg } from './grpc-client';
 
@@ -21,7 +22,7 @@ export interface ClusterMember {
   advertisedPeerUrl: string;
   dataDir: string;
   process: ServerProcess | undefined;
-  proxy: PeerProxy | undefined;
+  proxy: PeerProxy | TcpFaultProxy | undefined;
 }
 
 export interface Cluster {
@@ -32,26 +33,31 @@ export interface Cluster {
   kill(i: number): Promise<void>;
   /** With proxies: cuts every link between the members in `side` and the others. */
   partition(side: number[]): void;
+  /** With TCP proxies: every byte between the members in `side` and the others vanishes, both
+   * ways, while the connections stay open. */
+  blackhole(side: number[]): void;
   heal(): void;
   cleanup(): Promise<void>;
 }
 
 export interface ClusterOptions {
-  /** Route peer traffic through PeerProxy instances (for partitions). */
-  proxies?: boolean;
+  /** Route peer traffic through proxies: PeerProxy (true: HTTP/2 streams cut) or TcpFaultProxy
+   * ('tcp': blackholes and delays at the TCP level, as a network makes them). */
+  proxies?: boolean | 'tcp';
 }
 
 export async function startCluster(size = 3, extraArgs: string[] = [], options: ClusterOptions = {}): Promise<Cluster> {
   const root = mkdtempSync(join(tmpdir(), 'etcd-ts-cluster-'));
   const members: ClusterMember[] = [];
+  // Which process runs which member, for the TCP proxies to tell the senders apart.
+  const senders = new Map<number, string>();
   const ports = await freePorts(size * 3);
   for (let i = 0; i < size; i++) {
     const [clientPort, peerPort, proxyPort] = ports.slice(i * 3, i * 3 + 3);
-    let proxy: PeerProxy | undefined;
-    if (options.proxies === true) {
-      proxy = new PeerProxy(`http://127.0.0.1:${peerPort}`);
-      await proxy.start(proxyPort);
-    }
+    let proxy: PeerProxy | TcpFaultProxy | undefined;
+    if (options.proxies === true) proxy = new PeerProxy(`http://127.0.0.1:${peerPort}`);
+    else if (options.proxies === 'tcp') proxy = new TcpFaultProxy(peerPort, () => senders);
+    await proxy?.start(proxyPort);
     const advertisedPeerUrl = `http://127.0.0.1:${proxy !== undefined ? proxyPort : peerPort}`;
     const id = memberId([advertisedPeerUrl], TOKEN).toString();
     members.push({ name: `m${i + 1}`, id, clientPort, peerPort, advertisedPeerUrl, dataDir: join(root, `m${i + 1}`), process: undefined, proxy });
@@ -70,6 +76,8 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
         // A member of a cluster without quorum cannot serve the readiness probe's read; the
         // probe is serializable, so it only needs the member up.
       });
+      const pid = m.process.proc.pid;
+      if (pid !== undefined) senders.set(pid, m.id);
       return m.process;
     },
     async kill(i) {
@@ -81,6 +89,14 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
       for (const [i, m] of members.entries()) {
         const other = members.filter((_, j) => inside.has(j) !== inside.has(i)).map((x) => x.id);
         m.proxy?.block(other);
+      }
+    },
+    blackhole(side) {
+      const inside = new Set(side);
+      for (const [i, m] of members.entries()) {
+        const other = members.filter((_, j) => inside.has(j) !== inside.has(i)).map((x) => x.id);
+        if (!(m.proxy instanceof TcpFaultProxy)) throw new Error('blackholes need the TCP proxies');
+        m.proxy.blackhole(other);
       }
     },
     heal() {
