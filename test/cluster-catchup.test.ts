@@ -50,9 +50,9 @@ describe('catch-up after a pause', () => {
         process.stdout.write(`# writes ${t1 - t0} ms, catch-up ${Date.now() - t1} ms\n`);
         const last = await call(fkv, 'Range', { key: b('c/02999') });
         assert.equal(last.kvs[0].value.toString(), 'v2999'.padEnd(2048, '.'));
-        assert.match(follower.stderr(), /installing a snapshot/, 'it caught up from a snapshot');
+        assert.match(follower.stderr(), /applying snapshot/, 'it caught up from a snapshot');
         // The state (> 6 MB of values) went over in many chunks of one stream.
-        const sent = /"bytes":(\d+)[^\n]*"msg":"sent a snapshot"/.exec(cluster.members[li].process?.stderr() ?? '');
+        const sent = /"bytes":(\d+)[^\n]*"msg":"sent database snapshot"/.exec(cluster.members[li].process?.stderr() ?? '');
         assert.ok(sent !== null && Number(sent[1]) > 6_000_000, `the leader streamed the snapshot (${sent?.[1]} bytes)`);
         // And it goes on replicating after the snapshot.
         await call(kv, 'Put', { key: b('c/after'), value: b('z') });

@@ -7,7 +7,7 @@ import { createWriteStream, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Message } from '../raft/types';
+import { hexId, type Message } from '../raft/types';
 import { decodeBatch, encodeBatch } from './codec';
 import { SessionLiveness, livenessFor, type LivenessOptions } from './liveness';
 
@@ -57,15 +57,6 @@ export interface TransportOptions {
 const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
 const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 const CLIENT_SETTINGS: http2.ClientSessionOptions = { settings: { initialWindowSize: STREAM_WINDOW_BYTES } };
-
-/** etcd logs member IDs in hex. */
-function hex(id: string): string {
-  try {
-    return BigInt(id).toString(16);
-  } catch {
-    return id;
-  }
-}
 
 class PeerStream {
   private session: http2.ClientHttp2Session | undefined;
@@ -166,11 +157,11 @@ class PeerStream {
     session?.destroy();
     if (this.active) {
       this.active = false;
-      const ids = { 'stream-writer-type': 'stream Message', 'local-member-id': hex(this.o.selfId), 'remote-peer-id': hex(this.id) };
+      const ids = { 'stream-writer-type': 'stream Message', 'local-member-id': hexId(this.o.selfId), 'remote-peer-id': hexId(this.id) };
       this.o.log.warn({ ...ids, error: reason }, 'lost TCP streaming connection with remote peer');
-      this.o.log.warn({ 'peer-id': hex(this.id), error: reason }, 'peer became inactive (message send to peer failed)');
+      this.o.log.warn({ 'peer-id': hexId(this.id), error: reason }, 'peer became inactive (message send to peer failed)');
     } else {
-      this.o.log.debug({ 'remote-peer-id': hex(this.id), error: reason }, 'failed to dial remote peer');
+      this.o.log.debug({ 'remote-peer-id': hexId(this.id), error: reason }, 'failed to dial remote peer');
     }
     this.scheduleRetry();
   }
@@ -209,8 +200,8 @@ class PeerStream {
         this.backoffMs = RECONNECT_MIN_MS;
         if (!this.active) {
           this.active = true;
-          this.o.log.info({ 'peer-id': hex(this.id) }, 'peer became active');
-          this.o.log.info({ 'stream-writer-type': 'stream Message', 'local-member-id': hex(this.o.selfId), 'remote-peer-id': hex(this.id) }, 'established TCP streaming connection with remote peer');
+          this.o.log.info({ 'peer-id': hexId(this.id) }, 'peer became active');
+          this.o.log.info({ 'stream-writer-type': 'stream Message', 'local-member-id': hexId(this.o.selfId), 'remote-peer-id': hexId(this.id) }, 'established TCP streaming connection with remote peer');
         }
       });
       stream.on('error', (err) => (lastError = err.message));
@@ -360,7 +351,7 @@ export class PeerTransport {
       return;
     }
     if (path === SNAPSHOT_PATH) {
-      this.acceptSnapshot(stream);
+      this.acceptSnapshot(stream, hexId(String(headers[FROM_HEADER] ?? '')));
       return;
     }
     stream.respond({ ':status': 200 });
@@ -414,7 +405,7 @@ export class PeerTransport {
   }
 
   /** Reads the message frame, spools the data to a file, and hands both over once complete. */
-  private acceptSnapshot(stream: http2.ServerHttp2Stream): void {
+  private acceptSnapshot(stream: http2.ServerHttp2Stream, from: string): void {
     const path = join(this.o.snapshotDir, `${Date.now()}-${Math.random().toString(16).slice(2)}.part`);
     const file = createWriteStream(path);
     let head: Buffer = Buffer.alloc(0);
@@ -424,7 +415,7 @@ export class PeerTransport {
     const refuse = (why: string): void => {
       if (failed) return;
       failed = true;
-      this.o.log.warn({ why }, 'refused a snapshot');
+      this.o.log.warn({ 'remote-snapshot-sender-id': from, 'incoming-snapshot-index': message?.snapshot?.index, error: why }, 'failed to receive database snapshot');
       file.destroy();
       file.once('close', () => rmSync(path, { force: true }));
       if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 400 });
@@ -452,6 +443,7 @@ export class PeerTransport {
         const m = batch.messages[0];
         if (batch.clusterId !== this.o.clusterId || m === undefined || m.to !== this.o.selfId) throw new Error('not for this member');
         message = m;
+        this.o.log.info({ 'local-member-id': hexId(this.o.selfId), 'remote-snapshot-sender-id': from, 'incoming-snapshot-index': m.snapshot?.index }, 'receiving database snapshot');
       } catch (err) {
         return refuse(err instanceof Error ? err.message : String(err));
       }
@@ -473,6 +465,7 @@ export class PeerTransport {
           stream.respond({ ':status': 200 });
           stream.end();
         }
+        this.o.log.info({ 'remote-snapshot-sender-id': from, 'incoming-snapshot-index': m.snapshot?.index, 'snapshot-file-path': path, 'snapshot-size': size }, 'received and saved database snapshot');
         this.o.onSnapshot(m, path);
       });
     });

@@ -19,6 +19,8 @@ export class Progress {
   state: ProgressState = 'probe';
   /** Snapshot: ticks since it was sent. */
   snapshotElapsed = 0;
+  /** Snapshot: the index of the snapshot on its way. */
+  pendingSnapshot = 0;
   /** Probe: an append is out and unanswered. */
   paused = false;
   /** Replicate: the last index of each unanswered append, oldest first. */
@@ -44,10 +46,24 @@ export class Progress {
   }
 
   /** A snapshot went out instead of entries the follower needs but the log no longer holds. */
-  becomeSnapshot(): void {
+  becomeSnapshot(index: number): void {
     this.state = 'snapshot';
     this.snapshotElapsed = 0;
+    this.pendingSnapshot = index;
     this.inflight = [];
+  }
+
+  /**
+   * The driver says how the snapshot's transfer ended. Either way probing resumes, paused until
+   * the follower answers (its append response, or a heartbeat's): on success from past the
+   * snapshot, on failure from what is known to match, to send it again.
+   */
+  snapshotDone(ok: boolean): void {
+    if (this.state !== 'snapshot') return;
+    const next = ok ? Math.max(this.match, this.pendingSnapshot) + 1 : this.match + 1;
+    this.becomeProbe();
+    this.next = next;
+    this.paused = true;
   }
 
   /** Restarts probing from what is known to match, dropping the pipeline. */

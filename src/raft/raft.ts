@@ -15,7 +15,7 @@ import { RaftLog, type LogStorage } from './log';
 import { Progress, SNAPSHOT_TIMEOUT_ELECTIONS } from './progress';
 import { hasMajority, quorumIndex, voteResult } from './quorum';
 import { ReadOnly, newReadRequest, type ReadRequest } from './read-only';
-import { EntryType, MessageType, Role, emptyMessage, type ConfChange, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready, type SoftState } from './types';
+import { EntryType, MessageType, Role, emptyMessage, hexId, type ConfChange, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready, type SoftState } from './types';
 
 export interface RaftConfig {
   id: MemberId;
@@ -35,7 +35,10 @@ export interface RaftConfig {
   preVote?: boolean;
   /** A leader steps down when a quorum is silent for an election timeout (default on). */
   checkQuorum?: boolean;
+  /** Where state changes are told, in etcd-io/raft's words (a pure sink: no effect on raft). */
+  logger?: (msg: string) => void;
 }
+
 
 /** Marks the votes of an election a leader asked for (leader transfer): lease checks let it pass. */
 const TRANSFER_CONTEXT = Buffer.from('CampaignTransfer');
@@ -78,6 +81,8 @@ export class Raft {
   /** The member leadership is being handed to, and for how many ticks (leader only). */
   private leadTransferee: MemberId | undefined;
   private transferElapsed = 0;
+  private readonly logger: (msg: string) => void;
+  private readonly hex: string;
 
   constructor(config: RaftConfig) {
     this.id = config.id;
@@ -93,6 +98,8 @@ export class Raft {
     this.prevHardState = { ...config.hardState };
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
+    this.logger = config.logger ?? (() => undefined);
+    this.hex = hexId(this.id);
     this.becomeFollower(this.term, undefined);
   }
 
@@ -105,6 +112,7 @@ export class Raft {
       if (this.checkQuorum && this.electionElapsed >= this.electionTicks) {
         this.electionElapsed = 0;
         if (!this.quorumActive()) {
+          this.logger(`${this.hex} stepped down to follower since quorum is not active`);
           this.becomeFollower(this.term, undefined);
           return;
         }
@@ -123,6 +131,7 @@ export class Raft {
     this.electionElapsed++;
     if (this.voters.includes(this.id) && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      this.logger(`${this.hex} is starting a new election at term ${this.term}`);
       if (this.preVote) this.preCampaign();
       else this.campaign();
     }
@@ -213,6 +222,18 @@ export class Raft {
     return this.role === Role.Leader ? this.progress.get(id)?.match : undefined;
   }
 
+  /**
+   * The driver's word on a snapshot it streamed to `id` (etcd's ReportSnapshot): a failed one is
+   * sent again once the follower is heard from, instead of waiting out the snapshot timeout.
+   */
+  reportSnapshot(id: MemberId, ok: boolean): void {
+    if (this.role !== Role.Leader) return;
+    const pr = this.progress.get(id);
+    if (pr === undefined || pr.state !== 'snapshot') return;
+    pr.snapshotDone(ok);
+    this.logger(`${this.hex} snapshot ${ok ? 'succeeded' : 'failed'}, resumed sending replication messages to ${hexId(id)}`);
+  }
+
   /** Proposes entries: appended here if this member leads, else forwarded to the leader. */
   propose(data: Buffer[]): number {
     const entries = data.map((d) => ({ term: this.term, index: 0, type: EntryType.Normal, data: d }));
@@ -248,6 +269,7 @@ export class Raft {
       }
       const preVoteTraffic = m.type === MessageType.PreVote || (m.type === MessageType.PreVoteResp && !m.reject);
       if (!preVoteTraffic) {
+        this.logger(`${this.hex} [term: ${this.term}] received a Msg${m.type[0].toUpperCase()}${m.type.slice(1)} message with higher term from ${hexId(m.from)} [term: ${m.term}]`);
         const leader = m.type === MessageType.App || m.type === MessageType.Heartbeat ? m.from : undefined;
         this.becomeFollower(m.term, leader);
       }
@@ -344,12 +366,18 @@ export class Raft {
       this.term = term;
       this.vote = '';
     }
+    const was = this.role;
     this.role = Role.Follower;
     this.leader = leader;
     this.readOnly.reset();
     this.leadTransferee = undefined;
     this.resetTimers();
+    if (was !== Role.Follower || term !== this.loggedTerm) this.logger(`${this.hex} became follower at term ${this.term}`);
+    this.loggedTerm = term;
   }
+
+  /** The term of the last role change told (a follower that stays one at its term says it once). */
+  private loggedTerm = -1;
 
   /** A pre-election: ask whether we could win at term + 1 without disturbing anyone's term. */
   private preCampaign(): void {
@@ -358,6 +386,7 @@ export class Raft {
     this.leader = undefined;
     this.votes = new Map([[this.id, true]]);
     this.resetTimers();
+    this.logger(`${this.hex} became pre-candidate at term ${this.term}`);
     this.requestVotes(MessageType.PreVote, this.term + 1);
   }
 
@@ -384,12 +413,14 @@ export class Raft {
     this.leader = undefined;
     this.votes = new Map([[this.id, true]]);
     this.resetTimers();
+    this.logger(`${this.hex} became candidate at term ${this.term}`);
   }
 
   private becomeLeader(): void {
     this.role = Role.Leader;
     this.leader = this.id;
     this.leadTransferee = undefined;
+    this.logger(`${this.hex} became leader at term ${this.term}`);
     this.recentActive = new Set([this.id]);
     this.progress = new Map();
     for (const peer of [...this.voters, ...this.learners]) this.progress.set(peer, new Progress(this.log.lastIndex() + 1));
@@ -436,7 +467,7 @@ export class Raft {
       // in the data and may move the snapshot up to what it has applied when it sends it.
       const index = this.log.applied;
       this.send({ ...emptyMessage(MessageType.Snap, this.id, peer, this.term), snapshot: { index, term: this.log.term(index) } });
-      pr.becomeSnapshot();
+      pr.becomeSnapshot(index);
       return;
     }
     const m = emptyMessage(MessageType.App, this.id, peer, this.term);

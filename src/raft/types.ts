@@ -106,3 +106,8 @@ export const NO_LEADER: MemberId | undefined = undefined;
 export function emptyMessage(type: MessageType, from: MemberId, to: MemberId, term: number): Message {
   return { type, from, to, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 };
 }
+
+/** etcd prints member IDs in hex; IDs that are not decimal numbers are printed as they are. */
+export function hexId(id: MemberId): string {
+  return /^[0-9]+$/.test(id) ? BigInt(id).toString(16) : id;
+}

@@ -2,9 +2,10 @@
 // Ready in one LMDB write transaction — append entries, save hard state, apply committed entries
 // (the applier records the applied index in that same transaction) — committed with one fsync.
 // Every proposal that arrives while a Ready is being written joins the next one: group commit.
+import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend';
 import { Raft } from '../raft/raft';
-import { MessageType, Role, type ConfChange, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
+import { MessageType, Role, hexId, type ConfChange, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
 import { LogStore } from './log-store';
 
 /** What the node calls to apply committed entries; runs inside the Ready transaction. */
@@ -50,6 +51,8 @@ export interface RaftNodeOptions {
   onApplied?: (index: number) => void;
   /** A membership change was applied (inside the transaction). */
   onMembershipChanged?: () => void;
+  /** Raft's state changes and leader changes are logged here (info), as etcd logs them. */
+  log?: Logger;
 }
 
 export class RaftNode {
@@ -77,8 +80,12 @@ export class RaftNode {
   private readonly onReadStates: (states: ReadState[]) => void;
   private readonly onApplied: (index: number) => void;
   private readonly onMembershipChanged: () => void;
+  private readonly log: Logger | undefined;
+  /** The leader last told of (see observeLeader). */
+  private knownLeader: MemberId | undefined;
 
   constructor(options: RaftNodeOptions) {
+    this.log = options.log;
     this.backend = options.backend;
     this.applier = options.applier;
     this.onFatal = options.onFatal;
@@ -99,6 +106,7 @@ export class RaftNode {
       electionTicks: options.electionTicks,
       heartbeatTicks: 1,
       seed: Number(BigInt.asUintN(32, BigInt(options.id))) ^ Date.now(),
+      logger: options.log === undefined ? undefined : (msg) => options.log?.info({ logger: 'raft' }, msg),
     });
     this.ticker = setInterval(() => this.tick(), options.tickMs);
     this.ticker.unref();
@@ -249,6 +257,7 @@ export class RaftNode {
    * Either way, clients hear of a Ready's results only once its transaction is on disk.
    */
   private processReady(): void {
+    this.observeLeader();
     if (this.stopped || this.queued || this.installing) return;
     if (!this.raft.hasReady()) {
       this.notifyLeaderWaiters();
@@ -337,6 +346,27 @@ export class RaftNode {
     if (done.readStates.length > 0) this.onReadStates(done.readStates);
     this.notifyLeaderWaiters();
     if (this.raft.hasReady()) this.schedule();
+  }
+
+  /** Tells leader changes as etcd's raft node does ("elected", "lost", "changed leader"). */
+  private observeLeader(): void {
+    const leader = this.raft.leader;
+    if (leader === this.knownLeader) return;
+    const was = this.knownLeader;
+    this.knownLeader = leader;
+    if (this.log === undefined) return;
+    const me = hexId(this.raft.id);
+    const term = this.raft.term;
+    if (was === undefined && leader !== undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} elected leader ${hexId(leader)} at term ${term}`);
+    else if (was !== undefined && leader === undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} lost leader ${hexId(was)} at term ${term}`);
+    else if (was !== undefined && leader !== undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} changed leader from ${hexId(was)} to ${hexId(leader)} at term ${term}`);
+  }
+
+  /** How streaming a snapshot to `to` ended (see Raft.reportSnapshot). */
+  reportSnapshot(to: MemberId, ok: boolean): void {
+    if (this.stopped) return;
+    this.raft.reportSnapshot(to, ok);
+    this.schedule();
   }
 
   private fail(err: unknown): void {

@@ -147,6 +147,7 @@ export class EtcdServer implements EtcdServerApi {
       electionTicks: Math.max(1, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
       logRetainEntries: Math.min(config.snapshotCount, 10_000),
       onFatal,
+      log,
     });
     this.leaseService = new LeaseService({
       lessor: this.lessor,

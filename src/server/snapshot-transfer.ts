@@ -11,7 +11,7 @@ import type { Backend } from '../backend/backend';
 import { FileBytes, hasEndRecord, readSnapshot } from '../mvcc/snapshot';
 import type { MvccStore } from '../mvcc/store';
 import type { PeerTransport } from '../peer/transport';
-import type { MemberId, Message } from '../raft/types';
+import { hexId, type MemberId, type Message } from '../raft/types';
 import type { RaftNode } from '../raftnode/node';
 import type { Membership } from './membership';
 import type { Lessor } from '../lease/lessor';
@@ -67,12 +67,23 @@ export class SnapshotTransfer {
     }
     const term = this.d.node().raft.log.term(index);
     this.sending.add(m.to);
-    this.d.log.info({ to: m.to, index }, 'sending a snapshot');
+    const fields = { 'remote-peer-id': hexId(m.to), 'snapshot-index': index };
+    this.d.log.info(fields, 'sending database snapshot');
+    const started = Date.now();
     this.d
       .transport()
       .sendSnapshot({ ...m, snapshot: { index, term } }, chunks)
-      .then((bytes) => this.d.log.info({ to: m.to, index, bytes }, 'sent a snapshot'))
-      .catch((err: unknown) => this.d.log.warn({ to: m.to, err: err instanceof Error ? err.message : String(err) }, 'sending a snapshot failed'))
+      .then(
+        (bytes) => {
+          // "bytes" is kept beside etcd's "size" field: tests and scripts read it.
+          this.d.log.info({ ...fields, bytes, size: bytes, took: `${Date.now() - started}ms` }, 'sent database snapshot');
+          this.d.node().reportSnapshot(m.to, true);
+        },
+        (err: unknown) => {
+          this.d.log.warn({ ...fields, error: err instanceof Error ? err.message : String(err) }, 'failed to send database snapshot');
+          this.d.node().reportSnapshot(m.to, false);
+        },
+      )
       .finally(() => {
         view.done();
         this.sending.delete(m.to);
@@ -88,11 +99,11 @@ export class SnapshotTransfer {
     };
     const bytes = fstatSync(fd).size;
     if (!hasEndRecord(fd, bytes)) {
-      this.d.log.warn({ from: m.from, bytes }, 'dropped a snapshot cut short');
+      this.d.log.warn({ 'remote-snapshot-sender-id': hexId(m.from), bytes }, 'failed to receive database snapshot: cut short');
       done();
       return;
     }
-    this.d.log.info({ from: m.from, index: m.snapshot?.index, bytes }, 'installing a snapshot');
+    this.d.log.info({ 'remote-snapshot-sender-id': hexId(m.from), 'incoming-snapshot-index': m.snapshot?.index, 'snapshot-size': bytes }, 'applying snapshot');
     this.d
       .node()
       .installSnapshot(m, () => {
@@ -104,7 +115,9 @@ export class SnapshotTransfer {
         return { voters: this.d.membership.voterIds().map(String), learners: this.d.membership.learnerIds().map(String) };
       })
       .then((installed) => {
-        if (installed) this.d.onInstalled();
+        if (!installed) return;
+        this.d.log.info({ 'incoming-snapshot-index': m.snapshot?.index }, 'applied snapshot');
+        this.d.onInstalled();
       })
       .finally(done);
   }

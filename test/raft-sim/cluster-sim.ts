@@ -608,6 +608,11 @@ interface Envelope {
   /** The target's incarnation when the message was sent. */
   toIncarnation: number;
   snap: SnapshotData | undefined;
+  /**
+   * Not a message: the sender's driver learns how streaming the Snap `msg` ended (as the server's
+   * snapshot transfer reports it), delivered to msg.from, past any partition.
+   */
+  snapReport?: boolean;
 }
 
 interface CommittedRecord {
@@ -911,11 +916,13 @@ export class Simulation {
     if (to === undefined) this.fail('addressing', `message to unknown member ${msg.to}: ${describeMessage(msg)}`);
     if (this.blocked(msg.from, msg.to)) {
       this.result.messagesCut++;
+      this.reportSnapshotLater(msg, false);
       return;
     }
     if (this.rng.chance(this.dropProb)) {
       this.result.faults.drop++;
       this.note('drop', msg, true);
+      this.reportSnapshotLater(msg, false);
       return;
     }
     this.enqueue(msg, to.incarnation, snap);
@@ -945,21 +952,51 @@ export class Simulation {
     else bucket.push(env);
   }
 
+  /** A Snap's stream ended (ok: the follower took it all): the sender hears it next tick. */
+  private reportSnapshotLater(msg: Message, ok: boolean): void {
+    if (msg.type !== MessageType.Snap) return;
+    const from = this.byId.get(msg.from);
+    if (from === undefined) return;
+    const at = this.now + 1;
+    const env: Envelope = { msg, toIncarnation: from.incarnation, snap: undefined, snapReport: ok };
+    const bucket = this.queue[at];
+    if (bucket === undefined) this.queue[at] = [env];
+    else bucket.push(env);
+  }
+
+  private deliverSnapshotReport(env: Envelope, ok: boolean): void {
+    const sender = this.byId.get(env.msg.from);
+    const raft = sender?.raft;
+    // A driver that crashed since has no transfer to report on.
+    if (sender === undefined || raft === undefined || sender.incarnation !== env.toIncarnation) return;
+    if (sender.pausedUntil >= 0) {
+      sender.inbox.push(env);
+      return;
+    }
+    this.noteRoutine(`${sender.id} hears its snapshot to ${env.msg.to} ${ok ? 'arrived' : 'failed'}`);
+    this.call(sender, 'reportSnapshot', () => raft.reportSnapshot(env.msg.to, ok));
+    this.handleReady(sender);
+  }
+
   private deliver(env: Envelope): void {
+    if (env.snapReport !== undefined) return this.deliverSnapshotReport(env, env.snapReport);
     const msg = env.msg;
     const m = this.byId.get(msg.to);
     if (m === undefined) return;
     if (this.blocked(msg.from, msg.to)) {
       this.result.messagesCut++;
+      this.reportSnapshotLater(msg, false);
       return;
     }
     const raft = m.raft;
     if (raft === undefined) {
       this.result.messagesToDown++;
+      this.reportSnapshotLater(msg, false);
       return;
     }
     if (env.toIncarnation !== m.incarnation && this.rng.chance(this.cfg.staleDropProb)) {
       this.result.messagesStale++;
+      this.reportSnapshotLater(msg, false);
       return;
     }
     if (m.pausedUntil >= 0) {
@@ -968,7 +1005,10 @@ export class Simulation {
     }
     this.result.messagesDelivered++;
     this.note('deliver', msg, !msg.reject && msg.type !== MessageType.Snap);
-    if (msg.type === MessageType.Snap) return this.deliverSnapshot(m, raft, env);
+    if (msg.type === MessageType.Snap) {
+      this.reportSnapshotLater(msg, true);
+      return this.deliverSnapshot(m, raft, env);
+    }
     this.call(m, 'step', () => raft.step(msg));
     this.handleReady(m);
   }

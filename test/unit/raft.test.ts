@@ -3,6 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Raft, ProposalDroppedError } from '../../src/raft/raft';
+import { Progress } from '../../src/raft/progress';
 import type { LogStorage } from '../../src/raft/log';
 import { EntryType, Role, type ConfChange, type Entry, type Message, type ReadState } from '../../src/raft/types';
 
@@ -261,5 +262,23 @@ describe('raft core', () => {
       settle(members, down);
     }
     assert.deepEqual(get(members, '4').applied.map(String).slice(-1), ['after-remove']);
+  });
+
+  test('a snapshot transfer that ends resumes probing once the follower is heard from', () => {
+    const pr = new Progress(5);
+    pr.match = 3;
+    pr.becomeSnapshot(100);
+    assert.equal(pr.canSendAppend(), false, 'nothing else goes out while the snapshot is on its way');
+    pr.snapshotDone(false);
+    assert.equal(pr.state, 'probe');
+    assert.equal(pr.next, 4, 'a failed snapshot: probe from what matches, to send it again');
+    assert.equal(pr.canSendAppend(), false, 'paused until the follower answers');
+    pr.onHeartbeatResp();
+    assert.equal(pr.canSendAppend(), true);
+    pr.becomeSnapshot(100);
+    pr.snapshotDone(true);
+    assert.equal(pr.next, 101, 'a delivered snapshot: probe from past it');
+    pr.snapshotDone(false);
+    assert.equal(pr.next, 101, 'a report with no snapshot on its way changes nothing');
   });
 });
