@@ -40,6 +40,8 @@ export interface RaftNodeOptions {
   applier: Applier;
   tickMs: number;
   electionTicks: number;
+  /** Pre-vote before elections (default on). */
+  preVote?: boolean;
   /** Applied entries kept in the log for peers that fall behind before it is compacted. */
   logRetainEntries?: number;
   send?: (messages: Message[]) => void;
@@ -105,6 +107,7 @@ export class RaftNode {
       applied: options.applier.appliedIndex(),
       electionTicks: options.electionTicks,
       heartbeatTicks: 1,
+      preVote: options.preVote ?? true,
       seed: Number(BigInt.asUintN(32, BigInt(options.id))) ^ Date.now(),
       logger: options.log === undefined ? undefined : (msg) => options.log?.info({ logger: 'raft' }, msg),
     });

@@ -145,6 +145,7 @@ export class EtcdServer implements EtcdServerApi {
       applier,
       tickMs: config.heartbeatIntervalMs,
       electionTicks: Math.max(1, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+      preVote: config.preVote,
       logRetainEntries: Math.min(config.snapshotCount, 10_000),
       onFatal,
       log,

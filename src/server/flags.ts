@@ -64,6 +64,7 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
   'heartbeat-interval': { kind: 'int', set: (c, v) => (c.heartbeatIntervalMs = int('heartbeat-interval', v)) },
   'election-timeout': { kind: 'int', set: (c, v) => (c.electionTimeoutMs = int('election-timeout', v)) },
   'snapshot-count': { kind: 'int', set: (c, v) => (c.snapshotCount = int('snapshot-count', v)) },
+  'pre-vote': { kind: 'bool', set: (c, v) => (c.preVote = v === 'true') },
   'experimental-watch-progress-notify-interval': {
     kind: 'string',
     set: (c, v) => (c.watchProgressNotifyIntervalMs = durationMs('experimental-watch-progress-notify-interval', v)),
@@ -87,7 +88,7 @@ const NOT_YET: [string, Kind][] = [
   ['max-concurrent-streams', 'int'], ['grpc-keepalive-min-time', 'string'], ['grpc-keepalive-interval', 'string'],
   ['grpc-keepalive-timeout', 'string'], ['discovery', 'string'], ['discovery-fallback', 'string'],
   ['discovery-proxy', 'string'], ['discovery-srv', 'string'], ['discovery-srv-name', 'string'],
-  ['strict-reconfig-check', 'bool'], ['pre-vote', 'bool'], ['auto-compaction-retention', 'string'],
+  ['strict-reconfig-check', 'bool'], ['auto-compaction-retention', 'string'],
   ['auto-compaction-mode', 'string'], ['enable-v2', 'bool'], ['cert-file', 'string'], ['key-file', 'string'],
   ['client-cert-file', 'string'], ['client-key-file', 'string'], ['client-cert-auth', 'bool'],
   ['client-crl-file', 'string'], ['client-cert-allowed-hostname', 'string'], ['trusted-ca-file', 'string'],
@@ -216,6 +217,7 @@ Clustering:
   --initial-cluster 'default=http://localhost:2380'
   --initial-cluster-state 'new'     Initial cluster state ('new' or 'existing').
   --initial-cluster-token 'etcd-cluster'
+  --pre-vote 'true'                 Enable the raft Pre-Vote algorithm to prevent disruption when a node that has been partitioned away rejoins the cluster.
   --advertise-client-urls 'http://localhost:2379'
 
 Logging:

@@ -45,8 +45,15 @@ describe('flags', () => {
   });
 
   test('etcd flags not implemented yet are accepted and named', () => {
-    const cmd = run(['--auto-compaction-retention', '1', '--pre-vote', '--cert-file=/c']);
-    assert.deepEqual(cmd.notImplemented.sort(), ['auto-compaction-retention', 'cert-file', 'pre-vote']);
+    const cmd = run(['--auto-compaction-retention', '1', '--strict-reconfig-check', '--cert-file=/c']);
+    assert.deepEqual(cmd.notImplemented.sort(), ['auto-compaction-retention', 'cert-file', 'strict-reconfig-check']);
+  });
+
+  test('--pre-vote: on by default (as etcd 3.5), --pre-vote=false turns it off', () => {
+    assert.equal(run([]).config.preVote, true);
+    assert.equal(run(['--pre-vote']).config.preVote, true);
+    assert.equal(run(['--pre-vote=false']).config.preVote, false);
+    assert.equal(run([], { ETCD_PRE_VOTE: 'false' }).config.preVote, false);
   });
 
   test('ETCD_* environment variables; flags win', () => {
