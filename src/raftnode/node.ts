@@ -85,9 +85,12 @@ export class RaftNode {
   private readonly log: Logger | undefined;
   /** The leader last told of (see observeLeader). */
   private knownLeader: MemberId | undefined;
+  /** See appliedIndex(). */
+  private durableApplied: number;
 
   constructor(options: RaftNodeOptions) {
     this.log = options.log;
+    this.durableApplied = options.applier.appliedIndex();
     this.backend = options.backend;
     this.applier = options.applier;
     this.onFatal = options.onFatal;
@@ -134,8 +137,14 @@ export class RaftNode {
     return this.raft.log.committed;
   }
 
+  /**
+   * Entries up to here are applied and on disk: what reads see. raft's own applied index moves
+   * inside the write transaction, before it commits, so a read released against it could be
+   * served from the state before those entries (a stale linearizable read, found by the
+   * robustness harness after a blackhole of every member).
+   */
   appliedIndex(): number {
-    return this.raft.log.applied;
+    return this.durableApplied;
   }
 
   /** Appends data to the log (throws if this member does not lead); the Ready runs soon after. */
@@ -193,6 +202,7 @@ export class RaftNode {
         this.inFlight--;
         this.installing = false;
         if (conf !== undefined) this.raft.setConfiguration(conf.voters, conf.learners);
+        this.durableApplied = Math.max(this.durableApplied, snap.index);
         this.onApplied(snap.index);
         this.step(m);
         return true;
@@ -345,7 +355,10 @@ export class RaftNode {
     if (done.lastWritten >= 0) this.store.markDurable(done.lastWritten);
     if (done.messages.length > 0) this.send(done.messages);
     done.release?.();
-    if (done.applied >= 0) this.onApplied(done.applied);
+    if (done.applied >= 0) {
+      this.durableApplied = Math.max(this.durableApplied, done.applied);
+      this.onApplied(done.applied);
+    }
     if (done.readStates.length > 0) this.onReadStates(done.readStates);
     this.notifyLeaderWaiters();
     if (this.raft.hasReady()) this.schedule();
