@@ -25,7 +25,9 @@ interface Direction {
 }
 
 interface Link {
+  /** The dialing member ('' while unplaced). */
   sender: string;
+  clientPort: number | undefined;
   client: Socket;
   upstream: Socket;
   up: Direction;
@@ -60,6 +62,8 @@ export class TcpFaultProxy {
   set(fromIds: string[], fault: LinkFault): void {
     for (const id of fromIds) this.faults.set(id, fault);
     for (const link of [...this.links]) {
+      // A member dials before its starter knows its pid: place such links now.
+      if (link.sender === '') link.sender = this.senderOf(link.clientPort);
       if (!fromIds.includes(link.sender)) continue;
       if (fault.kind === 'reset') this.cut(link);
       else if (fault.kind === 'blackhole') for (const d of [link.up, link.down]) this.dropQueue(d);
@@ -92,17 +96,21 @@ export class TcpFaultProxy {
     });
   }
 
-  private accept(client: Socket): void {
+  private senderOf(clientPort: number | undefined): string {
     const senders = this.senders();
-    const pid = client.remotePort === undefined ? undefined : socketOwner(client.remotePort, this.port, [...senders.keys()]);
-    const sender = pid === undefined ? '' : senders.get(pid) ?? '';
+    const pid = clientPort === undefined ? undefined : socketOwner(clientPort, this.port, [...senders.keys()]);
+    return pid === undefined ? '' : senders.get(pid) ?? '';
+  }
+
+  private accept(client: Socket): void {
+    const sender = this.senderOf(client.remotePort);
     if (this.faults.get(sender)?.kind === 'reset') {
       client.destroy();
       return;
     }
     const upstream = connect(this.targetPort, '127.0.0.1');
     const dir = (from: Socket, to: Socket): Direction => ({ from, to, queue: [], queuedBytes: 0, timer: undefined, lastAt: 0 });
-    const link: Link = { sender, client, upstream, up: dir(client, upstream), down: dir(upstream, client) };
+    const link: Link = { sender, clientPort: client.remotePort, client, upstream, up: dir(client, upstream), down: dir(upstream, client) };
     this.links.add(link);
     const end = (): void => this.cut(link);
     for (const s of [client, upstream]) {

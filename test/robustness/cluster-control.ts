@@ -1,14 +1,17 @@
 // The cluster under test: members on loopback, each with its own data dir, peer traffic through a
-// fault-injecting PeerProxy (test/helpers/peer-proxy.ts) in front of every member. Built from the
-// same pieces as test/helpers/cluster.ts (startServer, PeerProxy, etcd's member IDs), plus what a
-// robustness run needs on top: SIGSTOP / SIGCONT, graceful restarts, one-way blackholes, members
-// removed and new ones joined (with their own proxies), leader lookups, unexpected exits noticed.
+// TCP-level fault proxy (test/helpers/tcp-fault-proxy.ts) in front of every member, which cuts,
+// blackholes or delays chosen links as a network does (it tells the dialing member by its pid:
+// member-pids.ts). Built from the same pieces as test/helpers/cluster.ts (startServer, the proxy,
+// etcd's member IDs), plus what a robustness run needs on top: SIGSTOP / SIGCONT, graceful
+// restarts, link faults of any set of members, leader lookups, health waits over all members or
+// some, unexpected exits noticed. Membership changes are in member-changes.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memberId } from '../../src/server/ids';
-import { PeerProxy } from '../helpers/peer-proxy';
+import { TcpFaultProxy, type LinkFault } from '../helpers/tcp-fault-proxy';
 import { freePorts, startServer, type ServerProcess } from '../helpers/server-process';
+import { MemberPids } from './member-pids';
 import { now, type Recorder } from './recorder';
 import { errorText, once, type Msg } from './rpc';
 import { sleep } from './prng';
@@ -33,7 +36,8 @@ export interface Member {
   peerUrl: string;
   endpoint: string;
   dataDir: string;
-  proxy: PeerProxy;
+  /** In front of the member's peer listener: faults on the links other members dialed to it. */
+  proxy: TcpFaultProxy;
   initialCluster: string;
   clusterState: 'new' | 'existing';
   incarnations: Incarnation[];
@@ -49,6 +53,8 @@ export class ClusterControl {
   private nextName = 1;
   /** What waitHealthy saw before the cluster was healthy (distinct states, with ms offsets). */
   lastUnhealthy: { atMs: number; text: string }[] = [];
+  /** Running member processes, for the proxies to tell senders apart. */
+  readonly pids = new MemberPids((name) => this.members.find((m) => m.name === name)?.id);
 
   private constructor(
     readonly root: string,
@@ -60,7 +66,7 @@ export class ClusterControl {
     const c = new ClusterControl(mkdtempSync(join(tmpdir(), 'etcd-ts-robustness-')), extraArgs, rec);
     try {
       const created: Member[] = [];
-      for (let i = 0; i < size; i++) created.push(await c.newMember());
+      for (let i = 0; i < size; i++) created.push(await c.createMember());
       const initialCluster = created.map((m) => `${m.name}=${m.peerUrl}`).join(',');
       for (const m of created) m.initialCluster = initialCluster;
       c.members = created;
@@ -72,9 +78,10 @@ export class ClusterControl {
     return c;
   }
 
-  private async newMember(): Promise<Member> {
+  /** A new member (ports, proxy, name, data dir), neither started nor in `members`. */
+  async createMember(): Promise<Member> {
     const [clientPort, peerPort, proxyPort] = await freePorts(3);
-    const proxy = new PeerProxy(`http://127.0.0.1:${peerPort}`);
+    const proxy = new TcpFaultProxy(peerPort, this.pids.senders);
     await proxy.start(proxyPort);
     const peerUrl = `http://127.0.0.1:${proxyPort}`;
     const name = `m${this.nextName++}`;
@@ -113,7 +120,7 @@ export class ClusterControl {
     let lastErr: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const proc = await startServer({
+        const proc = await this.pids.whileStarting(() => startServer({
           dataDir: m.dataDir,
           port: m.clientPort,
           args: [
@@ -125,13 +132,15 @@ export class ClusterControl {
             '--initial-cluster-token', TOKEN,
             ...this.extraArgs,
           ],
-        });
+        }));
+        this.pids.register(proc.proc.pid, m.id);
         const inc: Incarnation = { proc, startedMs: now(), expectedExit: false };
         m.incarnations.push(inc);
         m.current = inc;
         m.stopped = false;
         proc.proc.once('exit', (code, signal) => {
           inc.exit = signal !== null ? signal : `code ${code}`;
+          this.pids.unregister(proc.proc.pid);
           if (m.current === inc) m.current = undefined;
           if (!inc.expectedExit) {
             const tail = proc.stderr().split('\n').filter((l) => l.trim() !== '').slice(-5).join(' | ');
@@ -186,22 +195,42 @@ export class ClusterControl {
     m.stopped = false;
   }
 
-  /** Cuts every link between m and the others, both ways. */
+  /**
+   * Puts `fault` on every peer link that touches a member of `side`, both directions (each member
+   * dials every peer: the link a->b is the connection a dialed to b's proxy).
+   */
+  linkFault(side: Member[], fault: LinkFault): void {
+    for (const x of this.members) {
+      const from = side.includes(x) ? this.members.filter((y) => y !== x) : side.filter((y) => y !== x);
+      if (from.length > 0) x.proxy.set(from.map((y) => y.id), fault);
+    }
+  }
+
+  /** Cuts every link between m and the others, both ways (connections reset, new ones refused). */
   isolate(m: Member): void {
-    const others = this.members.filter((x) => x !== m);
-    m.proxy.block(others.map((x) => x.id));
-    for (const o of others) o.proxy.block([m.id]);
+    this.linkFault([m], { kind: 'reset' });
   }
 
-  /** One way only: 'out' drops what m sends to the others, 'in' what they send to m. */
-  blackhole(m: Member, direction: 'in' | 'out'): void {
+  /**
+   * One way only, as a TCP blackhole ('in': what the others send to m vanishes, 'out': what m
+   * sends). Raft messages go one way per connection (the sender dials), so blackholing the
+   * connections of one direction drops that direction's messages and nothing of the other's.
+   */
+  blackholeOneWay(m: Member, direction: 'in' | 'out'): void {
     const others = this.members.filter((x) => x !== m);
-    if (direction === 'in') m.proxy.block(others.map((x) => x.id));
-    else for (const o of others) o.proxy.block([m.id]);
+    if (direction === 'in') m.proxy.blackhole(others.map((x) => x.id));
+    else for (const o of others) o.proxy.blackhole([m.id]);
   }
 
+  /** Lifts every link fault (also on a member out of the cluster for a moment, being re-added). */
   heal(): void {
-    for (const m of this.members) m.proxy.heal();
+    for (const m of this.allMembers()) m.proxy.heal();
+  }
+
+  /** The member role as the live members see it now: 'leader', 'follower' or 'member' (no leader known). */
+  async roleOf(m: Member): Promise<string> {
+    const leader = await this.leader();
+    return leader === undefined ? 'member' : leader === m ? 'leader' : 'follower';
   }
 
   async status(m: Member, timeoutMs = 2000): Promise<Msg | undefined> {
@@ -225,7 +254,8 @@ export class ClusterControl {
    * Waits until every member runs, all agree on a leader, and a linearizable read succeeds on each
    * (the cluster has recovered). Returns the ms it took; throws on timeout.
    */
-  async waitHealthy(timeoutMs: number): Promise<number> {
+  async waitHealthy(timeoutMs: number, only?: Member[]): Promise<number> {
+    const members = only ?? this.members;
     const t0 = now();
     let why = '';
     this.lastUnhealthy = [];
@@ -236,15 +266,15 @@ export class ClusterControl {
       if (last === undefined || last.text !== text) this.lastUnhealthy.push({ atMs: Math.round(now() - t0), text });
     };
     while (now() - t0 < timeoutMs) {
-      const down = this.members.filter((m) => m.current === undefined || m.stopped);
+      const down = members.filter((m) => m.current === undefined || m.stopped);
       if (down.length > 0) {
         seen(`${down.map((m) => m.name).join(',')} down`);
       } else {
-        const st = await Promise.all(this.members.map((m) => this.status(m)));
+        const st = await Promise.all(members.map((m) => this.status(m)));
         const leaders = new Set(st.map((s) => String(s?.leader ?? '0')));
         if (leaders.size === 1 && !leaders.has('0') && this.byId([...leaders][0]) !== undefined) {
           const reads = await Promise.all(
-            this.members.map(async (m) => {
+            members.map(async (m) => {
               try {
                 await once('KV', m.endpoint, 'Range', { key: Buffer.from('health') }, 2000);
                 return undefined;
@@ -257,7 +287,7 @@ export class ClusterControl {
           if (bad.length === 0) return now() - t0;
           seen(`linearizable reads fail: ${bad.join('; ')}`);
         } else {
-          seen(`leaders seen: ${this.members.map((m, i) => `${m.name}->${st[i] === undefined ? 'no answer' : (this.byId(String(st[i]?.leader))?.name ?? String(st[i]?.leader))}`).join(', ')}`);
+          seen(`leaders seen: ${members.map((m, i) => `${m.name}->${st[i] === undefined ? 'no answer' : (this.byId(String(st[i]?.leader))?.name ?? String(st[i]?.leader))}`).join(', ')}`);
         }
       }
       await sleep(200);
@@ -275,88 +305,6 @@ export class ClusterControl {
       }
     }
     return undefined;
-  }
-
-  /**
-   * Removes member `victim` (Cluster.MemberRemove), then adds a new member (MemberAdd, as a
-   * learner promoted once it caught up, or as a voter) and starts it with
-   * --initial-cluster-state existing. Returns a description.
-   */
-  async replace(victim: Member, asLearner: boolean, pickEndpoint: () => string): Promise<string> {
-    const steps: string[] = [];
-    // Remove: retried until the member list no longer holds it (an answer may be lost).
-    const victimInc = victim.current;
-    if (victimInc !== undefined) victimInc.expectedExit = true;
-    await this.retry(`remove ${victim.name}`, 30_000, async () => {
-      const ep = pickEndpoint();
-      try {
-        await once('Cluster', ep, 'MemberRemove', { ID: victim.id }, 5000);
-        return true;
-      } catch (e) {
-        if (/member not found/.test(errorText(e))) return true;
-        const list = await this.memberList();
-        if (list !== undefined && !list.some((x) => String(x.ID) === victim.id)) return true;
-        steps.push(`remove via ${ep}: ${errorText(e)}`);
-        return undefined;
-      }
-    });
-    this.members = this.members.filter((m) => m !== victim);
-    this.retired.push(victim);
-    // A removed member stops by itself (as etcd's); else SIGKILL.
-    const t0 = now();
-    while (victim.current !== undefined && now() - t0 < 5000) await sleep(100);
-    steps.push(victim.current === undefined ? `${victim.name} exited by itself` : `${victim.name} still running 5 s after removal: killed`);
-    await this.kill(victim);
-    await victim.proxy.close();
-
-    const m = await this.newMember();
-    const added = await this.retry(`add ${m.name}`, 30_000, async () => {
-      const ep = pickEndpoint();
-      try {
-        const r = await once('Cluster', ep, 'MemberAdd', { peerURLs: [m.peerUrl], isLearner: asLearner }, 5000);
-        return String(r.member.ID);
-      } catch (e) {
-        if (/Peer URLs already exists/.test(errorText(e))) {
-          const list = await this.memberList();
-          const x = list?.find((y) => (y.peerURLs as string[]).includes(m.peerUrl));
-          if (x !== undefined) return String(x.ID);
-        }
-        steps.push(`add via ${ep}: ${errorText(e)}`);
-        return undefined;
-      }
-    });
-    m.id = added;
-    m.clusterState = 'existing';
-    m.initialCluster = [...this.members, m].map((x) => `${x.name}=${x.peerUrl}`).join(',');
-    this.members.push(m);
-    await this.startMember(m);
-    steps.push(`${m.name} (${m.id}) added${asLearner ? ' as a learner' : ''} and started`);
-    if (asLearner) {
-      let tries = 0;
-      await this.retry(`promote ${m.name}`, 60_000, async () => {
-        tries++;
-        try {
-          await once('Cluster', pickEndpoint(), 'MemberPromote', { ID: m.id }, 5000);
-          return true;
-        } catch (e) {
-          if (/can only promote a learner member$/.test(errorText(e))) return true;
-          await sleep(300);
-          return undefined;
-        }
-      });
-      steps.push(`promoted after ${tries} tries`);
-    }
-    return steps.join('; ');
-  }
-
-  private async retry<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
-    const t0 = now();
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (now() - t0 > timeoutMs) throw new Error(`${what}: gave up after ${timeoutMs} ms`);
-      await sleep(200);
-    }
   }
 
   /** Every incarnation of every member (current and removed), for stderr collection. */

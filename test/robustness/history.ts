@@ -74,12 +74,40 @@ export interface WatchSession {
   endedMs?: number;
 }
 
+/** What fault-kinds.ts describes (and the harness injects). */
+export type FaultKind =
+  | 'kill'
+  | 'stop'
+  | 'sigterm-quorum'
+  | 'sigterm-all'
+  | 'partition'
+  | 'blackhole-one-way'
+  | 'blackhole-follower'
+  | 'blackhole-leader'
+  | 'blackhole-quorum'
+  | 'blackhole-all'
+  | 'delay-follower'
+  | 'delay-leader'
+  | 'delay-quorum'
+  | 'delay-all'
+  | 'transfer-leader'
+  | 'rolling-restart'
+  | 'partition-rolling-restart'
+  | 'replace-member'
+  | 'readd-member'
+  | 'snapshot-catch-up'
+  | 'fuzz';
+
 export interface Fault {
-  kind: 'kill' | 'stop' | 'partition' | 'blackhole' | 'transfer-leader' | 'rolling-restart' | 'replace-member' | 'fuzz';
+  kind: FaultKind;
   target: string;
   startMs: number;
   endMs?: number;
   detail?: string;
+  /** When the fault was lifted (healed, continued, restarted): liveness is measured from here. */
+  liftedMs?: number;
+  /** Ms from liftedMs until every member had a leader and served a linearizable read. */
+  recoveryMs?: number;
 }
 
 export interface History {

@@ -13,6 +13,8 @@ export class Recorder {
   readonly errors: Record<string, number> = {};
   /** Things the harness saw that look like server bugs (crashes, stuck cluster, ...). */
   readonly anomalies: string[] = [];
+  /** Members not live (leader agreed, linearizable reads served) within the bound after a fault. */
+  readonly livenessFailures: string[] = [];
   /** Log of harness events (faults, recoveries), with times, for the report. */
   readonly log: string[] = [];
   private nextId = 0;
@@ -64,6 +66,11 @@ export class Recorder {
   anomaly(s: string): void {
     this.anomalies.push(s);
     this.note(`ANOMALY ${s}`);
+  }
+
+  livenessFailure(s: string): void {
+    this.livenessFailures.push(s);
+    this.note(`LIVENESS FAILURE ${s}`);
   }
 
   history(finalEvents: History['finalEvents'], finalState: History['finalState'], finalRevision: number): History {

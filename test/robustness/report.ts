@@ -2,7 +2,9 @@
 // watchers), what the checkers said, and what to do to replay it; written next to the history.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AfterFaultCounts } from './after-fault-checks';
 import type { History, Verdict } from './history';
+import type { KindRecovery } from './recovery-stats';
 
 export interface RunSummary {
   seed: number;
@@ -19,10 +21,24 @@ export interface RunSummary {
   convergence: string;
   log: string[];
   faultsDone: Record<string, number>;
+  /** After a fault is lifted, every member must be live within this (2 election timeouts + 5 s). */
+  livenessBoundMs: number;
+  /** Members not live within the bound after a fault (each a finding: the run fails). */
+  livenessFailures: string[];
+  /** Per fault kind: liveness samples and the worst / mean recovery time. */
+  recovery: KindRecovery[];
+  afterFault: AfterFaultCounts;
 }
 
 export function passed(s: RunSummary): boolean {
-  return s.verdicts.length === 3 && s.verdicts.every((v) => v.result === 'ok') && s.anomalies.length === 0;
+  return s.verdicts.length === 3 && s.verdicts.every((v) => v.result === 'ok') && s.anomalies.length === 0 && s.livenessFailures.length === 0;
+}
+
+/** The recovery table: worst and mean ms from a fault's lifting until every member was live. */
+export function renderRecovery(s: Pick<RunSummary, 'recovery' | 'livenessBoundMs' | 'faultsDone'>): string {
+  const rows = [['kind', 'faults', 'samples', 'worst ms', 'mean ms', 'over bound']];
+  for (const r of s.recovery) rows.push([r.kind, String(s.faultsDone[r.kind] ?? 0), String(r.samples), Number.isFinite(r.worstMs) ? String(r.worstMs) : 'never', Number.isFinite(r.meanMs) ? String(r.meanMs) : '-', String(r.failures)]);
+  return `recovery (every member with the same leader and serving a linearizable read, from the moment the fault was lifted; bound ${s.livenessBoundMs} ms):\n${table(rows)}`;
 }
 
 function table(rows: string[][]): string {
@@ -68,6 +84,11 @@ export function renderReport(s: RunSummary): string {
   for (const f of h.faults) out.push(`  +${((f.startMs - t0) / 1000).toFixed(1)}s ${f.kind} ${f.target}: ${f.detail ?? ''}${f.endMs !== undefined ? ` [${((f.endMs - f.startMs) / 1000).toFixed(1)} s]` : ''}`);
   out.push('');
 
+  out.push(renderRecovery(s));
+  const a = s.afterFault;
+  out.push(`after-fault checks: HashKV compared ${a.hashChecks} times (${a.hashUndecided} undecided); lease audits ${a.leaseAudits}: ${a.leasesVerified} leases over with their keys gone, ${a.leaseFindings} with keys left${a.leasesUntracked > 0 ? `, ${a.leasesUntracked} dropped unaudited` : ''}`);
+  out.push('');
+
   out.push('errors by kind:');
   const errs = sorted(s.errors);
   for (const [k, n] of errs.slice(0, 40)) out.push(`  ${String(n).padStart(6)}  ${k}`);
@@ -92,6 +113,11 @@ export function renderReport(s: RunSummary): string {
       const ev = JSON.stringify(v.evidence, null, 2) ?? '';
       out.push(ev.length > 20_000 ? `${ev.slice(0, 20_000)}\n  ... (evidence truncated; full in report.json)` : ev.split('\n').map((l) => `    ${l}`).join('\n'));
     }
+  }
+  if (s.livenessFailures.length > 0) {
+    out.push('');
+    out.push(`liveness failures (not live within ${s.livenessBoundMs} ms of the fault being lifted): ${s.livenessFailures.length}`);
+    for (const l of s.livenessFailures) out.push(`  - ${l}`);
   }
   if (s.anomalies.length > 0) {
     out.push('');

@@ -1,64 +1,79 @@
 // A Jepsen-style robustness run against a 3-member etcd-ts cluster: clients over real gRPC doing
-// puts, gets, deletes, optimistic txns, leases and compactions, watchers resuming across members,
-// and faults injected at random (kill, stop, partition, blackhole, leader transfer, rolling restart,
-// member replacement, bad-input fuzzing). At the end the cluster is healed, its members must
-// converge, and the recorded history (history.ts) goes through the checkers.
+// puts, gets, deletes, optimistic txns, leases and compactions, lease stress traffic (short leases
+// with keys, kept alive, revoked or left to expire), watchers resuming across members, and faults
+// injected at random. After every fault: every member must have a leader and serve a linearizable
+// read within 2 election timeouts + 5 s of the fault being lifted (else a liveness failure), and
+// HashKV must agree on every member and over leases' keys must be gone. At the end the cluster is
+// healed, its members must converge, and the recorded history (history.ts) goes through the
+// checkers (linearizability, watch, durability).
 //
-//   npm run robustness -- --minutes N [--seconds N] [--seed S] [--out DIR] [--clients C] [--rate OPS/s]
-//                         [--every-kind-first] [--check-seconds S] [--keep-data]
+//   npm run robustness -- [--minutes N | --seconds N] [--seed S] [--out DIR] [--clients C] [--rate OPS/s]
+//                         [--lease-rate OPS/s] [--faults K1,K2,...] [--rounds N] [--every-kind-first]
+//                         [--hold-scale X] [--check-seconds S] [--keep-data] [--member-arg ARG]...
 //
-// Exits non-zero when a checker finds a violation, cannot decide, or the harness saw a crash, a
-// stuck cluster or members that disagree. The seed to replay is printed.
+//   --faults     restrict the faults to these kinds or groups (a group: one of its kinds per round)
+//   --rounds N   stop after N faults (without --minutes/--seconds the run lasts until then)
+//   --every-kind-first  every kind (of --faults, if given) once first, in random order
+//   --hold-scale multiplies every fault's hold time (the CI run holds faults for less)
+//   --lease-rate ops/s of the lease stress clients (0: none); --rate is the KV workload's
+//   --member-arg one more flag for every member (repeat it; e.g. --member-arg=--log-level=info)
+//   e.g. 100 rounds of blackholing one random member (the leader or a follower) for 5-10 s under
+//   stress: npm run robustness -- --faults blackhole-one --rounds 100
+//
+// Fault kinds (fault-kinds.ts; `--help` prints this table too):
+//   kill                      SIGKILL one member (the leader or a follower), restart it with its data
+//   stop                      SIGSTOP one member for 1.5-5 s, then SIGCONT
+//   sigterm-quorum            SIGTERM 2 of 3 members at once, restart them after 1-3 s
+//   sigterm-all               SIGTERM every member at once, restart them all
+//   partition                 cut every peer link of one member (reset, new connections refused), 2-6 s
+//   blackhole-one-way         TCP blackhole of one member's inbound or outbound peer traffic, 2-5 s
+//   blackhole-follower        two-way TCP blackhole (bytes vanish, connections stay open) of a follower, 5-10 s
+//   blackhole-leader          the same, of the leader
+//   blackhole-quorum          the same, of 2 of 3 members (with 3 members: every link)
+//   blackhole-all             the same, of every link
+//   delay-follower            every chunk on a follower's peer links 500±200 ms or 200±100 ms late, 5-10 s
+//   delay-leader / delay-quorum / delay-all   the same, of the leader / 2 of 3 / every link
+//   transfer-leader           Maintenance.MoveLeader to a random follower
+//   rolling-restart           restart every member one after another (SIGTERM or SIGKILL)
+//   partition-rolling-restart two at once: one member partitioned during a whole rolling restart
+//   replace-member            remove a member, add a new one (new name, URL, data; voter or learner)
+//   readd-member              remove a member, wipe its data, MemberAdd the same peer URL again (a new
+//                             member ID, as etcd gives), start it under the same name
+//   snapshot-catch-up         SIGKILL a follower, write 4x the log retention (min(--snapshot-count,
+//                             10,000)) of entries, restart it: it can only catch up from a snapshot
+//   fuzz                      bad-input fuzzing of every client endpoint, 2-5 s
+// Groups: blackhole-one (follower or leader), blackhole, delay-one, delay, network, process,
+// membership, compound.
+//
+// The report (report.txt in the output dir, and printed) has the worst recovery time per fault
+// kind. Exits non-zero when a checker finds a violation or cannot decide, a liveness failure, or
+// the harness saw a crash, a stuck cluster, a HashKV mismatch, leases' keys that outlived them, or
+// members that disagree. The seed to replay is printed.
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { AfterFaultChecks } from './after-fault-checks';
 import { ClusterControl } from './cluster-control';
 import { checkDurability } from './check-durability';
 import { checkLinearizability } from './check-linearizability';
 import { checkWatches } from './check-watch';
 import { FaultInjector } from './faults';
+import { Filler } from './filler';
+import { finalRead, leasesLeft, waitLeasesGone } from './final-read';
 import { runFuzz } from './fuzz';
 import type { History, Verdict, WatchEvent } from './history';
+import { LeaseStressClient } from './lease-stress';
 import { Prng, sleep } from './prng';
 import { now, Recorder } from './recorder';
+import { electionTimeoutMs, livenessBoundMs, RecoveryStats, snapshotCount } from './recovery-stats';
 import { passed, renderReport, writeOutputs, type RunSummary } from './report';
-import { errorText, once, str, type Msg } from './rpc';
+import { DEFAULTS, parseArgs, replayCommand, type RunOptions } from './run-options';
+import { errorText } from './rpc';
 import { Watcher } from './watchers';
 import { Compactor, Janitor, WorkloadClient, type WorkloadOptions } from './workload';
 
-export interface RunOptions {
-  durationMs: number;
-  seed: number;
-  /** Output dir (default: a new dir under the OS temp dir). */
-  out?: string;
-  clients: number;
-  /** Target ops/s over all clients. */
-  rate: number;
-  /** Each fault kind once first (random order), then random ones; the run lasts until all ran. */
-  everyKindFirst: boolean;
-  /** Pause between faults (ms). */
-  faultGapMs: [number, number];
-  /** Time the linearizability checker may take. */
-  checkTimeMs: number;
-  keepData: boolean;
-  /** Extra flags for every member. */
-  memberArgs: string[];
-  /** Print progress lines. */
-  verbose: boolean;
-}
-
-export const DEFAULTS: RunOptions = {
-  durationMs: 60_000,
-  seed: 0,
-  clients: 5,
-  rate: 200,
-  everyKindFirst: false,
-  faultGapMs: [1500, 4000],
-  checkTimeMs: 60_000,
-  keepData: false,
-  memberArgs: ['--snapshot-count', '1000'],
-  verbose: true,
-};
+/** Writers of the snapshot-catch-up fault's entries: enough in flight for group commit to pay. */
+const FILL_WRITERS = 24;
 
 export interface RunResult {
   ok: boolean;
@@ -86,8 +101,11 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
   const rec = new Recorder(o.seed);
   const prng = new Prng(o.seed);
   const t0 = now();
+  const electionMs = electionTimeoutMs(o.memberArgs);
+  const recovery = new RecoveryStats(livenessBoundMs(electionMs));
 
-  say(`seed ${o.seed}, ${Math.round(o.durationMs / 1000)} s, ${o.clients} clients, output ${outDir}`);
+  const length = Number.isFinite(o.durationMs) ? `${Math.round(o.durationMs / 1000)} s` : `${o.rounds ?? '?'} rounds`;
+  say(`seed ${o.seed}, ${length}, ${o.clients} clients + lease stress ${o.leaseRate} ops/s, liveness bound ${recovery.boundMs} ms, output ${outDir}`);
   // Free ports are picked, then bound by the members: another process may take one in between.
   let cluster: ClusterControl | undefined;
   for (let attempt = 1; cluster === undefined; attempt++) {
@@ -102,6 +120,8 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
   active.add(cluster);
   const watchers: Watcher[] = [];
   const clients: WorkloadClient[] = [];
+  const stress: LeaseStressClient[] = [];
+  let checks: AfterFaultChecks | undefined;
   let stopWorkload = false;
   let finalEvents: WatchEvent[] = [];
   let finalState: History['finalState'] = {};
@@ -126,9 +146,13 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
     for (let i = 0; i < o.clients; i++) clients.push(new WorkloadClient(i, prng.fork(), wo));
     const compactor = new Compactor(o.clients, prng.fork(), wo);
     const janitor = new Janitor(o.clients + 1, prng.fork(), wo);
+    // Client IDs: workload 0..C-1, compactor C, janitor C+1, lease stress, then the fillers.
+    const stressClients = o.leaseRate > 0 ? Math.max(1, Math.round(o.leaseRate / 50)) : 0;
+    for (let i = 0; i < stressClients; i++) stress.push(new LeaseStressClient(o.clients + 2 + i, prng.fork(), wo));
+    const filler = new Filler(o.clients + 2 + stressClients, FILL_WRITERS, prng.fork(), { ...wo, ratePerClient: Infinity });
     const deadline = now() + o.durationMs;
     const timeUp = (): boolean => now() >= deadline;
-    const loops = clients.map((c) => c.run(() => stopWorkload));
+    const loops = [...clients.map((c) => c.run(() => stopWorkload)), ...stress.map((c) => c.run(() => stopWorkload, o.leaseRate / stressClients))];
     const compacting = compactor.run(() => stopWorkload, () => ref.lastRev, [3000, 8000]);
     // The other watchers start a little later, some from the past.
     const starting = (async () => {
@@ -144,11 +168,13 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
     }, 10_000);
     progress.unref();
 
-    const injector = new FaultInjector(cluster, rec, prng.fork(), runFuzz);
+    checks = new AfterFaultChecks(cluster, rec, stress, electionMs);
+    const injector = new FaultInjector({ cluster, rec, prng: prng.fork(), runFuzz, filler, recovery, checks, snapshotCount: snapshotCount(o.memberArgs), holdScale: o.holdScale });
+    const roundsDone = (): boolean => o.rounds !== undefined && injector.rounds >= o.rounds;
     try {
-      await injector.run(timeUp, o.everyKindFirst, o.faultGapMs);
+      await injector.run(timeUp, { everyKindFirst: o.everyKindFirst, gapMs: o.faultGapMs, choices: o.faults, rounds: o.rounds });
       // The run lasts at least durationMs (faults may stop early on a stuck cluster).
-      while (!timeUp() && injector.stuck === undefined) await sleep(200);
+      while (!timeUp() && !roundsDone() && injector.stuck === undefined) await sleep(200);
     } finally {
       Object.assign(faultsDone, injector.done);
     }
@@ -174,6 +200,7 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
       const left = await leasesLeft(cluster);
       for (const id of left) await janitor.revoke(id);
       if (left.length > 0) await waitLeasesGone(cluster, 10_000);
+      if (checks !== undefined && healthy) rec.note(`at the end: ${await checks.checkLeases('the run')}`);
 
       const fin = await finalRead(cluster, rec, healthy ? 30_000 : 10_000);
       finalState = fin.state;
@@ -193,12 +220,13 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
     }
     compactor.close();
     janitor.close();
+    filler.close();
   } catch (e) {
     rec.anomaly(`harness error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   } finally {
     stopWorkload = true;
     for (const w of watchers) w.close();
-    for (const c of clients) c.close();
+    for (const c of [...clients, ...stress]) c.close();
   }
   const ref = watchers[0];
   finalEvents = ref?.events ?? [];
@@ -251,7 +279,7 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
     seed: o.seed,
     durationMs: now() - t0,
     clients: o.clients,
-    replay: `npm run robustness -- --seconds ${Math.round(o.durationMs / 1000)} --seed ${o.seed} --clients ${o.clients} --rate ${o.rate}${o.everyKindFirst ? ' --every-kind-first' : ''}`,
+    replay: replayCommand(o),
     history,
     verdicts,
     anomalies: rec.anomalies,
@@ -261,6 +289,10 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
     convergence,
     log: rec.log,
     faultsDone,
+    livenessBoundMs: recovery.boundMs,
+    livenessFailures: rec.livenessFailures,
+    recovery: recovery.summary(),
+    afterFault: checks?.counts ?? { hashChecks: 0, hashUndecided: 0, leaseAudits: 0, leasesVerified: 0, leaseFindings: 0, leasesUntracked: 0 },
   };
   const report = writeOutputs(outDir, summary, memberLogs);
   return { ok: passed(summary), outDir, report, summary };
@@ -275,142 +307,6 @@ const WATCH_RANGES: [string, string][] = [
   ['k/09', ''],
 ];
 const rangeText = ([k, e]: [string, string] = ['?', '']): string => (e === '' ? k : `[${k}, ${e})`);
-
-async function leasesLeft(cluster: ClusterControl): Promise<string[]> {
-  for (const ep of cluster.liveEndpoints()) {
-    try {
-      const r = await once('Lease', ep, 'LeaseLeases', {}, 3000);
-      return ((r.leases as Msg[]) ?? []).map((l) => String(l.ID));
-    } catch {
-      // next
-    }
-  }
-  return [];
-}
-
-async function waitLeasesGone(cluster: ClusterControl, timeoutMs: number): Promise<void> {
-  const t0 = now();
-  while (now() - t0 < timeoutMs && (await leasesLeft(cluster)).length > 0) await sleep(500);
-}
-
-/**
- * The final state: a linearizable Range of every key; then every member must reach that revision
- * and give the same HashKV at it; and a second read must find the revision unchanged (nothing
- * moved after the final read). Retried a few times while revisions still move.
- */
-async function finalRead(cluster: ClusterControl, rec: Recorder, catchUpMs: number): Promise<{ state: History['finalState']; revision: number; convergence: string }> {
-  let lastWhy = '';
-  for (let attempt = 0; attempt < 6; attempt++) {
-    const ep = cluster.liveEndpoints()[attempt % cluster.liveEndpoints().length];
-    let r: Msg;
-    try {
-      r = await once('KV', ep, 'Range', { key: Buffer.from([0]), range_end: Buffer.from([0]) }, 5000);
-    } catch (e) {
-      lastWhy = `final read on ${ep}: ${errorText(e)}`;
-      await sleep(1000);
-      continue;
-    }
-    const revision = Number(r.header.revision);
-    const state: History['finalState'] = {};
-    for (const kv of (r.kvs as Msg[]) ?? []) state[str(kv.key)] = [str(kv.value), Number(kv.mod_revision)];
-    const hashes: string[] = [];
-    let behind = '';
-    for (const m of cluster.members) {
-      const t0 = now();
-      let rev = 0;
-      while (now() - t0 < catchUpMs) {
-        try {
-          rev = Number((await once('KV', m.endpoint, 'Range', { key: Buffer.from('health'), serializable: true }, 2000)).header.revision);
-          if (rev >= revision) break;
-        } catch {
-          // retry
-        }
-        await sleep(200);
-      }
-      if (rev < revision) {
-        behind += `${m.name} stuck at revision ${rev} < ${revision}; `;
-        continue;
-      }
-      try {
-        const h = await once('Maintenance', m.endpoint, 'HashKV', { revision }, 10_000);
-        hashes.push(`${m.name}: hash ${h.hash} at ${h.hash_revision} (compacted ${h.compact_revision})`);
-      } catch (e) {
-        behind += `${m.name} HashKV: ${errorText(e)}; `;
-      }
-    }
-    const again = await once('KV', ep, 'Range', { key: Buffer.from('health') }, 5000).catch(() => undefined);
-    const moved = again !== undefined && Number(again.header.revision) !== revision;
-    if (moved) {
-      lastWhy = `revision moved from ${revision} to ${again?.header.revision} after the final read`;
-      rec.note(lastWhy);
-      await sleep(2000);
-      continue;
-    }
-    const distinct = new Set(hashes.map((x) => x.replace(/^m\d+: /, '')));
-    if (behind !== '' || distinct.size !== 1) {
-      rec.anomaly(`members do not converge at revision ${revision}: ${behind}${hashes.join('; ')}`);
-      return { state, revision, convergence: `NOT CONVERGED at ${revision}: ${behind}${hashes.join('; ')}` };
-    }
-    return { state, revision, convergence: `all ${cluster.members.length} members agree at revision ${revision}: ${hashes.join('; ')}` };
-  }
-  rec.anomaly(`no stable final state: ${lastWhy}`);
-  return { state: {}, revision: 0, convergence: `no stable final state: ${lastWhy}` };
-}
-
-function parseArgs(argv: string[]): Partial<RunOptions> {
-  const o: Partial<RunOptions> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const val = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const num = (): number => {
-      const v = Number(val());
-      if (!Number.isFinite(v)) throw new Error(`${flag}: not a number`);
-      return v;
-    };
-    switch (flag) {
-      case '--minutes':
-        o.durationMs = num() * 60_000;
-        break;
-      case '--seconds':
-        o.durationMs = num() * 1000;
-        break;
-      case '--seed':
-        o.seed = num() >>> 0;
-        break;
-      case '--out':
-        o.out = val();
-        break;
-      case '--clients':
-        o.clients = num();
-        break;
-      case '--rate':
-        o.rate = num();
-        break;
-      case '--every-kind-first':
-        o.everyKindFirst = true;
-        break;
-      case '--check-seconds':
-        o.checkTimeMs = num() * 1000;
-        break;
-      case '--keep-data':
-        o.keepData = true;
-        break;
-      case '--help':
-      case '-h':
-        process.stdout.write('npm run robustness -- [--minutes N=1 | --seconds N] [--seed S=random] [--out DIR] [--clients C=5] [--rate OPS/s=200] [--every-kind-first] [--check-seconds S=60] [--keep-data]\n');
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown flag ${a}`);
-    }
-  }
-  return o;
-}
 
 async function main(): Promise<void> {
   let opts: Partial<RunOptions>;
@@ -441,4 +337,4 @@ async function main(): Promise<void> {
 
 if (require.main === module) void main();
 
-export { renderReport };
+export { DEFAULTS, renderReport, type RunOptions };

@@ -5,9 +5,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
 import type { Call, Op } from './history';
+import { KeepAliveStream } from './keepalive-stream';
 import { sleep, type Prng } from './prng';
 import { type Recorder } from './recorder';
-import { bytes, Clients, definitelyFailed, errorKind, errorText, newClient, str, unary, type Msg } from './rpc';
+import { bytes, Clients, definitelyFailed, errorKind, errorText, str, unary, type Msg } from './rpc';
 
 export const KEY_COUNT = 12;
 export const KEYS = Array.from({ length: KEY_COUNT }, (_, i) => `k/${String(i).padStart(2, '0')}`);
@@ -21,12 +22,10 @@ export interface WorkloadOptions {
   timeoutMs: number;
 }
 
-type Duplex = grpc.ClientDuplexStream<Msg, Msg>;
-
 const WRITE_TYPES = new Set<Op['type']>(['put', 'delete', 'txn', 'lease-grant', 'lease-revoke', 'lease-keepalive', 'compact']);
 
 /** Shared by every client: one call, recorded, with its outcome classified. */
-abstract class Caller {
+export abstract class Caller {
   endpoint = '';
   protected readonly clients = new Clients();
 
@@ -79,7 +78,7 @@ export class WorkloadClient extends Caller {
   private n = 0;
   /** Leases this client was granted and believes alive. */
   private leases: string[] = [];
-  private ka: { ep: string; client: grpc.Client; stream: Duplex; pending?: { id: string; resolve: (m: Msg) => void; reject: (e: unknown) => void } } | undefined;
+  private readonly ka = new KeepAliveStream();
   readonly counts: Record<string, number> = {};
 
   private value(): string {
@@ -113,7 +112,7 @@ export class WorkloadClient extends Caller {
       if (wait > 0) await sleep(wait);
       else if (wait < -1000) next = performance.now();
     }
-    this.closeKeepAlive();
+    this.ka.close();
   }
 
   private key(): string {
@@ -187,7 +186,7 @@ export class WorkloadClient extends Caller {
       case 'lease-keepalive': {
         if (this.leases.length === 0) return this.step('lease-grant');
         const lease = this.prng.pick(this.leases);
-        const { res } = await this.call({ type: 'lease-keepalive', lease }, (ep) => this.keepAlive(ep, lease, t), (r) => ({ revision: Number(r.header?.revision ?? 0), ttl: Number(r.TTL) }));
+        const { res } = await this.call({ type: 'lease-keepalive', lease }, (ep) => this.ka.renew(ep, lease, t), (r) => ({ revision: Number(r.header?.revision ?? 0), ttl: Number(r.TTL) }));
         if (res !== undefined && Number(res.TTL) <= 0) this.dropLease(lease);
         return;
       }
@@ -215,62 +214,8 @@ export class WorkloadClient extends Caller {
     this.leases = this.leases.filter((l) => l !== lease);
   }
 
-  /** One renewal over this client's LeaseKeepAlive stream to ep (opened on first use). */
-  private keepAlive(ep: string, id: string, timeoutMs: number): Promise<Msg> {
-    if (this.ka === undefined || this.ka.ep !== ep) {
-      this.closeKeepAlive();
-      const client = newClient('Lease', ep);
-      const stream = (client as unknown as { LeaseKeepAlive: () => Duplex }).LeaseKeepAlive();
-      const ka: NonNullable<WorkloadClient['ka']> = { ep, client, stream };
-      this.ka = ka;
-      const fail = (e: unknown): void => {
-        if (this.ka === ka) this.closeKeepAlive();
-        const p = ka.pending;
-        ka.pending = undefined;
-        p?.reject(e);
-      };
-      stream.on('data', (m: Msg) => {
-        const p = ka.pending;
-        if (p !== undefined && String(m.ID) === p.id) {
-          ka.pending = undefined;
-          p.resolve(m);
-        }
-      });
-      stream.on('error', fail);
-      stream.on('end', () => fail(new Error('keep-alive stream ended')));
-    }
-    const ka = this.ka;
-    if (ka === undefined) return Promise.reject(new Error('no keep-alive stream'));
-    return new Promise<Msg>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        ka.pending = undefined;
-        // The stream may be stuck (a stopped member): start afresh next time.
-        if (this.ka === ka) this.closeKeepAlive();
-        reject(Object.assign(new Error('keep-alive: no answer in time'), { code: grpc.status.DEADLINE_EXCEEDED, details: 'keep-alive: no answer in time' }));
-      }, timeoutMs);
-      ka.pending = {
-        id,
-        resolve: (m) => (clearTimeout(timer), resolve(m)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
-      };
-      ka.stream.write({ ID: id });
-    });
-  }
-
-  private closeKeepAlive(): void {
-    const ka = this.ka;
-    this.ka = undefined;
-    if (ka === undefined) return;
-    try {
-      ka.stream.cancel();
-    } catch {
-      // gone
-    }
-    ka.client.close();
-  }
-
   override close(): void {
-    this.closeKeepAlive();
+    this.ka.close();
     super.close();
   }
 }
