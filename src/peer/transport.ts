@@ -157,13 +157,17 @@ class PeerStream {
     session?.destroy();
     if (this.active) {
       this.active = false;
-      const ids = { 'stream-writer-type': 'stream Message', 'local-member-id': hexId(this.o.selfId), 'remote-peer-id': hexId(this.id) };
-      this.o.log.warn({ ...ids, error: reason }, 'lost TCP streaming connection with remote peer');
+      this.o.log.warn({ ...this.streamFields(), error: reason }, 'lost TCP streaming connection with remote peer');
       this.o.log.warn({ 'peer-id': hexId(this.id), error: reason }, 'peer became inactive (message send to peer failed)');
     } else {
       this.o.log.debug({ 'remote-peer-id': hexId(this.id), error: reason }, 'failed to dial remote peer');
     }
     this.scheduleRetry();
+  }
+
+  /** etcd's fields for the state of a peer stream. */
+  private streamFields(): Record<string, string> {
+    return { 'stream-writer-type': 'stream Message', 'local-member-id': hexId(this.o.selfId), 'remote-peer-id': hexId(this.id) };
   }
 
   private connect(): void {
@@ -201,7 +205,7 @@ class PeerStream {
         if (!this.active) {
           this.active = true;
           this.o.log.info({ 'peer-id': hexId(this.id) }, 'peer became active');
-          this.o.log.info({ 'stream-writer-type': 'stream Message', 'local-member-id': hexId(this.o.selfId), 'remote-peer-id': hexId(this.id) }, 'established TCP streaming connection with remote peer');
+          this.o.log.info(this.streamFields(), 'established TCP streaming connection with remote peer');
         }
       });
       stream.on('error', (err) => (lastError = err.message));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memberId } from '../../src/server/ids';
 import { PeerProxy } from './peer-proxy';
-import { TcpFaultProxy } from './tcp-fault-proxy';
+import { TcpFaultProxy, type LinkFault } from './tcp-fault-proxy';
 import { freePorts, startServer, type ServerProcess } from './server-process';
 import { call, maintenanceClient, type Msg } from './grpc-client';
 
@@ -36,6 +36,8 @@ export interface Cluster {
   /** With TCP proxies: every byte between the members in `side` and the others vanishes, both
    * ways, while the connections stay open. */
   blackhole(side: number[]): void;
+  /** With TCP proxies: the fault on every link between the members in `side` and the others. */
+  linkFault(side: number[], fault: LinkFault): void;
   heal(): void;
   cleanup(): Promise<void>;
 }
@@ -92,11 +94,14 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
       }
     },
     blackhole(side) {
+      cluster.linkFault(side, { kind: 'blackhole' });
+    },
+    linkFault(side, fault) {
       const inside = new Set(side);
       for (const [i, m] of members.entries()) {
         const other = members.filter((_, j) => inside.has(j) !== inside.has(i)).map((x) => x.id);
-        if (!(m.proxy instanceof TcpFaultProxy)) throw new Error('blackholes need the TCP proxies');
-        m.proxy.blackhole(other);
+        if (!(m.proxy instanceof TcpFaultProxy)) throw new Error('link faults need the TCP proxies');
+        m.proxy.set(other, fault);
       }
     },
     heal() {
