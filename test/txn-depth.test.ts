@@ -13,7 +13,9 @@ let server: ServerProcess;
 let kv: grpc.Client;
 
 before(async () => {
-  server = await startServer();
+  // etcd counts nested ops against --max-txn-ops (each level gets its parent's budget minus the
+  // parent's op count: 128 one-op levels by default); a larger budget lets the depth limit show.
+  server = await startServer({ args: ['--max-txn-ops', '2000'] });
   kv = kvClient(server.endpoint);
 });
 

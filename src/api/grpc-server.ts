@@ -9,10 +9,11 @@ import { maintenanceService } from './maintenance';
 import { watchService } from './watch';
 import { leaseService } from './lease';
 import { GRPC_OVERHEAD_BYTES } from './validate';
+import { useGrpcGoErrorText } from './grpc-go-errors';
 import type { EtcdServerApi } from './server-api';
 
-
 export function createGrpcServer(server: EtcdServerApi, log: Logger): grpc.Server {
+  useGrpcGoErrorText();
   const g = new grpc.Server({
     'grpc.max_receive_message_length': server.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     // Responses are not capped: a Range may return a lot.

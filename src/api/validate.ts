@@ -4,7 +4,10 @@ import { SortOrder, SortTarget, type DeleteRangeRequest, type PutRequest, type R
 
 export function checkRange(r: RangeRequest): void {
   if (r.key.length === 0) throw Errors.emptyKey();
-  if (!(r.sort_order in SortOrder) || !(r.sort_target in SortTarget)) throw Errors.invalidSortOption();
+  // etcd 3.4 checks neither enum: an unknown order sorts nothing (whatever the target), and an
+  // unknown target with a known order (or none, which sorts ascending by it) crashes etcd. That
+  // one case we refuse, with etcd 3.5's error.
+  if (!(r.sort_target in SortTarget) && r.sort_order in SortOrder) throw Errors.invalidSortOption();
 }
 
 export function checkPut(r: PutRequest): void {
@@ -31,11 +34,14 @@ export function checkTxn(r: TxnRequest, maxTxnOps: number): void {
  */
 export const MAX_TXN_DEPTH = 1000;
 
+/** etcd's budget: a nested txn may hold what its parent's budget leaves after the parent's own count. */
 function checkTxnOps(r: TxnRequest, maxTxnOps: number, depth = 1): void {
-  if (r.compare.length > maxTxnOps || r.success.length > maxTxnOps || r.failure.length > maxTxnOps) throw Errors.tooManyOps();
+  const count = Math.max(r.compare.length, r.success.length, r.failure.length);
+  if (count > maxTxnOps) throw Errors.tooManyOps();
   if (depth > MAX_TXN_DEPTH) throw Errors.tooManyOps();
   for (const c of r.compare) if (c.key.length === 0) throw Errors.emptyKey();
-  for (const op of [...r.success, ...r.failure]) checkOp(op, maxTxnOps, depth);
+  for (const op of r.success) checkOp(op, maxTxnOps - count, depth);
+  for (const op of r.failure) checkOp(op, maxTxnOps - count, depth);
 }
 
 function checkOp(op: RequestOp, maxTxnOps: number, depth: number): void {
@@ -43,6 +49,8 @@ function checkOp(op: RequestOp, maxTxnOps: number, depth: number): void {
   else if (op.request_put) checkPut(op.request_put);
   else if (op.request_delete_range) checkDeleteRange(op.request_delete_range);
   else if (op.request_txn) checkTxnOps(op.request_txn, maxTxnOps, depth + 1);
+  // An empty op, in either branch, taken or not (etcd's answer, odd as its text is).
+  else throw Errors.keyNotFound();
 }
 
 /** A half-open key interval; end undefined = the single key, empty = no end. */
@@ -51,10 +59,13 @@ interface Interval {
   end: Buffer | undefined;
 }
 
+/**
+ * etcd checks overlaps on the literal interval [key, range_end): a from-key delete (range_end
+ * "\0") and one whose end is below its key are empty there, so they conflict with no put.
+ */
 function contains(iv: Interval, key: Buffer): boolean {
   if (iv.end === undefined) return iv.start.equals(key);
-  const unbounded = iv.end.length === 0 || (iv.end.length === 1 && iv.end[0] === 0);
-  return Buffer.compare(key, iv.start) >= 0 && (unbounded || Buffer.compare(key, iv.end) < 0);
+  return Buffer.compare(key, iv.start) >= 0 && Buffer.compare(key, iv.end) < 0;
 }
 
 /**

@@ -62,7 +62,8 @@ export function range(view: ReadView, r: RangeRequest): RangeResponse {
   let order = r.sort_order;
   // The store returns keys ascending; any other target sorts ascending unless told otherwise.
   if (r.sort_target !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND;
-  if (order !== SortOrder.NONE) {
+  // An unknown order sorts nothing (etcd 3.4 checks for ascending and descending only).
+  if (order === SortOrder.ASCEND || order === SortOrder.DESCEND) {
     const cmp = comparator(r.sort_target);
     kvs = [...kvs].sort(order === SortOrder.DESCEND ? (a, b) => cmp(b, a) : cmp);
   }

@@ -63,35 +63,54 @@ function comparePath(w: WriteTxn, t: TxnRequest): boolean[] {
   return path;
 }
 
+/**
+ * etcd's order: every put of the taken path (nested txns included) first, then every range; the
+ * first failure refuses the whole txn.
+ */
 function checkOps(w: WriteTxn, t: TxnRequest, path: boolean[], leases: LeaseLookup): void {
+  forTakenOps(t, path.slice(), (op) => {
+    if (op.request_put) checkPut(w, op.request_put, leases);
+  });
+  forTakenOps(t, path.slice(), (op) => {
+    if (op.request_range) checkRangeRevision(w, Number(op.request_range.revision));
+  });
+}
+
+/** Calls fn for each op (not txn) of the branches path takes, in order; consumes path. */
+function forTakenOps(t: TxnRequest, path: boolean[], fn: (op: RequestOp) => void): void {
   const ok = path.shift();
   for (const op of ok ? t.success : t.failure) {
-    if (op.request_range) {
-      const rev = Number(op.request_range.revision);
-      if (rev > 0) mvccCall(() => w.range(op.request_range?.key ?? Buffer.alloc(0), undefined, { revision: rev, countOnly: true }));
-    } else if (op.request_put) {
-      checkPut(w, op.request_put, leases);
-    } else if (op.request_txn) {
-      checkOps(w, op.request_txn, path, leases);
-    }
+    if (op.request_txn) forTakenOps(op.request_txn, path, fn);
+    else fn(op);
   }
 }
 
-function checkPut(w: WriteTxn, p: PutRequest, leases: LeaseLookup): void {
-  const lease = BigInt(p.lease);
-  if (lease !== 0n && !leases.leaseExists(lease)) throw Errors.leaseNotFound();
-  if ((p.ignore_value || p.ignore_lease) && w.get(p.key) === undefined) throw Errors.keyNotFound();
+/** A range's revision against the state before the txn: 0 is the head; compacted means below it. */
+function checkRangeRevision(w: WriteTxn, rev: number): void {
+  if (rev === 0) return;
+  if (rev > w.beginRevision) throw Errors.futureRev();
+  // Also a negative revision: etcd compares it with its compacted revision, which is -1 on a
+  // store never compacted (so -1 reads the head there and -2 is compacted).
+  if (rev < w.compactRevision()) throw Errors.compacted();
 }
 
-function execute(w: WriteTxn, t: TxnRequest, path: boolean[], leases: LeaseLookup): TxnResponse {
+function checkPut(w: WriteTxn, p: PutRequest, leases: LeaseLookup): void {
+  if ((p.ignore_value || p.ignore_lease) && w.get(p.key) === undefined) throw Errors.keyNotFound();
+  const lease = BigInt(p.lease);
+  if (lease !== 0n && !leases.leaseExists(lease)) throw Errors.leaseNotFound();
+}
+
+function execute(w: WriteTxn, t: TxnRequest, path: boolean[], leases: LeaseLookup, nested = false): TxnResponse {
   const ok = path.shift() ?? false;
   const responses: ResponseOp[] = [];
   for (const op of ok ? t.success : t.failure) {
     if (op.request_range) responses.push({ response_range: range(w, op.request_range) });
     else if (op.request_put) responses.push({ response_put: put(w, op.request_put, leases, true) });
     else if (op.request_delete_range) responses.push({ response_delete_range: deleteRange(w, op.request_delete_range) });
-    else if (op.request_txn) responses.push({ response_txn: execute(w, op.request_txn, path, leases) });
+    else if (op.request_txn) responses.push({ response_txn: execute(w, op.request_txn, path, leases, true) });
   }
+  // A nested txn's response carries an empty header in etcd (its ops' responses carry theirs).
+  if (nested) return { header: {}, succeeded: ok, responses };
   const revision = w.events.length > 0 ? w.beginRevision + 1 : w.beginRevision;
   return { header: { revision }, succeeded: ok, responses };
 }
@@ -124,8 +143,12 @@ function compareOne(c: Compare, kv: KeyValue | undefined): boolean {
       result = a === b ? 0 : a > b ? 1 : -1;
       break;
     }
-    default:
+    case CompareTarget.VERSION:
       result = Math.sign((kv?.version ?? 0) - Number(c.version ?? 0));
+      break;
+    default:
+      // An unknown target compares nothing: as equal (etcd).
+      result = 0;
   }
   switch (c.result) {
     case CompareResult.EQUAL:
@@ -137,6 +160,7 @@ function compareOne(c: Compare, kv: KeyValue | undefined): boolean {
     case CompareResult.NOT_EQUAL:
       return result !== 0;
     default:
-      return false;
+      // An unknown result holds (etcd).
+      return true;
   }
 }

@@ -97,14 +97,15 @@ export class Backend {
     };
   }
 
+  /** Signed 64-bit big-endian (the compacted revision may be -1). */
   getMetaNumber(key: string, view?: ReadView): number | undefined {
     const v = this.meta.get(key, view === undefined ? undefined : { transaction: view.transaction });
-    return v === undefined ? undefined : Number(v.readBigUInt64BE(0));
+    return v === undefined ? undefined : Number(v.readBigInt64BE(0));
   }
 
   putMetaNumber(key: string, value: number): void {
     const buf = Buffer.allocUnsafe(8);
-    buf.writeBigUInt64BE(BigInt(value));
+    buf.writeBigInt64BE(BigInt(value));
     this.meta.putSync(key, buf);
   }
 

@@ -45,6 +45,12 @@ export interface Event {
 
 const META_REVISION = 'mvcc/revision';
 const META_COMPACT = 'mvcc/compact';
+/**
+ * etcd's compacted revision before any compaction: -1, not 0. It shows: Compact(0) succeeds once
+ * on a fresh store, a txn's range at revision -1 reads the head there (below -1 is compacted), and
+ * HashKV and watches report -1.
+ */
+export const NEVER_COMPACTED = -1;
 
 export class MvccStore {
   private readonly history: Database<Buffer, HistoryKey>;
@@ -62,7 +68,7 @@ export class MvccStore {
     this.current = backend.binaryTable('mvcc-current');
     // etcd starts an empty store at revision 1.
     this.revision = backend.getMetaNumber(META_REVISION) ?? 1;
-    this.compacted = backend.getMetaNumber(META_COMPACT) ?? 0;
+    this.compacted = backend.getMetaNumber(META_COMPACT) ?? NEVER_COMPACTED;
   }
 
   /** The revision readers see: the newest committed one. */
@@ -72,7 +78,7 @@ export class MvccStore {
 
   /** The compacted revision readers see. */
   compactRevision(): number {
-    return this.backend.getMetaNumber(META_COMPACT) ?? 0;
+    return this.backend.getMetaNumber(META_COMPACT) ?? NEVER_COMPACTED;
   }
 
   /** The revision the next write builds on (inside the write transaction). */
@@ -102,7 +108,7 @@ export class MvccStore {
   /** A hash of all MVCC state (etcd's Hash, over logical contents instead of the db file). */
   hashAll(): number {
     let crc = crc32(u48(this.currentRevision()));
-    crc = crc32(u48(this.compactRevision()), crc);
+    crc = crc32(u48(Math.max(0, this.compactRevision())), crc);
     crc = hashHistory(this.history.getRange({}), crc);
     crc = hashIndex(this.index.getRange({}), crc);
     return hashBinary(this.current.getRange({}), crc);
@@ -110,7 +116,7 @@ export class MvccStore {
 
   /** The revision numbers of a pinned read view (see exportState). */
   stateRevisions(view: ReadView): { revision: number; compacted: number } {
-    return { revision: this.backend.getMetaNumber(META_REVISION, view) ?? 1, compacted: this.backend.getMetaNumber(META_COMPACT, view) ?? 0 };
+    return { revision: this.backend.getMetaNumber(META_REVISION, view) ?? 1, compacted: this.backend.getMetaNumber(META_COMPACT, view) ?? NEVER_COMPACTED };
   }
 
   /**
@@ -351,6 +357,11 @@ export class WriteTxn {
   /** The revision a read inside this txn reports and sees up to. */
   private head(): number {
     return this.events.length > 0 ? this.beginRevision + 1 : this.beginRevision;
+  }
+
+  /** The compacted revision this txn sees (NEVER_COMPACTED before the first compaction). */
+  compactRevision(): number {
+    return this.compacted();
   }
 
   range(key: Buffer, end: RangeEnd, options: RangeOptions = {}): RangeResult {

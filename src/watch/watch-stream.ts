@@ -43,13 +43,14 @@ export interface CreateRequest {
 export const INVALID_WATCH_ID = -1;
 
 export const WatchErrors = {
-  compacted: 'etcdserver: mvcc: required revision has been compacted',
   emptyRange: 'mvcc: watcher range is empty',
   duplicateId: 'mvcc: duplicate watch ID provided on the WatchStream',
 };
 
-/** Bytes a reply may hold before it is split (at revision boundaries, or in fragments). */
+/** Bytes of an event beside its key and value, in the fragment size estimate. */
 const EVENT_OVERHEAD_BYTES = 40;
+/** etcd's watchBatchMaxRevs. */
+const MAX_REVISIONS_PER_REPLY = 1000;
 
 export class WatchStream implements WatchSink {
   private readonly watchers = new Map<number, Watcher>();
@@ -70,7 +71,6 @@ export class WatchStream implements WatchSink {
   create(req: CreateRequest): void {
     const rev = this.store.rev();
     const refuse = (reason: string): void => this.out.send({ watchId: INVALID_WATCH_ID, revision: rev, created: true, canceled: true, cancelReason: reason, events: [], prevKv: false });
-    if (req.startRevision < 0) return refuse(WatchErrors.compacted);
     // An empty key is the smallest key; a range end of "\0" means every key from key on.
     const key = req.key.length === 0 ? Buffer.from([0]) : req.key;
     let end: WatchEnd;
@@ -131,23 +131,23 @@ export class WatchStream implements WatchSink {
 
   deliver(w: Watcher, events: Event[], revision: number): void {
     if (w.closed) return;
-    const limit = this.maxReplyBytes;
+    // As etcd: the events of up to 1000 revisions per reply (however many bytes: a watcher that
+    // wants smaller replies asks for fragments); one revision's events always travel together.
     let part: Event[] = [];
-    let bytes = 0;
-    const flush = (): void => {
-      if (part.length > 0) this.sendEvents(w, part, revision);
-      part = [];
-      bytes = 0;
-    };
+    let revisions = 0;
     for (let i = 0; i < events.length; i++) {
       const ev = events[i];
-      // Split only between revisions: one revision's events always travel together.
-      const newRevision = i > 0 && ev.kv.mod_revision !== events[i - 1].kv.mod_revision;
-      if (newRevision && bytes >= limit) flush();
+      if (i === 0 || ev.kv.mod_revision !== events[i - 1].kv.mod_revision) {
+        if (revisions === MAX_REVISIONS_PER_REPLY) {
+          this.sendEvents(w, part, revision);
+          part = [];
+          revisions = 0;
+        }
+        revisions++;
+      }
       part.push(ev);
-      bytes += eventBytes(ev, w.o.prevKv);
     }
-    flush();
+    if (part.length > 0) this.sendEvents(w, part, revision);
   }
 
   compacted(w: Watcher, compactRevision: number): void {

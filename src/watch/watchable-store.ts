@@ -16,7 +16,7 @@ import { Watcher, type WatcherOptions, type WatchSink } from './watcher';
 export type { WatchSink } from './watcher';
 import { WatcherGroup } from './watcher-group';
 
-type HistorySource = Pick<MvccStore, 'historySince' | 'versionBefore' | 'currentRevision'>;
+type HistorySource = Pick<MvccStore, 'historySince' | 'versionBefore' | 'currentRevision' | 'compactRevision'>;
 
 /** Bounds of one catch-up pass (etcd: 1,000 revisions per response). */
 const PASS_MAX_EVENTS = 1000;
@@ -58,7 +58,11 @@ export class WatchableStore {
 
   /** A new watcher from startRev (0 = after the current revision). */
   watch(sink: WatchSink, id: number, o: WatcherOptions, startRev: number): Watcher {
-    const w = new Watcher(id, sink, o, startRev > 0 ? startRev : this.notifiedRev + 1);
+    // 0 watches from now on. A negative start is compared with the compacted revision, as etcd
+    // does: below it (below -1 on a store never compacted) the watcher is canceled as compacted
+    // by the catch-up pass; otherwise it watches from now on.
+    const belowCompacted = startRev < 0 && startRev < this.mvcc.compactRevision();
+    const w = new Watcher(id, sink, o, startRev > 0 || belowCompacted ? startRev : this.notifiedRev + 1);
     if (w.nextRev > this.notifiedRev) this.toSynced(w);
     else {
       this.unsynced.add(w);
@@ -159,7 +163,7 @@ export class WatchableStore {
     for (const w of this.unsynced) {
       if (w.owner.blocked()) continue;
       ready.add(w);
-      minRev = Math.min(minRev, w.nextRev);
+      minRev = Math.min(minRev, Math.max(1, w.nextRev));
     }
     if (ready.size === 0) return false;
     const { events, through, head, compacted } = this.mvcc.historySince(minRev, PASS_MAX_EVENTS, PASS_MAX_BYTES);
