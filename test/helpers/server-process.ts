@@ -67,6 +67,8 @@ export interface StartOptions {
   dataDir?: string;
   port?: number;
   env?: NodeJS.ProcessEnv;
+  /** Which server to run; overrides TEST_AGAINST_ETCD (the differential test runs both at once). */
+  impl?: 'etcd' | 'etcd-ts';
 }
 
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
@@ -75,7 +77,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const url = `http://127.0.0.1:${port}`;
   const common = ['--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn'];
   // TEST_AGAINST_ETCD=1 runs the same tests against real etcd, to check the tests' expectations.
-  const realEtcd = process.env.TEST_AGAINST_ETCD === '1';
+  const realEtcd = options.impl !== undefined ? options.impl === 'etcd' : process.env.TEST_AGAINST_ETCD === '1';
   const peer = realEtcd ? `http://127.0.0.1:${await freePort()}` : '';
   const peerArgs = realEtcd ? ['--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `default=${peer}`] : [];
   const [cmd, args] = realEtcd ? ['etcd', [...common, ...peerArgs, ...(options.args ?? [])]] : [process.execPath, [MAIN, ...common, ...(options.args ?? [])]];
@@ -86,7 +88,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const exited = new Promise<void>((res) => proc.once('exit', () => (live.delete(proc), res())));
   const endpoint = `127.0.0.1:${port}`;
   try {
-    await waitReady(endpoint, proc, () => err);
+    await waitReady(endpoint, proc, () => err, realEtcd ? 'etcd' : 'etcd-ts');
   } catch (e) {
     // Never leave a child behind that would keep the test process alive.
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
@@ -114,17 +116,17 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   return handle;
 }
 
-async function waitReady(endpoint: string, proc: ChildProcess, stderr: () => string): Promise<void> {
+async function waitReady(endpoint: string, proc: ChildProcess, stderr: () => string, name: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   const client = kvClient(endpoint);
   try {
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`etcd-ts exited with ${proc.exitCode}: ${stderr()}`);
+      if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${stderr()}`);
       try {
         await call(client, 'Range', { key: Buffer.from('health-probe'), serializable: true }, 1000);
         return;
       } catch (e) {
-        if (Date.now() > deadline) throw new Error(`etcd-ts did not become ready: ${String(e)}\n${stderr()}`);
+        if (Date.now() > deadline) throw new Error(`${name} did not become ready: ${String(e)}\n${stderr()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -1,0 +1,102 @@
+// One server of the pair (real etcd or etcd-ts) on a fresh temp data dir and a free port, its
+// clients, the lease IDs it chose for ID-0 grants (by slot) and its watch streams.
+import type * as grpc from '@grpc/grpc-js';
+// The server's codec limits for this client too: answers to deep nested txns are deeper than
+// protobufjs's default of 100 levels.
+import '../../src/pb/load';
+import { call, serviceClient } from '../helpers/grpc-client';
+import { startServer, type ServerProcess } from '../helpers/server-process';
+import type { Answer } from './normalise';
+import { resolveLeases, type Msg, type UnaryStep } from './steps';
+import { SideStream } from './watch-streams';
+
+export type Impl = 'etcd' | 'etcd-ts';
+
+/** The ID sent for a slot this side never filled (its grant failed): granted by no step. */
+const NEVER_GRANTED = '8888888888';
+const CALL_TIMEOUT_MS = 15_000;
+
+const live = new Set<Side>();
+
+export class Side {
+  readonly autoLeases: (string | undefined)[] = [];
+  readonly leaseNames = new Map<string, string>();
+  readonly streams = new Map<number, SideStream>();
+  /** The revision of its last successful compaction (0: none; a compaction at 0 counts as none). */
+  compacted = 0;
+  private readonly clients: Record<'KV' | 'Lease', grpc.Client>;
+
+  private constructor(
+    readonly label: string,
+    readonly impl: Impl,
+    readonly server: ServerProcess,
+  ) {
+    const opts = { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 };
+    this.clients = { KV: serviceClient('KV', server.endpoint, opts), Lease: serviceClient('Lease', server.endpoint, opts) };
+    live.add(this);
+  }
+
+  static async start(label: string, impl: Impl): Promise<Side> {
+    return new Side(label, impl, await startServer({ impl }));
+  }
+
+  alive(): boolean {
+    return this.server.proc.exitCode === null && this.server.proc.signalCode === null;
+  }
+
+  async call(step: UnaryStep): Promise<Answer> {
+    const req = resolveLeases(step.req, (slot) => this.autoLeases[slot] ?? NEVER_GRANTED) as Msg;
+    try {
+      const msg = await call(this.clients[step.service], step.method, req, CALL_TIMEOUT_MS);
+      if (step.grantSlot !== undefined) {
+        const id = String(msg.ID);
+        this.autoLeases[step.grantSlot] = id;
+        this.leaseNames.set(id, `auto#${step.grantSlot}`);
+      }
+      if (step.method === 'Compact') this.compacted = Math.max(this.compacted, Number(req.revision));
+      return { ok: true, msg };
+    } catch (e) {
+      const err = e as grpc.ServiceError;
+      return { ok: false, code: err.code, details: err.details };
+    }
+  }
+
+  stream(n: number): SideStream {
+    let s = this.streams.get(n);
+    if (s === undefined) {
+      s = new SideStream(this.server.endpoint);
+      this.streams.set(n, s);
+    }
+    return s;
+  }
+
+  closeStream(n: number): void {
+    this.streams.get(n)?.close();
+    this.streams.delete(n);
+  }
+
+  /** Moves every stream's new responses into its buckets. */
+  absorb(): void {
+    for (const s of this.streams.values()) s.absorb(this.leaseNames);
+  }
+
+  /** Responses received over all streams (changes while any stream is busy). */
+  received(): number {
+    let n = 0;
+    for (const s of this.streams.values()) n += s.received;
+    return n;
+  }
+
+  /** Closes its clients, SIGKILLs the server and removes its data dir. */
+  async stop(): Promise<void> {
+    live.delete(this);
+    for (const n of [...this.streams.keys()]) this.closeStream(n);
+    for (const c of Object.values(this.clients)) c.close();
+    await this.server.cleanup();
+  }
+}
+
+/** Stops every side still running (a run that threw, or an interrupted one). */
+export async function stopAllSides(): Promise<void> {
+  await Promise.all([...live].map((s) => s.stop()));
+}
