@@ -35,14 +35,3 @@ export function createGrpcServer(server: EtcdServerApi, log: Logger): grpc.Serve
   }
   return g;
 }
-
-/** Binds the server to a client URL's host:port; resolves with the port actually bound. */
-export function bind(g: grpc.Server, url: string): Promise<number> {
-  const u = new URL(url);
-  const host = u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, '');
-  const port = u.port === '' ? 2379 : Number(u.port);
-  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    g.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-  });
-}

@@ -2,7 +2,8 @@
 // close(). The command-line entry (main.ts) and the tests both use it.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { bind, createGrpcServer } from '../api/grpc-server';
+import { ClientListeners } from '../api/client-listener';
+import { createGrpcServer } from '../api/grpc-server';
 import { completeConfig, parseInitialCluster, type ServerConfig } from './config';
 import { existsSync } from 'node:fs';
 import { join as join_ } from 'node:path';
@@ -42,15 +43,17 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
   }
   const server = new EtcdServer(config, log, fatal, join);
   const grpcServer: grpc.Server = createGrpcServer(server, log);
+  const listeners = new ClientListeners(grpcServer, log);
   const endpoints: string[] = [];
   try {
     await server.start();
     for (const url of config.listenClientUrls) {
-      const port = await bind(grpcServer, url);
+      const port = await listeners.listen(url);
       const host = new URL(url).hostname;
       endpoints.push(`${host === 'localhost' ? '127.0.0.1' : host}:${port}`);
     }
   } catch (err) {
+    listeners.close();
     grpcServer.forceShutdown();
     await server.close();
     throw err;
@@ -62,6 +65,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
     server,
     close(): Promise<void> {
       closing ??= (async () => {
+        listeners.close();
         grpcServer.forceShutdown();
         await server.close();
       })();
