@@ -103,6 +103,28 @@ describe('liveness after TCP-level peer faults', () => {
     }
   });
 
+  test('a follower paused (SIGSTOP) for 4 s under load, then resumed, is live again', async () => {
+    // After the pause the follower read a backlog of stale heartbeats and appends; each answer
+    // sent the leader's probe again (hundreds of copies of its entries in one frame) and the
+    // follower's frame reader copied those frames quadratically: 4-11 s to recover.
+    const eps = cluster.endpoints();
+    for (let round = 0; round < 2; round++) {
+      const leaderId = await waitForLeader(eps);
+      const li = cluster.members.findIndex((m) => m.id === leaderId);
+      const pid = cluster.members[(li + 1 + round) % 3].process?.proc.pid;
+      assert.ok(pid !== undefined);
+      const load = writeLoad(eps);
+      await new Promise((r) => setTimeout(r, 1500));
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await new Promise((r) => setTimeout(r, 4000));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      await healAndMeasure(cluster, load, `SIGSTOP of a follower (round ${round + 1})`);
+    }
+  });
+
   test('500 ms ± 200 ms on every peer packet for 10 s, then lifted: every member has a leader', async () => {
     const load = writeLoad(cluster.endpoints());
     // Each member on its own side: every link is delayed.

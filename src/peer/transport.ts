@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { hexId, type Message } from '../raft/types';
 import { decodeBatch, encodeBatch } from './codec';
 import { SessionLiveness, livenessFor, type LivenessOptions } from './liveness';
+import { FrameReader } from './frame-reader';
 
 const STREAM_PATH = '/raft/stream';
 const SNAPSHOT_PATH = '/raft/snapshot';
@@ -28,8 +29,13 @@ const CLUSTER_HEADER = 'x-etcd-cluster-id';
 const FROM_HEADER = 'x-etcd-from';
 /** Bytes buffered on a peer stream beyond which new messages are dropped. */
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
-/** Frames queued while a peer stream connects. */
-const MAX_QUEUED_FRAMES = 1024;
+/**
+ * Frames queued while a peer stream connects (etcd's pipeline buffers 64 messages). Past it new
+ * ones are dropped and raft sends again. Kept small: each queued heartbeat the peer answers at
+ * once lets the leader send another probe with up to 1024 entries, so after a pause of the peer
+ * a thousand queued frames came back as megabytes of duplicate appends.
+ */
+const MAX_QUEUED_FRAMES = 64;
 /** Largest frame accepted (a batch of entries up to the request limit each). */
 const MAX_FRAME_BYTES = 512 * 1024 * 1024;
 const RECONNECT_MIN_MS = 50;
@@ -155,6 +161,8 @@ class PeerStream {
     this.liveness?.stop();
     this.liveness = undefined;
     session?.destroy();
+    // What was queued for the dead connection is stale by the time a new one is up.
+    this.queue = [];
     if (this.active) {
       this.active = false;
       this.o.log.warn({ ...this.streamFields(), error: reason }, 'lost TCP streaming connection with remote peer');
@@ -359,18 +367,16 @@ export class PeerTransport {
       return;
     }
     stream.respond({ ':status': 200 });
-    let pending: Buffer = Buffer.alloc(0);
+    const frames = new FrameReader(MAX_FRAME_BYTES);
     stream.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (pending.length >= 4) {
-        const len = pending.readUInt32BE(0);
-        if (len > MAX_FRAME_BYTES) {
-          stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
-          return;
-        }
-        if (pending.length < 4 + len) break;
-        const body = pending.subarray(4, 4 + len);
-        pending = pending.subarray(4 + len);
+      let bodies: Buffer[];
+      try {
+        bodies = frames.push(chunk);
+      } catch {
+        stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+        return;
+      }
+      for (const body of bodies) {
         let batch;
         try {
           batch = decodeBatch(body);
@@ -412,7 +418,7 @@ export class PeerTransport {
   private acceptSnapshot(stream: http2.ServerHttp2Stream, from: string): void {
     const path = join(this.o.snapshotDir, `${Date.now()}-${Math.random().toString(16).slice(2)}.part`);
     const file = createWriteStream(path);
-    let head: Buffer = Buffer.alloc(0);
+    const head = new FrameReader(MAX_FRAME_BYTES);
     let message: Message | undefined;
     let size = 0;
     let failed = false;
@@ -437,13 +443,15 @@ export class PeerTransport {
     stream.on('data', (chunk: Buffer) => {
       if (failed) return;
       if (message !== undefined) return write(chunk);
-      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-      if (head.length < 4) return;
-      const len = head.readUInt32BE(0);
-      if (len > MAX_FRAME_BYTES) return refuse('frame too large');
-      if (head.length < 4 + len) return;
+      let first: Buffer | undefined;
       try {
-        const batch = decodeBatch(head.subarray(4, 4 + len));
+        first = head.pushOne(chunk);
+      } catch {
+        return refuse('frame too large');
+      }
+      if (first === undefined) return;
+      try {
+        const batch = decodeBatch(first);
         const m = batch.messages[0];
         if (batch.clusterId !== this.o.clusterId || m === undefined || m.to !== this.o.selfId) throw new Error('not for this member');
         message = m;
@@ -451,8 +459,8 @@ export class PeerTransport {
       } catch (err) {
         return refuse(err instanceof Error ? err.message : String(err));
       }
-      const rest = head.subarray(4 + len);
-      head = Buffer.alloc(0);
+      // The snapshot's bytes follow its message frame.
+      const rest = head.rest();
       if (rest.length > 0) write(rest);
     });
     stream.on('error', () => undefined);

@@ -23,6 +23,13 @@ export class Progress {
   pendingSnapshot = 0;
   /** Probe: an append is out and unanswered. */
   paused = false;
+  /**
+   * Probe: heartbeats sent since the probe went out. A heartbeat's answer resumes probing only
+   * if that heartbeat may have followed the probe: answers to older heartbeats, arriving in a
+   * burst from a follower that was paused, would each send the same probe again (hundreds of
+   * copies of up to 1024 entries each, seen after a SIGSTOP of a follower).
+   */
+  heartbeatsSinceProbe = 0;
   /** Replicate: the last index of each unanswered append, oldest first. */
   inflight: number[] = [];
 
@@ -38,6 +45,7 @@ export class Progress {
   sentAppend(last: number | undefined): void {
     if (this.state === 'probe') {
       this.paused = true;
+      this.heartbeatsSinceProbe = 0;
     } else if (last !== undefined) {
       // Optimistic: the next append carries what follows, without waiting for this one's answer.
       this.next = last + 1;
@@ -64,6 +72,8 @@ export class Progress {
     this.becomeProbe();
     this.next = next;
     this.paused = true;
+    // Any answer from the follower after the transfer resumes probing.
+    this.heartbeatsSinceProbe = 1;
   }
 
   /** Restarts probing from what is known to match, dropping the pipeline. */
@@ -82,14 +92,22 @@ export class Progress {
     }
   }
 
-  /** Any answer to an append or snapshot, before it is judged an accept or a reject. */
+  /**
+   * Any answer to an append or snapshot, before it is judged an accept or a reject (which decide
+   * whether probing resumes: a stale answer must not send the probe again).
+   */
   onAppendResp(index: number): void {
-    this.paused = false;
     if (this.state === 'snapshot') {
       // The follower answered: with the snapshot installed, or at least from where it stands.
       this.state = 'probe';
+      this.paused = false;
       this.next = Math.max(this.match, index) + 1;
     }
+  }
+
+  /** The leader sent a heartbeat to this follower. */
+  onHeartbeatSent(): void {
+    this.heartbeatsSinceProbe++;
   }
 
   /**
@@ -104,8 +122,12 @@ export class Progress {
       // The stream broke (a lost or reordered append): go back to probing from the match.
       this.becomeProbe();
     } else {
+      // Only the answer to the probe out now counts (etcd-io/raft's MaybeDecrTo): the rejection
+      // of an older append says nothing new.
+      if (index !== this.next - 1) return false;
       this.next = Math.max(this.match + 1, Math.min(this.next - 1, hint + 1));
     }
+    this.paused = false;
     return true;
   }
 
@@ -114,6 +136,7 @@ export class Progress {
     if (this.state === 'probe') {
       // Where the logs agree is found: stream from here on.
       this.state = 'replicate';
+      this.paused = false;
       this.inflight = [];
       this.next = Math.max(this.match, index) + 1;
     } else {
@@ -130,7 +153,7 @@ export class Progress {
    * answers were lost is restarted from what is known to match.
    */
   onHeartbeatResp(): void {
-    this.paused = false;
+    if (this.heartbeatsSinceProbe > 0) this.paused = false;
     if (this.state === 'replicate' && this.inflight.length >= MAX_INFLIGHT) this.becomeProbe();
   }
 }

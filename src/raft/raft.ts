@@ -484,6 +484,7 @@ export class Raft {
       const pr = this.progress.get(peer);
       const m = emptyMessage(MessageType.Heartbeat, this.id, peer, this.term);
       m.commit = Math.min(pr?.match ?? 0, this.log.committed);
+      pr?.onHeartbeatSent();
       if (context !== undefined) m.context = context;
       this.send(m);
     }

@@ -264,6 +264,25 @@ describe('raft core', () => {
     assert.deepEqual(get(members, '4').applied.map(String).slice(-1), ['after-remove']);
   });
 
+  test('a probe is sent again only for an answer to it, or to a heartbeat sent after it', () => {
+    const pr = new Progress(11);
+    pr.match = 5;
+    pr.sentAppend(undefined);
+    assert.equal(pr.canSendAppend(), false, 'one probe at a time');
+    // A follower back from a pause answers a backlog of older appends and heartbeats at once.
+    assert.equal(pr.onReject(15, 12), false, 'the rejection of an older append is stale');
+    pr.onAppendResp(15);
+    pr.onHeartbeatResp();
+    assert.equal(pr.canSendAppend(), false, 'an answer to a heartbeat older than the probe');
+    pr.onHeartbeatSent();
+    pr.onHeartbeatResp();
+    assert.equal(pr.canSendAppend(), true, 'a heartbeat after the probe was answered: the probe may be lost');
+    pr.sentAppend(undefined);
+    assert.equal(pr.onReject(10, 7), true, 'the rejection of the probe out now');
+    assert.equal(pr.next, 8);
+    assert.equal(pr.canSendAppend(), true);
+  });
+
   test('a snapshot transfer that ends resumes probing once the follower is heard from', () => {
     const pr = new Progress(5);
     pr.match = 3;
