@@ -30,7 +30,8 @@ export class ClientListeners {
   /** Starts listening on a client URL; resolves with the port bound (port 0 picks one). */
   listen(url: string): Promise<number> {
     const { host, port } = listenAddress(url);
-    const server = createServer((socket) => this.accept(socket));
+    // TCP_NODELAY, as Go (and so etcd) sets on every connection: small replies go out at once.
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
