@@ -31,6 +31,7 @@ test(`differential: etcd-ts answers ${OPS} requests as etcd 3.4 does (seed ${SEE
   const lines: string[] = [];
   const r = await runDifferential({ seed: SEED, ops: OPS, against: 'etcd-ts', stopAtFirst: false, log: (l) => lines.push(l) });
   const report = `${lines.join('\n')}\n${renderSummary([r])}\nreplay: npm run differential -- --seed ${SEED} --ops ${OPS}`;
+  assert.equal(r.error, undefined, 'the run went through');
   assert.equal(r.ops, OPS, 'every request was sent');
   assert.equal(r.mismatches.length, 0, `no mismatches (seed ${SEED}):\n${report}`);
 });

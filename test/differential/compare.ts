@@ -46,4 +46,8 @@ function diff(a: unknown, b: unknown, path: string, out: Difference[]): void {
 }
 
 /** A difference's path with array indexes dropped: which field, not which element. */
-export const fieldOf = (path: string): string => path.replace(/\[\d+\]/g, '[]');
+export const fieldOf = (path: string): string => {
+  const p = path.replace(/\[\d+\]/g, '[]');
+  // Deeply nested txns: ".responses[].response_txn" 100 times reads better as x100.
+  return p.replace(/(?:\.responses\[\]\.response_txn){2,}/g, (m) => `(.responses[].response_txn)x${m.length / '.responses[].response_txn'.length}`);
+};

@@ -36,9 +36,10 @@ export class Values {
     readonly st: GenState,
   ) {}
 
-  /** A size near one of the limits (the raft entry limit, grpc's message limit, grpc's 4 MiB default). */
+  /** A size near one of the limits (the raft entry limit, grpc's message limit, grpc's 4 MiB
+   *  default), or about half of grpc's limit (two such events fill a watch response). */
   bigSize(): number {
-    const base = this.r.pick([MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, GRPC_RECV_LIMIT, 4 * 1024 * 1024, 1024 * 1024]);
+    const base = this.r.pick([MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, GRPC_RECV_LIMIT, 4 * 1024 * 1024, halfWatchLimit(this.r)]);
     return Math.max(0, base + this.r.int(-48, 16));
   }
 
@@ -116,6 +117,14 @@ export class Values {
   enumValue(valid: number, invalid: number[], pInvalid = 0.04): number {
     return this.r.chance(pInvalid) ? this.r.pick(invalid) : this.r.int(0, valid - 1);
   }
+}
+
+/** etcd 3.4 fragments a watch response (of a watcher with fragment set) at 2 MiB
+ *  (--max-request-bytes + 512 KiB); its size also counts the header's member and cluster IDs and
+ *  lease IDs, varints whose lengths differ between servers. So a value for "two events in one
+ *  response" stays 1000 bytes clear of half of it: the two come out clearly below or above. */
+export function halfWatchLimit(r: Prng): number {
+  return GRPC_RECV_LIMIT / 2 + r.pick([-1000, 1000]);
 }
 
 export function prefixEnd(key: Buffer): Buffer {

@@ -7,7 +7,7 @@ import { Prng } from '../robustness/prng';
 import { KvGen, withRangeEnd } from './gen-kv';
 import { AutoLease, type Msg, type Step } from './steps';
 import type { Answer } from './normalise';
-import { EXPLICIT_LEASE_IDS, freshState, Values, type GenState } from './gen-values';
+import { EXPLICIT_LEASE_IDS, freshState, halfWatchLimit, Values, type GenState } from './gen-values';
 
 /** Watch stream numbers (one stream per number per side). */
 export const WATCH_STREAMS = 2;
@@ -54,6 +54,7 @@ export class Generator {
       [() => this.watchCancel(), 2],
       [() => ({ kind: 'watch-progress', stream: this.r.int(0, WATCH_STREAMS - 1) }), 0.7],
       [() => ({ kind: 'watch-close', stream: this.r.int(0, WATCH_STREAMS - 1) }), 0.4],
+      [() => this.bigReplay(), 0.3],
     ];
     return this.r.weighted(makers)();
   }
@@ -128,6 +129,18 @@ export class Generator {
     if (r.chance(0.15)) req.fragment = true;
     if (r.chance(0.1)) req.watch_id = r.pick([1, 2, 3, 7, -5]);
     return { kind: 'watch-create', stream, req };
+  }
+
+  /** A few puts of about 1 MiB (see halfWatchLimit), then a watch from the first of them: a replay of several big
+   *  events (how etcd groups them into responses, with fragment on or off, is compared too). */
+  private bigReplay(): Step {
+    const { r, v } = this;
+    const start = this.st.revision + 1;
+    for (let i = r.int(2, 3); i > 0; i--) this.queue.push({ kind: 'unary', service: 'KV', method: 'Put', req: { key: v.key(), value: Buffer.alloc(halfWatchLimit(r) - r.int(0, 64), 'b'), prev_kv: r.chance(0.3) } });
+    const stream = r.int(0, WATCH_STREAMS - 1);
+    const req: Msg = { key: Buffer.from([0]), range_end: Buffer.from([0]), start_revision: start, progress_notify: false, prev_kv: r.chance(0.5), fragment: r.chance(0.5) };
+    this.queue.push((this.st.watches.get(stream) ?? []).length >= MAX_WATCHES_PER_STREAM ? this.watchCancel(stream) : { kind: 'watch-create', stream, req });
+    return this.queue.shift() as Step;
   }
 
   private watchCancel(stream = this.r.int(0, WATCH_STREAMS - 1)): Step {

@@ -39,7 +39,7 @@ export function renderSummary(results: readonly DiffResult[]): string {
   const n = results.reduce((s, r) => s + r.mismatches.length, 0);
   const labels = results[0]?.labels ?? ['a', 'b'];
   const lines = [`differential ${labels[0]} vs ${labels[1]}: ${results.length} seed(s), ${ops} requests, ${n} mismatches (${ops > 0 ? ((100 * n) / ops).toFixed(2) : '0'}%)`];
-  for (const r of results) lines.push(`  seed ${r.seed}: ${r.ops} requests, ${r.mismatches.length} mismatches, ${r.restarts} restarts, ${(r.durationMs / 1000).toFixed(1)} s`);
+  for (const r of results) lines.push(`  seed ${r.seed}: ${r.ops} requests, ${r.mismatches.length} mismatches, ${r.restarts} restarts, ${(r.durationMs / 1000).toFixed(1)} s${r.error !== undefined ? `, ABORTED: ${r.error.split('\n')[0]}` : ''}`);
   const classes = byClass(results);
   if (classes.length > 0) {
     lines.push('mismatch classes (count, class, first seen):');

@@ -2,7 +2,7 @@
 // flags, fresh temp data dirs, free ports), sends both the same seeded random sequence of KV, lease
 // and watch requests (valid and invalid ones), and compares every answer field by field; etcd's
 // answer is the spec. Mismatches are printed with the request and both answers as they are found;
-// the summary groups them by class. Exits 1 if there was any mismatch.
+// the summary groups them by class. Exits 1 if there was any mismatch, 2 if a run could not go on.
 //
 //   npm run differential -- [--seed N | --seeds A..B] [--ops K] [--against etcd-ts|etcd] [--stop-at-first]
 //                           [--trace] [--quiet] [--stats] [--out FILE.json] [--findings FILE.md]
@@ -34,6 +34,7 @@ async function main(): Promise<number> {
   process.stdout.write(`${renderSummary(results)}\n`);
   if (o.out !== undefined) writeFileSync(o.out, show(results.flatMap((r) => r.mismatches), 1));
   if (o.findings !== undefined) writeFileSync(o.findings, renderFindings(results));
+  if (results.some((r) => r.error !== undefined)) return 2;
   return results.some((r) => r.mismatches.length > 0) ? 1 : 0;
 }
 

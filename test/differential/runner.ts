@@ -13,13 +13,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { Generator } from './generator';
 import { differences, fieldOf, type Difference } from './compare';
-import { codeName, normaliseAnswer, normaliseWatchResponse } from './normalise';
+import { codeName, normaliseAnswer, normaliseWatchResponse, sizeRelative } from './normalise';
 import { Side, stopAllSides, type Impl } from './side';
 import { MUTATING, stepName, type Msg, type Step, type UnaryStep } from './steps';
 import type { SideStream } from './watch-streams';
 import { formatMismatch } from './report';
 import { latin1 } from './gen-values';
 import { show } from './show';
+import { sentBytes, sizeAtTheLimit } from './request-size';
+import { heldBackWhole, joinFragments } from './fragments';
 
 export interface DiffOptions {
   seed: number;
@@ -59,6 +61,8 @@ export interface DiffResult {
   /** What the reference answered: `request kind -> outcome (ok or the error code) -> count`; and
    *  the watch responses / events it sent. */
   stats: Record<string, Record<string, number>>;
+  /** Set if the run could not go on (the harness failed, not a server's answer). */
+  error?: string;
 }
 
 interface Settle {
@@ -67,9 +71,10 @@ interface Settle {
   maxMs: number;
 }
 
-/** A create from a past revision is caught up by etcd's sync loop (every 100 ms, more passes for
- *  long histories): wait for it, so that later writes do not race into the catch-up response. */
-const CATCH_UP: Settle = { minMs: 150, quietMs: 120, maxMs: 3000 };
+/** After a create from a past revision (see waitCatchUp). */
+const CATCH_UP: Settle = { minMs: 20, quietMs: 120, maxMs: 3000 };
+const CREATED_WAIT_MS = 10_000;
+const PROBE_WAIT_MS = 5000;
 const QUIET: Settle = { quietMs: 40, maxMs: 2000 };
 const BRIEF: Settle = { quietMs: 20, maxMs: 1000 };
 const FINAL: Settle = { minMs: 300, quietMs: 300, maxMs: 5000 };
@@ -81,13 +86,18 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export async function runDifferential(o: DiffOptions): Promise<DiffResult> {
   const run = new Run(o);
   const t0 = Date.now();
+  let error: string | undefined;
   try {
     await run.start();
     await run.loop();
+  } catch (e) {
+    // The harness itself failed (e.g. a server would not start): keep what was found so far.
+    error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    run.log(`run aborted at step #${run.done}: ${error}`);
   } finally {
     await run.stop();
   }
-  return { seed: o.seed, ops: run.done, labels: run.labels, mismatches: run.mismatches, restarts: run.restarts, durationMs: Date.now() - t0, stats: run.stats };
+  return { seed: o.seed, ops: run.done, labels: run.labels, mismatches: run.mismatches, restarts: run.restarts, durationMs: Date.now() - t0, stats: run.stats, error };
 }
 
 /** Stops the servers of runs that threw or were interrupted. */
@@ -101,7 +111,7 @@ class Run {
   private a!: Side;
   private b!: Side;
   private readonly gen: Generator;
-  private readonly log: (line: string) => void;
+  readonly log: (line: string) => void;
   /** Per stream: bucket key -> the create request that made it (as the reference numbered it). */
   private creates = new Map<number, Map<string, Msg>>();
   /** `${stream}/${bucket}` -> responses compared so far. */
@@ -138,10 +148,7 @@ class Run {
       else await this.watchStep(step);
       this.done = this.index + 1;
       if (this.stopping()) break;
-      // A dropped connection may be a crash whose exit has not been seen yet.
-      if (this.dropped) await sleep(300);
-      this.dropped = false;
-      if (!this.a.alive() || !this.b.alive()) {
+      if (await this.someoneExited()) {
         const dead = [this.a, this.b].filter((s) => !s.alive());
         const klass = this.a.alive() ? `${this.b.label} exited` : `${this.a.label} exited (no answer to compare: the generator must not send this)`;
         this.report({ what: 'process', klass, request: step, a: this.a.alive() ? 'running' : 'exited', b: this.b.alive() ? 'running' : 'exited', diffs: [], note: dead.map((s) => `${s.label} stderr: ${s.server.stderr().slice(-2000)}`).join('\n') });
@@ -156,6 +163,13 @@ class Run {
     }
   }
 
+  /** Has a server exited? After a dropped connection, waits a little for the exit to be seen. */
+  private async someoneExited(): Promise<boolean> {
+    if (this.dropped) await sleep(300);
+    this.dropped = false;
+    return !this.a.alive() || !this.b.alive();
+  }
+
   private count(kind: string, outcome: string): void {
     const k = (this.stats[kind] ??= {});
     k[outcome] = (k[outcome] ?? 0) + 1;
@@ -168,12 +182,18 @@ class Run {
   }
 
   private async unary(step: UnaryStep): Promise<void> {
+    if (sizeAtTheLimit(step.method, [this.a.resolve(step), this.b.resolve(step)])) {
+      this.count(stepName(step), 'not sent: within 2 bytes of etcd\'s request size limit');
+      return;
+    }
     const [ra, rb] = await Promise.all([this.a.call(step), this.b.call(step)]);
     this.dropped = [ra, rb].some((x) => !x.ok && x.code === grpc.status.UNAVAILABLE);
+    // A crash is reported as such (by the loop), not as an answer that differs.
+    if (this.dropped && (await this.someoneExited())) return;
     this.count(stepName(step), ra.ok ? (step.method === 'Txn' ? `ok succeeded=${String(ra.msg.succeeded)}` : 'ok') : `${codeName(ra.code)} ${ra.details}`);
     this.gen.observe(step, ra);
-    const na = normaliseAnswer(step.method, ra, this.a.leaseNames);
-    const nb = normaliseAnswer(step.method, rb, this.b.leaseNames);
+    const na = normaliseAnswer(step.method, sizeRelative(ra, sentBytes(step.method, this.a.resolve(step))), this.a.leaseNames);
+    const nb = normaliseAnswer(step.method, sizeRelative(rb, sentBytes(step.method, this.b.resolve(step))), this.b.leaseNames);
     const diffs = differences(na, nb);
     if (diffs.length === 0) return;
     this.report({ what: stepName(step), klass: classify(stepName(step), na, nb, diffs), request: step.req, a: na, b: nb, diffs });
@@ -186,7 +206,10 @@ class Run {
     const leases: UnaryStep = { kind: 'unary', service: 'Lease', method: 'LeaseLeases', req: {} };
     for (const s of [all, leases]) {
       const [ra, rb] = await Promise.all([this.a.call(s), this.b.call(s)]);
-      if (differences(normaliseAnswer(s.method, ra, this.a.leaseNames), normaliseAnswer(s.method, rb, this.b.leaseNames)).length > 0) return false;
+      const [na, nb] = [normaliseAnswer(s.method, ra, this.a.leaseNames), normaliseAnswer(s.method, rb, this.b.leaseNames)];
+      // Which leases exist, not the order they are listed in (another mismatch, if it differs).
+      for (const n of [na, nb] as Msg[]) if (Array.isArray(n.leases)) n.leases = n.leases.map((l: Msg) => String(l.ID)).sort();
+      if (differences(na, nb).length > 0) return false;
     }
     return this.a.compacted === this.b.compacted;
   }
@@ -226,13 +249,18 @@ class Run {
     const [sa, sb] = [this.a.stream(n), this.b.stream(n)];
     switch (step.kind) {
       case 'watch-create': {
-        const before = [sa.received, sb.received];
+        // An idle stream first: etcd sends a created answer and a catch-up that are both ready in
+        // whichever order Go's select picks, and a catch-up that goes first is held back and sent
+        // unfragmented (while the stream is busy with big events, that is a coin flip).
+        await this.settle(QUIET);
+        const before = [sa.client.responses.length, sb.client.responses.length];
         sa.create(step.req);
         sb.create(step.req);
         const t0 = Date.now();
-        while ((sa.received === before[0] || sb.received === before[1]) && Date.now() - t0 < 3000) await sleep(5);
+        while ((lastCreated(sa, before[0]) === undefined || lastCreated(sb, before[1]) === undefined) && Date.now() - t0 < CREATED_WAIT_MS && !(sa.client.ended || sb.client.ended)) await sleep(5);
         const start = Number(step.req.start_revision ?? 0);
-        await this.settle(start !== 0 && start <= this.gen.st.revision ? CATCH_UP : BRIEF);
+        if (start !== 0 && start <= this.gen.st.revision) await this.waitCatchUp();
+        else await this.settle(BRIEF);
         // The created answers are compared right away, so a mismatch names its request.
         const [ca, cb] = [lastCreated(sa, before[0]), lastCreated(sb, before[1])];
         const [na, nb] = [ca === undefined ? null : normaliseWatchResponse(ca, this.a.leaseNames), cb === undefined ? null : normaliseWatchResponse(cb, this.b.leaseNames)];
@@ -271,6 +299,19 @@ class Run {
     if (this.a.streams.has(n)) this.gen.st.watches.set(n, [...this.a.stream(n).open]);
   }
 
+  /** Waits until both servers have sent the catch-up of every watcher created from a past
+   *  revision, so that no later write can race into it (etcd's sync loop runs every 100 ms, later
+   *  on a loaded machine). A probe watcher from the current revision on each side's own probe
+   *  stream is caught up by the same pass of the sync loop: once its events (or its compaction)
+   *  arrived, the others' are out too, bar passes for histories over 1000 revisions (the quiet
+   *  wait after). */
+  private async waitCatchUp(): Promise<void> {
+    const rev = this.gen.st.revision;
+    // A fresh store's revision 1 has no event to catch up on: no signal, just wait.
+    if (rev > 1) await Promise.all([this.a.syncProbe(rev, PROBE_WAIT_MS), this.b.syncProbe(rev, PROBE_WAIT_MS)]);
+    await this.settle(CATCH_UP);
+  }
+
   private closeStream(n: number): void {
     this.a.closeStream(n);
     this.b.closeStream(n);
@@ -291,8 +332,13 @@ class Run {
     const ba = this.a.streams.get(n)?.buckets ?? new Map<string, Msg[]>();
     const bb = this.b.streams.get(n)?.buckets ?? new Map<string, Msg[]>();
     for (const key of new Set([...ba.keys(), ...bb.keys()])) {
-      const [xa, xb] = [ba.get(key) ?? [], bb.get(key) ?? []];
-      const ck = `${n}/${key}`;
+      let [xa, xb] = [ba.get(key) ?? [], bb.get(key) ?? []];
+      let ck = `${n}/${key}`;
+      // etcd's held-back catch-up (fragments.ts): allowed of etcd, not of etcd-ts.
+      if (this.creates.get(n)?.get(key)?.fragment === true && (xa.some(heldBackWhole) || (this.o.against === 'etcd' && xb.some(heldBackWhole)))) {
+        [xa, xb] = [joinFragments(xa), joinFragments(xb)];
+        ck += ' joined';
+      }
       const upto = Math.min(xa.length, xb.length);
       const extra = final && xa.length !== xb.length;
       for (let i = this.compared.get(ck) ?? 0; i < (extra ? upto + 1 : upto); i++) {
@@ -302,7 +348,7 @@ class Run {
         const created = this.creates.get(n)?.get(key);
         const request = key === '-1' ? { note: 'answers with watch_id -1 (failed creates, progress)' } : key === 'stream' ? { note: 'the stream itself' } : (created ?? { note: `watch ${key} (create request not known)` });
         const fields = [...new Set(diffs.map((d) => fieldOf(d.path)))].slice(0, 3).join(' ');
-        this.report({ what: 'Watch', klass: `Watch: ${ra === null || rb === null ? 'a response only one side sent' : fields}`, request, a: ra ?? '(nothing)', b: rb ?? '(nothing)', diffs, note: `stream ${n}, watch_id ${key}, response #${i} of that watch (earlier ones matched): ${xa.length} vs ${xb.length} responses` });
+        this.report({ what: 'Watch', klass: `Watch: ${ra === null || rb === null ? 'a response only one side sent' : fields}`, request, a: ra ?? '(nothing)', b: rb ?? '(nothing)', diffs, note: `stream ${n}, watch_id ${key}, response #${i} of that watch (earlier ones matched): ${xa.length} vs ${xb.length} responses${ck.endsWith(' joined') ? ' (fragments joined: etcd held a catch-up back and sent it whole)' : ''}` });
         this.closeStream(n);
         return;
       }

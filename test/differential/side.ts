@@ -15,6 +15,7 @@ export type Impl = 'etcd' | 'etcd-ts';
 /** The ID sent for a slot this side never filled (its grant failed): granted by no step. */
 const NEVER_GRANTED = '8888888888';
 const CALL_TIMEOUT_MS = 15_000;
+const START_ATTEMPTS = 3;
 
 const live = new Set<Side>();
 
@@ -22,6 +23,7 @@ export class Side {
   readonly autoLeases: (string | undefined)[] = [];
   readonly leaseNames = new Map<string, string>();
   readonly streams = new Map<number, SideStream>();
+  private probe: SideStream | undefined;
   /** The revision of its last successful compaction (0: none; a compaction at 0 counts as none). */
   compacted = 0;
   private readonly clients: Record<'KV' | 'Lease', grpc.Client>;
@@ -36,16 +38,29 @@ export class Side {
     live.add(this);
   }
 
+  /** Starts the server; tries again (new port, new dir) if it did not come up, e.g. on a loaded
+   *  machine or a port taken between being found free and being bound. */
   static async start(label: string, impl: Impl): Promise<Side> {
-    return new Side(label, impl, await startServer({ impl }));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return new Side(label, impl, await startServer({ impl }));
+      } catch (e) {
+        if (attempt >= START_ATTEMPTS) throw e;
+      }
+    }
   }
 
   alive(): boolean {
     return this.server.proc.exitCode === null && this.server.proc.signalCode === null;
   }
 
+  /** The step's request as this side is sent it (its own IDs for the auto lease slots). */
+  resolve(step: UnaryStep): Msg {
+    return resolveLeases(step.req, (slot) => this.autoLeases[slot] ?? NEVER_GRANTED) as Msg;
+  }
+
   async call(step: UnaryStep): Promise<Answer> {
-    const req = resolveLeases(step.req, (slot) => this.autoLeases[slot] ?? NEVER_GRANTED) as Msg;
+    const req = this.resolve(step);
     try {
       const msg = await call(this.clients[step.service], step.method, req, CALL_TIMEOUT_MS);
       if (step.grantSlot !== undefined) {
@@ -70,6 +85,22 @@ export class Side {
     return s;
   }
 
+  /** Creates a watcher on every key from `rev` on this side's probe stream (never compared),
+   *  waits for its catch-up (events or a compaction; up to timeoutMs), and cancels it. */
+  async syncProbe(rev: number, timeoutMs: number): Promise<void> {
+    const p = (this.probe ??= new SideStream(this.server.endpoint));
+    const rs = p.client.responses;
+    // Only this probe's answers matter (and old ones may hold big events).
+    rs.length = 0;
+    const from = 0;
+    p.create({ key: Buffer.from([0]), range_end: Buffer.from([0]), start_revision: rev });
+    const t0 = Date.now();
+    const caughtUp = (): boolean => rs.slice(from).some((r) => r.created !== true && ((r.events as Msg[]).length > 0 || Number(r.compact_revision) > 0 || r.canceled === true));
+    while (!caughtUp() && !p.client.ended && Date.now() - t0 < timeoutMs) await new Promise((r) => setTimeout(r, 5));
+    const created = rs.slice(from).find((r) => r.created === true);
+    if (created !== undefined) p.client.cancel(Number(created.watch_id));
+  }
+
   closeStream(n: number): void {
     this.streams.get(n)?.close();
     this.streams.delete(n);
@@ -91,6 +122,7 @@ export class Side {
   async stop(): Promise<void> {
     live.delete(this);
     for (const n of [...this.streams.keys()]) this.closeStream(n);
+    this.probe?.close();
     for (const c of Object.values(this.clients)) c.close();
     await this.server.cleanup();
   }
