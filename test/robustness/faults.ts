@@ -77,6 +77,13 @@ export class FaultInjector {
     this.liftedMs = undefined;
     this.rounds++;
     let failed = false;
+    // The leader's term just before the fault: a leader change during it (a new leader starts
+    // every lease afresh) is then seen as one, also for the first fault of a run.
+    try {
+      await this.o.checks.observeTerm();
+    } catch {
+      // A member that does not answer is no term seen; the check after the fault sees again.
+    }
     try {
       await APPLY[kind](this.ctx, kind);
       this.done[kind] = (this.done[kind] ?? 0) + 1;
