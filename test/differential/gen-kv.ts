@@ -18,16 +18,16 @@ export function withRangeEnd(m: Msg, end: Buffer | undefined): Msg {
 export class KvGen {
   constructor(private readonly v: Values) {}
 
-  range(): Msg {
+  range(inTxn = false): Msg {
     const { v } = this;
     const r = v.r;
-    const key = v.key();
+    const key = v.key(inTxn);
     const req: Msg = withRangeEnd({ key }, v.rangeEnd(key));
     if (r.chance(0.3)) req.limit = r.pick([1, 2, 3, 5, -1, 0, 1000]);
     if (r.chance(0.3)) req.revision = v.revision();
     if (r.chance(0.25)) req.sort_order = v.enumValue(3, [3, -1, 7], 0.15);
     // Never a sort_target outside the enum: etcd 3.4 sorts with a nil sorter and panics (the whole
-    // server; inside a txn that writes, in the apply loop, so again at every restart).
+    // server goes down, from a Range or from a txn's range alike).
     if (r.chance(0.25)) req.sort_target = v.enumValue(5, [], 0);
     if (r.chance(0.15)) req.serializable = true;
     if (r.chance(0.12)) req.keys_only = true;
@@ -41,10 +41,10 @@ export class KvGen {
     return req;
   }
 
-  put(): Msg {
+  put(inTxn = false): Msg {
     const { v } = this;
     const r = v.r;
-    const req: Msg = { key: v.key(), value: v.value() };
+    const req: Msg = { key: v.key(inTxn), value: v.value(inTxn) };
     const lease = v.lease();
     if (lease !== 0) req.lease = lease;
     if (r.chance(0.3)) req.prev_kv = true;
@@ -59,9 +59,9 @@ export class KvGen {
     return req;
   }
 
-  deleteRange(): Msg {
+  deleteRange(inTxn = false): Msg {
     const { v } = this;
-    const key = v.key();
+    const key = v.key(inTxn);
     const req: Msg = withRangeEnd({ key }, v.rangeEnd(key));
     if (v.r.chance(0.4)) req.prev_kv = true;
     return req;
@@ -72,7 +72,7 @@ export class KvGen {
     const r = v.r;
     const target = v.enumValue(5, [5, -1, 77], 0.03);
     const result = v.enumValue(4, [4, -1, 9], 0.03);
-    const c: Msg = { result, target, key: v.key() };
+    const c: Msg = { result, target, key: v.key(true) };
     if (r.chance(0.15)) withRangeEnd(c, v.rangeEnd(c.key as Buffer));
     // The union field normally matches the target; sometimes another one, sometimes none.
     const unionFor = (t: number): string => ['version', 'create_revision', 'mod_revision', 'value', 'lease'][t] ?? 'version';
@@ -83,7 +83,7 @@ export class KvGen {
     ]);
     if (field === 'version') c.version = r.int(0, 4);
     else if (field === 'create_revision' || field === 'mod_revision') c[field] = r.chance(0.1) ? v.revision() : r.int(0, v.st.revision + 1);
-    else if (field === 'value') c.value = v.value();
+    else if (field === 'value') c.value = v.value(true);
     else if (field === 'lease') c.lease = v.lease();
     return c;
   }
@@ -108,15 +108,15 @@ export class KvGen {
       ['put', 30],
       ['delete', 15],
       ['txn', depth < MAX_DEPTH ? 12 : 0],
-      ['empty', 2],
+      ['empty', 0.5],
     ];
     switch (r.weighted(kinds)) {
       case 'range':
-        return { request_range: this.range() };
+        return { request_range: this.range(true) };
       case 'put':
-        return { request_put: this.put() };
+        return { request_put: this.put(true) };
       case 'delete':
-        return { request_delete_range: this.deleteRange() };
+        return { request_delete_range: this.deleteRange(true) };
       case 'txn':
         return { request_txn: this.txnOps(depth + 1) };
       default:

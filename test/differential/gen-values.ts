@@ -47,12 +47,13 @@ export class Values {
     return Buffer.alloc(this.bigSize(), this.r.pick(['x', 'y', '\xff']), 'latin1');
   }
 
-  key(): Buffer {
+  /** `inTxn`: fewer empty and big ones (a txn has many; one spoils the whole txn). */
+  key(inTxn = false): Buffer {
     return this.r.weighted<() => Buffer>([
       [() => this.r.pick(KEYS), 92],
-      [() => Buffer.alloc(0), 1],
+      [() => Buffer.alloc(0), inTxn ? 0.3 : 1],
       [() => latin1(this.r.pick(['a', 'b', 'k']) + String(this.r.int(0, 9))), 5],
-      [() => this.big(), 0.25],
+      [() => this.big(), inTxn ? 0.06 : 0.25],
     ])();
   }
 
@@ -71,12 +72,12 @@ export class Values {
     ])();
   }
 
-  value(): Buffer {
+  value(inTxn = false): Buffer {
     return this.r.weighted<() => Buffer>([
       [() => this.r.pick(VALUES), 50],
       [() => latin1(`v${this.r.int(0, 999)}`), 40],
       [() => Buffer.from(Array.from({ length: this.r.int(0, 40) }, () => this.r.int(0, 255))), 8],
-      [() => this.big(), 0.8],
+      [() => this.big(), inTxn ? 0.25 : 0.8],
     ])();
   }
 

@@ -95,10 +95,19 @@ export class Side {
     const from = 0;
     p.create({ key: Buffer.from([0]), range_end: Buffer.from([0]), start_revision: rev });
     const t0 = Date.now();
-    const caughtUp = (): boolean => rs.slice(from).some((r) => r.created !== true && ((r.events as Msg[]).length > 0 || Number(r.compact_revision) > 0 || r.canceled === true));
-    while (!caughtUp() && !p.client.ended && Date.now() - t0 < timeoutMs) await new Promise((r) => setTimeout(r, 5));
-    const created = rs.slice(from).find((r) => r.created === true);
-    if (created !== undefined) p.client.cancel(Number(created.watch_id));
+    const waitFor = async (f: () => Msg | undefined): Promise<Msg | undefined> => {
+      for (;;) {
+        const m = f();
+        if (m !== undefined || p.client.ended || Date.now() - t0 >= timeoutMs) return m;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    // This probe's answers only (the cancel of the one before may still come).
+    const created = await waitFor(() => rs.slice(from).find((r) => r.created === true && r.canceled !== true));
+    if (created === undefined) return;
+    const id = String(created.watch_id);
+    await waitFor(() => rs.slice(from).find((r) => String(r.watch_id) === id && r.created !== true && ((r.events as Msg[]).length > 0 || Number(r.compact_revision) > 0 || r.canceled === true)));
+    p.client.cancel(Number(id));
   }
 
   closeStream(n: number): void {
