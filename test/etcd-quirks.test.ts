@@ -256,3 +256,22 @@ describe('transport and watch replies', () => {
     }
   });
 });
+
+describe('leases', () => {
+  let server: ServerProcess;
+  let lease: grpc.Client;
+  before(async () => {
+    server = await startServer();
+    lease = serviceClient('Lease', server.endpoint);
+  });
+  after(async () => {
+    lease?.close();
+    await server?.cleanup();
+  });
+
+  test('LeaseLeases lists the leases soonest to expire first', async () => {
+    for (const [ID, TTL] of [[1, 3000], [2, 600], [3, 1200]]) await call(lease, 'LeaseGrant', { ID, TTL });
+    const r = await call(lease, 'LeaseLeases', {});
+    assert.deepEqual(r.leases.map((l: Msg) => String(l.ID)), ['2', '3', '1']);
+  });
+});

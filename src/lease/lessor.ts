@@ -63,6 +63,11 @@ export class Lessor {
     return [...this.leases.keys()];
   }
 
+  /** Every lease, soonest to expire first (etcd's LeaseLeases order; grant order among equals). */
+  idsByExpiry(): bigint[] {
+    return [...this.leases.values()].sort((a, b) => a.expiryMs - b.expiryMs || 0).map((l) => l.id);
+  }
+
   // ---- apply side: deterministic, inside the write transaction ------------------------------
 
   /** Grants a lease; returns the TTL granted. */

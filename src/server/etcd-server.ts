@@ -217,7 +217,7 @@ export class EtcdServer implements EtcdServerApi {
   }
 
   leaseIds(): string[] {
-    return this.lessor.ids().map(String);
+    return this.lessor.idsByExpiry().map(String);
   }
 
   /** Requests other members forwarded here, believing this member leads (see forwardToLeader). */
