@@ -129,6 +129,12 @@ describe('txn and range corners', () => {
     await server?.cleanup();
   });
 
+  test('a Range whose range_end is sent empty reads every key from key on', async () => {
+    // Go tells an empty field sent from one not sent; protobufjs clients send it when set.
+    assert.equal(Number((await call(kv, 'Range', { key: b('s/b'), range_end: Buffer.alloc(0), count_only: true })).count), 2);
+    assert.equal(Number((await call(kv, 'Range', { key: b('s/b'), count_only: true })).count), 1);
+  });
+
   test('a nested txn response carries an empty header; its ops carry their revision', async () => {
     const head = rev(await call(kv, 'Range', { key: b('s/a') }));
     const r = await call(kv, 'Txn', { success: [{ request_txn: { success: [{ request_range: { key: b('s/a') } }] } }] });

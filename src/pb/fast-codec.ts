@@ -6,6 +6,12 @@ import * as protobuf from 'protobufjs';
 import type { Int64, KeyValuePb, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, EventPb, WatchResponsePb } from './types';
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * etcd (Go) tells a range_end sent empty from one not sent: the first decodes to a non-nil empty
+ * slice, which its range read takes as "every key from key on". A client that writes the field
+ * empty (protobufjs does) gets a from-key Range from etcd, so it gets one here too.
+ */
+const FROM_KEY = Buffer.from([0]);
 
 function int64Text(r: protobuf.Reader): string {
   return (r.int64() as unknown as { toString(): string }).toString();
@@ -31,7 +37,11 @@ export function decodeRangeRequest(buf: Buffer): RangeRequest {
     const tag = r.uint32();
     switch (tag >>> 3) {
       case 1: m.key = bytes(r); break;
-      case 2: m.range_end = bytes(r); break;
+      case 2: {
+        const end = bytes(r);
+        m.range_end = end.length === 0 ? FROM_KEY : end;
+        break;
+      }
       case 3: m.limit = int64Number(r); break;
       case 4: m.revision = int64Number(r); break;
       case 5: m.sort_order = r.int32(); break;
