@@ -28,31 +28,45 @@ async function expectError(kv: grpc.Client, method: string, req: Msg, code: grpc
   assert.deepEqual([grpc.status[err.code], err.details], [grpc.status[code], message]);
 }
 
-describe('a fresh store (never compacted)', () => {
-  let server: ServerProcess;
-  let kv: grpc.Client;
-
+/** A fresh server for one describe block, with a KV and a Lease client; writes run in before(). */
+function freshServer(setup: (kv: grpc.Client) => Promise<void> = async () => undefined): { server: () => ServerProcess; kv: () => grpc.Client; lease: () => grpc.Client } {
+  let server: ServerProcess | undefined;
+  let kv: grpc.Client | undefined;
+  let lease: grpc.Client | undefined;
   before(async () => {
     server = await startServer();
     kv = kvClient(server.endpoint);
-    await call(kv, 'Put', { key: b('a'), value: b('1') });
+    lease = serviceClient('Lease', server.endpoint);
+    await setup(kv);
   });
   after(async () => {
     kv?.close();
+    lease?.close();
     await server?.cleanup();
+  });
+  const need = <T>(x: T | undefined): T => {
+    if (x === undefined) throw new Error('the server is not up');
+    return x;
+  };
+  return { server: () => need(server), kv: () => need(kv), lease: () => need(lease) };
+}
+
+describe('a fresh store (never compacted)', () => {
+  const s = freshServer(async (kv) => {
+    await call(kv, 'Put', { key: b('a'), value: b('1') });
   });
 
   test('a negative revision in a txn range: -1 reads the head, below -1 is compacted (etcd has compacted to -1)', async () => {
-    const head = rev(await call(kv, 'Range', { key: b('a') }));
-    const r = await call(kv, 'Txn', { success: [{ request_range: { key: b('a'), revision: -1 } }] });
+    const head = rev(await call(s.kv(), 'Range', { key: b('a') }));
+    const r = await call(s.kv(), 'Txn', { success: [{ request_range: { key: b('a'), revision: -1 } }] });
     assert.deepEqual([keys(r.responses[0].response_range), rev(r.responses[0].response_range)], [['a'], head]);
-    await expectError(kv, 'Txn', { success: [{ request_range: { key: b('a'), revision: -2 } }] }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
+    await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('a'), revision: -2 } }] }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
     // Outside a txn any revision <= 0 reads the head.
-    assert.deepEqual(keys(await call(kv, 'Range', { key: b('a'), revision: -7 })), ['a']);
+    assert.deepEqual(keys(await call(s.kv(), 'Range', { key: b('a'), revision: -7 })), ['a']);
   });
 
   test('a watch from a revision below -1 is created, then canceled as compacted at -1', async () => {
-    const w = new WatchClient(server.endpoint);
+    const w = new WatchClient(s.server().endpoint);
     try {
       w.create({ key: b('a'), start_revision: -5 });
       const created = await w.next();
@@ -68,14 +82,14 @@ describe('a fresh store (never compacted)', () => {
   });
 
   test('a watch from -1 is created and sees new events only', async () => {
-    const w = new WatchClient(server.endpoint);
+    const w = new WatchClient(s.server().endpoint);
     try {
       w.create({ key: b('a'), start_revision: -1 });
       const created = await w.next();
       assert.deepEqual([created.created, created.canceled, created.watch_id], [true, false, '0']);
       // Let etcd's unsynced watcher pass (every 100 ms) run before the put.
       await new Promise((r) => setTimeout(r, 300));
-      const put = await call(kv, 'Put', { key: b('a'), value: b('2') });
+      const put = await call(s.kv(), 'Put', { key: b('a'), value: b('2') });
       const ev = await w.next();
       assert.deepEqual(ev.events.map((e: Msg) => [e.kv.value.toString(), Number(e.kv.mod_revision)]), [['2', rev(put)]]);
     } finally {
@@ -84,60 +98,42 @@ describe('a fresh store (never compacted)', () => {
   });
 
   test('compact at revision 0 succeeds once; then 0 and negative revisions are compacted', async () => {
-    const head = rev(await call(kv, 'Range', { key: b('a') }));
-    const r = await call(kv, 'Compact', { revision: 0 });
+    const head = rev(await call(s.kv(), 'Range', { key: b('a') }));
+    const r = await call(s.kv(), 'Compact', { revision: 0 });
     assert.equal(rev(r), head);
-    await expectError(kv, 'Compact', { revision: 0 }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
-    await expectError(kv, 'Compact', { revision: -1 }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
-    await expectError(kv, 'Txn', { success: [{ request_range: { key: b('a'), revision: -1 } }] }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
-    assert.deepEqual(keys(await call(kv, 'Range', { key: b('a'), revision: -1 })), ['a']);
+    await expectError(s.kv(), 'Compact', { revision: 0 }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
+    await expectError(s.kv(), 'Compact', { revision: -1 }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
+    await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('a'), revision: -1 } }] }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
+    assert.deepEqual(keys(await call(s.kv(), 'Range', { key: b('a'), revision: -1 })), ['a']);
   });
 });
 
 describe('compact below the first revision of a fresh store', () => {
-  let server: ServerProcess;
-  let kv: grpc.Client;
-  before(async () => {
-    server = await startServer();
-    kv = kvClient(server.endpoint);
-  });
-  after(async () => {
-    kv?.close();
-    await server?.cleanup();
-  });
+  const s = freshServer();
 
   test('compact -1 is compacted, a future revision is future', async () => {
-    await expectError(kv, 'Compact', { revision: -1 }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
-    await expectError(kv, 'Compact', { revision: 100 }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision');
+    await expectError(s.kv(), 'Compact', { revision: -1 }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted');
+    await expectError(s.kv(), 'Compact', { revision: 100 }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision');
   });
 });
 
 describe('txn and range corners', () => {
-  let server: ServerProcess;
-  let kv: grpc.Client;
-
-  before(async () => {
-    server = await startServer();
-    kv = kvClient(server.endpoint);
+  const s = freshServer(async (kv) => {
     // s/a=3 s/b=1 s/c=2
     await call(kv, 'Put', { key: b('s/a'), value: b('3') });
     await call(kv, 'Put', { key: b('s/b'), value: b('1') });
     await call(kv, 'Put', { key: b('s/c'), value: b('2') });
   });
-  after(async () => {
-    kv?.close();
-    await server?.cleanup();
-  });
 
   test('a Range whose range_end is sent empty reads every key from key on', async () => {
     // Go tells an empty field sent from one not sent; protobufjs clients send it when set.
-    assert.equal(Number((await call(kv, 'Range', { key: b('s/b'), range_end: Buffer.alloc(0), count_only: true })).count), 2);
-    assert.equal(Number((await call(kv, 'Range', { key: b('s/b'), count_only: true })).count), 1);
+    assert.equal(Number((await call(s.kv(), 'Range', { key: b('s/b'), range_end: Buffer.alloc(0), count_only: true })).count), 2);
+    assert.equal(Number((await call(s.kv(), 'Range', { key: b('s/b'), count_only: true })).count), 1);
   });
 
   test('a nested txn response carries an empty header; its ops carry their revision', async () => {
-    const head = rev(await call(kv, 'Range', { key: b('s/a') }));
-    const r = await call(kv, 'Txn', { success: [{ request_txn: { success: [{ request_range: { key: b('s/a') } }] } }] });
+    const head = rev(await call(s.kv(), 'Range', { key: b('s/a') }));
+    const r = await call(s.kv(), 'Txn', { success: [{ request_txn: { success: [{ request_range: { key: b('s/a') } }] } }] });
     assert.equal(rev(r), head);
     const nested = r.responses[0].response_txn;
     assert.deepEqual(nested.header, { cluster_id: '0', member_id: '0', revision: '0', raft_term: '0' });
@@ -147,11 +143,11 @@ describe('txn and range corners', () => {
 
   test('an out-of-range sort order serves keys unsorted (in key order), also in a txn', async () => {
     const req = { key: b('s/'), range_end: b('s0'), sort_target: VALUE, sort_order: 7 };
-    assert.deepEqual(keys(await call(kv, 'Range', req)), ['s/a', 's/b', 's/c']);
-    assert.deepEqual(keys(await call(kv, 'Range', { ...req, limit: 2 })), ['s/a', 's/b']);
+    assert.deepEqual(keys(await call(s.kv(), 'Range', req)), ['s/a', 's/b', 's/c']);
+    assert.deepEqual(keys(await call(s.kv(), 'Range', { ...req, limit: 2 })), ['s/a', 's/b']);
     // An out-of-range target with an out-of-range order is not sorted either.
-    assert.deepEqual(keys(await call(kv, 'Range', { ...req, sort_target: 9 })), ['s/a', 's/b', 's/c']);
-    const t = await call(kv, 'Txn', { success: [{ request_range: req }] });
+    assert.deepEqual(keys(await call(s.kv(), 'Range', { ...req, sort_target: 9 })), ['s/a', 's/b', 's/c']);
+    const t = await call(s.kv(), 'Txn', { success: [{ request_range: req }] });
     assert.deepEqual(keys(t.responses[0].response_range), ['s/a', 's/b', 's/c']);
   });
 
@@ -161,35 +157,35 @@ describe('txn and range corners', () => {
       return;
     }
     for (const sort_order of [0, 1, 2]) {
-      await expectError(kv, 'Range', { key: b('s/'), range_end: b('s0'), sort_target: 9, sort_order }, grpc.status.INVALID_ARGUMENT, 'etcdserver: invalid sort option');
+      await expectError(s.kv(), 'Range', { key: b('s/'), range_end: b('s0'), sort_target: 9, sort_order }, grpc.status.INVALID_ARGUMENT, 'etcdserver: invalid sort option');
     }
   });
 
   test('an empty RequestOp anywhere in a txn refuses the whole txn, taken branch or not', async () => {
     const msg = 'etcdserver: key not found';
-    await expectError(kv, 'Txn', { success: [{}] }, grpc.status.INVALID_ARGUMENT, msg);
-    await expectError(kv, 'Txn', { success: [{ request_put: { key: b('s/x'), value: b('1') } }], failure: [{}] }, grpc.status.INVALID_ARGUMENT, msg);
-    await expectError(kv, 'Txn', { success: [{ request_txn: { failure: [{}] } }] }, grpc.status.INVALID_ARGUMENT, msg);
-    assert.deepEqual(keys(await call(kv, 'Range', { key: b('s/x') })), [], 'nothing written');
+    await expectError(s.kv(), 'Txn', { success: [{}] }, grpc.status.INVALID_ARGUMENT, msg);
+    await expectError(s.kv(), 'Txn', { success: [{ request_put: { key: b('s/x'), value: b('1') } }], failure: [{}] }, grpc.status.INVALID_ARGUMENT, msg);
+    await expectError(s.kv(), 'Txn', { success: [{ request_txn: { failure: [{}] } }] }, grpc.status.INVALID_ARGUMENT, msg);
+    assert.deepEqual(keys(await call(s.kv(), 'Range', { key: b('s/x') })), [], 'nothing written');
   });
 
   test('a from-key delete does not conflict with a put in the same txn; both apply at one revision', async () => {
-    const head = rev(await call(kv, 'Range', { key: b('s/a') }));
-    const r = await call(kv, 'Txn', {
+    const head = rev(await call(s.kv(), 'Range', { key: b('s/a') }));
+    const r = await call(s.kv(), 'Txn', {
       success: [{ request_delete_range: { key: b('u/'), range_end: ZERO } }, { request_put: { key: b('u/x'), value: b('new') } }],
     });
     assert.equal(rev(r), head + 1);
-    const got = await call(kv, 'Range', { key: b('u/x') });
+    const got = await call(s.kv(), 'Range', { key: b('u/x') });
     assert.deepEqual([keys(got), got.kvs[0].value.toString(), Number(got.kvs[0].mod_revision)], [['u/x'], 'new', head + 1]);
     // A delete whose end is below its key deletes nothing and conflicts with nothing.
-    const r2 = await call(kv, 'Txn', { success: [{ request_delete_range: { key: b('u/x'), range_end: b('u/') } }, { request_put: { key: b('u/x'), value: b('2') } }] });
+    const r2 = await call(s.kv(), 'Txn', { success: [{ request_delete_range: { key: b('u/x'), range_end: b('u/') } }, { request_put: { key: b('u/x'), value: b('2') } }] });
     assert.equal(Number(r2.responses[0].response_delete_range.deleted), 0);
     // A real overlap is still refused.
-    await expectError(kv, 'Txn', { success: [{ request_delete_range: { key: b('u/'), range_end: b('u0') } }, { request_put: { key: b('u/x'), value: b('3') } }] }, grpc.status.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request');
+    await expectError(s.kv(), 'Txn', { success: [{ request_delete_range: { key: b('u/'), range_end: b('u0') } }, { request_put: { key: b('u/x'), value: b('3') } }] }, grpc.status.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request');
   });
 
   test('an out-of-range compare result is true; an out-of-range target compares as equal', async () => {
-    const txn = async (compare: Msg): Promise<boolean> => (await call(kv, 'Txn', { compare: [compare] })).succeeded;
+    const txn = async (compare: Msg): Promise<boolean> => (await call(s.kv(), 'Txn', { compare: [compare] })).succeeded;
     assert.equal(await txn({ key: b('s/a'), target: VERSION, result: 9, version: 100 }), true);
     assert.equal(await txn({ key: b('nope'), target: VERSION, result: 9, version: 100 }), true);
     assert.equal(await txn({ key: b('s/a'), target: 9, result: EQUAL, version: 100 }), true);
@@ -203,39 +199,30 @@ describe('txn and range corners', () => {
   test('nested txns count against the op budget: a nested txn gets 128 minus its parent\'s count', async () => {
     const puts = (n: number, p: string): Msg[] => Array.from({ length: n }, (_, i) => ({ request_put: { key: b(`${p}${i}`), value: b('v') } }));
     const msg = 'etcdserver: too many operations in txn request';
-    await expectError(kv, 'Txn', { success: [...puts(99, 'b/'), { request_txn: { success: puts(29, 'n/') } }] }, grpc.status.INVALID_ARGUMENT, msg);
-    const ok = await call(kv, 'Txn', { success: [...puts(99, 'b/'), { request_txn: { success: puts(28, 'n/') } }] });
+    await expectError(s.kv(), 'Txn', { success: [...puts(99, 'b/'), { request_txn: { success: puts(29, 'n/') } }] }, grpc.status.INVALID_ARGUMENT, msg);
+    const ok = await call(s.kv(), 'Txn', { success: [...puts(99, 'b/'), { request_txn: { success: puts(28, 'n/') } }] });
     assert.equal(ok.responses.length, 100);
     // A chain of one-op txns: 128 levels fit, 129 do not.
     const chain = (depth: number): Msg => (depth === 0 ? { request_range: { key: b('s/a') } } : { request_txn: { success: [chain(depth - 1)] } });
-    await call(kv, 'Txn', { success: [chain(127)] });
-    await expectError(kv, 'Txn', { success: [chain(128)] }, grpc.status.INVALID_ARGUMENT, msg);
+    await call(s.kv(), 'Txn', { success: [chain(127)] });
+    await expectError(s.kv(), 'Txn', { success: [chain(128)] }, grpc.status.INVALID_ARGUMENT, msg);
   });
 
   test('txn checks: every put of the taken path first, then the ranges; ignore_value before the lease', async () => {
-    const head = rev(await call(kv, 'Range', { key: b('s/a') }));
-    await expectError(kv, 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }, { request_put: { key: b('s/z'), value: b(''), lease: 12345 } }] }, grpc.status.NOT_FOUND, 'etcdserver: requested lease not found');
-    await expectError(kv, 'Txn', { success: [{ request_put: { key: b('s/missing'), ignore_value: true, lease: 12345 } }] }, grpc.status.INVALID_ARGUMENT, 'etcdserver: key not found');
-    await expectError(kv, 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }, { request_txn: { success: [{ request_put: { key: b('s/z'), value: b(''), lease: 12345 } }] } }] }, grpc.status.NOT_FOUND, 'etcdserver: requested lease not found');
+    const head = rev(await call(s.kv(), 'Range', { key: b('s/a') }));
+    await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }, { request_put: { key: b('s/z'), value: b(''), lease: 12345 } }] }, grpc.status.NOT_FOUND, 'etcdserver: requested lease not found');
+    await expectError(s.kv(), 'Txn', { success: [{ request_put: { key: b('s/missing'), ignore_value: true, lease: 12345 } }] }, grpc.status.INVALID_ARGUMENT, 'etcdserver: key not found');
+    await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }, { request_txn: { success: [{ request_put: { key: b('s/z'), value: b(''), lease: 12345 } }] } }] }, grpc.status.NOT_FOUND, 'etcdserver: requested lease not found');
     // A read-only txn checks its ranges only.
-    await expectError(kv, 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }] }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision');
+    await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }] }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision');
   });
 });
 
 describe('transport and watch replies', () => {
-  let server: ServerProcess;
-  let kv: grpc.Client;
-  before(async () => {
-    server = await startServer();
-    kv = kvClient(server.endpoint);
-  });
-  after(async () => {
-    kv?.close();
-    await server?.cleanup();
-  });
+  const s = freshServer();
 
   test('a message past the gRPC limit gets grpc-go\'s error text', async () => {
-    const big = serviceClient('KV', server.endpoint);
+    const big = serviceClient('KV', s.server().endpoint);
     try {
       const value = Buffer.alloc(2 * 1024 * 1024 + 10, 1);
       const err = await callError(big, 'Put', { key: b('big'), value });
@@ -248,10 +235,10 @@ describe('transport and watch replies', () => {
 
   test('a watch replay of several big events comes in one response', async () => {
     const value = Buffer.alloc(1024 * 1024, 7);
-    const first = rev(await call(kv, 'Put', { key: b('big/1'), value }));
-    await call(kv, 'Put', { key: b('big/2'), value });
-    await call(kv, 'Put', { key: b('big/3'), value });
-    const w = new WatchClient(server.endpoint, undefined, { 'grpc.max_receive_message_length': -1 });
+    const first = rev(await call(s.kv(), 'Put', { key: b('big/1'), value }));
+    await call(s.kv(), 'Put', { key: b('big/2'), value });
+    await call(s.kv(), 'Put', { key: b('big/3'), value });
+    const w = new WatchClient(s.server().endpoint, undefined, { 'grpc.max_receive_message_length': -1 });
     try {
       w.create({ key: b('big/'), range_end: b('big0'), start_revision: first });
       assert.equal((await w.next()).created, true);
@@ -264,20 +251,11 @@ describe('transport and watch replies', () => {
 });
 
 describe('leases', () => {
-  let server: ServerProcess;
-  let lease: grpc.Client;
-  before(async () => {
-    server = await startServer();
-    lease = serviceClient('Lease', server.endpoint);
-  });
-  after(async () => {
-    lease?.close();
-    await server?.cleanup();
-  });
+  const s = freshServer();
 
   test('LeaseLeases lists the leases soonest to expire first', async () => {
-    for (const [ID, TTL] of [[1, 3000], [2, 600], [3, 1200]]) await call(lease, 'LeaseGrant', { ID, TTL });
-    const r = await call(lease, 'LeaseLeases', {});
+    for (const [ID, TTL] of [[1, 3000], [2, 600], [3, 1200]]) await call(s.lease(), 'LeaseGrant', { ID, TTL });
+    const r = await call(s.lease(), 'LeaseLeases', {});
     assert.deepEqual(r.leases.map((l: Msg) => String(l.ID)), ['2', '3', '1']);
   });
 });
