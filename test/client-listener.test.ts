@@ -246,6 +246,54 @@ describe('the real server on its own listener', { timeout: 60_000 }, () => {
     }
   });
 
+  // etcdctl's per-endpoint commands (http:// authority) close their connection right after the
+  // answer; a reset landing while Node's session still had a write or its shutdown in flight
+  // once aborted the member on an internal assertion (see src/api/rewriting-connection.ts).
+  test('clients with an http:// authority that reset or close right after the answer, 100 times', async () => {
+    const msg = Buffer.from([0x0a, 5, ...Buffer.from('probe')]); // RangeRequest{key: "probe"}
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+    const headers = { ':method': 'POST', ':path': '/etcdserverpb.KV/Range', ':authority': `http://${server.endpoint}`, 'content-type': 'application/grpc', te: 'trailers' };
+    const endings = ['reset on headers', 'reset on data', 'reset on end', 'close on end', 'destroy on end', 'reset a tick later', 'goaway and reset', 'goaway and reset a tick later', 'goaway and reset 1 ms later', 'goaway and destroy'] as const;
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(
+        Array.from({ length: 10 }, async (_, i) => {
+          const ending = endings[(round * 10 + i) % endings.length];
+          // Our own socket, not the session's guarded proxy of it, so that the test can reset it.
+          const [host, port] = server.endpoint.split(':');
+          const socket = net.connect(Number(port), host);
+          socket.on('error', () => {});
+          const s = http2.connect(`http://${server.endpoint}`, { createConnection: () => socket });
+          s.on('error', () => {});
+          const closed = new Promise((r) => s.once('close', r));
+          const reset = (): void => {
+            if (!socket.destroyed) socket.resetAndDestroy();
+          };
+          const req = s.request(headers);
+          req.on('error', () => {});
+          if (ending === 'reset on headers') req.once('response', reset);
+          req.on('data', () => ending === 'reset on data' && reset());
+          req.on('end', () => {
+            if (ending === 'reset on end') reset();
+            else if (ending === 'close on end') s.close();
+            else if (ending === 'destroy on end') s.destroy();
+            else if (ending === 'reset a tick later') setImmediate(reset);
+            else {
+              // As grpc-go closes a connection: GOAWAY, then the socket.
+              if (!s.destroyed) s.goaway();
+              if (ending === 'goaway and reset') reset();
+              else if (ending === 'goaway and reset a tick later') setImmediate(reset);
+              else if (ending === 'goaway and reset 1 ms later') setTimeout(reset, 1);
+              else s.destroy();
+            }
+          });
+          req.end(framed);
+          await closed;
+        }),
+      );
+    }
+    await stillServes();
+  });
+
   test('garbage, an HTTP/1.1 request, a close mid-preface and a silent connection do not hurt it', async () => {
     const port = Number(server.endpoint.split(':')[1]);
     await Promise.all([
