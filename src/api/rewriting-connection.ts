@@ -32,7 +32,7 @@ export class RewritingConnection extends Duplex {
       } catch (err) {
         // Whatever a client sends costs it its connection, never the member.
         socket.pause();
-        this.end_(err as Error);
+        this.endForSocket(err as Error);
         return;
       }
       let full = false;
@@ -40,8 +40,8 @@ export class RewritingConnection extends Duplex {
       if (full) socket.pause();
     });
     socket.on('end', () => this.push(null));
-    socket.on('error', (err) => this.end_(err));
-    socket.on('close', () => this.end_());
+    socket.on('error', (err) => this.endForSocket(err));
+    socket.on('close', () => this.endForSocket());
   }
 
   /** Write callbacks waiting for the socket to drain. */
@@ -55,7 +55,7 @@ export class RewritingConnection extends Duplex {
   }
 
   /** Ends this connection for an error or a close of the socket (see the top of the file for the timing). */
-  private end_(err?: Error): void {
+  private endForSocket(err?: Error): void {
     if (this.ending) return;
     this.ending = true;
     this.socket.destroy();
