@@ -131,6 +131,20 @@ describe('txn and range corners', () => {
     assert.equal(Number((await call(s.kv(), 'Range', { key: b('s/b'), count_only: true })).count), 1);
   });
 
+  test('in a read-only txn a range_end sent empty is from-key too (compares and ranges); in a txn that writes it is one key', async () => {
+    const EMPTY = Buffer.alloc(0);
+    const fromB = { key: b('s/b'), range_end: EMPTY, count_only: true };
+    // VALUE == "1" holds for s/b alone, not for s/b and s/c.
+    const cmp = { key: b('s/b'), range_end: EMPTY, target: VALUE, result: EQUAL, value: b('1') };
+    const ro = await call(s.kv(), 'Txn', { compare: [cmp], success: [{ request_range: fromB }], failure: [{ request_range: fromB }] });
+    assert.deepEqual([ro.succeeded, Number(ro.responses[0].response_range.count)], [false, 2]);
+    // A nested txn makes the txn a write for etcd (it goes through raft, whose encoding drops the
+    // empty field): one key.
+    const nested = { request_txn: { success: [{ request_range: fromB }] } };
+    const rw = await call(s.kv(), 'Txn', { compare: [cmp], success: [{ request_range: fromB }, nested], failure: [] });
+    assert.deepEqual([rw.succeeded, Number(rw.responses[0].response_range.count), Number(rw.responses[1].response_txn.responses[0].response_range.count)], [true, 1, 1]);
+  });
+
   test('a nested txn response carries an empty header; its ops carry their revision', async () => {
     const head = rev(await call(s.kv(), 'Range', { key: b('s/a') }));
     const r = await call(s.kv(), 'Txn', { success: [{ request_txn: { success: [{ request_range: { key: b('s/a') } }] } }] });

@@ -1,7 +1,9 @@
 // etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { isReadOnly } from '../apply/txn';
+import { isReadOnly, isSerializable } from '../apply/txn';
+import { markFromKeyEnds } from '../pb/from-key-ends';
+import { rawRequestBytes } from '../pb/load';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../pb/types';
 import { unary } from './errors';
 import type { EtcdServerApi } from './server-api';
@@ -31,7 +33,11 @@ export function kvService(server: EtcdServerApi, log: Logger): grpc.UntypedServi
     }, log, server),
     Txn: unary(async (req: TxnRequest) => {
       checkTxn(req, server.maxTxnOps);
-      if (isReadOnly(req)) return withHeader(await server.readOnlyTxn(req));
+      if (isReadOnly(req)) {
+        const raw = rawRequestBytes.get(req);
+        if (raw !== undefined) markFromKeyEnds(raw, req);
+        return withHeader(await server.readOnlyTxn(req, isSerializable(req)));
+      }
       return withHeader((await server.propose({ txn: req })) as WithHeader);
     }, log, server),
     Compact: unary(async (req: CompactionRequest) => withHeader((await server.propose({ compaction: req })) as WithHeader), log, server),

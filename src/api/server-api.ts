@@ -26,8 +26,8 @@ export interface EtcdServerApi {
   header(revision?: number | null): ResponseHeader;
   /** Serves a read: serializable reads locally, others after a linearizable read barrier. */
   range(req: RangeRequest): Promise<RangeResponse>;
-  /** Serves a txn with no writes without the log, like etcd. */
-  readOnlyTxn(req: TxnRequest): Promise<TxnResponse>;
+  /** A txn whose ops are all ranges, served without raft; `serializable` skips the linearizable read barrier. */
+  readOnlyTxn(req: TxnRequest, serializable: boolean): Promise<TxnResponse>;
   /** Proposes a change through Raft and resolves with its apply result (or rejects with EtcdError). */
   propose(req: InternalRequest): Promise<object>;
   status(): MemberStatus;

@@ -49,12 +49,20 @@ export function txn(w: WriteTxn, t: TxnRequest, leases: LeaseLookup): TxnRespons
   return resp;
 }
 
-/** True when no op of the txn (in either branch, nested too) writes. */
+/**
+ * etcd's isTxnReadonly: every op of both branches is a Range. A nested txn counts as a write even
+ * when it only reads, so it goes through raft (and the request size limit) as in etcd.
+ */
 export function isReadOnly(t: TxnRequest): boolean {
-  const ro = (ops: RequestOp[]): boolean =>
-    ops.every((op) => (op.request_txn ? isReadOnly(op.request_txn) : !op.request_put && !op.request_delete_range));
-  return ro(t.success) && ro(t.failure);
+  return t.success.every(isRange) && t.failure.every(isRange);
 }
+
+/** etcd's isTxnSerializable: every op a serializable Range (true for a txn without ops), read without the linearizable barrier. */
+export function isSerializable(t: TxnRequest): boolean {
+  return [...t.success, ...t.failure].every((op) => isRange(op) && op.request_range?.serializable === true);
+}
+
+const isRange = (op: RequestOp): boolean => op.request_range !== undefined && op.request_range !== null;
 
 function comparePath(w: WriteTxn, t: TxnRequest): boolean[] {
   const ok = t.compare.every((c) => compare(w, c));

@@ -11,7 +11,7 @@ const EMPTY = Buffer.alloc(0);
  * slice, which its range read takes as "every key from key on". A client that writes the field
  * empty (protobufjs does) gets a from-key Range from etcd, so it gets one here too.
  */
-const FROM_KEY = Buffer.from([0]);
+export const FROM_KEY = Buffer.from([0]);
 
 function int64Text(r: protobuf.Reader): string {
   return (r.int64() as unknown as { toString(): string }).toString();

@@ -350,8 +350,8 @@ export class EtcdServer implements EtcdServerApi {
     return applyRange(this.mvcc, req);
   }
 
-  async readOnlyTxn(req: TxnRequest): Promise<TxnResponse> {
-    await this.linearizableReadBarrier();
+  async readOnlyTxn(req: TxnRequest, serializable: boolean): Promise<TxnResponse> {
+    if (!serializable) await this.linearizableReadBarrier();
     return applyTxn(this.mvcc.read(), req, { leaseExists: () => false });
   }
 
