@@ -222,10 +222,12 @@ describe('txn and range corners', () => {
     await expectError(s.kv(), 'Txn', { success: [chain(128)] }, grpc.status.INVALID_ARGUMENT, msg);
   });
 
-  test('txn checks: every put of the taken path first, then the ranges; ignore_value before the lease', async () => {
+  test('txn checks: every put of the taken path first, then the ranges; ignore_value before the lease (a Put alone: the lease first)', async () => {
     const head = rev(await call(s.kv(), 'Range', { key: b('s/a') }));
     await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }, { request_put: { key: b('s/z'), value: b(''), lease: 12345 } }] }, grpc.status.NOT_FOUND, 'etcdserver: requested lease not found');
     await expectError(s.kv(), 'Txn', { success: [{ request_put: { key: b('s/missing'), ignore_value: true, lease: 12345 } }] }, grpc.status.INVALID_ARGUMENT, 'etcdserver: key not found');
+    // A Put on its own checks the lease first.
+    await expectError(s.kv(), 'Put', { key: b('s/missing'), ignore_value: true, lease: 12345 }, grpc.status.NOT_FOUND, 'etcdserver: requested lease not found');
     await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }, { request_txn: { success: [{ request_put: { key: b('s/z'), value: b(''), lease: 12345 } }] } }] }, grpc.status.NOT_FOUND, 'etcdserver: requested lease not found');
     // A read-only txn checks its ranges only.
     await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }] }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision');

@@ -24,7 +24,11 @@ export interface LeaseLookup {
 }
 
 export function put(txn: WriteTxn, p: PutRequest, leases: LeaseLookup, checked = false): PutResponse {
-  if (!checked) checkPut(txn, p, leases);
+  // A Put on its own checks the lease first (etcd's applierV3backend.Put), one in a txn the key first.
+  if (!checked) {
+    checkLease(p, leases);
+    checkPut(txn, p, leases);
+  }
   let value = p.value;
   let lease = BigInt(p.lease);
   const prev = p.ignore_value || p.ignore_lease || p.prev_kv ? txn.get(p.key) : undefined;
@@ -104,6 +108,10 @@ function checkRangeRevision(w: WriteTxn, rev: number): void {
 
 function checkPut(w: WriteTxn, p: PutRequest, leases: LeaseLookup): void {
   if ((p.ignore_value || p.ignore_lease) && w.get(p.key) === undefined) throw Errors.keyNotFound();
+  checkLease(p, leases);
+}
+
+function checkLease(p: PutRequest, leases: LeaseLookup): void {
   const lease = BigInt(p.lease);
   if (lease !== 0n && !leases.leaseExists(lease)) throw Errors.leaseNotFound();
 }
