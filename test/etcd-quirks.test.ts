@@ -264,6 +264,36 @@ describe('transport and watch replies', () => {
       w.close();
     }
   });
+
+  test('a watch event\'s prev_kv is the key before the txn, also when the txn wrote the key twice (live and replayed)', async () => {
+    await call(s.kv(), 'Put', { key: b('tx/c'), value: b('v0') });
+    const live = new WatchClient(s.server().endpoint);
+    try {
+      live.create({ key: b('tx/'), range_end: b('tx0'), prev_kv: true });
+      assert.equal((await live.next()).created, true);
+      const fromKey = { request_delete_range: { key: b('tx/'), range_end: ZERO } };
+      // Put then delete: etcd's delete event shows v0 (before the txn), not the put's v1; the key
+      // created and deleted in the txn has no prev_kv at all.
+      const first = rev(await call(s.kv(), 'Txn', { success: [{ request_put: { key: b('tx/c'), value: b('v1') } }, { request_put: { key: b('tx/d'), value: b('new') } }, fromKey] }));
+      await call(s.kv(), 'Put', { key: b('tx/c'), value: b('v2') });
+      // Delete then put: the put creates the key again, and etcd gives a put that creates a key no
+      // prev_kv, though v2 was there before the txn.
+      await call(s.kv(), 'Txn', { success: [fromKey, { request_put: { key: b('tx/c'), value: b('v3') } }] });
+      const shape = (evs: Msg[]): string[] => evs.map((e) => `${e.type === 0 ? 'PUT' : 'DELETE'} ${e.kv.key.toString()} prev=${e.prev_kv === null || e.prev_kv === undefined ? '-' : e.prev_kv.value.toString()}`);
+      const want = ['PUT tx/c prev=v0', 'PUT tx/d prev=-', 'DELETE tx/c prev=v0', 'DELETE tx/d prev=-', 'PUT tx/c prev=-', 'DELETE tx/c prev=v2', 'PUT tx/c prev=-'];
+      assert.deepEqual(shape(await live.events(want.length)), want);
+      const replay = new WatchClient(s.server().endpoint);
+      try {
+        replay.create({ key: b('tx/'), range_end: b('tx0'), prev_kv: true, start_revision: first });
+        assert.equal((await replay.next()).created, true);
+        assert.deepEqual(shape(await replay.events(want.length)), want);
+      } finally {
+        replay.close();
+      }
+    } finally {
+      live.close();
+    }
+  });
 });
 
 describe('leases', () => {

@@ -84,10 +84,11 @@ export class WatchableStore {
   }
 
   /** The events of an applied batch, now on disk; revision is the store's revision after it. */
-  notify(events: Event[], revision: number): void {
+  notify(applied: Event[], revision: number): void {
     const firstRev = this.notifiedRev + 1;
     this.notifiedRev = revision;
     if (this.synced.size === 0) return;
+    const events = prevKvsBeforeRevision(applied);
     const per = new Map<Watcher, Event[]>();
     for (const ev of events) {
       this.synced.forKey(ev.kv.key, (w) => {
@@ -207,8 +208,9 @@ export class WatchableStore {
   /** Events read back from history lack the previous version; look it up like etcd does. */
   private withPrevKv(ev: Event, cache: Map<Event, KeyValue | undefined>): Event {
     if (ev.prevKv !== undefined) return ev;
-    // A put that created the key has no previous version to find.
-    if (ev.type === 'put' && ev.kv.create_revision === ev.kv.mod_revision) return ev;
+    // etcd does not look for one of a put that created the key, even when the same txn deleted an
+    // earlier version of it.
+    if (isCreate(ev)) return ev;
     if (!cache.has(ev)) cache.set(ev, this.mvcc.versionBefore(ev.kv.key, ev.kv.mod_revision));
     const prevKv = cache.get(ev);
     return prevKv === undefined ? ev : { ...ev, prevKv };
@@ -223,3 +225,35 @@ export class WatchableStore {
     }
   }
 }
+
+/**
+ * etcd reads a watch event's prev_kv at the revision before the event, so every event of one
+ * txn sees the state before the txn: a key deleted after a put in the same txn (a from-key delete
+ * can follow a put under it) has the pre-txn version as the delete's prev_kv, not the put. The
+ * applied events carry each write's previous version within the txn, which the lessor needs.
+ * A put that creates the key gets none (etcd's isCreateEvent). Only revisions with more than one
+ * event can repeat a key, so single writes pay one comparison.
+ */
+export function prevKvsBeforeRevision(events: Event[]): Event[] {
+  let out: Event[] | undefined;
+  let first = new Map<string, KeyValue | undefined>();
+  for (let i = 1; i < events.length; i++) {
+    const rev = events[i].kv.mod_revision;
+    if (rev !== events[i - 1].kv.mod_revision) continue;
+    if (i === 1 || events[i - 2].kv.mod_revision !== rev) {
+      first = new Map();
+      first.set(events[i - 1].kv.key.toString('latin1'), events[i - 1].prevKv);
+    }
+    const k = events[i].kv.key.toString('latin1');
+    if (!first.has(k)) {
+      first.set(k, events[i].prevKv);
+      continue;
+    }
+    if (isCreate(events[i])) continue;
+    out ??= events.slice();
+    out[i] = { ...events[i], prevKv: first.get(k) };
+  }
+  return out ?? events;
+}
+
+const isCreate = (ev: Event): boolean => ev.type === 'put' && ev.kv.create_revision === ev.kv.mod_revision;
