@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 // The server's codec limits, for this client too (a chain of 129 nested txns is deeper than
 // protobufjs's default).
-import '../src/pb/load';
+import { protoType } from '../src/pb/load';
 import { startServer, type ServerProcess } from './helpers/server-process';
 import { b, call, callError, kvClient, serviceClient, type Msg } from './helpers/grpc-client';
 import { WatchClient } from './helpers/watch-client';
@@ -263,6 +263,44 @@ describe('transport and watch replies', () => {
     } finally {
       w.close();
     }
+  });
+
+  test('a fragmenting watcher gets a reply whole when its encoded size is under 2 MiB by one byte, in pieces at 2 MiB', async () => {
+    // etcd fragments above its request limit (1.5 MiB) plus gRPC's allowance (512 KiB), by the
+    // reply's encoded size: computed here for two PUT events, header and all.
+    const LIMIT = 2 * 1024 * 1024;
+    const WatchResponse = protoType('etcdserverpb.WatchResponse');
+    const A = 1024 * 1024;
+    const first = await call(s.kv(), 'Put', { key: b('frag/a1'), value: Buffer.alloc(A, 1) });
+    const r1 = rev(first);
+    const last = r1 + 3;
+    const kv = (key: string, r: number, size: number): Msg => ({ key: b(key), create_revision: r, mod_revision: r, version: 1, value: Buffer.alloc(size, 1) });
+    const size = (k1: string, k2: string, r: number, bSize: number): number =>
+      WatchResponse.encode({ header: { ...first.header, revision: last }, events: [{ kv: kv(k1, r, A) }, { kv: kv(k2, r + 1, bSize) }] }).finish().length;
+    const fit = (k1: string, k2: string, r: number, target: number): number => {
+      let bSize = target - A;
+      while (size(k1, k2, r, bSize) > target) bSize--;
+      assert.equal(size(k1, k2, r, bSize), target, 'no value size gives the target exactly');
+      return bSize;
+    };
+    await call(s.kv(), 'Put', { key: b('frag/a2'), value: Buffer.alloc(fit('frag/a1', 'frag/a2', r1, LIMIT - 1), 1) });
+    await call(s.kv(), 'Put', { key: b('frag/b1'), value: Buffer.alloc(A, 1) });
+    await call(s.kv(), 'Put', { key: b('frag/b2'), value: Buffer.alloc(fit('frag/b1', 'frag/b2', r1 + 2, LIMIT), 1) });
+    const replies = async (prefix: string, from: number, count: number): Promise<Msg[]> => {
+      const w = new WatchClient(s.server().endpoint, undefined, { 'grpc.max_receive_message_length': -1 });
+      try {
+        w.create({ key: b(prefix), range_end: b(`${prefix}\xff`), start_revision: from, fragment: true });
+        assert.equal((await w.next()).created, true);
+        const out: Msg[] = [];
+        while (out.reduce((n, m) => n + m.events.length, 0) < 2) out.push(await w.next(10_000));
+        assert.equal(out.length, count);
+        return out;
+      } finally {
+        w.close();
+      }
+    };
+    assert.deepEqual((await replies('frag/a', r1, 1)).map((m) => [m.events.length, m.fragment]), [[2, false]]);
+    assert.deepEqual((await replies('frag/b', r1 + 2, 2)).map((m) => [m.events.length, m.fragment]), [[1, true], [1, false]]);
   });
 
   test('a watch event\'s prev_kv is the key before the txn, also when the txn wrote the key twice (live and replayed)', async () => {

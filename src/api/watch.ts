@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { toPb } from '../apply/range';
 import { Errors } from '../errors';
 import type { Event } from '../mvcc/store';
-import { encodeEvent } from '../pb/fast-codec';
+import { embeddedBytes, encodeEvent, encodeWatchResponse } from '../pb/fast-codec';
 import type { EventPb, WatchRequestPb, WatchResponsePb } from '../pb/types';
 import { eventBytes, WatchStream, type WatchReply } from '../watch/watch-stream';
 import type { WatchableStore } from '../watch/watchable-store';
@@ -46,7 +46,7 @@ function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStor
     {
       send: (reply) => {
         if (ended || call.cancelled || call.destroyed) return;
-        const size = replyBytes(reply);
+        const size = bufferedBytes(reply);
         if (pendingBytes <= BLOCKED_BYTES && pendingBytes + size > BLOCKED_BYTES) {
           log.info({ pendingBytes: pendingBytes + size }, 'watch stream backed up; its watchers wait in history until it drains');
         }
@@ -59,6 +59,8 @@ function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStor
         });
       },
       blocked: () => ended || pendingBytes > BLOCKED_BYTES,
+      replyBytes: (reply) => encodeWatchResponse(toResponse(server, reply)).length,
+      eventBytes: (ev, prevKv) => embeddedBytes(11, encoded(ev, prevKv).length),
     },
     // etcd's watch server splits (and fragments) replies above the request limit plus the gRPC
     // allowance it grants requests.
@@ -154,7 +156,7 @@ function toResponse(server: EtcdServerApi, r: WatchReply): WatchResponsePb {
   };
 }
 
-function replyBytes(r: WatchReply): number {
+function bufferedBytes(r: WatchReply): number {
   let n = REPLY_OVERHEAD_BYTES;
   for (const ev of r.events) n += eventBytes(ev, r.prevKv);
   return n;

@@ -151,6 +151,17 @@ export function encodeWatchResponse(m: WatchResponsePb): Buffer {
   return w.finish() as Buffer;
 }
 
+/** The encoded size of a length-delimited field of `length` bytes (tag, length prefix, body). */
+export function embeddedBytes(field: number, length: number): number {
+  return varintBytes(field << 3) + varintBytes(length) + length;
+}
+
+function varintBytes(n: number): number {
+  let bytes = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) bytes++;
+  return bytes;
+}
+
 /** One mvccpb.Event, as the body of a WatchResponse's events field. */
 export function encodeEvent(ev: EventPb): Buffer {
   const w = protobuf.Writer.create();

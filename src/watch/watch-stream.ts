@@ -23,6 +23,12 @@ export interface WatchReply {
 
 export interface WatchOutput {
   send(reply: WatchReply): void;
+  /**
+   * Encoded sizes, by which etcd fragments: of a reply without its events, and what one event
+   * adds to it.
+   */
+  replyBytes(reply: WatchReply): number;
+  eventBytes(ev: Event, prevKv: boolean): number;
   /** Whether the connection is backed up (the store then holds events back in history). */
   blocked(): boolean;
 }
@@ -47,7 +53,7 @@ export const WatchErrors = {
   duplicateId: 'mvcc: duplicate watch ID provided on the WatchStream',
 };
 
-/** Bytes of an event beside its key and value, in the fragment size estimate. */
+/** Bytes of an event beside its key and value, in the buffered-bytes estimate. */
 const EVENT_OVERHEAD_BYTES = 40;
 /** etcd's watchBatchMaxRevs. */
 const MAX_REVISIONS_PER_REPLY = 1000;
@@ -176,19 +182,27 @@ export class WatchStream implements WatchSink {
 
   /** One revision-aligned reply; a watcher that asked for fragments gets large ones in pieces. */
   private sendEvents(w: Watcher, events: Event[], revision: number): void {
-    const limit = this.maxReplyBytes;
-    if (!w.o.fragment || events.length < 2 || totalBytes(events, w.o.prevKv) < limit) {
-      this.out.send({ watchId: w.id, revision, events, prevKv: w.o.prevKv });
+    const whole: WatchReply = { watchId: w.id, revision, events, prevKv: w.o.prevKv };
+    if (!w.o.fragment || events.length < 2) {
+      this.out.send(whole);
       return;
     }
-    // etcd's sendFragments: fill each piece up to the limit (at least one event each); every
-    // piece but the last is flagged as a fragment.
+    const limit = this.maxReplyBytes;
+    const sizes = events.map((ev) => this.out.eventBytes(ev, w.o.prevKv));
+    const base = this.out.replyBytes({ ...whole, events: [] });
+    if (base + sum(sizes) < limit) {
+      this.out.send(whole);
+      return;
+    }
+    // etcd's sendFragments: fill each piece while it stays under the limit (at least one event
+    // each), measured with the fragment flag set; every piece but the last is flagged.
+    const pieceBase = this.out.replyBytes({ ...whole, events: [], fragment: true });
     let start = 0;
     while (start < events.length) {
       let end = start + 1;
-      let bytes = eventBytes(events[start], w.o.prevKv);
-      while (end < events.length && bytes + eventBytes(events[end], w.o.prevKv) < limit) bytes += eventBytes(events[end++], w.o.prevKv);
-      this.out.send({ watchId: w.id, revision, events: events.slice(start, end), fragment: end < events.length, prevKv: w.o.prevKv });
+      let bytes = pieceBase + sizes[start];
+      while (end < events.length && bytes + sizes[end] < limit) bytes += sizes[end++];
+      this.out.send({ ...whole, events: events.slice(start, end), fragment: end < events.length });
       start = end;
     }
   }
@@ -198,13 +212,13 @@ function kvBytes(kv: KeyValue | undefined): number {
   return kv === undefined ? 0 : kv.key.length + kv.value.length + EVENT_OVERHEAD_BYTES;
 }
 
-/** About how many bytes an event takes in a reply (to split replies and count what is buffered). */
+/** About how many bytes an event takes in a reply (to count what is buffered). */
 export function eventBytes(ev: Event, prevKv: boolean): number {
   return kvBytes(ev.kv) + (prevKv ? kvBytes(ev.prevKv) : 0);
 }
 
-function totalBytes(events: Event[], prevKv: boolean): number {
+function sum(xs: number[]): number {
   let n = 0;
-  for (const ev of events) n += eventBytes(ev, prevKv);
+  for (const x of xs) n += x;
   return n;
 }
