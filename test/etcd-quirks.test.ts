@@ -81,6 +81,37 @@ describe('a fresh store (never compacted)', () => {
     }
   });
 
+  test('a watcher canceled by compaction keeps its ID until the client cancels it', async () => {
+    const w = new WatchClient(s.server().endpoint);
+    try {
+      w.create({ key: b('a'), start_revision: -5, watch_id: 5 });
+      assert.equal((await w.next()).watch_id, '5');
+      assert.equal((await w.next()).compact_revision, '-1');
+      // The ID is taken: chosen again it is refused, auto IDs skip it.
+      w.create({ key: b('a'), watch_id: 5 });
+      const dup = await w.next();
+      assert.deepEqual([dup.watch_id, dup.created, dup.canceled, dup.cancel_reason], ['-1', true, true, 'mvcc: duplicate watch ID provided on the WatchStream']);
+      for (const id of ['0', '1', '2', '3', '4', '6']) {
+        w.create({ key: b('a') });
+        assert.equal((await w.next()).watch_id, id);
+      }
+      // A cancel of it is answered (with the store's revision), and frees the ID.
+      const head = rev(await call(s.kv(), 'Range', { key: b('a') }));
+      w.cancel(5);
+      const canceled = await w.next();
+      assert.deepEqual([canceled.watch_id, canceled.canceled, canceled.compact_revision, rev(canceled)], ['5', true, '0', head]);
+      w.create({ key: b('a'), watch_id: 5 });
+      const again = await w.next();
+      assert.deepEqual([again.watch_id, again.canceled], ['5', false]);
+      // A progress request is still answered.
+      w.progress();
+      const progress = await w.next();
+      assert.deepEqual([progress.watch_id, rev(progress)], ['-1', head]);
+    } finally {
+      w.close();
+    }
+  });
+
   test('a watch from -1 is created and sees new events only', async () => {
     const w = new WatchClient(s.server().endpoint);
     try {

@@ -158,7 +158,8 @@ export class WatchStream implements WatchSink {
 
   compacted(w: Watcher, compactRevision: number): void {
     if (this.watchers.get(w.id) !== w) return;
-    this.watchers.delete(w.id);
+    // The ID stays taken until the client cancels it, as in etcd: a cancel is answered, the ID
+    // cannot be chosen again and auto IDs skip it.
     // etcd's cancel for compaction carries no header revision.
     this.out.send({ watchId: w.id, revision: null, canceled: true, compactRevision, events: [], prevKv: false });
     this.maybeSendProgress();

@@ -77,9 +77,9 @@ export class WatchableStore {
     else this.unsynced.delete(w);
   }
 
-  /** Whether all of ws are synced (a progress notification for them can claim rev()). */
+  /** Whether all of ws still watching are synced (a progress notification for them can claim rev()). */
   allSynced(ws: Iterable<Watcher>): boolean {
-    for (const w of ws) if (!w.synced) return false;
+    for (const w of ws) if (!w.synced && !w.closed) return false;
     return true;
   }
 
