@@ -280,6 +280,17 @@ describe('transport and watch replies', () => {
     }
   });
 
+  test('the request size limit counts the raft entry as etcd encodes it', async () => {
+    // etcd's entry: the PutRequest (key "k" and the value: 7 bytes beside it) as a field
+    // (1-byte tag, 3-byte length), and a header of 4 bytes plus a request ID of 7 to 10 bytes
+    // (by member). Under 1.5 MiB for every member:
+    const limit = 1.5 * 1024 * 1024;
+    const fits = limit - (1 + 3 + 7 + 4 + 10);
+    await call(s.kv(), 'Put', { key: b('k'), value: Buffer.alloc(fits, 1) });
+    // Over it for every member:
+    await expectError(s.kv(), 'Put', { key: b('k'), value: Buffer.alloc(limit - (1 + 3 + 7 + 4 + 7) + 1, 1) }, grpc.status.INVALID_ARGUMENT, 'etcdserver: request is too large');
+  });
+
   test('a watch replay of several big events comes in one response', async () => {
     const value = Buffer.alloc(1024 * 1024, 7);
     const first = rev(await call(s.kv(), 'Put', { key: b('big/1'), value }));

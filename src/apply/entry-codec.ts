@@ -54,6 +54,25 @@ function encodeBody(req: InternalRequest): Uint8Array {
   return type.encode(type.fromObject(req)).finish();
 }
 
+/**
+ * The size etcd checks against --max-request-bytes for the same request: its raft entry is the
+ * request as a field of InternalRaftRequest plus a header (field 100: a 2-byte tag, a length, the
+ * ID's tag and the ID as a varint) where ours has 16 fixed bytes.
+ */
+export function etcdEntryBytes(data: Buffer, member: bigint): number {
+  return data.length - HEADER_BYTES + 4 + etcdRequestIdBytes(member);
+}
+
+/**
+ * etcd's request IDs put the member ID's low 16 bits on top of 48 bits of time and counter, so
+ * their varint length (7 to 10 bytes) depends on the member.
+ */
+function etcdRequestIdBytes(member: bigint): number {
+  const top = Number(member & 0xffffn);
+  const bits = 48 + (top === 0 ? 0 : Math.floor(Math.log2(top)) + 1);
+  return Math.ceil(bits / 7);
+}
+
 export function entryHeader(data: Buffer): EntryHeader {
   return { member: data.readBigUInt64BE(0), id: data.readBigUInt64BE(8) };
 }

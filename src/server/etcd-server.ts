@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Applier, type ApplyResult } from '../apply/applier';
-import { encodeEntryData } from '../apply/entry-codec';
+import { encodeEntryData, etcdEntryBytes } from '../apply/entry-codec';
 import { mvccCall, range as applyRange } from '../apply/range';
 import { txn as applyTxn } from '../apply/txn';
 import type { EtcdServerApi, MemberStatus } from '../api/server-api';
@@ -358,7 +358,7 @@ export class EtcdServer implements EtcdServerApi {
   propose(req: InternalRequest): Promise<object> {
     return this.submit(req, (id) => {
       const data = encodeEntryData(this.membership.selfId, id, req);
-      if (data.length > this.maxRequestBytes) throw Errors.requestTooLarge();
+      if (etcdEntryBytes(data, this.membership.selfId) > this.maxRequestBytes) throw Errors.requestTooLarge();
       this.node.propose(data);
     });
   }
