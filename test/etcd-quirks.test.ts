@@ -16,12 +16,15 @@ const AGAINST_ETCD = process.env.TEST_AGAINST_ETCD === '1';
 const ZERO = Buffer.from([0]);
 const keys = (r: Msg): string[] => r.kvs.map((kv: Msg) => kv.key.toString());
 const rev = (r: Msg): number => Number(r.header.revision);
-// Compare targets and results, sort orders (etcdserverpb's enum numbers).
+// Compare targets and results, sort orders and targets (etcdserverpb's enum numbers).
 const VERSION = 0;
 const VALUE = 3;
 const EQUAL = 0;
 const NOT_EQUAL = 3;
 const GREATER = 1;
+const ASCEND = 1;
+const DESCEND = 2;
+const SORT_BY_VERSION = 1;
 
 async function expectError(kv: grpc.Client, method: string, req: Msg, code: grpc.status, message: string): Promise<void> {
   const err = await callError(kv, method, req);
@@ -262,6 +265,20 @@ describe('txn and range corners', () => {
     await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }, { request_txn: { success: [{ request_put: { key: b('s/z'), value: b(''), lease: 12345 } }] } }] }, grpc.status.NOT_FOUND, 'etcdserver: requested lease not found');
     // A read-only txn checks its ranges only.
     await expectError(s.kv(), 'Txn', { success: [{ request_range: { key: b('s/a'), revision: head + 10 } }] }, grpc.status.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision');
+  });
+});
+
+describe('sorted ranges with ties', () => {
+  const s = freshServer(async (kv) => {
+    // st/00..st/39 at versions 1-3 (i*7 mod 3 + 1): many keys share a version.
+    for (let i = 0; i < 40; i++) for (let v = 0; v <= (i * 7) % 3; v++) await call(kv, 'Put', { key: b(`st/${String(i).padStart(2, '0')}`), value: b('x') });
+  });
+
+  test('keys with equal versions come in the order of etcd\'s unstable sort (Go\'s pdqsort), not key order', async () => {
+    const order = async (sort_order: number): Promise<string> =>
+      (await call(s.kv(), 'Range', { key: b('st/'), range_end: b('st0'), sort_target: SORT_BY_VERSION, sort_order })).kvs.map((kv: Msg) => kv.key.toString().slice(3)).join(' ');
+    assert.equal(await order(ASCEND), '15 39 36 03 33 30 06 27 24 09 00 21 12 18 10 04 16 01 13 19 37 34 22 31 28 25 07 14 08 29 05 23 32 26 11 35 02 20 38 17');
+    assert.equal(await order(DESCEND), '14 38 02 35 32 05 29 26 08 23 20 11 17 10 04 01 16 37 34 19 13 31 22 28 07 25 00 24 09 06 30 21 27 33 36 03 18 12 15 39');
   });
 });
 

@@ -4,6 +4,7 @@ import { CompactedError, FutureRevisionError } from '../mvcc/errors';
 import type { KeyValue } from '../mvcc/kv-record';
 import type { RangeEnd, RangeResult, RangeOptions } from '../mvcc/store';
 import { Errors } from '../errors';
+import { goSort } from './go-sort';
 import { SortOrder, SortTarget, type KeyValuePb, type RangeRequest, type RangeResponse } from '../pb/types';
 
 export interface ReadView {
@@ -64,8 +65,10 @@ export function range(view: ReadView, r: RangeRequest): RangeResponse {
   if (r.sort_target !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND;
   // An unknown order sorts nothing (etcd 3.4 checks for ascending and descending only).
   if (order === SortOrder.ASCEND || order === SortOrder.DESCEND) {
-    const cmp = comparator(r.sort_target);
-    kvs = [...kvs].sort(order === SortOrder.DESCEND ? (a, b) => cmp(b, a) : cmp);
+    const less = lessBy(r.sort_target);
+    kvs = [...kvs];
+    // etcd's own (unstable) sort, so that keys with equal values come in etcd's order.
+    goSort(kvs, order === SortOrder.DESCEND ? (a, b) => less(b, a) : less);
   }
   let more = false;
   if (limit > 0 && kvs.length > limit) {
@@ -75,17 +78,17 @@ export function range(view: ReadView, r: RangeRequest): RangeResponse {
   return { header: { revision: rr.revision }, kvs: kvs.map((kv) => toPb(kv, r.keys_only)), more, count: rr.count };
 }
 
-function comparator(target: SortTarget): (a: KeyValue, b: KeyValue) => number {
+function lessBy(target: SortTarget): (a: KeyValue, b: KeyValue) => boolean {
   switch (target) {
     case SortTarget.VERSION:
-      return (a, b) => a.version - b.version;
+      return (a, b) => a.version < b.version;
     case SortTarget.CREATE:
-      return (a, b) => a.create_revision - b.create_revision;
+      return (a, b) => a.create_revision < b.create_revision;
     case SortTarget.MOD:
-      return (a, b) => a.mod_revision - b.mod_revision;
+      return (a, b) => a.mod_revision < b.mod_revision;
     case SortTarget.VALUE:
-      return (a, b) => Buffer.compare(a.value, b.value);
+      return (a, b) => Buffer.compare(a.value, b.value) < 0;
     default:
-      return (a, b) => Buffer.compare(a.key, b.key);
+      return (a, b) => Buffer.compare(a.key, b.key) < 0;
   }
 }
