@@ -362,6 +362,21 @@ describe('transport and watch replies', () => {
     assert.deepEqual((await replies('frag/b', r1 + 2, 2)).map((m) => [m.events.length, m.fragment]), [[1, true], [1, false]]);
   });
 
+  test('a catching-up watcher\'s reply carries the store\'s revision, however much history lies between', async () => {
+    const from = rev(await call(s.kv(), 'Put', { key: b('lag/k'), value: b('v') }));
+    let head = 0;
+    for (let i = 0; i < 6; i++) head = rev(await call(s.kv(), 'Put', { key: b(`lag/big${i}`), value: Buffer.alloc(1024 * 1024, 2) }));
+    const w = new WatchClient(s.server().endpoint);
+    try {
+      w.create({ key: b('lag/k'), start_revision: from });
+      assert.equal((await w.next()).created, true);
+      const r = await w.next(10_000);
+      assert.deepEqual([r.events.length, rev(r)], [1, head]);
+    } finally {
+      w.close();
+    }
+  });
+
   test('a watch event\'s prev_kv is the key before the txn, also when the txn wrote the key twice (live and replayed)', async () => {
     await call(s.kv(), 'Put', { key: b('tx/c'), value: b('v0') });
     const live = new WatchClient(s.server().endpoint);

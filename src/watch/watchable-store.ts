@@ -191,7 +191,9 @@ export class WatchableStore {
       }
       const evs = per.get(w);
       if (evs !== undefined) {
-        sink.deliver(w, w.o.prevKv ? evs.map((ev) => this.withPrevKv(ev, prevCache)) : evs, through);
+        // The header carries the store's revision, as etcd's catch-up does, also when this read
+        // stopped short of it (more events follow in the next pass).
+        sink.deliver(w, w.o.prevKv ? evs.map((ev) => this.withPrevKv(ev, prevCache)) : evs, head);
         w.sentSinceTick = true;
       }
       w.nextRev = Math.max(w.nextRev, through + 1);
