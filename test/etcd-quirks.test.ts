@@ -377,6 +377,22 @@ describe('transport and watch replies', () => {
     }
   });
 
+  test('a catching-up watcher gets all its events in one reply, however much other history lies between', async () => {
+    const from = rev(await call(s.kv(), 'Put', { key: b('grp/k'), value: b('v0') }));
+    for (let i = 1; i <= 6; i++) {
+      await call(s.kv(), 'Put', { key: b('grp/big'), value: Buffer.alloc(1024 * 1024, 3) });
+      await call(s.kv(), 'Put', { key: b('grp/k'), value: b(`v${i}`) });
+    }
+    const w = new WatchClient(s.server().endpoint);
+    try {
+      w.create({ key: b('grp/k'), start_revision: from });
+      assert.equal((await w.next()).created, true);
+      assert.equal((await w.next(10_000)).events.length, 7);
+    } finally {
+      w.close();
+    }
+  });
+
   test('a watch event\'s prev_kv is the key before the txn, also when the txn wrote the key twice (live and replayed)', async () => {
     await call(s.kv(), 'Put', { key: b('tx/c'), value: b('v0') });
     const live = new WatchClient(s.server().endpoint);

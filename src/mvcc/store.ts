@@ -37,6 +37,13 @@ export interface RangeResult {
   revision: number;
 }
 
+/** Bounds of one read of history (see historySince). */
+export interface HistoryLimits {
+  maxEvents: number;
+  maxBytes: number;
+  maxScannedBytes: number;
+}
+
 export interface Event {
   type: 'put' | 'delete';
   kv: KeyValue;
@@ -167,27 +174,32 @@ export class MvccStore {
   }
 
   /**
-   * Committed events from revision `from` on, oldest first, for watchers catching up: whole
-   * revisions only, stopping after the revision in which `maxEvents` or `maxBytes` (of keys and
-   * values) is reached. `through` is the
-   * last revision covered (the head when everything was read); `head` and `compacted` are the
-   * committed numbers the read saw. Events before the compacted revision may be missing: callers
-   * check `compacted` first.
+   * Committed events from revision `from` on, oldest first, for watchers catching up: the events
+   * of keys `wanted` picks, whole revisions only, stopping after the revision in which
+   * `maxEvents` or `maxBytes` (of keys and values) of wanted events, or `maxScannedBytes` of
+   * history read, is reached. `through` is the last revision covered (the head when everything
+   * was read); `head` and `compacted` are the committed numbers the read saw. Events before the
+   * compacted revision may be missing: callers check `compacted` first.
    */
-  historySince(from: number, maxEvents: number, maxBytes: number): { events: Event[]; through: number; head: number; compacted: number } {
+  historySince(from: number, limits: HistoryLimits, wanted: (key: Buffer) => boolean = () => true): { events: Event[]; through: number; head: number; compacted: number } {
     const head = this.currentRevision();
     const compacted = this.compactRevision();
     const events: Event[] = [];
     let through = head;
     let bytes = 0;
+    let scanned = 0;
+    let lastRev = -1;
     for (const { key, value } of this.history.getRange({ start: [from, 0], end: [head, Infinity] })) {
       const rev = key[0];
-      if ((events.length >= maxEvents || bytes >= maxBytes) && rev !== events[events.length - 1].kv.mod_revision) {
+      if (rev !== lastRev && (events.length >= limits.maxEvents || bytes >= limits.maxBytes || scanned >= limits.maxScannedBytes)) {
         through = rev - 1;
         break;
       }
-      bytes += value.length;
+      lastRev = rev;
+      scanned += value.length;
       const rec = decodeRecord(value);
+      if (!wanted(rec.key)) continue;
+      bytes += value.length;
       events.push({ type: rec.tombstone ? 'delete' : 'put', kv: stripTombstone(rec) });
     }
     return { events, through, head, compacted };

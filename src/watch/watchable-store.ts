@@ -9,7 +9,7 @@
 // A watcher's nextRev is the one position that says what it has: every path delivers only events
 // at or after it, and moves it past what it delivered.
 import type { Logger } from 'pino';
-import type { Event, MvccStore } from '../mvcc/store';
+import type { Event, HistoryLimits, MvccStore } from '../mvcc/store';
 import type { KeyValue } from '../mvcc/kv-record';
 import { Watcher, type WatcherOptions, type WatchSink } from './watcher';
 
@@ -18,9 +18,13 @@ import { WatcherGroup } from './watcher-group';
 
 type HistorySource = Pick<MvccStore, 'historySince' | 'versionBefore' | 'currentRevision' | 'compactRevision'>;
 
-/** Bounds of one catch-up pass (etcd: 1,000 revisions per response). */
-const PASS_MAX_EVENTS = 1000;
-const PASS_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Bounds of one catch-up pass. etcd reads all the history a watcher lacks at once and sends it in
+ * one reply (up to 1,000 revisions); we stop at 1,000 events or 16 MiB for the watchers, or 64 MiB
+ * read, so that one pass neither holds nor blocks for long, yet a reply holds what etcd's does
+ * unless the history behind is that large.
+ */
+const PASS_LIMITS: HistoryLimits = { maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxScannedBytes: 64 * 1024 * 1024 };
 /** How often watchers held back by a busy stream are looked at again. */
 const RETRY_MS = 100;
 
@@ -167,7 +171,7 @@ export class WatchableStore {
       minRev = Math.min(minRev, Math.max(1, w.nextRev));
     }
     if (ready.size === 0) return false;
-    const { events, through, head, compacted } = this.mvcc.historySince(minRev, PASS_MAX_EVENTS, PASS_MAX_BYTES);
+    const { events, through, head, compacted } = this.mvcc.historySince(minRev, PASS_LIMITS, (key) => ready.watches(key));
     const per = new Map<Watcher, Event[]>();
     for (const ev of events) {
       ready.forKey(ev.kv.key, (w) => {

@@ -45,6 +45,13 @@ export class WatcherGroup {
     for (const w of this.ranges) if (w.contains(key)) fn(w);
   }
 
+  /** Whether any watcher's range holds key. */
+  watches(key: Buffer): boolean {
+    if (this.byKey.has(key.toString('latin1'))) return true;
+    for (const w of this.ranges) if (w.contains(key)) return true;
+    return false;
+  }
+
   *all(): Generator<Watcher> {
     for (const set of this.byKey.values()) yield* set;
     yield* this.ranges;
