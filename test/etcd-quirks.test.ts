@@ -393,6 +393,25 @@ describe('transport and watch replies', () => {
     }
   });
 
+  test('a synced watcher gets one reply per revision, its header at that revision, also for writes applied together', async () => {
+    const w = new WatchClient(s.server().endpoint);
+    try {
+      w.create({ key: b('conc/'), range_end: b('conc0') });
+      assert.equal((await w.next()).created, true);
+      // 60 puts at once: we apply them in a few batches.
+      await Promise.all(Array.from({ length: 60 }, (_, i) => call(s.kv(), 'Put', { key: b(`conc/${i}`), value: b('v') })));
+      let events = 0;
+      while (events < 60) {
+        const r = await w.next(10_000);
+        const revs = new Set(r.events.map((e: Msg) => Number(e.kv.mod_revision)));
+        assert.deepEqual([...revs, rev(r)], [rev(r), rev(r)]);
+        events += r.events.length;
+      }
+    } finally {
+      w.close();
+    }
+  });
+
   test('a watch event\'s prev_kv is the key before the txn, also when the txn wrote the key twice (live and replayed)', async () => {
     await call(s.kv(), 'Put', { key: b('tx/c'), value: b('v0') });
     const live = new WatchClient(s.server().endpoint);

@@ -111,7 +111,14 @@ export class WatchableStore {
         this.unsynced.add(w);
         continue;
       }
-      w.owner.deliver(w, evs, revision);
+      // One reply per revision, as etcd's notify sends each txn's events on their own (with
+      // that revision in the header), though we apply several txns in one batch.
+      let start = 0;
+      for (let i = 1; i <= evs.length; i++) {
+        if (i < evs.length && evs[i].kv.mod_revision === evs[start].kv.mod_revision) continue;
+        w.owner.deliver(w, start === 0 && i === evs.length ? evs : evs.slice(start, i), evs[start].kv.mod_revision);
+        start = i;
+      }
       w.nextRev = revision + 1;
       w.sentSinceTick = true;
     }
