@@ -16,8 +16,12 @@ import { requiresLeader, toStatus } from './errors';
 import { GRPC_OVERHEAD_BYTES } from './validate';
 import type { EtcdServerApi } from './server-api';
 
-/** Bytes of replies in flight per stream beyond which its watchers wait in history. */
-const BLOCKED_BYTES = 4 * 1024 * 1024;
+/**
+ * Replies in flight per stream beyond which its watchers wait in history: etcd's stream channel
+ * holds 128 replies whatever their size, so a stream backs up here at as many, or at 64 MiB.
+ */
+const BLOCKED_REPLIES = 128;
+const BLOCKED_BYTES = 64 * 1024 * 1024;
 /** A stream that asked for a leader is ended after this long without one (etcd: 3 elections). */
 const LEADERLESS_MS = 3000;
 const LEADER_CHECK_MS = 500;
@@ -33,6 +37,8 @@ export function watchService(server: EtcdServerApi, store: WatchableStore, log: 
 
 function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStore, log: Logger): void {
   let pendingBytes = 0;
+  let pendingReplies = 0;
+  const backedUp = (): boolean => pendingBytes > BLOCKED_BYTES || pendingReplies > BLOCKED_REPLIES;
   let ended = false;
   const requireLeader = requiresLeader(call.metadata);
   const fail = (err: unknown): void => {
@@ -47,18 +53,19 @@ function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStor
       send: (reply) => {
         if (ended || call.cancelled || call.destroyed) return;
         const size = bufferedBytes(reply);
-        if (pendingBytes <= BLOCKED_BYTES && pendingBytes + size > BLOCKED_BYTES) {
-          log.info({ pendingBytes: pendingBytes + size }, 'watch stream backed up; its watchers wait in history until it drains');
-        }
+        const wasBackedUp = backedUp();
         pendingBytes += size;
+        pendingReplies++;
+        if (!wasBackedUp && backedUp()) log.info({ pendingBytes, pendingReplies }, 'watch stream backed up; its watchers wait in history until it drains');
         call.write(toResponse(server, reply), () => {
-          const wasBlocked = pendingBytes > BLOCKED_BYTES;
+          const wasBlocked = backedUp();
           pendingBytes -= size;
+          pendingReplies--;
           // Drained: let the store hand over what it held back.
-          if (wasBlocked && pendingBytes <= BLOCKED_BYTES) store.kick();
+          if (wasBlocked && !backedUp()) store.kick();
         });
       },
-      blocked: () => ended || pendingBytes > BLOCKED_BYTES,
+      blocked: () => ended || backedUp(),
       replyBytes: (reply) => encodeWatchResponse(toResponse(server, reply)).length,
       eventBytes: (ev, prevKv) => embeddedBytes(11, encoded(ev, prevKv).length),
     },

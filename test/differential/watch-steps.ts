@@ -6,6 +6,7 @@ import type { Generator } from './generator';
 import { differences, fieldOf } from './compare';
 import { heldBackWhole, joinFragments } from './fragments';
 import { normaliseWatchResponse } from './normalise';
+import { withoutRacedPrevKvs } from './prev-kv-race';
 import type { Mismatch } from './runner';
 import type { Impl, Side } from './side';
 import type { Msg, Step, UnaryStep } from './steps';
@@ -167,7 +168,7 @@ export class WatchSteps {
       const upto = Math.min(xa.length, xb.length);
       const extra = final && xa.length !== xb.length;
       for (let i = this.compared.get(ck) ?? 0; i < (extra ? upto + 1 : upto); i++) {
-        const [ra, rb] = [xa[i] ?? null, xb[i] ?? null];
+        const [ra, rb] = withoutRacedPrevKvs(xa[i] ?? null, xb[i] ?? null, this.h.gen.st.compacted, this.h.against === 'etcd');
         const diffs = differences(ra, rb);
         if (diffs.length === 0) continue;
         const created = this.creates.get(n)?.get(key);
