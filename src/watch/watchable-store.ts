@@ -247,7 +247,7 @@ export class WatchableStore {
  * A put that creates the key gets none (etcd's isCreateEvent). Only revisions with more than one
  * event can repeat a key, so single writes pay one comparison.
  */
-export function prevKvsBeforeRevision(events: Event[]): Event[] {
+function prevKvsBeforeRevision(events: Event[]): Event[] {
   let out: Event[] | undefined;
   let first = new Map<string, KeyValue | undefined>();
   for (let i = 1; i < events.length; i++) {
