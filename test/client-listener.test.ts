@@ -1,4 +1,4 @@
-// The member's own client listener (src/api/client-listener.ts, connection-sniff.ts):
+// The member's own client listener (src/listener/client-listener.ts, connection-sniff.ts):
 //  - the sniffing step in front of Node's HTTP/2 server: normal clients are handed over as the
 //    native socket (also when their first request comes after the sniffing bound), clients with
 //    a refused :authority are served through the rewriting stream, many requests and large
@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import pino from 'pino';
-import { listenAddress } from '../src/api/client-listener';
-import { sniffConnection, type Sniffed } from '../src/api/connection-sniff';
-import { RewritingConnection } from '../src/api/rewriting-connection';
-import { CLIENT_PREFACE } from '../src/api/http2-frames';
+import { listenAddress } from '../src/listener/client-listener';
+import { sniffConnection, type Sniffed } from '../src/listener/connection-sniff';
+import { RewritingConnection } from '../src/listener/rewriting-connection';
+import { CLIENT_PREFACE } from '../src/listener/http2-frames';
 import { startServer, type ServerProcess } from './helpers/server-process';
 import { b, call, kvClient, kvClientWithOptions } from './helpers/grpc-client';
 
@@ -248,7 +248,7 @@ describe('the real server on its own listener', { timeout: 60_000 }, () => {
 
   // etcdctl's per-endpoint commands (http:// authority) close their connection right after the
   // answer; a reset landing while Node's session still had a write or its shutdown in flight
-  // once aborted the member on an internal assertion (see src/api/rewriting-connection.ts).
+  // once aborted the member on an internal assertion (see src/listener/rewriting-connection.ts).
   test('clients with an http:// authority that reset or close right after the answer, 100 times', async () => {
     const msg = Buffer.from([0x0a, 5, ...Buffer.from('probe')]); // RangeRequest{key: "probe"}
     const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);

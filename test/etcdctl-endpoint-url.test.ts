@@ -1,7 +1,7 @@
 // etcdctl with the endpoint written as a URL (--endpoints=http://127.0.0.1:PORT), as operators
 // write it. Its per-endpoint commands dial passthrough:///http://127.0.0.1:PORT, so grpc-go sends
 // ":authority: http://127.0.0.1:PORT", which Node's HTTP/2 stack refuses by itself (etcd-ts
-// rewrites it at connection start, see src/api/connection-sniff.ts). Each command's output must
+// rewrites it at connection start, see src/listener/connection-sniff.ts). Each command's output must
 // be what the same command prints with --endpoints=127.0.0.1:PORT, the endpoint as written and
 // durations aside. Commands that change the member (put, defrag) come after those that read it.
 import { after, before, describe, test } from 'node:test';
@@ -75,7 +75,7 @@ describe('etcdctl --endpoints=http://host:port', { skip: etcdctlMissing }, () =>
 
   // etcdctl closes its connection right after the answer; the close once landed while Node's
   // session had a write or its shutdown in flight on the rewriting stream, and Node aborted the
-  // member on an internal assertion (within about ten calls; see src/api/rewriting-connection.ts).
+  // member on an internal assertion (within about ten calls; see src/listener/rewriting-connection.ts).
   test('the member outlives 45 etcdctl calls in a row', async () => {
     for (let i = 0; i < 15; i++) {
       for (const w of ['simple', 'json', 'table']) {

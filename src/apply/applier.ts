@@ -10,7 +10,7 @@ import { EtcdError, Errors } from '../errors';
 import type { InternalRequest } from '../pb/types';
 import { decodeEntryData, entryHeader } from './entry-codec';
 import { deleteRange, put, txn, type LeaseLookup } from './txn';
-import { decodeMemberChange, raftChange, type MemberChange } from './member-change';
+import { decodeMemberChange, raftChange, type MemberChange } from '../membership/member-change';
 import type { ConfChange } from '../raft/types';
 import { mvccCall } from './range';
 

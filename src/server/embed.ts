@@ -2,13 +2,13 @@
 // close(). The command-line entry (main.ts) and the tests both use it.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ClientListeners } from '../api/client-listener';
+import { ClientListeners } from '../listener/client-listener';
 import { createGrpcServer } from '../api/grpc-server';
 import { completeConfig, parseInitialCluster, type ServerConfig } from './config';
 import { existsSync } from 'node:fs';
 import { join as join_ } from 'node:path';
 import { fetchMembership } from '../peer/join';
-import { EtcdServer } from './etcd-server';
+import { EtcdServer } from '../etcdserver/server';
 import { createLogger } from './logger';
 
 export interface EtcdHandle {

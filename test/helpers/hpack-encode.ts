@@ -1,8 +1,8 @@
 // HPACK encoding for tests: Huffman coding and field representations, to build the header
 // blocks a client might send (the server side only ever decodes).
-import { HUFFMAN_CODES } from '../../src/api/hpack/huffman-code';
-import { encodeInteger } from '../../src/api/hpack/integer';
-import type { Indexing } from '../../src/api/hpack/representations';
+import { HUFFMAN_CODES } from '../../src/listener/hpack/huffman-code';
+import { encodeInteger } from '../../src/listener/hpack/integer';
+import type { Indexing } from '../../src/listener/hpack/representations';
 
 export function huffmanEncode(octets: Uint8Array): Buffer {
   const out: number[] = [];

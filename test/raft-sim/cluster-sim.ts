@@ -1391,7 +1391,7 @@ export class Simulation {
   // ---- snapshots -----------------------------------------------------------------------------
 
   /**
-   * The leader's driver sends a snapshot as src/server/etcd-server.ts does: its state as applied
+   * The leader's driver sends a snapshot as src/etcdserver/snapshot-transfer.ts does: its state as applied
    * right now, so the snapshot moves up to the applied index; the data (applied sequence and
    * membership) travels beside the message.
    */

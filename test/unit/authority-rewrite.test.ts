@@ -2,12 +2,12 @@
 // decoded length kept), and the frame-level AuthorityRewriter over a client's byte stream.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authorityAcceptable, refusedAuthority, rewriteAuthority, sanitizeAuthority } from '../../src/api/authority';
-import { AuthorityRewriter, MAX_HEADER_BLOCK_BYTES } from '../../src/api/authority-rewriter';
-import { HpackError } from '../../src/api/hpack/huffman';
-import { representations } from '../../src/api/hpack/representations';
-import { stringValue } from '../../src/api/hpack/string-literal';
-import { CLIENT_PREFACE, Flag, FrameType, frameHeader, readFrameHeader } from '../../src/api/http2-frames';
+import { authorityAcceptable, refusedAuthority, rewriteAuthority, sanitizeAuthority } from '../../src/listener/authority';
+import { AuthorityRewriter, MAX_HEADER_BLOCK_BYTES } from '../../src/listener/authority-rewriter';
+import { HpackError } from '../../src/listener/hpack/huffman';
+import { representations } from '../../src/listener/hpack/representations';
+import { stringValue } from '../../src/listener/hpack/string-literal';
+import { CLIENT_PREFACE, Flag, FrameType, frameHeader, readFrameHeader } from '../../src/listener/http2-frames';
 import { indexed, literal, stringLiteral } from '../helpers/hpack-encode';
 
 const BAD = 'http://127.0.0.1:2379';

@@ -1,12 +1,12 @@
-// The HPACK pieces (src/api/hpack): integers, Huffman coding, string literals and the
+// The HPACK pieces (src/listener/hpack): integers, Huffman coding, string literals and the
 // representation walker, checked against RFC 7541's own examples (Appendix C).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EOS, HUFFMAN_CODES } from '../../src/api/hpack/huffman-code';
-import { HpackError, huffmanDecode } from '../../src/api/hpack/huffman';
-import { decodeInteger, encodeInteger } from '../../src/api/hpack/integer';
-import { readStringLiteral, stringValue, encodeRawStringLiteral } from '../../src/api/hpack/string-literal';
-import { representations, type Representation } from '../../src/api/hpack/representations';
+import { EOS, HUFFMAN_CODES } from '../../src/listener/hpack/huffman-code';
+import { HpackError, huffmanDecode } from '../../src/listener/hpack/huffman';
+import { decodeInteger, encodeInteger } from '../../src/listener/hpack/integer';
+import { readStringLiteral, stringValue, encodeRawStringLiteral } from '../../src/listener/hpack/string-literal';
+import { representations, type Representation } from '../../src/listener/hpack/representations';
 import { huffmanEncode } from '../helpers/hpack-encode';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

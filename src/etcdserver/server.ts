@@ -14,17 +14,17 @@ import type { InternalRequest, Member, RangeRequest, RangeResponse, ResponseHead
 import { ProposalDroppedError } from '../raft/raft';
 import { MessageType, type Message } from '../raft/types';
 import { RaftNode } from '../raftnode/node';
-import type { ServerConfig } from './config';
-import { Membership } from './membership';
-import { encodeMemberChange, type MemberChange } from '../apply/member-change';
-import { MemberAdmin, toPbMember } from './member-admin';
+import type { ServerConfig } from '../server/config';
+import { Membership } from '../membership/membership';
+import { encodeMemberChange, type MemberChange } from '../membership/member-change';
+import { MemberAdmin, toPbMember } from '../membership/member-admin';
 import { ReadBarrier } from './read-barrier';
 import { SnapshotTransfer } from './snapshot-transfer';
 import { WatchableStore } from '../watch/watchable-store';
 import { Lessor } from '../lease/lessor';
-import { LeaseService, type TimeToLiveAnswer } from './lease-service';
+import { LeaseService, type TimeToLiveAnswer } from '../lease/lease-service';
 import { PeerTransport } from '../peer/transport';
-import { ETCD_VERSION } from './version';
+import { ETCD_VERSION } from '../server/version';
 
 interface Waiter {
   req: InternalRequest;

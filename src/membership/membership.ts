@@ -1,11 +1,11 @@
 // The cluster's members as this member knows them. Fixed at first start from --initial-cluster
 // and kept in the backend, so later starts keep the same IDs whatever the flags say (as etcd).
 import type { Backend, ReadView } from '../backend/backend';
-import type { ServerConfig } from './config';
-import { parseInitialCluster } from './config';
-import { clusterId, memberId } from './ids';
+import type { ServerConfig } from '../server/config';
+import { parseInitialCluster } from '../server/config';
+import { clusterId, memberId } from '../server/ids';
 import { Errors } from '../errors';
-import type { MemberChange } from '../apply/member-change';
+import type { MemberChange } from './member-change';
 
 /** etcd's default limit on learners in a cluster. */
 const MAX_LEARNERS = 1;

@@ -13,7 +13,7 @@ import type { MvccStore } from '../mvcc/store';
 import type { PeerTransport } from '../peer/transport';
 import { hexId, type MemberId, type Message } from '../raft/types';
 import type { RaftNode } from '../raftnode/node';
-import type { Membership } from './membership';
+import type { Membership } from '../membership/membership';
 import type { Lessor } from '../lease/lessor';
 
 interface SnapshotHeader {

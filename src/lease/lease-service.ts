@@ -4,7 +4,7 @@
 // so that thousands expiring together never stall writes.
 import type { Logger } from 'pino';
 import { Errors } from '../errors';
-import { MAX_LEASE_TTL_SEC, type Lessor } from '../lease/lessor';
+import { MAX_LEASE_TTL_SEC, type Lessor } from './lessor';
 import type { InternalRequest } from '../pb/types';
 
 export interface LeaseServiceDeps {

@@ -1,10 +1,10 @@
 // The Cluster service's membership changes (etcd's MemberAdd/Remove/Update/Promote): checks with
 // etcd's errors, then a ConfChange proposal whose apply (membership.ts) decides on every member.
 import { Errors } from '../errors';
-import type { MemberChange } from '../apply/member-change';
+import type { MemberChange } from './member-change';
 import type { Member } from '../pb/types';
 import { createHash } from 'node:crypto';
-import { parseUrl } from './config';
+import { parseUrl } from '../server/config';
 import type { MemberInfo, Membership } from './membership';
 
 export interface MemberAdminDeps {
