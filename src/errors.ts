@@ -51,6 +51,8 @@ export const Errors = {
   leaderTransferTimeout: e(Code.UNAVAILABLE, 'etcdserver: request timed out, leader transfer took too long'),
   stopped: e(Code.UNAVAILABLE, 'etcdserver: server stopped'),
   timeout: e(Code.UNAVAILABLE, 'etcdserver: request timed out'),
+  /** A proposal no leader took within the request timeout: etcd 3.4 passes its context's error on as is. */
+  contextDeadline: e(Code.UNKNOWN, 'context deadline exceeded'),
   memberNotFound: e(Code.NOT_FOUND, 'etcdserver: member not found'),
   memberExist: e(Code.FAILED_PRECONDITION, 'etcdserver: member ID already exist'),
   peerUrlExist: e(Code.FAILED_PRECONDITION, 'etcdserver: Peer URLs already exists'),
@@ -58,6 +60,5 @@ export const Errors = {
   memberNotLearner: e(Code.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member'),
   learnerNotReady: e(Code.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member which is in sync with leader'),
   tooManyLearners: e(Code.FAILED_PRECONDITION, 'etcdserver: too many learner members in cluster'),
-  unknownMethod: e(Code.UNIMPLEMENTED, 'etcdserver: unknown method'),
   tooManyRequests: e(Code.RESOURCE_EXHAUSTED, 'etcdserver: too many requests'),
 };

@@ -1,23 +1,29 @@
-// The client-facing gRPC server: every etcd service is registered, so methods not built yet answer
-// UNIMPLEMENTED (grpc-js's default for a missing handler) rather than an unknown-service error.
+// The client-facing gRPC server: every call goes through the request pipeline to a handler of
+// api/. Every etcd service is registered, so methods not built yet answer UNIMPLEMENTED
+// (grpc-js's default for a missing handler) rather than an unknown-service error.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { CallInfo, RequestPipeline, ServiceName, StreamTicket } from '../etcdserver/pipeline';
 import { serviceDefinition } from '../pb/load';
-import { clusterService } from './cluster';
-import { kvService } from './kv';
-import { maintenanceService } from './maintenance';
-import { watchService } from './watch';
-import { leaseService } from './lease';
-import { GRPC_OVERHEAD_BYTES } from './validate';
+import { clusterHandlers } from './cluster';
+import { toStatus } from './errors';
 import { useGrpcGoErrorText } from './grpc-go-errors';
-import type { EtcdServerApi } from './server-api';
+import type { Unary } from './handler';
+import { kvHandlers } from './kv';
+import { leaseHandlers, serveKeepAlive } from './lease';
+import { maintenanceHandlers } from './maintenance';
+import type { MemberApi } from './member-api';
+import type { StreamControl } from './stream';
+import { GRPC_OVERHEAD_BYTES } from './validate';
+import { serveWatch } from './watch';
 
-export function createGrpcServer(server: EtcdServerApi, log: Logger): grpc.Server {
+export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, log: Logger): grpc.Server {
   useGrpcGoErrorText();
   const g = new grpc.Server({
-    'grpc.max_receive_message_length': server.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    'grpc.max_receive_message_length': member.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     // Responses are not capped: a Range may return a lot.
     'grpc.max_send_message_length': -1,
+    'grpc.max_concurrent_streams': member.maxConcurrentStreams,
     // Clients ping (etcdctl, kube-apiserver every 30 s); keep connections open for them.
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
@@ -25,13 +31,73 @@ export function createGrpcServer(server: EtcdServerApi, log: Logger): grpc.Serve
     // Channelz bookkeeping costs on every call and nothing reads it.
     'grpc.enable_channelz': 0,
   });
-  g.addService(serviceDefinition('etcdserverpb.KV'), kvService(server, log));
-  g.addService(serviceDefinition('etcdserverpb.Maintenance'), maintenanceService(server, log));
-  g.addService(serviceDefinition('etcdserverpb.Cluster'), clusterService(server, log));
-  g.addService(serviceDefinition('etcdserverpb.Watch'), watchService(server, server.watchable, log));
-  g.addService(serviceDefinition('etcdserverpb.Lease'), leaseService(server, log));
-  for (const name of [ 'etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) {
-    g.addService(serviceDefinition(name), {});
-  }
+  const unary = <Req, Res>(service: ServiceName, method: string, handler: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> => {
+    return (call, callback) => {
+      pipeline.unary(callInfo(service, method, call.metadata), call.request, handler).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toStatus(err, log)),
+      );
+    };
+  };
+  const stream = <Req, Res>(service: ServiceName, method: string, serve: (call: grpc.ServerDuplexStream<Req, Res>, ticket: StreamTicket) => StreamControl): grpc.handleBidiStreamingCall<Req, Res> => {
+    return (call) => {
+      let control: StreamControl | undefined;
+      let ticket: StreamTicket;
+      try {
+        ticket = pipeline.openStream(callInfo(service, method, call.metadata), (err) => control?.fail(err));
+      } catch (err) {
+        call.emit('error', toStatus(err, log));
+        return;
+      }
+      control = serve(call, ticket);
+    };
+  };
+
+  const kv = kvHandlers(member);
+  g.addService(serviceDefinition('etcdserverpb.KV'), {
+    Range: unary('KV', 'Range', kv.Range),
+    Put: unary('KV', 'Put', kv.Put),
+    DeleteRange: unary('KV', 'DeleteRange', kv.DeleteRange),
+    Txn: unary('KV', 'Txn', kv.Txn),
+    Compact: unary('KV', 'Compact', kv.Compact),
+  });
+  g.addService(serviceDefinition('etcdserverpb.Watch'), {
+    Watch: stream('Watch', 'Watch', (call, ticket) => serveWatch(call, ticket, member, log)),
+  });
+  const lease = leaseHandlers(member);
+  g.addService(serviceDefinition('etcdserverpb.Lease'), {
+    LeaseGrant: unary('Lease', 'LeaseGrant', lease.LeaseGrant),
+    LeaseRevoke: unary('Lease', 'LeaseRevoke', lease.LeaseRevoke),
+    LeaseTimeToLive: unary('Lease', 'LeaseTimeToLive', lease.LeaseTimeToLive),
+    LeaseLeases: unary('Lease', 'LeaseLeases', lease.LeaseLeases),
+    LeaseKeepAlive: stream('Lease', 'LeaseKeepAlive', (call, ticket) => serveKeepAlive(call, ticket, member, log)),
+  });
+  const cluster = clusterHandlers(member);
+  g.addService(serviceDefinition('etcdserverpb.Cluster'), {
+    MemberList: unary('Cluster', 'MemberList', cluster.MemberList),
+    MemberAdd: unary('Cluster', 'MemberAdd', cluster.MemberAdd),
+    MemberRemove: unary('Cluster', 'MemberRemove', cluster.MemberRemove),
+    MemberUpdate: unary('Cluster', 'MemberUpdate', cluster.MemberUpdate),
+    MemberPromote: unary('Cluster', 'MemberPromote', cluster.MemberPromote),
+  });
+  const maintenance = maintenanceHandlers(member);
+  g.addService(serviceDefinition('etcdserverpb.Maintenance'), {
+    Status: unary('Maintenance', 'Status', maintenance.Status),
+    Hash: unary('Maintenance', 'Hash', maintenance.Hash),
+    HashKV: unary('Maintenance', 'HashKV', maintenance.HashKV),
+    MoveLeader: unary('Maintenance', 'MoveLeader', maintenance.MoveLeader),
+  });
+  for (const name of ['etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) g.addService(serviceDefinition(name), {});
   return g;
+}
+
+function callInfo(service: ServiceName, method: string, metadata: grpc.Metadata): CallInfo {
+  return {
+    service,
+    method,
+    meta: (key) => {
+      const v = metadata.get(key)[0];
+      return typeof v === 'string' ? v : undefined;
+    },
+  };
 }

@@ -1,45 +1,45 @@
-// etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
-import type * as grpc from '@grpc/grpc-js';
-import type { Logger } from 'pino';
-import { isReadOnly, isSerializable } from '../apply/txn';
+// etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact — etcd's request checks, then the
+// member's typed call, then the header.
+import { isReadOnly } from '../apply/txn';
 import { markFromKeyEnds } from '../pb/from-key-ends';
 import { rawRequestBytes } from '../pb/load';
-import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../pb/types';
-import { unary } from './errors';
-import type { EtcdServerApi } from './server-api';
+import type * as pb from '../pb/types';
+import { withHeader, type Unary } from './handler';
+import type { MemberApi } from './member-api';
 import { checkDeleteRange, checkPut, checkRange, checkTxn } from './validate';
 
-type WithHeader = { header?: { revision?: number | string } };
+export interface KvHandlers {
+  Range: Unary<pb.RangeRequest, pb.RangeResponse>;
+  Put: Unary<pb.PutRequest, pb.PutResponse>;
+  DeleteRange: Unary<pb.DeleteRangeRequest, pb.DeleteRangeResponse>;
+  Txn: Unary<pb.TxnRequest, pb.TxnResponse>;
+  Compact: Unary<pb.CompactionRequest, pb.CompactionResponse>;
+}
 
-export function kvService(server: EtcdServerApi, log: Logger): grpc.UntypedServiceImplementation {
-  /** etcd's header: the apply result's revision plus this member's IDs and term. */
-  const withHeader = <T extends WithHeader>(resp: T): T => {
-    const rev = resp.header?.revision;
-    resp.header = server.header(rev === undefined ? undefined : Number(rev));
-    return resp;
-  };
+export function kvHandlers(member: MemberApi): KvHandlers {
   return {
-    Range: unary(async (req: RangeRequest) => {
+    Range: async (req) => {
       checkRange(req);
-      return withHeader(await server.range(req));
-    }, log, server),
-    Put: unary(async (req: PutRequest) => {
+      return withHeader(member, await member.range(req));
+    },
+    Put: async (req) => {
       checkPut(req);
-      return withHeader((await server.propose({ put: req })) as WithHeader);
-    }, log, server),
-    DeleteRange: unary(async (req: DeleteRangeRequest) => {
+      return withHeader(member, await member.put(req));
+    },
+    DeleteRange: async (req) => {
       checkDeleteRange(req);
-      return withHeader((await server.propose({ delete_range: req })) as WithHeader);
-    }, log, server),
-    Txn: unary(async (req: TxnRequest) => {
-      checkTxn(req, server.maxTxnOps);
+      return withHeader(member, await member.deleteRange(req));
+    },
+    Txn: async (req) => {
+      checkTxn(req, member.maxTxnOps);
       if (isReadOnly(req)) {
+        // Served from the decoded request, not its bytes: an empty range_end must be told
+        // from an absent one here (see from-key-ends.ts).
         const raw = rawRequestBytes.get(req);
         if (raw !== undefined) markFromKeyEnds(raw, req);
-        return withHeader(await server.readOnlyTxn(req, isSerializable(req)));
       }
-      return withHeader((await server.propose({ txn: req })) as WithHeader);
-    }, log, server),
-    Compact: unary(async (req: CompactionRequest) => withHeader((await server.propose({ compaction: req })) as WithHeader), log, server),
+      return withHeader(member, await member.txn(req));
+    },
+    Compact: async (req) => withHeader(member, await member.compact(req)),
   };
 }

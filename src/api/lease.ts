@@ -1,39 +1,38 @@
-// etcdserverpb.Lease: LeaseGrant, LeaseRevoke, LeaseKeepAlive (a stream of renewals, answered in
-// order), LeaseTimeToLive and LeaseLeases.
+// etcdserverpb.Lease: LeaseGrant, LeaseRevoke, LeaseTimeToLive and LeaseLeases as handlers, and
+// LeaseKeepAlive: a stream of renewals, answered in order.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Errors } from '../errors';
-import type { Int64 } from '../pb/types';
-import { requiresLeader, toStatus, unary } from './errors';
-import type { EtcdServerApi } from './server-api';
+import type { StreamTicket } from '../etcdserver/pipeline';
+import type * as pb from '../pb/types';
+import { errorCode, toStatus } from './errors';
+import { withHeader, type Unary } from './handler';
+import type { MemberApi } from './member-api';
+import type { StreamControl } from './stream';
 
 /** Renewals waiting on one keep-alive stream before the stream is refused more (bounded memory). */
 const MAX_PENDING_RENEWALS = 10_000;
 
-export function leaseService(server: EtcdServerApi, log: Logger): grpc.UntypedServiceImplementation {
+export interface LeaseHandlers {
+  LeaseGrant: Unary<pb.LeaseGrantRequest, pb.LeaseGrantResponse>;
+  LeaseRevoke: Unary<pb.LeaseRevokeRequest, pb.LeaseRevokeResponse>;
+  LeaseTimeToLive: Unary<pb.LeaseTimeToLiveRequest, pb.LeaseTimeToLiveResponse>;
+  LeaseLeases: Unary<object, pb.LeaseLeasesResponse>;
+}
+
+export function leaseHandlers(member: MemberApi): LeaseHandlers {
   return {
-    LeaseGrant: unary(async (req: { TTL: Int64; ID: Int64 }) => {
-      const r = await server.leaseGrant(Number(req.TTL), BigInt(req.ID));
-      return { header: server.header(r.revision), ID: r.ID, TTL: r.TTL, error: '' };
-    }, log, server),
-    LeaseRevoke: unary(async (req: { ID: Int64 }) => {
-      // etcd's header: the revision right after the revoke was applied.
-      return { header: server.header(await server.leaseRevoke(BigInt(req.ID))) };
-    }, log, server),
-    LeaseTimeToLive: unary(async (req: { ID: Int64; keys: boolean }) => {
-      const t = await server.leaseTimeToLive(BigInt(req.ID), req.keys);
-      return { header: server.header(), ID: t.ID, TTL: t.TTL, grantedTTL: t.grantedTTL, keys: t.keys.map((k) => Buffer.from(k, 'base64')) };
-    }, log, server),
-    LeaseLeases: unary(() => ({ header: server.header(), leases: server.leaseIds().map((ID) => ({ ID })) }), log, server),
-    LeaseKeepAlive: (call: grpc.ServerDuplexStream<{ ID: Int64 }, object>) => keepAlive(call, server, log),
+    // Grant and revoke: the header's revision is the one right after the change was applied.
+    LeaseGrant: async (req) => withHeader(member, await member.leaseGrant(req)),
+    LeaseRevoke: async (req) => withHeader(member, await member.leaseRevoke(req)),
+    LeaseTimeToLive: async (req) => withHeader(member, await member.leaseTimeToLive(req)),
+    LeaseLeases: async () => withHeader(member, member.leaseLeases()),
   };
 }
 
-function keepAlive(call: grpc.ServerDuplexStream<{ ID: Int64 }, object>, server: EtcdServerApi, log: Logger): void {
-  if (requiresLeader(call.metadata) && !server.hasLeader()) {
-    call.emit('error', toStatus(Errors.noLeader(), log));
-    return;
-  }
+export type KeepAliveCall = grpc.ServerDuplexStream<pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse>;
+
+export function serveKeepAlive(call: KeepAliveCall, ticket: StreamTicket, member: MemberApi, log: Logger): StreamControl {
   let ended = false;
   let pending = 0;
   // Answers go out in request order: each renewal waits for the one before it.
@@ -41,16 +40,21 @@ function keepAlive(call: grpc.ServerDuplexStream<{ ID: Int64 }, object>, server:
   const fail = (err: unknown): void => {
     if (ended) return;
     ended = true;
+    ticket.close(errorCode(err));
     call.emit('error', toStatus(err, log));
   };
-  call.on('data', (req: { ID: Int64 }) => {
+  const finish = (): void => {
+    ended = true;
+    ticket.close();
+  };
+  call.on('data', (req: pb.LeaseKeepAliveRequest) => {
     if (ended) return;
     if (++pending > MAX_PENDING_RENEWALS) return fail(Errors.tooManyRequests());
     const id = BigInt(req.ID);
     chain = chain.then(async () => {
       try {
-        const ttl = await server.leaseRenew(id);
-        if (!ended && !call.cancelled) call.write({ header: server.header(), ID: id.toString(), TTL: ttl });
+        const ttl = await member.leaseRenew(id);
+        if (!ended && !call.cancelled) call.write({ header: member.header(), ID: id.toString(), TTL: ttl });
       } catch (err) {
         fail(err);
       } finally {
@@ -61,10 +65,11 @@ function keepAlive(call: grpc.ServerDuplexStream<{ ID: Int64 }, object>, server:
   call.on('end', () => {
     void chain.then(() => {
       if (ended) return;
-      ended = true;
+      finish();
       call.end();
     });
   });
-  call.on('cancelled', () => (ended = true));
-  call.on('error', () => (ended = true));
+  call.on('cancelled', finish);
+  call.on('error', finish);
+  return { fail };
 }

@@ -6,15 +6,15 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toPb } from '../apply/range';
-import { Errors } from '../errors';
 import type { Event } from '../mvcc/store';
 import { embeddedBytes, encodeEvent, encodeWatchResponse } from '../pb/fast-codec';
 import type { EventPb, WatchRequestPb, WatchResponsePb } from '../pb/types';
 import { eventBytes, WatchStream, type WatchReply } from '../watch/watch-stream';
-import type { WatchableStore } from '../watch/watchable-store';
-import { requiresLeader, toStatus } from './errors';
+import type { StreamTicket } from '../etcdserver/pipeline';
+import { errorCode, toStatus } from './errors';
+import type { MemberApi } from './member-api';
+import type { StreamControl } from './stream';
 import { GRPC_OVERHEAD_BYTES } from './validate';
-import type { EtcdServerApi } from './server-api';
 
 /**
  * Replies in flight per stream beyond which its watchers wait in history: etcd's stream channel
@@ -22,29 +22,21 @@ import type { EtcdServerApi } from './server-api';
  */
 const BLOCKED_REPLIES = 128;
 const BLOCKED_BYTES = 64 * 1024 * 1024;
-/** A stream that asked for a leader is ended after this long without one (etcd: 3 elections). */
-const LEADERLESS_MS = 3000;
-const LEADER_CHECK_MS = 500;
 const REPLY_OVERHEAD_BYTES = 64;
 
-type WatchCall = grpc.ServerDuplexStream<WatchRequestPb, WatchResponsePb>;
+export type WatchCall = grpc.ServerDuplexStream<WatchRequestPb, WatchResponsePb>;
 
-export function watchService(server: EtcdServerApi, store: WatchableStore, log: Logger): grpc.UntypedServiceImplementation {
-  return {
-    Watch: (call: WatchCall) => serveWatch(call, server, store, log),
-  };
-}
-
-function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStore, log: Logger): void {
+export function serveWatch(call: WatchCall, ticket: StreamTicket, member: MemberApi, log: Logger): StreamControl {
+  const store = member.watchable;
   let pendingBytes = 0;
   let pendingReplies = 0;
   const backedUp = (): boolean => pendingBytes > BLOCKED_BYTES || pendingReplies > BLOCKED_REPLIES;
   let ended = false;
-  const requireLeader = requiresLeader(call.metadata);
   const fail = (err: unknown): void => {
     if (ended) return;
     ended = true;
     stream.close();
+    ticket.close(errorCode(err));
     call.emit('error', toStatus(err, log));
   };
   const stream = new WatchStream(
@@ -57,7 +49,7 @@ function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStor
         pendingBytes += size;
         pendingReplies++;
         if (!wasBackedUp && backedUp()) log.info({ pendingBytes, pendingReplies }, 'watch stream backed up; its watchers wait in history until it drains');
-        call.write(toResponse(server, reply), () => {
+        call.write(toResponse(member, reply), () => {
           const wasBlocked = backedUp();
           pendingBytes -= size;
           pendingReplies--;
@@ -66,35 +58,19 @@ function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStor
         });
       },
       blocked: () => ended || backedUp(),
-      replyBytes: (reply) => encodeWatchResponse(toResponse(server, reply)).length,
+      replyBytes: (reply) => encodeWatchResponse(toResponse(member, reply)).length,
       eventBytes: (ev, prevKv) => embeddedBytes(11, encoded(ev, prevKv).length),
     },
     // etcd's watch server splits (and fragments) replies above the request limit plus the gRPC
     // allowance it grants requests.
-    server.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    member.maxRequestBytes + GRPC_OVERHEAD_BYTES,
   );
   const finish = (): void => {
     if (ended) return;
     ended = true;
     stream.close();
-    clearInterval(leaderCheck);
+    ticket.close();
   };
-  let leaderlessSince = 0;
-  const leaderCheck = setInterval(() => {
-    if (!requireLeader) return;
-    if (server.hasLeader()) leaderlessSince = 0;
-    else if (leaderlessSince === 0) leaderlessSince = Date.now();
-    else if (Date.now() - leaderlessSince >= LEADERLESS_MS) {
-      clearInterval(leaderCheck);
-      fail(Errors.noLeader());
-    }
-  }, LEADER_CHECK_MS);
-  leaderCheck.unref();
-  if (requireLeader && !server.hasLeader()) {
-    clearInterval(leaderCheck);
-    fail(Errors.noLeader());
-    return;
-  }
   call.on('data', (req: WatchRequestPb) => {
     if (ended) return;
     try {
@@ -110,6 +86,7 @@ function serveWatch(call: WatchCall, server: EtcdServerApi, store: WatchableStor
   call.on('cancelled', finish);
   call.on('close', finish);
   call.on('error', finish);
+  return { fail };
 }
 
 function handle(stream: WatchStream, req: WatchRequestPb): void {
@@ -149,10 +126,10 @@ function encoded(ev: Event, prevKv: boolean): Buffer {
   return buf;
 }
 
-function toResponse(server: EtcdServerApi, r: WatchReply): WatchResponsePb {
+function toResponse(member: MemberApi, r: WatchReply): WatchResponsePb {
   const events = r.events.map((ev) => encoded(ev, r.prevKv));
   return {
-    header: server.header(r.revision),
+    header: member.header(r.revision),
     watch_id: r.watchId,
     created: r.created,
     canceled: r.canceled,

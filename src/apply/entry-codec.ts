@@ -22,12 +22,21 @@ export interface EntryHeader {
 }
 
 export function encodeEntryData(member: bigint, id: bigint, req: InternalRequest): Buffer {
-  const body = encodeBody(req);
+  return withEntryHeader(member, id, encodeBody(req));
+}
+
+/** An entry's payload: the header naming proposer and request, then the body (normal and conf-change entries alike). */
+export function withEntryHeader(member: bigint, id: bigint, body: Uint8Array): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length);
   buf.writeBigUInt64BE(member, 0);
   buf.writeBigUInt64BE(id, 8);
   buf.set(body, HEADER_BYTES);
   return buf;
+}
+
+/** The body after the entry header. */
+export function entryBody(data: Buffer): Buffer {
+  return data.subarray(HEADER_BYTES);
 }
 
 /**
@@ -79,5 +88,5 @@ export function entryHeader(data: Buffer): EntryHeader {
 
 export function decodeEntryData(data: Buffer): InternalRequest {
   const type = protoType('etcdtspb.InternalRequest');
-  return type.toObject(type.decode(data.subarray(HEADER_BYTES)), CONVERSION) as InternalRequest;
+  return type.toObject(type.decode(entryBody(data)), CONVERSION) as InternalRequest;
 }

@@ -7,16 +7,13 @@ import { Errors } from '../errors';
 import { goSort } from './go-sort';
 import { SortOrder, SortTarget, type KeyValuePb, type RangeRequest, type RangeResponse } from '../pb/types';
 
-export interface ReadView {
+/** What a range reads from: the store's head or a write transaction's view. */
+export interface RangeSource {
   range(key: Buffer, end: RangeEnd, options?: RangeOptions): RangeResult;
 }
 
-/** etcd's range_end convention: empty = one key; "\0" = every key >= key. */
-export function rangeEnd(end: Buffer | undefined): RangeEnd {
-  if (end === undefined || end.length === 0) return undefined;
-  if (end.length === 1 && end[0] === 0) return Buffer.alloc(0);
-  return end;
-}
+import { rangeEnd } from '../mvcc/range-end';
+export { rangeEnd };
 
 export function toPb(kv: KeyValue, keysOnly = false): KeyValuePb {
   return {
@@ -40,7 +37,7 @@ export function mvccCall<T>(fn: () => T): T {
   }
 }
 
-export function range(view: ReadView, r: RangeRequest): RangeResponse {
+export function range(view: RangeSource, r: RangeRequest): RangeResponse {
   const limit = Number(r.limit);
   const minMod = Number(r.min_mod_revision);
   const maxMod = Number(r.max_mod_revision);

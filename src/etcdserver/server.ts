@@ -1,69 +1,83 @@
-// One etcd-ts member: wires the backend, MVCC store, applier and Raft node together and serves
-// what api/ asks of it (EtcdServerApi). Proposals wait here for their apply results.
+// One etcd-ts member: wires the backend, MVCC store, apply chain, Raft node, peers, leases and
+// membership together, and serves api/ the member's typed calls (etcd's v3_server.go): put()
+// resolves a PutResponse, txn() a TxnResponse, and so on. Proposals wait in proposals.ts for
+// their apply results; linearizable reads pass the read barrier; requests only the leader can
+// serve go through forwarder.ts.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Applier, type ApplyResult } from '../apply/applier';
+import { EntryApplier } from '../apply/entry-applier';
+import type { Applied } from '../apply/applied';
 import { encodeEntryData, etcdEntryBytes } from '../apply/entry-codec';
 import { mvccCall, range as applyRange } from '../apply/range';
-import { txn as applyTxn } from '../apply/txn';
-import type { EtcdServerApi, MemberStatus } from '../api/server-api';
+import { isReadOnly, isSerializable, txn as applyTxn } from '../apply/txn';
+import type { MemberApi } from '../api/member-api';
 import { Backend } from '../backend/backend';
-import { EtcdError, Errors } from '../errors';
+import { Errors } from '../errors';
 import { MvccStore } from '../mvcc/store';
-import type { InternalRequest, Member, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse } from '../pb/types';
+import type * as pb from '../pb/types';
 import { ProposalDroppedError } from '../raft/raft';
 import { MessageType, type Message } from '../raft/types';
 import { RaftNode } from '../raftnode/node';
 import type { ServerConfig } from '../server/config';
 import { Membership } from '../membership/membership';
 import { encodeMemberChange, type MemberChange } from '../membership/member-change';
+import type { MemberInfo } from '../membership/membership';
 import { MemberAdmin, toPbMember } from '../membership/member-admin';
 import { ReadBarrier } from './read-barrier';
 import { SnapshotTransfer } from './snapshot-transfer';
 import { WatchableStore } from '../watch/watchable-store';
 import { Lessor } from '../lease/lessor';
-import { LeaseService, type TimeToLiveAnswer } from '../lease/lease-service';
+import { LeaseService } from '../lease/lease-service';
 import { PeerTransport } from '../peer/transport';
 import { ETCD_VERSION } from '../server/version';
+import { Forwarder } from './forwarder';
+import { Proposals } from './proposals';
+import { RequestPipeline } from './pipeline';
+import { Signal } from './signal';
 
-interface Waiter {
-  req: InternalRequest;
-  resolve: (response: object) => void;
-  reject: (err: Error) => void;
-  /** When the proposal is given up on (a forwarded one can be lost with a leader change). */
-  deadline: number;
-}
+/** etcd refuses proposals while apply lags commit by more than this (maxGapBetweenApplyAndCommitIndex). */
+const MAX_APPLY_LAG_ENTRIES = 5000;
+/** Proposals waiting for apply at most, and their bytes: past either, `too many requests`. */
+const MAX_PROPOSALS_IN_FLIGHT = 10_000;
+const MAX_PROPOSAL_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
+/** Unary client calls served at once, and streams open, at most. */
+const MAX_UNARY_CALLS_IN_FLIGHT = 10_000;
+const MAX_STREAMS = 20_000;
 
-/** How often expired proposals are looked for. */
-const PROPOSAL_SWEEP_MS = 500;
-
-export class EtcdServer implements EtcdServerApi {
+export class EtcdServer implements MemberApi {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
+  readonly maxConcurrentStreams: number;
   readonly membership: Membership;
   readonly watchable: WatchableStore;
+  /** Every client call passes here, whatever its transport. */
+  readonly pipeline: RequestPipeline;
   private readonly lessor: Lessor;
-  private readonly leaseService: LeaseService;
+  private readonly leases: LeaseService;
   private readonly backend: Backend;
   private readonly mvcc: MvccStore;
   private readonly node: RaftNode;
-  private readonly waiters = new Map<bigint, Waiter>();
-  private nextRequestId = 1n;
+  private readonly proposals: Proposals;
   private readonly readBarrier: ReadBarrier;
   private readonly transport: PeerTransport;
+  private readonly forwarder: Forwarder;
   private readonly requestTimeoutMs: number;
-  private readonly sweeper: NodeJS.Timeout;
-  private readonly applier: Applier;
   private readonly admin: MemberAdmin;
   private readonly clusterIdText: string;
   private readonly memberIdText: string;
   private stopped = false;
+  /** What requests wait for: the next leader change; that, or the next applied index. */
+  private readonly leaderChange: Signal;
+  private readonly progress: Signal;
 
   constructor(private readonly config: ServerConfig, private readonly log: Logger, onFatal: (err: Error) => void, joinRecord?: string) {
     this.maxRequestBytes = config.maxRequestBytes;
     this.maxTxnOps = config.maxTxnOps;
+    this.maxConcurrentStreams = Math.min(config.maxConcurrentStreams, 4294967295);
+    // etcd's request timeout: long enough to ride out an election.
+    this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     this.backend = new Backend({ dir: join(config.dataDir, 'member', 'lmdb') });
-    this.membership = new Membership(this.backend, config, joinRecord);
+    this.membership = new Membership(this.backend, config, joinRecord, log);
     this.mvcc = new MvccStore(this.backend);
     this.watchable = new WatchableStore(this.mvcc, log, config.watchProgressNotifyIntervalMs);
     // etcd's shortest lease: 1.5 election timeouts, in whole seconds rounded up.
@@ -71,18 +85,17 @@ export class EtcdServer implements EtcdServerApi {
     this.clusterIdText = this.membership.clusterId.toString();
     this.memberIdText = this.membership.selfId.toString();
     const selfId = this.membership.selfId;
-    const applier = (this.applier = new Applier({
+    this.proposals = new Proposals({ timeoutMs: this.requestTimeoutMs, maxInFlight: MAX_PROPOSALS_IN_FLIGHT, maxInFlightBytes: MAX_PROPOSAL_BYTES_IN_FLIGHT });
+    const applier = new EntryApplier({
       backend: this.backend,
       mvcc: this.mvcc,
       memberId: selfId,
       leases: this.lessor,
-      localRequest: (id) => this.waiters.get(id)?.req,
-      deliver: (results) => this.deliver(results),
+      localRequest: (id) => this.proposals.request(id),
+      deliver: (results) => this.proposals.deliver(results),
       notify: (events, revision) => this.watchable.notify(events, revision),
       members: this.membership,
-    }));
-    // etcd's request timeout: long enough to ride out an election.
-    this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
+    });
     const snapshots = new SnapshotTransfer({
       backend: this.backend,
       mvcc: this.mvcc,
@@ -103,7 +116,7 @@ export class EtcdServer implements EtcdServerApi {
       onSnapshot: (m, path) => snapshots.install(m, path),
       snapshotDir: SnapshotTransfer.spoolDir(config.dataDir),
       membersJson: () => this.membership.storedJson(),
-      onForward: (op, body) => this.serveForwarded(op, body),
+      onForward: (op, body) => this.forwarder.serve(op, body),
       electionTimeoutMs: config.electionTimeoutMs,
       log,
     }));
@@ -119,7 +132,7 @@ export class EtcdServer implements EtcdServerApi {
       clusterId: this.clusterIdText,
       leaderProgress: (id) => (this.node.isLeader() ? { match: this.node.raft.matchOf(id) ?? 0, committed: this.node.committedIndex() } : undefined),
       propose: (change) => this.proposeMemberChange(change),
-      forwardPromote: async (id) => (await this.forwardToLeader<{ members: Member[] }>('promote', { id })).members,
+      forwardPromote: (id) => this.forwarder.call('promote', { id }),
     });
     this.readBarrier = new ReadBarrier(
       { readIndex: (ctx) => this.node.readIndex(ctx), appliedIndex: () => this.node.appliedIndex() },
@@ -150,18 +163,47 @@ export class EtcdServer implements EtcdServerApi {
       onFatal,
       log,
     });
-    this.leaseService = new LeaseService({
+    this.leaderChange = new Signal((fire) => this.node.onLeaderChange(fire), MAX_PROPOSALS_IN_FLIGHT);
+    this.progress = new Signal((fire) => {
+      const leader = this.node.onLeaderChange(fire);
+      const applied = this.node.onAppliedIndex(fire);
+      return () => (leader(), applied());
+    }, MAX_PROPOSALS_IN_FLIGHT);
+    this.forwarder = new Forwarder({
+      selfId: this.memberIdText,
+      handlers: {
+        promote: (r) => this.admin.promote(r.id, false),
+        'lease-renew': (r) => this.leases.renewHere(BigInt(r.id)),
+        'lease-ttl': (r) => this.leases.timeToLiveHere(BigInt(r.id), r.keys),
+      },
+      leader: () => this.node.leader(),
+      peerUrls: (id) => this.membership.find(BigInt(id))?.peerUrls,
+      send: (urls, op, body, ms) => transport.forward(urls, op, body, ms),
+      leaderChange: (ms) => this.leaderChange.next(ms),
+      stopped: () => this.stopped,
+      requestTimeoutMs: this.requestTimeoutMs,
+      electionTimeoutMs: config.electionTimeoutMs,
+      log,
+    });
+    this.leases = new LeaseService({
       lessor: this.lessor,
-      propose: (req) => this.propose(req),
-      forwardToLeader: (op, payload) => this.forwardToLeader(op, payload),
+      proposeGrant: (req) => this.propose({ lease_grant: req }, (a) => (a.kind === 'lease_grant' ? a.response : undefined)),
+      proposeRevoke: (req) => this.propose({ lease_revoke: req }, (a) => (a.kind === 'lease_revoke' ? a.response : undefined)),
+      forwardRenew: (id) => this.forwarder.call('lease-renew', { id: id.toString() }),
+      forwardTimeToLive: (id, keys) => this.forwarder.call('lease-ttl', { id: id.toString(), keys }),
       isLeader: () => this.node.isLeader(),
       isReadyLeader: () => this.node.isLeader() && this.node.appliedIndex() >= this.node.committedIndex(),
+      progress: (ms) => this.progress.next(ms),
       memberId: selfId,
       electionTimeoutMs: config.electionTimeoutMs,
       log,
     });
-    this.sweeper = setInterval(() => this.expireProposals(), PROPOSAL_SWEEP_MS);
-    this.sweeper.unref();
+    this.pipeline = new RequestPipeline(this, {
+      electionTimeoutMs: config.electionTimeoutMs,
+      maxRequestBytes: config.maxRequestBytes,
+      maxUnaryInFlight: MAX_UNARY_CALLS_IN_FLIGHT,
+      maxStreams: MAX_STREAMS,
+    });
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
   }
 
@@ -170,6 +212,215 @@ export class EtcdServer implements EtcdServerApi {
     this.syncPeers();
     if (this.membership.list().length > 1) await this.transport.start();
     void this.publish();
+  }
+
+  // --- KV ---------------------------------------------------------------------------------
+
+  async range(req: pb.RangeRequest): Promise<pb.RangeResponse> {
+    if (!req.serializable) await this.linearizableReadBarrier();
+    return applyRange(this.mvcc, req);
+  }
+
+  put(req: pb.PutRequest): Promise<pb.PutResponse> {
+    return this.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined));
+  }
+
+  deleteRange(req: pb.DeleteRangeRequest): Promise<pb.DeleteRangeResponse> {
+    return this.propose({ delete_range: req }, (a) => (a.kind === 'delete_range' ? a.response : undefined));
+  }
+
+  /** A txn of ranges only is served here without raft, as etcd's; the others are proposed. */
+  async txn(req: pb.TxnRequest): Promise<pb.TxnResponse> {
+    if (isReadOnly(req)) {
+      if (!isSerializable(req)) await this.linearizableReadBarrier();
+      return applyTxn(this.mvcc.read(), req, { leaseExists: () => false });
+    }
+    return this.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined));
+  }
+
+  compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
+    return this.propose({ compaction: req }, (a) => (a.kind === 'compaction' ? a.response : undefined));
+  }
+
+  // --- Lease ------------------------------------------------------------------------------
+
+  leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
+    return this.leases.grant(req);
+  }
+
+  leaseRevoke(req: pb.LeaseRevokeRequest): Promise<pb.LeaseRevokeResponse> {
+    return this.leases.revoke(BigInt(req.ID));
+  }
+
+  /** A keep-alive: the lease's TTL, 0 when it is not found (any more). */
+  leaseRenew(id: bigint): Promise<number> {
+    return this.leases.renew(id);
+  }
+
+  async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
+    const t = await this.leases.timeToLive(BigInt(req.ID), req.keys);
+    return { ID: t.ID, TTL: t.TTL, grantedTTL: t.grantedTTL, keys: t.keys.map((k) => Buffer.from(k, 'base64')) };
+  }
+
+  leaseLeases(): pb.LeaseLeasesResponse {
+    return { leases: this.lessor.idsByExpiry().map((id) => ({ ID: id.toString() })) };
+  }
+
+  // --- Cluster ----------------------------------------------------------------------------
+
+  memberList(): pb.Member[] {
+    return this.membership.list().map(toPbMember);
+  }
+
+  memberAdd(req: pb.MemberAddRequest): Promise<{ member: pb.Member; members: pb.Member[] }> {
+    return this.admin.add(req.peerURLs, req.isLearner);
+  }
+
+  memberRemove(req: pb.MemberIdRequest): Promise<pb.Member[]> {
+    return this.admin.remove(String(req.ID));
+  }
+
+  memberUpdate(req: pb.MemberIdRequest): Promise<pb.Member[]> {
+    return this.admin.update(String(req.ID), req.peerURLs ?? []);
+  }
+
+  memberPromote(req: pb.MemberIdRequest): Promise<pb.Member[]> {
+    return this.admin.promote(String(req.ID));
+  }
+
+  // --- Maintenance ------------------------------------------------------------------------
+
+  status(): pb.StatusResponse {
+    return {
+      version: ETCD_VERSION,
+      dbSize: this.backend.sizeBytes(),
+      dbSizeInUse: this.backend.sizeInUseBytes(),
+      leader: this.node.leader() ?? '0',
+      raftIndex: this.node.committedIndex(),
+      raftTerm: this.node.term(),
+      raftAppliedIndex: this.node.appliedIndex(),
+      isLearner: this.membership.find(this.membership.selfId)?.isLearner === true,
+      // As etcd: a member without a leader says so here.
+      errors: this.node.leader() === undefined ? [Errors.noLeader().message] : [],
+    };
+  }
+
+  /** etcd's HashKV at revision (0 = current), over the committed state; the header's revision is the hashed one. */
+  hashKV(req: pb.HashKVRequest): pb.HashKVResponse {
+    const h = mvccCall(() => this.mvcc.hashKV(Number(req.revision)));
+    return { header: { revision: h.revision }, hash: h.hash, compact_revision: h.compacted, hash_revision: h.hashRevision };
+  }
+
+  hash(): pb.HashResponse {
+    return { hash: this.mvcc.hashAll() };
+  }
+
+  /** Hands leadership to the member `targetID`; resolves once it leads. */
+  async moveLeader(req: pb.MoveLeaderRequest): Promise<void> {
+    const target = String(req.targetID);
+    if (!this.node.isLeader()) throw Errors.notLeader();
+    if (!this.membership.voterIds().some((id) => id.toString() === target)) throw Errors.badLeaderTransferee();
+    if (target === this.memberIdText) return;
+    this.node.transferLeader(target);
+    const deadline = Date.now() + this.requestTimeoutMs;
+    while (this.node.leader() !== target) {
+      if (this.stopped) throw Errors.stopped();
+      const left = deadline - Date.now();
+      if (left <= 0) throw Errors.leaderTransferTimeout();
+      await this.leaderChange.next(left);
+    }
+  }
+
+  // --- What every service needs ----------------------------------------------------------
+
+  hasLeader(): boolean {
+    return this.node.leader() !== undefined;
+  }
+
+  onLeaderChange(listener: (leader: string | undefined) => void): () => void {
+    return this.node.onLeaderChange((leader) => listener(leader));
+  }
+
+  header(revision?: number | null): pb.ResponseHeader {
+    return {
+      cluster_id: this.clusterIdText,
+      member_id: this.memberIdText,
+      revision: revision === null ? 0 : (revision ?? this.mvcc.currentRevision()),
+      raft_term: this.node.term(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.node.stop();
+    this.pipeline.close();
+    this.leaderChange.close();
+    this.progress.close();
+    this.proposals.close(Errors.stopped());
+    this.readBarrier.close(Errors.stopped());
+    this.watchable.close();
+    this.leases.close();
+    await this.transport.close();
+    await this.backend.close();
+  }
+
+  // --- Inside the member ------------------------------------------------------------------
+
+  /** Proposes a request through Raft; resolves with what `pick` takes of its apply result. */
+  private async propose<T>(req: pb.InternalRequest, pick: (a: Applied) => T | undefined): Promise<T> {
+    if (this.stopped) throw Errors.stopped();
+    // As etcd: a member whose apply lags far behind commit takes no more until it catches up.
+    if (this.node.committedIndex() > this.node.appliedIndex() + MAX_APPLY_LAG_ENTRIES) throw Errors.tooManyRequests();
+    if (this.node.leader() === undefined) await this.leaderToPropose();
+    return this.proposals.propose(
+      req,
+      (id) => {
+        const data = encodeEntryData(this.membership.selfId, id, req);
+        if (etcdEntryBytes(data, this.membership.selfId) > this.maxRequestBytes) throw Errors.requestTooLarge();
+        this.proposeToRaft(() => this.node.propose(data));
+        return data.length;
+      },
+      pick,
+    );
+  }
+
+  private async proposeMemberChange(change: MemberChange): Promise<MemberInfo[]> {
+    if (this.node.leader() === undefined) await this.leaderToPropose();
+    return this.proposals.propose(
+      {},
+      (id) => {
+        const data = encodeMemberChange(this.membership.selfId, id, change);
+        this.proposeToRaft(() => this.node.proposeConfChange(data));
+        return data.length;
+      },
+      (a) => (a.kind === 'member_change' ? a.members : undefined),
+    );
+  }
+
+  /**
+   * As etcd's raft, which takes proposals only while some member leads: a proposal made without
+   * a leader waits for one (an election is usually under way), up to the request timeout.
+   * Bounded like the proposals in flight.
+   */
+  private async leaderToPropose(): Promise<void> {
+    const deadline = Date.now() + this.requestTimeoutMs;
+    while (this.node.leader() === undefined) {
+      if (this.stopped) throw Errors.stopped();
+      const left = deadline - Date.now();
+      if (left <= 0) throw Errors.contextDeadline();
+      await this.leaderChange.next(left);
+    }
+  }
+
+  /** Raft drops a proposal when no leader can take it, or its uncommitted log is full. */
+  private proposeToRaft(propose: () => void): void {
+    try {
+      propose();
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+      throw this.node.leader() === undefined ? Errors.noLeader() : Errors.timeout();
+    }
   }
 
   /** Points the transport at the current members (after start and after each change). */
@@ -183,216 +434,21 @@ export class EtcdServer implements EtcdServerApi {
     }
   }
 
-  memberAdd(peerUrls: string[], isLearner: boolean): Promise<{ member: Member; members: Member[] }> {
-    return this.admin.add(peerUrls, isLearner);
-  }
-
-  memberRemove(id: string): Promise<Member[]> {
-    return this.admin.remove(id);
-  }
-
-  memberUpdate(id: string, peerUrls: string[]): Promise<Member[]> {
-    return this.admin.update(id, peerUrls);
-  }
-
-  memberPromote(id: string): Promise<Member[]> {
-    return this.admin.promote(id);
-  }
-
-  leaseGrant(ttl: number, id: bigint): Promise<{ ID: string; TTL: number; revision: number }> {
-    return this.leaseService.grant(ttl, id);
-  }
-
-  async leaseRevoke(id: bigint): Promise<number> {
-    const r = (await this.leaseService.revoke(id)) as { header: { revision: number } };
-    return r.header.revision;
-  }
-
-  leaseRenew(id: bigint): Promise<number> {
-    return this.leaseService.renew(id);
-  }
-
-  leaseTimeToLive(id: bigint, keys: boolean): Promise<TimeToLiveAnswer> {
-    return this.leaseService.timeToLive(id, keys);
-  }
-
-  leaseIds(): string[] {
-    return this.lessor.idsByExpiry().map(String);
-  }
-
-  /** Requests other members forwarded here, believing this member leads (see forwardToLeader). */
-  private readonly forwardedOps: Record<string, (body: Record<string, string>) => Promise<object>> = {
-    promote: async (b) => ({ members: await this.admin.promote(b.id, false) }),
-    'lease-renew': async (b) => ({ TTL: await this.leaseService.renewHere(BigInt(b.id)) }),
-    'lease-ttl': (b) => this.leaseService.timeToLiveHere(BigInt(b.id), b.keys === 'true'),
-  };
-
-  private async serveForwarded(op: string, body: string): Promise<{ status: number; body: string }> {
-    try {
-      const handler = this.forwardedOps[op];
-      if (handler === undefined) return { status: 404, body: '{}' };
-      return { status: 200, body: JSON.stringify(await handler(JSON.parse(body) as Record<string, string>)) };
-    } catch (err) {
-      const e = err instanceof EtcdError ? err : Errors.timeout();
-      return { status: 409, body: JSON.stringify({ code: e.code, message: e.message }) };
-    }
-  }
-
-  /**
-   * Hands a request only the leader can serve to the leader, retrying through leader changes
-   * until it answers or the request times out (etcd's loop for promotions and lease renewals).
-   * The leader's errors come back as they are.
-   */
-  async forwardToLeader<T>(op: string, payload: Record<string, string>, timeoutMs = this.requestTimeoutMs): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    const notLeader = Errors.notLeader().message;
-    for (;;) {
-      const lead = this.node.leader();
-      if (lead === this.memberIdText) {
-        // Leadership came here while the request waited: serve it here (as etcd, which forwards
-        // to whichever member leads, itself included).
-        try {
-          return (await this.forwardedOps[op](payload)) as T;
-        } catch (err) {
-          if (!(err instanceof EtcdError) || err.message !== notLeader) throw err;
-        }
-      }
-      const leader = lead === undefined || lead === this.memberIdText ? undefined : this.membership.find(BigInt(lead));
-      if (leader !== undefined) {
-        try {
-          // A leader that stopped answering must not hold the request past a new election.
-          const attemptMs = Math.max(100, Math.min(deadline - Date.now(), 2 * this.config.electionTimeoutMs + 1000));
-          const { status, body } = await this.transport.forward(leader.peerUrls, op, JSON.stringify(payload), attemptMs);
-          const answer = JSON.parse(body) as { code?: number; message?: string };
-          if (status === 200) return answer as T;
-          if (answer.message !== undefined && answer.message !== notLeader) throw new EtcdError(answer.code ?? 2, answer.message);
-        } catch (err) {
-          if (err instanceof EtcdError) throw err;
-          this.log.debug({ op, err: err instanceof Error ? err.message : String(err) }, 'forwarding to the leader failed; retrying');
-        }
-      }
-      if (this.stopped) throw Errors.stopped();
-      if (Date.now() >= deadline) throw lead === undefined ? Errors.noLeader() : Errors.timeout();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
-  private proposeMemberChange(change: MemberChange): Promise<object> {
-    return this.submit({}, (id) => this.node.proposeConfChange(encodeMemberChange(this.membership.selfId, id, change)));
-  }
-
-  /** Registers a waiter for request `id` and hands the proposal to raft. */
-  private submit(req: InternalRequest, proposeAs: (id: bigint) => void): Promise<object> {
-    if (this.stopped) return Promise.reject(Errors.stopped());
-    const id = this.nextRequestId++;
-    return new Promise((resolve, reject) => {
-      this.waiters.set(id, { req, resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
-      try {
-        proposeAs(id);
-      } catch (err) {
-        this.waiters.delete(id);
-        if (!(err instanceof ProposalDroppedError)) reject(err);
-        else reject(this.node.leader() === undefined ? Errors.noLeader() : Errors.timeout());
-      }
-    });
-  }
-
   /** Announces this member's name and client URLs to the cluster until it is recorded (etcd's publish). */
   private async publish(): Promise<void> {
     const id = this.membership.selfId;
     const { name, advertiseClientUrls: urls } = this.config;
     while (!this.stopped && !this.membership.published(id, name, urls)) {
+      const started = Date.now();
       try {
         await this.node.waitLeader();
-        await this.propose({ member_attributes: { id: id.toString(), name, client_urls: urls } });
+        await this.propose({ member_attributes: { id: id.toString(), name, client_urls: urls } }, (a) => (a.kind === 'member_attributes' ? true : undefined));
       } catch {
-        await new Promise((r) => setTimeout(r, 500).unref());
+        // A refusal that came at once (no leader yet, busy) is tried again at the next leader
+        // change, or after a while; a timed-out one right away.
+        if (Date.now() - started < this.requestTimeoutMs) await this.leaderChange.next(this.requestTimeoutMs / 10).catch(() => undefined);
       }
     }
-  }
-
-  hashKV(revision: number): { hash: number; revision: number; compacted: number; hashRevision: number } {
-    return mvccCall(() => this.mvcc.hashKV(revision));
-  }
-
-  hash(): number {
-    return this.mvcc.hashAll();
-  }
-
-  async moveLeader(target: string): Promise<void> {
-    if (!this.node.isLeader()) throw Errors.notLeader();
-    if (!this.membership.voterIds().some((id) => id.toString() === target)) throw Errors.badLeaderTransferee();
-    if (target === this.memberIdText) return;
-    this.node.transferLeader(target);
-    const deadline = Date.now() + this.requestTimeoutMs;
-    while (this.node.leader() !== target) {
-      if (this.stopped) throw Errors.stopped();
-      if (Date.now() > deadline) throw Errors.leaderTransferTimeout();
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  hasLeader(): boolean {
-    return this.node.leader() !== undefined;
-  }
-
-  header(revision?: number | null): ResponseHeader {
-    return {
-      cluster_id: this.clusterIdText,
-      member_id: this.memberIdText,
-      revision: revision === null ? 0 : (revision ?? this.mvcc.currentRevision()),
-      raft_term: this.node.term(),
-    };
-  }
-
-  async range(req: RangeRequest): Promise<RangeResponse> {
-    if (!req.serializable) await this.linearizableReadBarrier();
-    return applyRange(this.mvcc, req);
-  }
-
-  async readOnlyTxn(req: TxnRequest, serializable: boolean): Promise<TxnResponse> {
-    if (!serializable) await this.linearizableReadBarrier();
-    return applyTxn(this.mvcc.read(), req, { leaseExists: () => false });
-  }
-
-  propose(req: InternalRequest): Promise<object> {
-    return this.submit(req, (id) => {
-      const data = encodeEntryData(this.membership.selfId, id, req);
-      if (etcdEntryBytes(data, this.membership.selfId) > this.maxRequestBytes) throw Errors.requestTooLarge();
-      this.node.propose(data);
-    });
-  }
-
-  status(): MemberStatus {
-    return {
-      version: ETCD_VERSION,
-      dbSize: this.backend.sizeBytes(),
-      dbSizeInUse: this.backend.sizeInUseBytes(),
-      leader: this.node.leader() ?? '0',
-      raftIndex: this.node.committedIndex(),
-      raftTerm: this.node.term(),
-      raftAppliedIndex: this.node.appliedIndex(),
-      isLearner: false,
-      errors: [],
-    };
-  }
-
-  members(): Member[] {
-    return this.membership.list().map(toPbMember);
-  }
-
-  async close(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.node.stop();
-    clearInterval(this.sweeper);
-    for (const w of this.waiters.values()) w.reject(Errors.stopped());
-    this.waiters.clear();
-    this.readBarrier.close(Errors.stopped());
-    this.watchable.close();
-    this.leaseService.close();
-    await this.transport.close();
-    await this.backend.close();
   }
 
   /**
@@ -406,23 +462,4 @@ export class EtcdServer implements EtcdServerApi {
     await this.readBarrier.wait();
   }
 
-  private expireProposals(): void {
-    if (this.waiters.size === 0) return;
-    const now = Date.now();
-    for (const [id, w] of this.waiters) {
-      if (w.deadline > now) continue;
-      this.waiters.delete(id);
-      w.reject(Errors.timeout());
-    }
-  }
-
-  private deliver(results: Map<bigint, ApplyResult>): void {
-    for (const [id, result] of results) {
-      const w = this.waiters.get(id);
-      if (w === undefined) continue;
-      this.waiters.delete(id);
-      if (result.ok) w.resolve(result.response);
-      else w.reject(result.error);
-    }
-  }
 }

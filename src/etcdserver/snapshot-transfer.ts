@@ -6,7 +6,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Applier } from '../apply/applier';
+import type { EntryApplier } from '../apply/entry-applier';
 import type { Backend } from '../backend/backend';
 import { FileBytes, hasEndRecord, readSnapshot } from '../mvcc/snapshot';
 import type { MvccStore } from '../mvcc/store';
@@ -27,7 +27,7 @@ interface SnapshotHeader {
 export interface SnapshotTransferDeps {
   backend: Backend;
   mvcc: MvccStore;
-  applier: Applier;
+  applier: EntryApplier;
   membership: Membership;
   lessor: Lessor;
   node: () => RaftNode;
@@ -67,22 +67,13 @@ export class SnapshotTransfer {
     }
     const term = this.d.node().raft.log.term(index);
     this.sending.add(m.to);
-    const fields = { 'remote-peer-id': hexId(m.to), 'snapshot-index': index };
-    this.d.log.info(fields, 'sending database snapshot');
-    const started = Date.now();
     this.d
       .transport()
       .sendSnapshot({ ...m, snapshot: { index, term } }, chunks)
       .then(
-        (bytes) => {
-          // "bytes" is kept beside etcd's "size" field: tests and scripts read it.
-          this.d.log.info({ ...fields, bytes, size: bytes, took: `${Date.now() - started}ms` }, 'sent database snapshot');
-          this.d.node().reportSnapshot(m.to, true);
-        },
-        (err: unknown) => {
-          this.d.log.warn({ ...fields, error: err instanceof Error ? err.message : String(err) }, 'failed to send database snapshot');
-          this.d.node().reportSnapshot(m.to, false);
-        },
+        // The transport logs the transfer with etcd's messages (sending / sent / failed to send).
+        () => this.d.node().reportSnapshot(m.to, true),
+        () => this.d.node().reportSnapshot(m.to, false),
       )
       .finally(() => {
         view.done();

@@ -5,15 +5,22 @@
 import type { Logger } from 'pino';
 import { Errors } from '../errors';
 import { MAX_LEASE_TTL_SEC, type Lessor } from './lessor';
-import type { InternalRequest } from '../pb/types';
+import type { TimeToLiveAnswer } from '../etcdserver/forwarder';
+import type { LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse } from '../pb/types';
 
 export interface LeaseServiceDeps {
   lessor: Lessor;
-  propose: (req: InternalRequest) => Promise<object>;
-  forwardToLeader: <T>(op: string, payload: Record<string, string>) => Promise<T>;
+  /** Proposes a grant or revoke through Raft; resolves once it is applied here. */
+  proposeGrant: (req: LeaseGrantRequest) => Promise<LeaseGrantResponse>;
+  proposeRevoke: (req: LeaseRevokeRequest) => Promise<LeaseRevokeResponse>;
+  /** Renewals and time-to-live are the leader's: other members hand them over. */
+  forwardRenew: (id: bigint) => Promise<number>;
+  forwardTimeToLive: (id: bigint, keys: boolean) => Promise<TimeToLiveAnswer>;
   /** Whether this member leads and has applied everything committed when it took over. */
   isReadyLeader: () => boolean;
   isLeader: () => boolean;
+  /** Resolves when leadership or the applied index moves, or after ms at most. */
+  progress: (ms: number) => Promise<void>;
   memberId: bigint;
   electionTimeoutMs: number;
   log: Logger;
@@ -26,13 +33,6 @@ const REVOKES_PER_SECOND = 1000;
 /** A revoke that has not taken effect by then is proposed again (etcd: 3 s). */
 const REVOKE_RETRY_MS = 3000;
 
-export interface TimeToLiveAnswer {
-  ID: string;
-  TTL: number;
-  grantedTTL: number;
-  keys: string[];
-}
-
 export class LeaseService {
   private readonly timer: NodeJS.Timeout;
   private nextId: bigint;
@@ -44,28 +44,26 @@ export class LeaseService {
     this.timer.unref();
   }
 
-  async grant(ttl: number, id: bigint): Promise<{ ID: string; TTL: number; revision: number }> {
-    if (ttl > MAX_LEASE_TTL_SEC) throw Errors.leaseTTLTooLarge();
+  grant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+    const ttl = Number(req.TTL);
+    if (ttl > MAX_LEASE_TTL_SEC) return Promise.reject(Errors.leaseTTLTooLarge());
+    const id = BigInt(req.ID);
     const chosen = id !== 0n ? id : this.newId();
-    const resp = (await this.d.propose({ lease_grant: { ID: chosen.toString(), TTL: ttl } })) as { ID: string; TTL: number; header: { revision: number } };
-    return { ID: resp.ID, TTL: resp.TTL, revision: resp.header.revision };
+    return this.d.proposeGrant({ ID: chosen.toString(), TTL: ttl });
   }
 
-  async revoke(id: bigint): Promise<object> {
-    return this.d.propose({ lease_revoke: { ID: id.toString() } });
+  revoke(id: bigint): Promise<LeaseRevokeResponse> {
+    return this.d.proposeRevoke({ ID: id.toString() });
   }
 
   /** A keep-alive: the lease's TTL, or 0 when it does not exist (any more). */
   async renew(id: bigint): Promise<number> {
-    if (!this.d.isLeader()) {
-      const r = await this.d.forwardToLeader<{ TTL: number }>('lease-renew', { id: id.toString() });
-      return r.TTL;
-    }
+    if (!this.d.isLeader()) return this.d.forwardRenew(id);
     return this.renewHere(id);
   }
 
   async timeToLive(id: bigint, keys: boolean): Promise<TimeToLiveAnswer> {
-    if (!this.d.isLeader()) return this.d.forwardToLeader<TimeToLiveAnswer>('lease-ttl', { id: id.toString(), keys: String(keys) });
+    if (!this.d.isLeader()) return this.d.forwardTimeToLive(id, keys);
     return this.timeToLiveHere(id, keys);
   }
 
@@ -103,7 +101,8 @@ export class LeaseService {
       if (Date.now() > deadline) throw Errors.timeout();
       this.tick();
       if (this.d.lessor.isPrimary()) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Applying the predecessor's entries (or losing leadership) is what can change the answer.
+      await this.d.progress(deadline - Date.now());
     }
   }
 

@@ -12,8 +12,8 @@ export interface MemberAdminDeps {
   clusterId: string;
   /** The leader's view of a member's log (undefined when this member does not lead). */
   leaderProgress: (id: string) => { match: number; committed: number } | undefined;
-  /** Proposes a change; resolves with the apply result ({ members }). */
-  propose: (change: MemberChange) => Promise<object>;
+  /** Proposes a change; resolves with the member list once it is applied. */
+  propose: (change: MemberChange) => Promise<MemberInfo[]>;
   /** Asks the leader to promote (only it knows whether the learner has caught up). */
   forwardPromote: (id: string) => Promise<Member[]>;
 }
@@ -62,8 +62,7 @@ export class MemberAdmin {
   }
 
   private async change(c: MemberChange): Promise<Member[]> {
-    const result = (await this.d.propose(c)) as { members: MemberInfo[] };
-    return result.members.map(toPbMember);
+    return (await this.d.propose(c)).map(toPbMember);
   }
 }
 

@@ -1,6 +1,7 @@
 // A cluster membership change as carried in a ConfChange log entry: the proposer's entry header
 // (see entry-codec.ts) followed by this JSON. Raft sees only the voter/learner effect; the rest
 // (URLs, names) is for the membership record.
+import { entryBody, withEntryHeader } from '../apply/entry-codec';
 import type { ConfChange } from '../raft/types';
 
 export interface MemberChange {
@@ -11,19 +12,12 @@ export interface MemberChange {
   isLearner?: boolean;
 }
 
-const HEADER_BYTES = 16;
-
 export function encodeMemberChange(member: bigint, reqId: bigint, change: MemberChange): Buffer {
-  const body = Buffer.from(JSON.stringify(change));
-  const buf = Buffer.allocUnsafe(HEADER_BYTES + body.length);
-  buf.writeBigUInt64BE(member, 0);
-  buf.writeBigUInt64BE(reqId, 8);
-  body.copy(buf, HEADER_BYTES);
-  return buf;
+  return withEntryHeader(member, reqId, Buffer.from(JSON.stringify(change)));
 }
 
 export function decodeMemberChange(data: Buffer): MemberChange {
-  return JSON.parse(data.subarray(HEADER_BYTES).toString('utf8')) as MemberChange;
+  return JSON.parse(entryBody(data).toString('utf8')) as MemberChange;
 }
 
 /** What raft must do for a change (update changes only URLs). */

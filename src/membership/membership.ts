@@ -1,5 +1,6 @@
 // The cluster's members as this member knows them. Fixed at first start from --initial-cluster
 // and kept in the backend, so later starts keep the same IDs whatever the flags say (as etcd).
+import type { Logger } from 'pino';
 import type { Backend, ReadView } from '../backend/backend';
 import type { ServerConfig } from '../server/config';
 import { parseInitialCluster } from '../server/config';
@@ -33,7 +34,7 @@ export class Membership {
 
 
   /** `join`: the membership record fetched from an existing cluster (first start only). */
-  constructor(private readonly backend: Backend, config: ServerConfig, join?: string) {
+  constructor(private readonly backend: Backend, config: ServerConfig, join?: string, private readonly log?: Logger) {
     const stored = backend.getMetaBuffer(META_MEMBERSHIP) ?? (join !== undefined ? Buffer.from(join) : undefined);
     if (stored !== undefined) {
       const s = JSON.parse(stored.toString('utf8')) as StoredMembership;
@@ -91,7 +92,7 @@ export class Membership {
    * Inside the apply transaction: applies a committed membership change, checked the same way on
    * every member (so all accept or all refuse it). Returns the member list for the reply.
    */
-  applyChange(c: MemberChange): object {
+  applyChange(c: MemberChange): MemberInfo[] {
     const id = BigInt(c.id);
     const m = this.members.find((x) => x.id === id);
     switch (c.type) {
@@ -121,8 +122,20 @@ export class Membership {
       }
     }
     this.backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(JSON.stringify(this.toStored())));
+    this.logChange(c);
     this.listeners.forEach((l) => l());
-    return { members: this.list() };
+    return this.list();
+  }
+
+  /** etcd's messages and fields for membership changes (its membership/cluster.go). */
+  private logChange(c: MemberChange): void {
+    const base = { 'cluster-id': this.clusterId.toString(16), 'local-member-id': this.selfId.toString(16) };
+    const peer = BigInt(c.id).toString(16);
+    const urls = c.peerUrls ?? [];
+    if (c.type === 'add') this.log?.info({ ...base, 'added-peer-id': peer, 'added-peer-peer-urls': urls, 'added-peer-is-learner': c.isLearner === true }, 'added member');
+    else if (c.type === 'remove') this.log?.info({ ...base, 'removed-remote-peer-id': peer }, 'removed member');
+    else if (c.type === 'update') this.log?.info({ ...base, 'updated-remote-peer-id': peer, 'updated-remote-peer-urls': urls }, 'updated member');
+    else this.log?.info({ ...base, 'promoted-member-id': peer }, 'promote member');
   }
 
   /** Called after each applied change (to update peer connections). */

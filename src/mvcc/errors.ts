@@ -1,4 +1,4 @@
-// Errors the MVCC store reports; api/errors.ts maps them to etcd's gRPC status and text.
+// Errors the MVCC store reports; mvccCall (apply/range.ts) turns them into etcd's client errors.
 export class CompactedError extends Error {
   constructor() {
     super('mvcc: required revision has been compacted');

@@ -19,8 +19,8 @@ import { RecordKind, SnapshotWriter, type SnapshotRecord } from './snapshot';
 type IndexEntry = [number, number, number];
 type HistoryKey = [number, number];
 
-/** Where a range ends: undefined = the single key; empty buffer = no end (etcd's "\0"). */
-export type RangeEnd = Buffer | undefined;
+import type { RangeEnd } from './range-end';
+export type { RangeEnd } from './range-end';
 
 export interface RangeOptions {
   /** 0 = the current revision. */

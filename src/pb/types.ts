@@ -226,3 +226,95 @@ export interface WatchResponsePb {
   /** Decoded events, or events encoded already (fast-codec's encodeEvent). */
   events: (EventPb | Buffer)[];
 }
+
+// Lease, Cluster and Maintenance messages: what the member's typed calls resolve with. Headers
+// are filled by api/ (cluster and member IDs, term) from the revision the call leaves in them.
+
+export interface LeaseGrantResponse {
+  header?: Partial<ResponseHeader>;
+  ID: Int64;
+  TTL: Int64;
+  error: string;
+}
+
+export interface LeaseRevokeResponse {
+  header?: Partial<ResponseHeader>;
+}
+
+export interface LeaseKeepAliveRequest {
+  ID: Int64;
+}
+
+export interface LeaseKeepAliveResponse {
+  header?: Partial<ResponseHeader>;
+  ID: Int64;
+  TTL: Int64;
+}
+
+export interface LeaseTimeToLiveRequest {
+  ID: Int64;
+  keys: boolean;
+}
+
+export interface LeaseTimeToLiveResponse {
+  header?: Partial<ResponseHeader>;
+  ID: Int64;
+  TTL: Int64;
+  grantedTTL: Int64;
+  keys: Buffer[];
+}
+
+export interface LeaseLeasesResponse {
+  header?: Partial<ResponseHeader>;
+  leases: { ID: Int64 }[];
+}
+
+export interface MemberAddRequest {
+  peerURLs: string[];
+  isLearner: boolean;
+}
+
+export interface MemberIdRequest {
+  ID: Int64;
+  peerURLs?: string[];
+}
+
+export interface MemberListResponse {
+  header?: Partial<ResponseHeader>;
+  members: Member[];
+}
+
+export interface MemberAddResponse {
+  header?: Partial<ResponseHeader>;
+  member: Member;
+  members: Member[];
+}
+
+export interface StatusResponse {
+  header?: Partial<ResponseHeader>;
+  version: string;
+  dbSize: Int64;
+  leader: Int64;
+  raftIndex: Int64;
+  raftTerm: Int64;
+  raftAppliedIndex: Int64;
+  errors: string[];
+  dbSizeInUse: Int64;
+  isLearner: boolean;
+}
+
+export interface HashResponse {
+  header?: Partial<ResponseHeader>;
+  hash: number;
+}
+
+export interface HashKVResponse {
+  header?: Partial<ResponseHeader>;
+  hash: number;
+  compact_revision: Int64;
+  hash_revision: Int64;
+}
+
+export interface MoveLeaderResponse {
+  header?: Partial<ResponseHeader>;
+}

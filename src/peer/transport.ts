@@ -11,6 +11,7 @@ import { hexId, type Message } from '../raft/types';
 import { decodeBatch, encodeBatch } from './codec';
 import { SessionLiveness, livenessFor, type LivenessOptions } from './liveness';
 import { FrameReader } from './frame-reader';
+import { goDuration, humanizeBytes } from './log-format';
 
 const STREAM_PATH = '/raft/stream';
 const SNAPSHOT_PATH = '/raft/snapshot';
@@ -305,11 +306,23 @@ export class PeerTransport {
     }
   }
 
-  /** Streams a snapshot message and its data to m.to; resolves with the bytes sent. */
-  sendSnapshot(m: Message, chunks: Iterator<Buffer>): Promise<number> {
-    const peer = this.peers.get(m.to);
-    if (peer === undefined) return Promise.reject(new Error(`unknown peer ${m.to}`));
-    return peer.sendSnapshot(frameOf(encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: [m] })), chunks);
+  /**
+   * Streams a snapshot message and its data to m.to; resolves with the bytes sent. Logged as
+   * etcd's rafthttp snapshot sender does (its size is known only once streamed).
+   */
+  async sendSnapshot(m: Message, chunks: Iterator<Buffer>): Promise<number> {
+    const fields = { 'snapshot-index': m.snapshot?.index, 'remote-peer-id': hexId(m.to) };
+    this.o.log.info(fields, 'sending database snapshot');
+    try {
+      const peer = this.peers.get(m.to);
+      if (peer === undefined) throw new Error(`unknown peer ${m.to}`);
+      const bytes = await peer.sendSnapshot(frameOf(encodeBatch({ clusterId: this.o.clusterId, from: this.o.selfId, messages: [m] })), chunks);
+      this.o.log.info({ ...fields, bytes, size: humanizeBytes(bytes) }, 'sent database snapshot');
+      return bytes;
+    } catch (err) {
+      this.o.log.warn({ ...fields, error: err instanceof Error ? err.message : String(err) }, 'failed to send database snapshot');
+      throw err;
+    }
   }
 
   /** Forwards a request to the member at urls (the leader); resolves with its answer. */
@@ -416,6 +429,8 @@ export class PeerTransport {
 
   /** Reads the message frame, spools the data to a file, and hands both over once complete. */
   private acceptSnapshot(stream: http2.ServerHttp2Stream, from: string): void {
+    const started = process.hrtime.bigint();
+    const local = hexId(this.o.selfId);
     const path = join(this.o.snapshotDir, `${Date.now()}-${Math.random().toString(16).slice(2)}.part`);
     const file = createWriteStream(path);
     const head = new FrameReader(MAX_FRAME_BYTES);
@@ -425,7 +440,9 @@ export class PeerTransport {
     const refuse = (why: string): void => {
       if (failed) return;
       failed = true;
-      this.o.log.warn({ 'remote-snapshot-sender-id': from, 'incoming-snapshot-index': message?.snapshot?.index, error: why }, 'failed to receive database snapshot');
+      // etcd's words for a message it could not read, and for data it could not save.
+      if (message === undefined) this.o.log.warn({ 'local-member-id': local, 'remote-snapshot-sender-id': from, error: why }, 'failed to decode Raft message');
+      else this.o.log.warn({ 'local-member-id': local, 'remote-snapshot-sender-id': from, 'incoming-snapshot-index': message.snapshot?.index, error: why }, 'failed to save incoming database snapshot');
       file.destroy();
       file.once('close', () => rmSync(path, { force: true }));
       if (!stream.headersSent && !stream.destroyed) stream.respond({ ':status': 400 });
@@ -455,7 +472,16 @@ export class PeerTransport {
         const m = batch.messages[0];
         if (batch.clusterId !== this.o.clusterId || m === undefined || m.to !== this.o.selfId) throw new Error('not for this member');
         message = m;
-        this.o.log.info({ 'local-member-id': hexId(this.o.selfId), 'remote-snapshot-sender-id': from, 'incoming-snapshot-index': m.snapshot?.index }, 'receiving database snapshot');
+        this.o.log.info(
+          {
+            'local-member-id': local,
+            'remote-snapshot-sender-id': from,
+            'incoming-snapshot-index': m.snapshot?.index,
+            'incoming-snapshot-message-size-bytes': first.length,
+            'incoming-snapshot-message-size': humanizeBytes(first.length),
+          },
+          'receiving database snapshot',
+        );
       } catch (err) {
         return refuse(err instanceof Error ? err.message : String(err));
       }
@@ -477,7 +503,17 @@ export class PeerTransport {
           stream.respond({ ':status': 200 });
           stream.end();
         }
-        this.o.log.info({ 'remote-snapshot-sender-id': from, 'incoming-snapshot-index': m.snapshot?.index, 'snapshot-file-path': path, 'snapshot-size': size }, 'received and saved database snapshot');
+        this.o.log.info(
+          {
+            'local-member-id': local,
+            'remote-snapshot-sender-id': from,
+            'incoming-snapshot-index': m.snapshot?.index,
+            'incoming-snapshot-size-bytes': size,
+            'incoming-snapshot-size': humanizeBytes(size),
+            'download-took': goDuration(process.hrtime.bigint() - started),
+          },
+          'received and saved database snapshot',
+        );
         this.o.onSnapshot(m, path);
       });
     });

@@ -10,8 +10,33 @@ export interface LogStorage {
   lastIndex(): number;
   /** Term of entry i; 0 for i = firstIndex - 1 when nothing precedes it. */
   term(i: number): number;
-  /** Entries [lo, hi). */
-  entries(lo: number, hi: number): Entry[];
+  /**
+   * Entries [lo, hi). With maxBytes, a storage may stop early, after the first entry whose
+   * entrySizeBytes() takes the total past it (as etcd-io/raft's Storage.Entries): it always
+   * returns at least one entry when lo < hi. Ignoring maxBytes is correct too (the log cuts).
+   */
+  entries(lo: number, hi: number, maxBytes?: number): Entry[];
+}
+
+/**
+ * What an entry counts for against the byte bounds on messages and Readies, like etcd-io/raft's
+ * Entry.Size(): its payload plus its encoded term, index and type (at most 24 bytes), so that
+ * even empty entries are not free there (the uncommitted-tail bound counts payload only).
+ */
+export function entrySizeBytes(e: Entry): number {
+  return e.data.length + ENTRY_HEADER_BYTES;
+}
+const ENTRY_HEADER_BYTES = 24;
+
+/** The first entries whose sizes add up to at most maxBytes, and never fewer than one (etcd-io/raft's limitSize). */
+export function limitSize(entries: Entry[], maxBytes: number): Entry[] {
+  if (entries.length <= 1 || maxBytes === Infinity) return entries;
+  let total = entrySizeBytes(entries[0]);
+  for (let k = 1; k < entries.length; k++) {
+    total += entrySizeBytes(entries[k]);
+    if (total > maxBytes) return entries.slice(0, k);
+  }
+  return entries;
 }
 
 export class RaftLog {
@@ -100,14 +125,19 @@ export class RaftLog {
     }
   }
 
-  entries(lo: number, hi: number): Entry[] {
+  /** Entries [lo, hi), cut after maxBytes (see limitSize). */
+  entries(lo: number, hi: number, maxBytes = Infinity): Entry[] {
     const out: Entry[] = [];
     const stableHi = Math.min(hi, this.unstableOffset);
-    if (lo < stableHi) out.push(...this.storage.entries(lo, stableHi));
+    if (lo < stableHi) {
+      out.push(...this.storage.entries(lo, stableHi, maxBytes));
+      // The storage stopped at the byte bound: what follows would be cut anyway.
+      if (out.length < stableHi - lo) return limitSize(out, maxBytes);
+    }
     for (let i = Math.max(lo, this.unstableOffset); i < hi && i - this.unstableOffset < this.unstable.length; i++) {
       out.push(this.unstable[i - this.unstableOffset]);
     }
-    return out;
+    return limitSize(out, maxBytes);
   }
 
   /** Unstable entries not yet handed to the driver for persisting. */
@@ -131,10 +161,13 @@ export class RaftLog {
     this.unstableOffset = index + 1;
   }
 
-  /** Committed entries not yet handed out for applying. */
-  nextCommitted(): Entry[] {
+  /**
+   * Committed entries not yet handed out for applying, the first maxBytes of them (the rest come
+   * in the next Ready): a follower that catches up on a long tail applies it in bounded batches.
+   */
+  nextCommitted(maxBytes = Infinity): Entry[] {
     if (this.committed <= this.applied) return [];
-    return this.entries(this.applied + 1, this.committed + 1);
+    return this.entries(this.applied + 1, this.committed + 1, maxBytes);
   }
 
   /** Whether stable storage was just reset to start right after `index` (a snapshot install). */

@@ -8,6 +8,8 @@
 // quorum of the current term, proposal forwarding from followers, ReadIndex, leader transfer,
 // flow control (probe/replicate, bounded in-flight appends), snapshots for followers that fell
 // behind the log, and membership changes one at a time (voters, learners, promotion, removal).
+// Bounds, as etcd-io/raft's: bytes per append message, bytes of committed entries per Ready, and
+// the payload bytes of a leader's uncommitted tail (proposals past it are dropped).
 //
 // Beside this file: progress.ts (the leader's per-follower flow control), read-only.ts (ReadIndex
 // bookkeeping), quorum.ts (majority arithmetic), log.ts (the log), types.ts (messages, Ready).
@@ -31,13 +33,40 @@ export interface RaftConfig {
   seed: number;
   /** Upper bound of entries in one AppendEntries message. */
   maxEntriesPerMsg?: number;
+  /**
+   * Upper bound of an AppendEntries message's entries in bytes (entrySizeBytes; one entry always
+   * goes). etcd's MaxSizePerMsg, DEFAULT_MAX_SIZE_PER_MSG_BYTES.
+   */
+  maxSizePerMsgBytes?: number;
+  /**
+   * Upper bound of the committed entries one Ready hands out to apply, in bytes (one entry always
+   * goes). etcd-io/raft's MaxCommittedSizePerReady, which defaults to MaxSizePerMsg.
+   */
+  maxCommittedSizePerReadyBytes?: number;
+  /**
+   * A leader drops proposals once the payload bytes of its uncommitted entries would pass this
+   * (etcd-io/raft's MaxUncommittedEntriesSize; see DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES).
+   */
+  maxUncommittedEntriesBytes?: number;
   /** Ask for votes in a pre-election first, so a rejoining member cannot disrupt (default on). */
   preVote?: boolean;
   /** A leader steps down when a quorum is silent for an election timeout (default on). */
   checkQuorum?: boolean;
   /** Where state changes are told, in etcd-io/raft's words (a pure sink: no effect on raft). */
-  logger?: (msg: string) => void;
+  logger?: RaftLogger;
 }
+
+/** etcd-io/raft's Infof and Warningf. */
+export type RaftLogger = (msg: string, level?: 'info' | 'warn') => void;
+
+/** etcd's maxSizePerMsg (server/etcdserver/raft.go: 1 MiB). */
+export const DEFAULT_MAX_SIZE_PER_MSG_BYTES = 1024 * 1024;
+/**
+ * 1 GiB, as etcd's raftexample (contrib/raftexample/raft.go) and etcd-io/raft's rafttest set
+ * MaxUncommittedEntriesSize. etcd's server itself leaves it unset, which etcd-io/raft takes as no
+ * limit; we keep a bound (TigerBeetle's rule), far above what a healthy cluster holds uncommitted.
+ */
+export const DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES = 1024 * 1024 * 1024;
 
 
 /** Marks the votes of an election a leader asked for (leader transfer): lease checks let it pass. */
@@ -48,6 +77,8 @@ export class ProposalDroppedError extends Error {
     super(`raft: proposal dropped: ${reason}`);
   }
 }
+
+const UNCOMMITTED_FULL = 'the uncommitted log is over its size limit';
 
 export class Raft {
   readonly id: MemberId;
@@ -69,6 +100,17 @@ export class Raft {
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
   private readonly maxEntriesPerMsg: number;
+  private readonly maxSizePerMsgBytes: number;
+  private readonly maxCommittedSizePerReadyBytes: number;
+  private readonly maxUncommittedBytes: number;
+  /**
+   * Leader: payload bytes of the entries it appended this term that were not yet handed out
+   * applied (etcd-io/raft's uncommittedSize). It may undercount (inherited entries are not
+   * counted, yet subtract when applied: it saturates at 0), never overcount.
+   */
+  private uncommittedBytes = 0;
+  /** Proposals are being dropped for the uncommitted bound (told once per episode). */
+  private droppingUncommitted = false;
   private rng: number;
   private prevHardState: HardState;
   private readonly preVote: boolean;
@@ -81,7 +123,7 @@ export class Raft {
   /** The member leadership is being handed to, and for how many ticks (leader only). */
   private leadTransferee: MemberId | undefined;
   private transferElapsed = 0;
-  private readonly logger: (msg: string) => void;
+  private readonly logger: RaftLogger;
   private readonly hex: string;
 
   constructor(config: RaftConfig) {
@@ -94,6 +136,12 @@ export class Raft {
     this.electionTicks = config.electionTicks;
     this.heartbeatTicks = config.heartbeatTicks;
     this.maxEntriesPerMsg = config.maxEntriesPerMsg ?? 1024;
+    this.maxSizePerMsgBytes = config.maxSizePerMsgBytes ?? DEFAULT_MAX_SIZE_PER_MSG_BYTES;
+    this.maxCommittedSizePerReadyBytes = config.maxCommittedSizePerReadyBytes ?? this.maxSizePerMsgBytes;
+    this.maxUncommittedBytes = config.maxUncommittedEntriesBytes ?? DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES;
+    if (!(this.maxSizePerMsgBytes > 0 && this.maxCommittedSizePerReadyBytes > 0 && this.maxUncommittedBytes > 0)) {
+      throw new Error('raft: byte limits must be positive');
+    }
     this.rng = config.seed >>> 0 || 1;
     this.prevHardState = { ...config.hardState };
     this.preVote = config.preVote ?? true;
@@ -112,7 +160,7 @@ export class Raft {
       if (this.checkQuorum && this.electionElapsed >= this.electionTicks) {
         this.electionElapsed = 0;
         if (!this.quorumActive()) {
-          this.logger(`${this.hex} stepped down to follower since quorum is not active`);
+          this.logger(`${this.hex} stepped down to follower since quorum is not active`, 'warn');
           this.becomeFollower(this.term, undefined);
           return;
         }
@@ -169,6 +217,7 @@ export class Raft {
       if (this.leadTransferee !== undefined) throw new ProposalDroppedError('leader transfer in progress');
       if (this.pendingConfIndex > this.log.applied) throw new ProposalDroppedError('a membership change is in progress');
       const index = this.appendEntries([entry]);
+      if (index === undefined) throw new ProposalDroppedError(UNCOMMITTED_FULL);
       this.pendingConfIndex = index;
       return index;
     }
@@ -239,7 +288,9 @@ export class Raft {
     const entries = data.map((d) => ({ term: this.term, index: 0, type: EntryType.Normal, data: d }));
     if (this.role === Role.Leader) {
       if (this.leadTransferee !== undefined) throw new ProposalDroppedError('leader transfer in progress');
-      return this.appendEntries(entries);
+      const index = this.appendEntries(entries);
+      if (index === undefined) throw new ProposalDroppedError(UNCOMMITTED_FULL);
+      return index;
     }
     if (this.leader === undefined) throw new ProposalDroppedError('no leader');
     this.send({ ...emptyMessage(MessageType.Prop, this.id, this.leader, 0), entries });
@@ -252,6 +303,7 @@ export class Raft {
    */
   readIndex(context: Buffer): void {
     if (this.role === Role.Leader) {
+      if (!this.readOnly.hasRoom()) throw new ProposalDroppedError('too many pending read requests');
       this.leaderReadIndex(newReadRequest(context, this.id));
       return;
     }
@@ -265,11 +317,12 @@ export class Raft {
       const transfer = m.context !== undefined && m.context.equals(TRANSFER_CONTEXT);
       if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && this.inLease() && !transfer) {
         // We hear from a live leader: a member that lost touch must not depose it.
+        this.logger(`${this.voteState()} ignored ${msgName(m.type)} from ${hexId(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}: lease is not expired (remaining ticks: ${this.electionTicks - this.electionElapsed})`);
         return;
       }
       const preVoteTraffic = m.type === MessageType.PreVote || (m.type === MessageType.PreVoteResp && !m.reject);
       if (!preVoteTraffic) {
-        this.logger(`${this.hex} [term: ${this.term}] received a Msg${m.type[0].toUpperCase()}${m.type.slice(1)} message with higher term from ${hexId(m.from)} [term: ${m.term}]`);
+        this.logger(`${this.hex} [term: ${this.term}] received a ${msgName(m.type)} message with higher term from ${hexId(m.from)} [term: ${m.term}]`);
         const leader = m.type === MessageType.App || m.type === MessageType.Heartbeat ? m.from : undefined;
         this.becomeFollower(m.term, leader);
       }
@@ -331,7 +384,7 @@ export class Raft {
     const rd: Ready = {
       entries: this.log.takeUnstable(),
       hardState: this.hardStateChanged() ? hs : undefined,
-      committedEntries: this.log.nextCommitted(),
+      committedEntries: this.log.nextCommitted(this.maxCommittedSizePerReadyBytes),
       messages: this.msgs,
       softState: this.softState(),
       readStates: this.readStates,
@@ -348,7 +401,15 @@ export class Raft {
       const last = rd.entries[rd.entries.length - 1];
       this.log.stableTo(last.index, last.term);
     }
-    if (rd.committedEntries.length > 0) this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
+    if (rd.committedEntries.length > 0) {
+      this.log.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index);
+      this.reduceUncommittedSize(payloadBytes(rd.committedEntries));
+    }
+  }
+
+  /** Leader: payload bytes counted against maxUncommittedEntriesBytes now (0 otherwise). */
+  uncommittedSizeBytes(): number {
+    return this.uncommittedBytes;
   }
 
   softState(): SoftState {
@@ -369,6 +430,7 @@ export class Raft {
     const was = this.role;
     this.role = Role.Follower;
     this.leader = leader;
+    this.uncommittedBytes = 0;
     this.readOnly.reset();
     this.leadTransferee = undefined;
     this.resetTimers();
@@ -398,6 +460,7 @@ export class Raft {
     }
     for (const peer of this.voters) {
       if (peer === this.id) continue;
+      this.logger(`${this.hex} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}] sent ${msgName(type)} request to ${hexId(peer)} at term ${this.term}`);
       const m = emptyMessage(type, this.id, peer, term);
       m.index = this.log.lastIndex();
       m.logTerm = this.log.lastTerm();
@@ -411,6 +474,7 @@ export class Raft {
     this.vote = this.id;
     this.role = Role.Candidate;
     this.leader = undefined;
+    this.uncommittedBytes = 0;
     this.votes = new Map([[this.id, true]]);
     this.resetTimers();
     this.logger(`${this.hex} became candidate at term ${this.term}`);
@@ -420,15 +484,20 @@ export class Raft {
     this.role = Role.Leader;
     this.leader = this.id;
     this.leadTransferee = undefined;
-    this.logger(`${this.hex} became leader at term ${this.term}`);
+    this.uncommittedBytes = 0;
+    this.droppingUncommitted = false;
     this.recentActive = new Set([this.id]);
     this.progress = new Map();
     for (const peer of [...this.voters, ...this.learners]) this.progress.set(peer, new Progress(this.log.lastIndex() + 1));
     // A change may sit uncommitted in the log this leader inherited: wait for it before another.
     this.pendingConfIndex = this.log.lastIndex();
     this.resetTimers();
-    // An empty entry of the new term lets the leader commit what earlier terms left behind.
-    this.appendEntries([{ term: this.term, index: 0, type: EntryType.Normal, data: Buffer.alloc(0) }]);
+    // An empty entry of the new term lets the leader commit what earlier terms left behind. Its
+    // payload is empty, so it never counts against the uncommitted bound (and is never refused).
+    if (this.appendEntries([{ term: this.term, index: 0, type: EntryType.Normal, data: Buffer.alloc(0) }]) === undefined) {
+      throw new Error('raft: the new leader\'s empty entry was refused');
+    }
+    this.logger(`${this.hex} became leader at term ${this.term}`);
   }
 
   private resetTimers(): void {
@@ -439,7 +508,9 @@ export class Raft {
 
   // ---- leader ----------------------------------------------------------------------------
 
-  private appendEntries(entries: Entry[]): number {
+  /** Appends entries as the leader; undefined when the uncommitted bound refuses them (all of them). */
+  private appendEntries(entries: Entry[]): number | undefined {
+    if (!this.increaseUncommittedSize(entries)) return undefined;
     let index = this.log.lastIndex();
     for (const e of entries) {
       e.index = ++index;
@@ -473,7 +544,7 @@ export class Raft {
     const m = emptyMessage(MessageType.App, this.id, peer, this.term);
     m.index = pr.next - 1;
     m.logTerm = this.log.term(m.index);
-    m.entries = this.log.entries(pr.next, Math.min(this.log.lastIndex() + 1, pr.next + this.maxEntriesPerMsg));
+    m.entries = this.log.entries(pr.next, Math.min(this.log.lastIndex() + 1, pr.next + this.maxEntriesPerMsg), this.maxSizePerMsgBytes);
     m.commit = this.log.committed;
     this.send(m);
     pr.sentAppend(m.entries.length > 0 ? m.entries[m.entries.length - 1].index : undefined);
@@ -494,17 +565,20 @@ export class Raft {
     if (this.role === Role.Leader) {
       if (this.leadTransferee !== undefined) return;
       const entries = m.entries.map((e) => ({ ...e }));
-      for (const e of entries) {
-        if (e.type !== EntryType.ConfChange) continue;
+      const first = this.log.lastIndex() + 1;
+      let confIndex = this.pendingConfIndex;
+      entries.forEach((e, k) => {
+        if (e.type !== EntryType.ConfChange) return;
         // One change at a time: a second one becomes an empty entry, and its proposer times out.
-        if (this.pendingConfIndex > this.log.applied) {
+        if (confIndex > this.log.applied) {
           e.type = EntryType.Normal;
           e.data = Buffer.alloc(0);
         } else {
-          this.pendingConfIndex = this.log.lastIndex() + 1 + entries.indexOf(e);
+          confIndex = first + k;
         }
-      }
-      this.appendEntries(entries);
+      });
+      // Refused by the uncommitted bound: dropped like a proposal that finds no leader.
+      if (this.appendEntries(entries) !== undefined) this.pendingConfIndex = confIndex;
     } else if (this.leader !== undefined && this.leader !== m.from) {
       this.send({ ...m, from: this.id, to: this.leader });
     }
@@ -512,7 +586,8 @@ export class Raft {
   }
 
   private handleReadIndex(m: Message): void {
-    if (this.role !== Role.Leader || m.context === undefined) return;
+    // Past the bound the follower's read times out, as when the request is lost.
+    if (this.role !== Role.Leader || m.context === undefined || !this.readOnly.hasRoom()) return;
     this.leaderReadIndex(newReadRequest(m.context, m.from));
   }
 
@@ -593,6 +668,8 @@ export class Raft {
     const canVote = this.vote === m.from || (this.vote === '' && this.leader === undefined) || (pre && m.term > this.term);
     const grant = canVote && this.log.isUpToDate(m.index, m.logTerm);
     const respType = pre ? MessageType.PreVoteResp : MessageType.VoteResp;
+    const them = `${hexId(m.from)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`;
+    this.logger(grant ? `${this.voteState()} cast ${msgName(m.type)} for ${them}` : `${this.voteState()} rejected ${msgName(m.type)} from ${them}`);
     if (grant) {
       // A pre-vote grant records nothing: it only says "you could win".
       if (!pre) {
@@ -608,7 +685,10 @@ export class Raft {
   private handleVoteResp(m: Message): void {
     const expected = this.role === Role.PreCandidate ? MessageType.PreVoteResp : this.role === Role.Candidate ? MessageType.VoteResp : undefined;
     if (m.type !== expected) return;
+    this.logger(`${this.hex} received ${msgName(m.type)}${m.reject ? ' rejection' : ''} from ${hexId(m.from)} at term ${this.term}`);
     this.votes.set(m.from, !m.reject);
+    const granted = [...this.votes.values()].filter((v) => v).length;
+    this.logger(`${this.hex} has received ${granted} ${msgName(m.type)} votes and ${this.votes.size - granted} vote rejections`);
     const result = voteResult(this.voters, this.votes);
     if (result === 'won') {
       if (this.role === Role.PreCandidate) this.campaign();
@@ -678,6 +758,11 @@ export class Raft {
     return [...this.voters, ...this.learners].filter((p) => p !== this.id);
   }
 
+  /** How etcd-io/raft opens its vote lines: who we are, our last entry and our vote. */
+  private voteState(): string {
+    return `${this.hex} [logterm: ${this.log.lastTerm()}, index: ${this.log.lastIndex()}, vote: ${this.vote === '' ? '0' : hexId(this.vote)}]`;
+  }
+
   private quorumActive(): boolean {
     return hasMajority(this.voters, this.recentActive);
   }
@@ -685,6 +770,30 @@ export class Raft {
   /** A member that heard from a leader (or, leading, from a quorum) within an election timeout. */
   private inLease(): boolean {
     return this.checkQuorum && this.leader !== undefined && this.electionElapsed < this.electionTicks;
+  }
+
+  /**
+   * Counts entries about to be appended against the uncommitted bound (etcd-io/raft's
+   * increaseUncommittedSize): refused when they would take a non-empty count past the limit.
+   * An empty tail takes any one proposal, however large (else it could never be proposed), and
+   * empty payloads are free (a new leader's entry always goes in).
+   */
+  private increaseUncommittedSize(entries: Entry[]): boolean {
+    const bytes = payloadBytes(entries);
+    if (this.uncommittedBytes > 0 && bytes > 0 && this.uncommittedBytes + bytes > this.maxUncommittedBytes) {
+      // A flood would log once per proposal: say it when dropping starts.
+      if (!this.droppingUncommitted) this.logger(`${this.hex} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`, 'warn');
+      this.droppingUncommitted = true;
+      return false;
+    }
+    if (bytes > 0) this.droppingUncommitted = false;
+    this.uncommittedBytes += bytes;
+    return true;
+  }
+
+  /** Entries were handed out applied: they no longer count (saturating, see uncommittedBytes). */
+  private reduceUncommittedSize(bytes: number): void {
+    this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
   }
 
   private hardStateChanged(): boolean {
@@ -705,4 +814,16 @@ export class Raft {
     this.rng = x >>> 0;
     return this.rng;
   }
+}
+
+/** Payload bytes of entries: what the uncommitted bound counts (etcd-io/raft's payloadsSize). */
+function payloadBytes(entries: Entry[]): number {
+  let bytes = 0;
+  for (const e of entries) bytes += e.data.length;
+  return bytes;
+}
+
+/** A message type as etcd-io/raft prints it (MsgApp, MsgPreVoteResp, ...). */
+function msgName(type: MessageType): string {
+  return `Msg${type[0].toUpperCase()}${type.slice(1)}`;
 }

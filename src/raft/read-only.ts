@@ -16,6 +16,13 @@ export function newReadRequest(context: Buffer, from: MemberId): ReadRequest {
   return { index: 0, context, from, acks: new Set() };
 }
 
+/**
+ * Reads a leader holds at once. The driver batches (one ReadIndex serves every read waiting at
+ * that moment), so a handful per member is normal; past this the leader refuses new ones and
+ * their callers time out, instead of the queue growing while a quorum is out of reach.
+ */
+export const MAX_PENDING_READS = 1024;
+
 export class ReadOnly {
   /** Waiting for a quorum of heartbeat acks, oldest first. */
   private queue: ReadRequest[] = [];
@@ -26,6 +33,11 @@ export class ReadOnly {
   reset(): void {
     this.queue = [];
     this.waitingForCommit = [];
+  }
+
+  /** Whether another read may wait (see MAX_PENDING_READS). */
+  hasRoom(): boolean {
+    return this.queue.length + this.waitingForCommit.length < MAX_PENDING_READS;
   }
 
   waitForCommit(req: ReadRequest): void {

@@ -5,14 +5,18 @@
 // to readers until then), and replication reads the newest entries most of all.
 import type { Database } from 'lmdb';
 import type { Backend } from '../backend/backend';
-import type { LogStorage } from '../raft/log';
+import { entrySizeBytes, type LogStorage } from '../raft/log';
 import { EntryType, type Entry, type HardState } from '../raft/types';
 
 const META_HARD_STATE = 'raft/hardstate';
 const META_FIRST_INDEX = 'raft/first-index';
 const META_FIRST_TERM = 'raft/first-term'; // term of the entry just before the first kept one
-/** Newest entries kept in memory once durable (entries not yet durable always stay). */
+/**
+ * Newest entries kept in memory once durable, by count and by payload bytes (entries not yet
+ * durable always stay: the write pipeline's bound keeps those few).
+ */
 const MAX_CACHED_ENTRIES = 4096;
+const MAX_CACHED_BYTES = 64 * 1024 * 1024;
 
 export class LogStore implements LogStorage {
   private readonly log: Database<Buffer, number>;
@@ -22,6 +26,8 @@ export class LogStore implements LogStorage {
   /** In-memory copies of the newest entries: cache[i] has index cacheStart + i. */
   private cache: Entry[] = [];
   private cacheStart = 1;
+  /** Payload bytes held in the cache. */
+  private cacheBytes = 0;
   /** Entries up to here are committed to LMDB and may leave the cache. */
   private durable = 0;
 
@@ -53,15 +59,31 @@ export class LogStore implements LogStorage {
     return raw.readUIntBE(0, 6);
   }
 
-  entries(lo: number, hi: number): Entry[] {
-    if (lo >= this.cacheStart && hi <= this.cacheStart + this.cache.length) return this.cache.slice(lo - this.cacheStart, hi - this.cacheStart);
+  /** Entries [lo, hi); past maxBytes it stops after the entry that crossed it (raft cuts that one). */
+  entries(lo: number, hi: number, maxBytes = Infinity): Entry[] {
+    if (maxBytes === Infinity && lo >= this.cacheStart && hi <= this.cacheStart + this.cache.length) return this.cache.slice(lo - this.cacheStart, hi - this.cacheStart);
     const out: Entry[] = [];
-    for (const { key, value } of this.log.getRange({ start: lo, end: Math.min(hi, this.cacheStart) })) out.push(decodeEntry(key, value));
-    for (let i = Math.max(lo, this.cacheStart); i < hi; i++) {
-      const e = this.cached(i);
-      if (e !== undefined) out.push(e);
+    let bytes = 0;
+    const take = (e: Entry): boolean => {
+      out.push(e);
+      bytes += entrySizeBytes(e);
+      return bytes <= maxBytes;
+    };
+    let more = true;
+    if (lo < this.cacheStart) {
+      for (const { key, value } of this.log.getRange({ start: lo, end: Math.min(hi, this.cacheStart) })) {
+        more = take(decodeEntry(key, value));
+        if (!more) break;
+      }
     }
-    if (out.length !== Math.max(0, hi - lo)) throw new Error(`raftnode: log entries [${lo}, ${hi}) are not all stored`);
+    for (let i = Math.max(lo, this.cacheStart); more && i < hi; i++) {
+      const e = this.cached(i);
+      if (e === undefined) break;
+      more = take(e);
+    }
+    if (more && out.length !== Math.max(0, hi - lo)) throw new Error(`raftnode: log entries [${lo}, ${hi}) are not all stored`);
+    // Stopped early: the entries taken must still be lo, lo+1, ... with none missing.
+    if (out.length > 0 && out[out.length - 1].index !== lo + out.length - 1) throw new Error(`raftnode: log entries [${lo}, ${hi}) are not all stored`);
     return out;
   }
 
@@ -79,11 +101,12 @@ export class LogStore implements LogStorage {
     for (const e of entries) this.log.putSync(e.index, encodeEntry(e));
     this.last = entries[entries.length - 1].index;
     if (first < this.cacheStart || first > this.cacheStart + this.cache.length) {
-      this.cache = [];
-      this.cacheStart = first;
+      this.dropCache(first);
     } else {
+      for (let i = first - this.cacheStart; i < this.cache.length; i++) this.cacheBytes -= this.cache[i].data.length;
       this.cache.length = first - this.cacheStart;
     }
+    for (const e of entries) this.cacheBytes += e.data.length;
     this.cache.push(...entries);
     this.durable = Math.min(this.durable, first - 1);
   }
@@ -91,12 +114,22 @@ export class LogStore implements LogStorage {
   /** The transaction holding entries up to index is on disk: the cache may let them go. */
   markDurable(index: number): void {
     this.durable = Math.max(this.durable, Math.min(index, this.last));
-    const excess = this.cache.length - MAX_CACHED_ENTRIES;
-    if (excess <= 0) return;
-    const drop = Math.min(excess, this.durable - this.cacheStart + 1);
-    if (drop <= 0) return;
+    let drop = 0;
+    const durableCached = this.durable - this.cacheStart + 1;
+    while (drop < durableCached && (this.cache.length - drop > MAX_CACHED_ENTRIES || this.cacheBytes > MAX_CACHED_BYTES)) {
+      this.cacheBytes -= this.cache[drop].data.length;
+      drop++;
+    }
+    if (drop === 0) return;
     this.cache.splice(0, drop);
     this.cacheStart += drop;
+  }
+
+  /** Empties the cache; it restarts at index `start`. */
+  private dropCache(start: number): void {
+    this.cache = [];
+    this.cacheBytes = 0;
+    this.cacheStart = start;
   }
 
   private cached(i: number): Entry | undefined {
@@ -116,8 +149,7 @@ export class LogStore implements LogStorage {
     this.first = last.index + 1;
     this.last = last.index;
     this.termBeforeFirst = last.term;
-    this.cache = [];
-    this.cacheStart = this.first;
+    this.dropCache(this.first);
     this.backend.putMetaNumber(META_FIRST_INDEX, this.first);
     this.backend.putMetaNumber(META_FIRST_TERM, this.termBeforeFirst);
   }
@@ -129,8 +161,7 @@ export class LogStore implements LogStorage {
     this.first = index + 1;
     this.last = index;
     this.termBeforeFirst = term;
-    this.cache = [];
-    this.cacheStart = index + 1;
+    this.dropCache(index + 1);
     this.durable = index;
     this.backend.putMetaNumber(META_FIRST_INDEX, this.first);
     this.backend.putMetaNumber(META_FIRST_TERM, term);
@@ -150,7 +181,8 @@ export class LogStore implements LogStorage {
     this.first = index;
     this.termBeforeFirst = termBefore;
     if (index > this.cacheStart) {
-      this.cache.splice(0, Math.min(this.cache.length, index - this.cacheStart));
+      const gone = this.cache.splice(0, Math.min(this.cache.length, index - this.cacheStart));
+      for (const e of gone) this.cacheBytes -= e.data.length;
       this.cacheStart = index;
     }
     this.backend.putMetaNumber(META_FIRST_INDEX, index);

@@ -2,10 +2,13 @@
 // Ready in one LMDB write transaction — append entries, save hard state, apply committed entries
 // (the applier records the applied index in that same transaction) — committed with one fsync.
 // Every proposal that arrives while a Ready is being written joins the next one: group commit.
+// Other parts of the member learn of leader changes and applied entries through onLeaderChange,
+// onAppliedIndex and waitFor (events after the Ready that caused them is on disk), not by polling.
 import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend';
 import { Raft } from '../raft/raft';
 import { MessageType, Role, hexId, type ConfChange, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
+import { Listeners, Waiters } from './listeners';
 import { LogStore } from './log-store';
 
 /** What the node calls to apply committed entries; runs inside the Ready transaction. */
@@ -22,6 +25,22 @@ export interface Applier {
 
 /** At most this many waiting proposals are written on the event loop thread when idle. */
 const SYNC_WRITE_MAX_PROPOSALS = 2;
+/**
+ * Ready transactions queued or committing at once. Entries stay in memory (LogStore's cache)
+ * until their transaction is on disk, so the pipeline's depth bounds them; deeper would not
+ * write faster (LMDB commits one transaction at a time).
+ */
+const MAX_WRITES_IN_FLIGHT = 4;
+/**
+ * Committed entries one Ready applies, in bytes. Far above etcd-io/raft's default (MaxSizePerMsg,
+ * 1 MiB): here each Ready is one fsync'd transaction that also applies (etcd applies apart from
+ * its WAL writes), so small batches would cost a sync each; a follower catching up on 50,000
+ * entries still applies them in bounded steps.
+ */
+const MAX_COMMITTED_SIZE_PER_READY_BYTES = 64 * 1024 * 1024;
+
+export type LeaderListener = (leader: MemberId | undefined, term: number) => void;
+export type AppliedListener = (index: number) => void;
 
 interface WrittenReady {
   messages: Message[];
@@ -30,6 +49,8 @@ interface WrittenReady {
   applied: number;
   /** Index of the last entry this Ready wrote (-1: none). */
   lastWritten: number;
+  /** The term of the hard state this Ready wrote, if it wrote one. */
+  hardStateTerm: number | undefined;
 }
 
 export interface RaftNodeOptions {
@@ -44,12 +65,18 @@ export interface RaftNodeOptions {
   preVote?: boolean;
   /** Applied entries kept in the log for peers that fall behind before it is compacted. */
   logRetainEntries?: number;
+  /** Raft's bound on a leader's uncommitted tail (see RaftConfig; etcd-io/raft's default here). */
+  maxUncommittedEntriesBytes?: number;
+  /** Raft's bound on an append message (see RaftConfig; etcd's 1 MiB by default). */
+  maxSizePerMsgBytes?: number;
+  /** Raft's bound on the committed entries of one Ready (see MAX_COMMITTED_SIZE_PER_READY_BYTES). */
+  maxCommittedSizePerReadyBytes?: number;
   send?: (messages: Message[]) => void;
   /** A Ready could not be persisted or applied: the member must stop rather than diverge. */
   onFatal: (err: Error) => void;
   /** Answers to readIndex() calls. */
   onReadStates?: (states: ReadState[]) => void;
-  /** Entries up to this index are applied and on disk. */
+  /** Entries up to this index are applied and on disk (before the onAppliedIndex listeners). */
   onApplied?: (index: number) => void;
   /** A membership change was applied (inside the transaction). */
   onMembershipChanged?: () => void;
@@ -77,14 +104,19 @@ export class RaftNode {
   private readonly soleVoter: boolean;
   /** Proposals not yet handed out in a Ready. */
   private proposalsSinceReady = 0;
-  private leaderWaiters: (() => void)[] = [];
+  private readonly leaderListeners: Listeners<[MemberId | undefined, number]>;
+  private readonly appliedListeners: Listeners<[number]>;
+  private readonly waiters: Waiters;
   private readonly onFatal: (err: Error) => void;
   private readonly onReadStates: (states: ReadState[]) => void;
   private readonly onApplied: (index: number) => void;
   private readonly onMembershipChanged: () => void;
   private readonly log: Logger | undefined;
-  /** The leader last told of (see observeLeader). */
+  /** The leader and term last told of (see announceLeader). */
   private knownLeader: MemberId | undefined;
+  private knownTerm: number;
+  /** The term of the hard state on disk: a newer term raft holds is told once it is there. */
+  private durableTerm: number;
   /** See appliedIndex(). */
   private durableApplied: number;
 
@@ -100,25 +132,36 @@ export class RaftNode {
     this.send = options.send ?? (() => undefined);
     this.logRetainEntries = options.logRetainEntries ?? 10_000;
     this.store = new LogStore(options.backend);
+    this.leaderListeners = new Listeners('leader change', options.log);
+    this.appliedListeners = new Listeners('applied index', options.log);
+    this.waiters = new Waiters(options.log);
+    const hardState = this.store.hardState();
+    this.durableTerm = hardState.term;
+    this.knownTerm = hardState.term;
     this.soleVoter = options.voters.length === 1 && options.voters[0] === options.id;
     this.raft = new Raft({
       id: options.id,
       voters: options.voters,
       learners: options.learners,
       storage: this.store,
-      hardState: this.store.hardState(),
+      hardState,
       applied: options.applier.appliedIndex(),
       electionTicks: options.electionTicks,
       heartbeatTicks: 1,
       preVote: options.preVote ?? true,
+      maxUncommittedEntriesBytes: options.maxUncommittedEntriesBytes,
+      maxSizePerMsgBytes: options.maxSizePerMsgBytes,
+      maxCommittedSizePerReadyBytes: options.maxCommittedSizePerReadyBytes ?? MAX_COMMITTED_SIZE_PER_READY_BYTES,
       seed: Number(BigInt.asUintN(32, BigInt(options.id))) ^ Date.now(),
-      logger: options.log === undefined ? undefined : (msg) => options.log?.info({ logger: 'raft' }, msg),
+      logger: options.log === undefined ? undefined : raftLogger(options.log),
     });
     this.ticker = setInterval(() => this.tick(), options.tickMs);
     this.ticker.unref();
     // A member that is the only voter need not wait an election timeout to lead.
     if (this.soleVoter) this.raft.campaign();
-    this.processReady();
+    // The first Ready runs on the next turn: listeners registered right after construction hear
+    // of everything it does (a sole voter's election among them).
+    this.schedule();
   }
 
   isLeader(): boolean {
@@ -191,19 +234,23 @@ export class RaftNode {
     this.installing = true;
     this.inFlight++;
     let conf: { voters: MemberId[]; learners: MemberId[] } | undefined;
+    let term = this.durableTerm;
     return this.backend
       .transactionAsync(() => {
         conf = install();
         this.store.resetTo(snap.index, snap.term);
         this.applier.restore(snap.index);
-        this.store.setHardState({ ...this.raft.hardState(), commit: snap.index });
+        const hs = { ...this.raft.hardState(), commit: snap.index };
+        this.store.setHardState(hs);
+        term = hs.term;
       })
       .then(() => {
         this.inFlight--;
         this.installing = false;
         if (conf !== undefined) this.raft.setConfiguration(conf.voters, conf.learners);
+        this.durableTerm = Math.max(this.durableTerm, term);
         this.durableApplied = Math.max(this.durableApplied, snap.index);
-        this.onApplied(snap.index);
+        this.tellApplied(snap.index);
         this.step(m);
         return true;
       })
@@ -230,16 +277,44 @@ export class RaftNode {
     return this.soleVoter;
   }
 
-  /** Resolves once some member leads (at once if one does). */
-  waitLeader(): Promise<void> {
-    if (this.raft.leader !== undefined) return Promise.resolve();
-    return new Promise((resolve) => this.leaderWaiters.push(resolve));
+  /**
+   * Calls listener whenever the leader raft knows, or its term, changes: once the Ready that
+   * changed it is handled (a new term is on disk first). Changes in quick succession may be told
+   * as one, with the newest state. Returns the function that unsubscribes. Throws
+   * ListenerLimitError past MAX_LISTENERS listeners.
+   */
+  onLeaderChange(listener: LeaderListener): () => void {
+    return this.leaderListeners.add(listener);
+  }
+
+  /**
+   * Calls listener whenever entries up to index are applied and on disk (after the onApplied
+   * option). Returns the function that unsubscribes. Throws ListenerLimitError past MAX_LISTENERS.
+   */
+  onAppliedIndex(listener: AppliedListener): () => void {
+    return this.appliedListeners.add(listener);
+  }
+
+  /**
+   * Resolves true once predicate() holds: checked now, and after each leader change and each
+   * applied index this node tells of (so it should read leader(), term(), isLeader(),
+   * appliedIndex(), committedIndex()). Resolves false after timeoutMs or when the node stops.
+   */
+  waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    return this.waiters.wait(predicate, timeoutMs);
+  }
+
+  /** Resolves once some member is known to lead (at once if one is), or when the node stops. */
+  async waitLeader(): Promise<void> {
+    await this.waitFor(() => this.knownLeader !== undefined, Infinity);
   }
 
   stop(): void {
     this.stopped = true;
     if (this.ticker !== undefined) clearInterval(this.ticker);
     this.ticker = undefined;
+    this.waiters.close();
   }
 
   private tick(): void {
@@ -270,19 +345,21 @@ export class RaftNode {
    * Either way, clients hear of a Ready's results only once its transaction is on disk.
    */
   private processReady(): void {
-    this.observeLeader();
     if (this.stopped || this.queued || this.installing) return;
     if (!this.raft.hasReady()) {
-      this.notifyLeaderWaiters();
+      // A change that needs no write (a leader lost without a new term) is told here.
+      this.announceLeader();
       return;
     }
     if (!this.raft.needsPersist()) {
       // Only messages (heartbeats, votes) and read states: nothing to write.
       const rd = this.raft.ready();
       this.raft.advance(rd);
-      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1, lastWritten: -1 });
+      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1, lastWritten: -1, hardStateTerm: undefined });
       return;
     }
+    // The pipeline is full: the oldest transaction's afterWrite schedules this again.
+    if (this.inFlight >= MAX_WRITES_IN_FLIGHT) return;
     if (this.inFlight === 0 && this.proposalsSinceReady <= SYNC_WRITE_MAX_PROPOSALS) {
       let done: WrittenReady | undefined;
       try {
@@ -346,36 +423,51 @@ export class RaftNode {
     this.raft.advance(rd);
     const applied = rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1].index : -1;
     const lastWritten = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1].index : -1;
-    return { messages, release, readStates: rd.readStates, applied, lastWritten };
+    return { messages, release, readStates: rd.readStates, applied, lastWritten, hardStateTerm: rd.hardState?.term };
   }
 
   /** After the Ready's transaction is on disk. */
   private afterWrite(done: WrittenReady | undefined): void {
     if (done === undefined || this.stopped) return;
     if (done.lastWritten >= 0) this.store.markDurable(done.lastWritten);
+    if (done.hardStateTerm !== undefined) this.durableTerm = Math.max(this.durableTerm, done.hardStateTerm);
     if (done.messages.length > 0) this.send(done.messages);
     done.release?.();
     if (done.applied >= 0) {
       this.durableApplied = Math.max(this.durableApplied, done.applied);
-      this.onApplied(done.applied);
+      this.tellApplied(done.applied);
     }
     if (done.readStates.length > 0) this.onReadStates(done.readStates);
-    this.notifyLeaderWaiters();
+    this.announceLeader();
     if (this.raft.hasReady()) this.schedule();
   }
 
-  /** Tells leader changes as etcd's raft node does ("elected", "lost", "changed leader"). */
-  private observeLeader(): void {
+  private tellApplied(index: number): void {
+    this.onApplied(index);
+    this.appliedListeners.emit(index);
+    this.waiters.check();
+  }
+
+  /**
+   * Tells a change of leader or term, once raft's term is on disk: logs it as etcd's raft node
+   * does ("elected", "lost", "changed leader") and calls the listeners.
+   */
+  private announceLeader(): void {
     const leader = this.raft.leader;
-    if (leader === this.knownLeader) return;
+    const term = this.raft.term;
+    if (term !== this.durableTerm || this.stopped) return;
+    if (leader === this.knownLeader && term === this.knownTerm) return;
     const was = this.knownLeader;
     this.knownLeader = leader;
-    if (this.log === undefined) return;
-    const me = hexId(this.raft.id);
-    const term = this.raft.term;
-    if (was === undefined && leader !== undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} elected leader ${hexId(leader)} at term ${term}`);
-    else if (was !== undefined && leader === undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} lost leader ${hexId(was)} at term ${term}`);
-    else if (was !== undefined && leader !== undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} changed leader from ${hexId(was)} to ${hexId(leader)} at term ${term}`);
+    this.knownTerm = term;
+    if (this.log !== undefined && leader !== was) {
+      const me = hexId(this.raft.id);
+      if (was === undefined && leader !== undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} elected leader ${hexId(leader)} at term ${term}`);
+      else if (was !== undefined && leader === undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} lost leader ${hexId(was)} at term ${term}`);
+      else if (was !== undefined && leader !== undefined) this.log.info({ logger: 'raft' }, `raft.node: ${me} changed leader from ${hexId(was)} to ${hexId(leader)} at term ${term}`);
+    }
+    this.leaderListeners.emit(leader, term);
+    this.waiters.check();
   }
 
   /** How streaming a snapshot to `to` ended (see Raft.reportSnapshot). */
@@ -390,18 +482,18 @@ export class RaftNode {
     this.onFatal(err instanceof Error ? err : new Error(String(err)));
   }
 
-  private notifyLeaderWaiters(): void {
-    if (this.raft.leader !== undefined && this.leaderWaiters.length > 0) {
-      const waiters = this.leaderWaiters;
-      this.leaderWaiters = [];
-      for (const w of waiters) w();
-    }
-  }
-
   private maybeCompactLog(applied: number): void {
     // Compact in steps of half the retention so that the cost is paid rarely, in bulk. A follower
     // that falls further behind than the retention catches up from a snapshot (as in etcd).
     if (applied - this.store.firstIndex() > this.logRetainEntries * 1.5) this.store.compactTo(applied - this.logRetainEntries);
   }
 
+}
+
+/** raft's lines under etcd's logger name for them, at raft's level (etcd-io/raft's Infof, Warningf). */
+function raftLogger(log: Logger): (msg: string, level?: 'info' | 'warn') => void {
+  return (msg, level) => {
+    if (level === 'warn') log.warn({ logger: 'raft' }, msg);
+    else log.info({ logger: 'raft' }, msg);
+  };
 }

@@ -17,6 +17,8 @@ export interface ServerConfig {
   initialClusterToken: string;
   maxRequestBytes: number;
   maxTxnOps: number;
+  /** HTTP/2 streams one client connection may open at once (etcd's default: 2^32-1, Go's "unlimited"). */
+  maxConcurrentStreams: number;
   quotaBackendBytes: number;
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
@@ -43,6 +45,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   initialClusterToken: 'etcd-cluster',
   maxRequestBytes: 1.5 * 1024 * 1024,
   maxTxnOps: 128,
+  maxConcurrentStreams: 4294967295,
   quotaBackendBytes: 0,
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,

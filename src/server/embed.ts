@@ -42,7 +42,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
     join = await fetchMembership(others);
   }
   const server = new EtcdServer(config, log, fatal, join);
-  const grpcServer: grpc.Server = createGrpcServer(server, log);
+  const grpcServer: grpc.Server = createGrpcServer(server, server.pipeline, log);
   const listeners = new ClientListeners(grpcServer, log);
   const endpoints: string[] = [];
   try {

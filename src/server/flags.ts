@@ -60,6 +60,7 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
   'initial-cluster-token': { kind: 'string', set: (c, v) => (c.initialClusterToken = v) },
   'max-request-bytes': { kind: 'int', set: (c, v) => (c.maxRequestBytes = int('max-request-bytes', v)) },
   'max-txn-ops': { kind: 'int', set: (c, v) => (c.maxTxnOps = int('max-txn-ops', v)) },
+  'max-concurrent-streams': { kind: 'int', set: (c, v) => (c.maxConcurrentStreams = int('max-concurrent-streams', v)) },
   'quota-backend-bytes': { kind: 'int', set: (c, v) => (c.quotaBackendBytes = int('quota-backend-bytes', v)) },
   'heartbeat-interval': { kind: 'int', set: (c, v) => (c.heartbeatIntervalMs = int('heartbeat-interval', v)) },
   'election-timeout': { kind: 'int', set: (c, v) => (c.electionTimeoutMs = int('election-timeout', v)) },
@@ -85,7 +86,7 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
 const NOT_YET: [string, Kind][] = [
   ['wal-dir', 'string'], ['initial-election-tick-advance', 'bool'], ['max-snapshots', 'int'], ['max-wals', 'int'],
   ['backend-batch-interval', 'string'], ['backend-batch-limit', 'int'], ['backend-bbolt-freelist-type', 'string'],
-  ['max-concurrent-streams', 'int'], ['grpc-keepalive-min-time', 'string'], ['grpc-keepalive-interval', 'string'],
+  ['grpc-keepalive-min-time', 'string'], ['grpc-keepalive-interval', 'string'],
   ['grpc-keepalive-timeout', 'string'], ['discovery', 'string'], ['discovery-fallback', 'string'],
   ['discovery-proxy', 'string'], ['discovery-srv', 'string'], ['discovery-srv-name', 'string'],
   ['strict-reconfig-check', 'bool'], ['auto-compaction-retention', 'string'],

@@ -5,6 +5,7 @@
 import type { Event } from '../mvcc/store';
 import type { KeyValue } from '../mvcc/kv-record';
 import type { WatchableStore } from './watchable-store';
+import { rangeEnd } from '../mvcc/range-end';
 import type { WatchEnd, Watcher, WatchSink } from './watcher';
 
 /** A reply before encoding. `revision` goes into the header (null: none, as etcd leaves it). */
@@ -51,7 +52,15 @@ export const INVALID_WATCH_ID = -1;
 export const WatchErrors = {
   emptyRange: 'mvcc: watcher range is empty',
   duplicateId: 'mvcc: duplicate watch ID provided on the WatchStream',
+  /** Ours: etcd has no limit; a stream past ours is refused more watchers, with this reason. */
+  tooManyWatchers: 'etcdserver: too many watchers on the stream',
 };
+
+/**
+ * Watchers one stream may hold. etcd sets none; clients multiplex all their watchers over one
+ * stream (a kube-apiserver holds a few thousand), so this only stops a runaway client.
+ */
+export const MAX_WATCHERS_PER_STREAM = 100_000;
 
 /** Bytes of an event beside its key and value, in the buffered-bytes estimate. */
 const EVENT_OVERHEAD_BYTES = 40;
@@ -79,11 +88,9 @@ export class WatchStream implements WatchSink {
     const refuse = (reason: string): void => this.out.send({ watchId: INVALID_WATCH_ID, revision: rev, created: true, canceled: true, cancelReason: reason, events: [], prevKv: false });
     // An empty key is the smallest key; a range end of "\0" means every key from key on.
     const key = req.key.length === 0 ? Buffer.from([0]) : req.key;
-    let end: WatchEnd;
-    if (req.rangeEnd.length === 0) end = undefined;
-    else if (req.rangeEnd.length === 1 && req.rangeEnd[0] === 0) end = Buffer.alloc(0);
-    else end = req.rangeEnd;
+    const end: WatchEnd = rangeEnd(req.rangeEnd);
     if (end !== undefined && end.length > 0 && Buffer.compare(key, end) >= 0) return refuse(WatchErrors.emptyRange);
+    if (this.watchers.size >= MAX_WATCHERS_PER_STREAM) return refuse(WatchErrors.tooManyWatchers);
     let id = req.watchId;
     if (id === 0) {
       // etcd's auto IDs: per stream, from 0, skipping IDs the client chose.

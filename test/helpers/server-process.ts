@@ -78,8 +78,12 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const common = ['--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn'];
   // TEST_AGAINST_ETCD=1 runs the same tests against real etcd, to check the tests' expectations.
   const realEtcd = options.impl !== undefined ? options.impl === 'etcd' : process.env.TEST_AGAINST_ETCD === '1';
+  // Real etcd listens for peers on a free port but advertises etcd's default peer URL, as etcd-ts
+  // does: the member and cluster IDs (derived from it) are then the same on both, and so are the
+  // encoded sizes of every header, which decide where etcd splits a watch reply near its limit.
   const peer = realEtcd ? `http://127.0.0.1:${await freePort()}` : '';
-  const peerArgs = realEtcd ? ['--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `default=${peer}`] : [];
+  const advertised = 'http://localhost:2380';
+  const peerArgs = realEtcd ? ['--listen-peer-urls', peer, '--initial-advertise-peer-urls', advertised, '--initial-cluster', `default=${advertised}`] : [];
   const [cmd, args] = realEtcd ? ['etcd', [...common, ...peerArgs, ...(options.args ?? [])]] : [process.execPath, [MAIN, ...common, ...(options.args ?? [])]];
   const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...options.env } });
   live.add(proc);

@@ -25,6 +25,8 @@
 //   when its addLearner is first applied; a removed member is shut down once it applies its own
 //   removal, or a while after another member applied it (as the real transport would tell it).
 // - reads: raft.readIndex() on any live member; every answer is checked for linearizability.
+// - byte bounds: small limits on a leader's uncommitted tail (proposals dropped past it), on an
+//   append's entries and on a Ready's committed entries (applied over several Readies).
 //
 // The network moves Message objects without looking at their type, so message types added later
 // flow through unchanged. Messages are copied on send (entries deep-copied) as a wire would do, so
@@ -39,8 +41,10 @@
 // commit only with a quorum of durable copies in the configuration in effect, committed entries stay
 // on a quorum, vote at most once per term, no gaps in applying, raft's configuration equals the
 // membership its member applied and the configuration the committed log defines, membership stays
-// within 3..5 voters (one change at a time), ReadIndex answers are linearizable, and liveness once
-// the faults stop.
+// within 3..5 voters (one change at a time), ReadIndex answers are linearizable, raft's byte bounds
+// hold (a leader's uncommitted count stays within its limit or one proposal, and never exceeds
+// what its log holds past the applied index; appends and Readies stay within theirs or are one
+// entry), and liveness once the faults stop.
 //
 // Bugs this simulation found in snapshot installation (src/raft and the driver contract of
 // src/raftnode/node.ts). Bugs 1-3 were fixed in node.ts/raft.ts while this was being written
@@ -52,7 +56,7 @@
 //
 // 1. A snapshot did not set raft's configuration (snapshotConfFix). SnapshotMeta carries no
 //    voters/learners and handleSnapshot / RaftLog.restore left the configuration alone, while the
-//    server installs the leader's membership with the data (etcd-server.ts installSnapshot): every
+//    server installs the leader's membership with the data (src/etcdserver/snapshot-transfer.ts): every
 //    ConfChange inside a snapshot was lost to raft until a restart. Seed 20: member 3 installs
 //    (58, t1) holding addLearner 4; as leader it would never replicate to 4. Seed 1309 (with the
 //    configuration check off): member 2 installs (71, t2) holding addLearner 5, addVoter 4 and
@@ -76,16 +80,16 @@
 //    commit 25) wipes 33, leaving it on [3,4] of 5 voters. Seed 6771: a committed entry left on 1
 //    of 3 voters. (etcd-io/raft's restore() only fast-forwards the commit in this case.)
 //
-// 4. OPEN: raft.ts handleSnapshot answers AppResp{index: log.lastIndex()} also when it did not
-//    restore (snapshot at or below its commit, or -- since the fix of bug 3 -- a snapshot its log
-//    holds): the entries after that point may be from an older term and differ from the leader's,
-//    yet the leader takes them as matched. Seed 5423: member 5 holds stale 47..52 (term 4) with
+// 4. (Fixed since, in raft.ts.) handleSnapshot answered AppResp{index: log.lastIndex()} also when
+//    it did not restore (snapshot at or below its commit, or -- since the fix of bug 3 -- a
+//    snapshot its log holds): the entries after that point may be from an older term and differ
+//    from the leader's, yet the leader took them as matched. Seed 5423: member 5 holds stale 47..52 (term 4) with
 //    commit 46; a late Snap (46, t2) from the term-5 leader makes it answer index 52; the leader
 //    sets match = 52 and commits its own (52, t5), held only by [1,2] of 5 voters. Fix (as
 //    etcd-io/raft handleSnapshot): when not restoring, answer with the commit index (after
 //    commitTo(snapshot.index) in the matching case), never with lastIndex.
-import { ProposalDroppedError, Raft } from '../../src/raft/raft';
-import type { LogStorage } from '../../src/raft/log';
+import { DEFAULT_MAX_SIZE_PER_MSG_BYTES, DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES, ProposalDroppedError, Raft } from '../../src/raft/raft';
+import { entrySizeBytes, type LogStorage } from '../../src/raft/log';
 import { EntryType, MessageType, Role, type ConfChange, type Entry, type HardState, type MemberId, type Message, type Ready } from '../../src/raft/types';
 
 // ---- PRNG ----------------------------------------------------------------------------------
@@ -379,6 +383,13 @@ export interface SimConfig {
   reads: boolean;
   readProb: number;
   /**
+   * Raft's byte bounds (0: raft's default). Small ones make leaders drop proposals (uncommitted
+   * tail), send appends of few entries and apply committed entries over several Readies.
+   */
+  maxUncommittedEntriesBytes: number;
+  maxSizePerMsgBytes: number;
+  maxCommittedSizePerReadyBytes: number;
+  /**
    * Bugs 1-3 (see the header) were fixed in src/raftnode/node.ts while this simulation was written;
    * each flag, false, replays the driver from before its fix (a regression check).
    * Bug 1: after installing a snapshot, raft takes its membership (raft.setConfiguration).
@@ -433,6 +444,9 @@ export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}):
     confChangeProb: 0,
     reads: false,
     readProb: 0,
+    maxUncommittedEntriesBytes: 0,
+    maxSizePerMsgBytes: 0,
+    maxCommittedSizePerReadyBytes: 0,
     snapshotConfFix: true,
     staleSnapshotFix: true,
     snapshotMatchFix: true,
@@ -444,6 +458,10 @@ export function configForSeed(seed: number, overrides: Partial<SimConfig> = {}):
   cfg.confChangeProb = 0.01 + r.float() * 0.04;
   cfg.reads = r.chance(0.6);
   cfg.readProb = 0.02 + r.float() * 0.2;
+  // Drawn last, for the same reason. A payload is ~20 bytes, an entry's size ~45.
+  cfg.maxUncommittedEntriesBytes = r.chance(0.3) ? r.int(16, 400) : 0;
+  cfg.maxSizePerMsgBytes = r.chance(0.3) ? r.int(1, 300) : 0;
+  cfg.maxCommittedSizePerReadyBytes = r.chance(0.3) ? r.int(1, 300) : 0;
   return { ...cfg, ...overrides, seed };
 }
 
@@ -536,7 +554,9 @@ export function describeConfig(c: SimConfig): string {
     `dup=${pct(c.dupProb)} staleDrop=${pct(c.staleDropProb)} faultRate=${pct(c.faultRate)} faults=${on} ` +
     `propose=${pct(c.proposeProb)}x${c.maxBatch} to=${c.proposalTarget} preVote=${c.preVote} checkQuorum=${c.checkQuorum} ` +
     `snapshots=${c.snapshots ? `keep ${c.logRetain}` : 'off'} membership=${c.membership ? pct(c.confChangeProb) : 'off'} ` +
-    `reads=${c.reads ? pct(c.readProb) : 'off'} driver=node.ts${c.snapshotAckFix ? ' (old bug 4 workaround)' : ''}` +
+    `reads=${c.reads ? pct(c.readProb) : 'off'} maxUncommitted=${c.maxUncommittedEntriesBytes || 'default'} ` +
+    `maxSizePerMsg=${c.maxSizePerMsgBytes || 'default'} maxCommittedPerReady=${c.maxCommittedSizePerReadyBytes || 'default'} ` +
+    `driver=node.ts${c.snapshotAckFix ? ' (old bug 4 workaround)' : ''}` +
     `${c.snapshotConfFix ? '' : ' unfixed-bug-1'}${c.staleSnapshotFix ? '' : ' unfixed-bug-2'}${c.snapshotMatchFix ? '' : ' unfixed-bug-3'}`
   );
 }
@@ -722,6 +742,8 @@ export class Simulation {
   private readonly mayRepeat = new Set<string>();
   private readonly reads = new Map<string, ReadRecord>();
   private opCounter = 0;
+  /** The largest proposal (payload bytes of one batch) made so far: the uncommitted bound may take one past it. */
+  private maxProposalBytes = 0;
   private readCounter = 0;
   private readonly result: SimResult;
 
@@ -1162,6 +1184,9 @@ export class Simulation {
       heartbeatTicks: this.cfg.heartbeatTicks,
       seed: this.rng.next(),
       maxEntriesPerMsg: this.cfg.maxEntriesPerMsg,
+      maxUncommittedEntriesBytes: this.cfg.maxUncommittedEntriesBytes || undefined,
+      maxSizePerMsgBytes: this.cfg.maxSizePerMsgBytes || undefined,
+      maxCommittedSizePerReadyBytes: this.cfg.maxCommittedSizePerReadyBytes || undefined,
       preVote: this.cfg.preVote,
       checkQuorum: this.cfg.checkQuorum,
     }));
@@ -1211,6 +1236,7 @@ export class Simulation {
     const n = this.rng.int(1, this.cfg.maxBatch);
     const payloads: string[] = [];
     for (let k = 0; k < n; k++) payloads.push(`seed-${this.cfg.seed}-op-${++this.opCounter}`);
+    this.maxProposalBytes = Math.max(this.maxProposalBytes, payloads.reduce((sum, p) => sum + Buffer.byteLength(p), 0));
     this.result.proposalsAttempted += n;
     let last = 0;
     try {
@@ -1279,6 +1305,7 @@ export class Simulation {
     const cc = this.rng.pick(options);
     if (cc.type === 'addLearner') this.nextMemberId++;
     const data = encodeConfChange(cc);
+    this.maxProposalBytes = Math.max(this.maxProposalBytes, data.length);
     this.proposedConf.add(data.toString('latin1'));
     try {
       raft.proposeConfChange(data);
@@ -1298,9 +1325,13 @@ export class Simulation {
   private handleReady(m: Member): void {
     const raft = m.raft;
     if (raft === undefined) return;
+    // Committed entries may take several Readies (maxCommittedSizePerReadyBytes): those rounds count as progress.
+    let appliedRounds = 0;
     for (let round = 0; this.call(m, 'hasReady', () => raft.hasReady()); round++) {
-      if (round >= 100) this.fail('progress', `member ${m.id}: hasReady() still true after 100 Ready rounds`);
+      if (round - appliedRounds >= 100) this.fail('progress', `member ${m.id}: hasReady() still true after 100 Ready rounds`);
       const rd: Ready = this.call(m, 'ready', () => raft.ready());
+      if (rd.committedEntries.length > 0) appliedRounds++;
+      this.checkReadyBounds(m, rd);
       // 1. persist entries and hard state
       this.persist(m, rd);
       if (m.pendingCrash === 'afterPersist') return this.crash(m, 'afterPersist');
@@ -1327,6 +1358,40 @@ export class Simulation {
     this.observe(m, raft);
     if (m.pendingReads.length > 0) this.serveReads(m);
     if (m.removedSelf) this.shutdown(m, 'it applied its own removal');
+  }
+
+  /**
+   * Raft's byte bounds: a Ready's committed entries and an append's entries stay within theirs
+   * (or are a single entry), and a leader's uncommitted count stays within its limit (or one
+   * proposal) and never counts more than its log holds past the applied index.
+   */
+  private checkReadyBounds(m: Member, rd: Ready): void {
+    const raft = m.raft;
+    if (raft === undefined) return;
+    const size = (es: Entry[]): number => es.reduce((sum, e) => sum + entrySizeBytes(e), 0);
+    const perReady = this.cfg.maxCommittedSizePerReadyBytes || this.cfg.maxSizePerMsgBytes || DEFAULT_MAX_SIZE_PER_MSG_BYTES;
+    if (rd.committedEntries.length > 1 && size(rd.committedEntries) > perReady) {
+      this.fail('ready bounds', `member ${m.id}: a Ready hands out ${rd.committedEntries.length} committed entries of ${size(rd.committedEntries)} bytes (bound ${perReady})`);
+    }
+    const perMsg = this.cfg.maxSizePerMsgBytes || DEFAULT_MAX_SIZE_PER_MSG_BYTES;
+    for (const msg of rd.messages) {
+      if (msg.type === MessageType.App && msg.entries.length > 1 && size(msg.entries) > perMsg) {
+        this.fail('ready bounds', `member ${m.id}: an append to ${msg.to} carries ${msg.entries.length} entries of ${size(msg.entries)} bytes (bound ${perMsg})`);
+      }
+    }
+    const counted = raft.uncommittedSizeBytes();
+    if (raft.role !== Role.Leader) {
+      if (counted !== 0) this.fail('uncommitted bound', `member ${m.id} is ${raft.role} but counts ${counted} uncommitted bytes`);
+      return;
+    }
+    const limit = this.cfg.maxUncommittedEntriesBytes || DEFAULT_MAX_UNCOMMITTED_ENTRIES_BYTES;
+    if (counted > Math.max(limit, this.maxProposalBytes)) {
+      this.fail('uncommitted bound', `leader ${m.id} counts ${counted} uncommitted bytes (limit ${limit}, largest proposal ${this.maxProposalBytes})`);
+    }
+    const lo = raft.log.applied + 1;
+    const tail = lo <= raft.log.lastIndex() ? this.call(m, 'log.entries', () => raft.log.entries(lo, raft.log.lastIndex() + 1)) : [];
+    const held = tail.reduce((sum, e) => sum + e.data.length, 0);
+    if (counted > held) this.fail('uncommitted bound', `leader ${m.id} counts ${counted} uncommitted bytes but holds only ${held} past its applied index ${raft.log.applied}`);
   }
 
   private persist(m: Member, rd: Ready): void {
@@ -1908,6 +1973,7 @@ const SUMMED = [
   'messagesSent',
   'messagesDelivered',
   'messagesCut',
+  'proposalsAttempted',
   'proposalsAccepted',
   'proposalsCommitted',
   'leaders',
@@ -1980,7 +2046,7 @@ export function formatTotals(t: SimTotals, seedsRun: number = t.seeds): string {
     `; over the passed seeds: ${t.ticks} ticks, ` +
     `${t.messagesSent} messages sent (${t.messagesDelivered} delivered, ${t.messagesCut} cut by partitions/blackholes), ` +
     `faults injected: ${faults} (crash points: ${points}), ${t.leaders} leaders elected, ` +
-    `proposals committed ${t.proposalsCommitted} of ${t.proposalsAccepted} accepted, ` +
+    `proposals committed ${t.proposalsCommitted} of ${t.proposalsAccepted} accepted (${t.proposalsAttempted} attempted), ` +
     `snapshots: ${t.compactions} compactions, ${t.snapshotsSent} sent, ${t.snapshotsInstalled} installed, ${t.snapshotsStepped} stepped at or below commit, ${t.snapshotsStale} stale-term not installed, ${t.snapshotsFastForwarded} fast-forwarded (log held them), ` +
     `membership: ${t.confChangesCommitted} changes committed of ${t.confChangesProposed} proposed (${t.confChangesRefused} refused), ` +
     `${t.learnersAdded} learners added, ${t.promotions} promoted, ${t.removals} removed, ${t.membersShutDown} shut down, ` +

@@ -1,0 +1,142 @@
+// The apply chain: each request kind is applied by a stack of layers with one responsibility
+// each, as etcd stacks its auth applier over its quota applier over the backend applier. A layer
+// extends ApplierLayer, overrides the kinds it checks and calls on to `next`; BackendApplier at
+// the bottom changes the state. Layers run inside the apply transaction: deterministic only.
+import type { Event, MvccStore, WriteTxn } from '../mvcc/store';
+import { Errors } from '../errors';
+import type {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  MemberAttributes,
+  PutRequest,
+  PutResponse,
+  TxnRequest,
+  TxnResponse,
+} from '../pb/types';
+import type { ApplyContext } from './applied';
+import { mvccCall } from './range';
+import { deleteRange, put, txn, type LeaseLookup } from './txn';
+
+/** etcd's applierV3: one method per request kind a Raft entry can carry. */
+export interface ApplierV3 {
+  put(req: PutRequest, ctx: ApplyContext): PutResponse;
+  deleteRange(req: DeleteRangeRequest, ctx: ApplyContext): DeleteRangeResponse;
+  txn(req: TxnRequest, ctx: ApplyContext): TxnResponse;
+  compaction(req: CompactionRequest, ctx: ApplyContext): CompactionResponse;
+  leaseGrant(req: LeaseGrantRequest, ctx: ApplyContext): LeaseGrantResponse;
+  leaseRevoke(req: LeaseRevokeRequest, ctx: ApplyContext): LeaseRevokeResponse;
+  memberAttributes(req: MemberAttributes, ctx: ApplyContext): void;
+}
+
+/** A layer that passes everything on; subclasses override what they check. */
+export class ApplierLayer implements ApplierV3 {
+  constructor(protected readonly next: ApplierV3) {}
+  put(req: PutRequest, ctx: ApplyContext): PutResponse {
+    return this.next.put(req, ctx);
+  }
+  deleteRange(req: DeleteRangeRequest, ctx: ApplyContext): DeleteRangeResponse {
+    return this.next.deleteRange(req, ctx);
+  }
+  txn(req: TxnRequest, ctx: ApplyContext): TxnResponse {
+    return this.next.txn(req, ctx);
+  }
+  compaction(req: CompactionRequest, ctx: ApplyContext): CompactionResponse {
+    return this.next.compaction(req, ctx);
+  }
+  leaseGrant(req: LeaseGrantRequest, ctx: ApplyContext): LeaseGrantResponse {
+    return this.next.leaseGrant(req, ctx);
+  }
+  leaseRevoke(req: LeaseRevokeRequest, ctx: ApplyContext): LeaseRevokeResponse {
+    return this.next.leaseRevoke(req, ctx);
+  }
+  memberAttributes(req: MemberAttributes, ctx: ApplyContext): void {
+    this.next.memberAttributes(req, ctx);
+  }
+}
+
+/** A layer's constructor: given the layer below, the layer above it. */
+export type LayerFactory = (next: ApplierV3) => ApplierV3;
+
+/** Stacks layers over the base: the first factory is the outermost layer. */
+export function applyChain(base: ApplierV3, layers: LayerFactory[]): ApplierV3 {
+  return layers.reduceRight<ApplierV3>((next, make) => make(next), base);
+}
+
+/** What applying needs of the lessor (lease/lessor.ts); all of it runs inside the transaction. */
+export interface LeaseApply extends LeaseLookup {
+  grant(id: bigint, ttlSec: number): number;
+  revoke(id: bigint, w: WriteTxn): void;
+  onEvents(events: Event[]): void;
+}
+
+export interface BackendApplierDeps {
+  mvcc: MvccStore;
+  leases: LeaseApply;
+  members: { setAttributes(id: bigint, name: string, clientUrls: string[]): void };
+  /** Every MVCC event written, in order (for watchers, once the batch is on disk). */
+  written: (events: Event[]) => void;
+}
+
+/** The bottom of the chain (etcd's applierV3backend): requests become MVCC, lease and member changes. */
+export class BackendApplier implements ApplierV3 {
+  constructor(private readonly d: BackendApplierDeps) {}
+
+  put(req: PutRequest): PutResponse {
+    return this.write((w) => put(w, req, this.d.leases));
+  }
+
+  deleteRange(req: DeleteRangeRequest): DeleteRangeResponse {
+    return this.write((w) => deleteRange(w, req));
+  }
+
+  txn(req: TxnRequest): TxnResponse {
+    return this.write((w) => txn(w, req, this.d.leases));
+  }
+
+  compaction(req: CompactionRequest): CompactionResponse {
+    const { mvcc } = this.d;
+    const rev = Number(req.revision);
+    if (rev <= mvcc.writeCompactRevision()) throw Errors.compacted();
+    if (rev > mvcc.writeRevision()) throw Errors.futureRev();
+    mvccCall(() => mvcc.compact(rev));
+    return { header: { revision: mvcc.writeRevision() } };
+  }
+
+  leaseGrant(req: LeaseGrantRequest): LeaseGrantResponse {
+    const ttl = this.d.leases.grant(BigInt(req.ID), Number(req.TTL));
+    return { header: { revision: this.d.mvcc.writeRevision() }, ID: String(req.ID), TTL: ttl, error: '' };
+  }
+
+  leaseRevoke(req: LeaseRevokeRequest): LeaseRevokeResponse {
+    const id = BigInt(req.ID);
+    this.write((w) => this.d.leases.revoke(id, w));
+    return { header: { revision: this.d.mvcc.writeRevision() } };
+  }
+
+  memberAttributes(req: MemberAttributes): void {
+    this.d.members.setAttributes(BigInt(req.id), req.name, req.client_urls);
+  }
+
+  private write<T>(fn: (w: WriteTxn) => T): T {
+    const w = this.d.mvcc.write();
+    try {
+      return fn(w);
+    } catch (err) {
+      // Requests are checked before anything is written; an error after a write is a bug.
+      if (w.events.length > 0) throw new Error(`apply: request failed after writing: ${String(err)}`);
+      throw err;
+    } finally {
+      if (w.events.length > 0) {
+        w.end();
+        this.d.leases.onEvents(w.events);
+        this.d.written(w.events);
+      }
+    }
+  }
+}

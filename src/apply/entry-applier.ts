@@ -1,0 +1,148 @@
+// The deterministic applier: committed Raft entries in, state changes out. Runs inside the Ready
+// transaction, records the applied index in it, and hands each result to the member that
+// proposed the request once the transaction is on disk. Each request goes down the apply chain
+// (applier-v3.ts). No clocks, no randomness, no unordered iteration: two members that apply the
+// same entries end with the same state.
+import type { Backend, ReadView } from '../backend/backend';
+import type { Event, MvccStore } from '../mvcc/store';
+import { EntryType, type ConfChange, type Entry } from '../raft/types';
+import type { Applier as RaftApplier } from '../raftnode/node';
+import { EtcdError } from '../errors';
+import type { InternalRequest } from '../pb/types';
+import { decodeEntryData, entryHeader } from './entry-codec';
+import { decodeMemberChange, raftChange, type MemberChange } from '../membership/member-change';
+import type { MemberInfo } from '../membership/membership';
+import type { ApplyContext, Applied, ApplyResult } from './applied';
+import { applyChain, BackendApplier, type ApplierV3, type LayerFactory, type LeaseApply } from './applier-v3';
+
+const META_APPLIED = 'applied-index';
+
+export interface EntryApplierOptions {
+  backend: Backend;
+  mvcc: MvccStore;
+  memberId: bigint;
+  leases: LeaseApply;
+  /** This member's in-flight proposals by request ID: their decoded requests, to skip decoding. */
+  localRequest: (id: bigint) => InternalRequest | undefined;
+  /** Cluster membership, changed by applied entries (inside the transaction). */
+  members: {
+    setAttributes(id: bigint, name: string, clientUrls: string[]): void;
+    /** Applies a change; throws EtcdError when it is not valid (then raft does not apply it either). */
+    applyChange(change: MemberChange): MemberInfo[];
+  };
+  /** Layers over the backend applier, outermost first (auth, quota). */
+  layers?: LayerFactory[];
+  /** Called once the transaction is on disk, with the results of this member's proposals. */
+  deliver: (results: Map<bigint, ApplyResult>) => void;
+  /** Called once the transaction is on disk, with every MVCC event it applied (for watchers). */
+  notify: (events: Event[], revision: number) => void;
+}
+
+export class EntryApplier implements RaftApplier {
+  private applied: number;
+  /** Events of the batch being applied (handed to watchers once it is on disk). */
+  private events: Event[] = [];
+  private readonly chain: ApplierV3;
+
+  constructor(private readonly o: EntryApplierOptions) {
+    this.applied = o.backend.getMetaNumber(META_APPLIED) ?? 0;
+    const base = new BackendApplier({
+      mvcc: o.mvcc,
+      leases: o.leases,
+      members: o.members,
+      written: (events) => {
+        for (const ev of events) this.events.push(ev);
+      },
+    });
+    this.chain = applyChain(base, o.layers ?? []);
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  applyEntries(entries: Entry[]): { release: () => void; confChanges: ConfChange[] } {
+    const results = new Map<bigint, ApplyResult>();
+    const confChanges: ConfChange[] = [];
+    for (const entry of entries) {
+      if (entry.index <= this.applied) continue; // already in the state (replayed after restart)
+      if (entry.type === EntryType.Normal && entry.data.length > 0) this.applyEntry(entry.data, results);
+      else if (entry.type === EntryType.ConfChange) {
+        const cc = this.applyMemberChange(entry.data, results);
+        if (cc !== undefined) confChanges.push(cc);
+      }
+      this.applied = entry.index;
+    }
+    this.o.backend.putMetaNumber(META_APPLIED, this.applied);
+    const events = this.events;
+    this.events = [];
+    const revision = this.o.mvcc.writeRevision();
+    return {
+      release: () => {
+        if (events.length > 0) this.o.notify(events, revision);
+        if (results.size > 0) this.o.deliver(results);
+      },
+      confChanges,
+    };
+  }
+
+  /** The applied index as committed to disk (what a snapshot taken now stands at). */
+  storedAppliedIndex(view?: ReadView): number {
+    return this.o.backend.getMetaNumber(META_APPLIED, view) ?? 0;
+  }
+
+  restore(index: number): void {
+    this.applied = index;
+    this.o.backend.putMetaNumber(META_APPLIED, index);
+  }
+
+  private applyMemberChange(data: Buffer, results: Map<bigint, ApplyResult>): ConfChange | undefined {
+    const ctx = entryHeader(data);
+    const change = decodeMemberChange(data);
+    let cc: ConfChange | undefined;
+    const result = settle(() => {
+      const members = this.o.members.applyChange(change);
+      cc = raftChange(change);
+      return { kind: 'member_change', members };
+    });
+    if (ctx.member === this.o.memberId) results.set(ctx.id, result);
+    return cc;
+  }
+
+  private applyEntry(data: Buffer, results: Map<bigint, ApplyResult>): void {
+    const ctx = entryHeader(data);
+    const mine = ctx.member === this.o.memberId;
+    const req = (mine ? this.o.localRequest(ctx.id) : undefined) ?? decodeEntryData(data);
+    const result = settle(() => this.applyRequest(req, ctx));
+    if (mine) results.set(ctx.id, result);
+  }
+
+  /** etcd's applyV3Request: the one place a request kind picks its method of the chain. */
+  private applyRequest(req: InternalRequest, ctx: ApplyContext): Applied {
+    const c = this.chain;
+    if (req.put) return { kind: 'put', response: c.put(req.put, ctx) };
+    if (req.delete_range) return { kind: 'delete_range', response: c.deleteRange(req.delete_range, ctx) };
+    if (req.txn) return { kind: 'txn', response: c.txn(req.txn, ctx) };
+    if (req.compaction) return { kind: 'compaction', response: c.compaction(req.compaction, ctx) };
+    if (req.lease_grant) return { kind: 'lease_grant', response: c.leaseGrant(req.lease_grant, ctx) };
+    if (req.lease_revoke) return { kind: 'lease_revoke', response: c.leaseRevoke(req.lease_revoke, ctx) };
+    if (req.member_attributes) {
+      c.memberAttributes(req.member_attributes, ctx);
+      return { kind: 'member_attributes' };
+    }
+    return { kind: 'none' };
+  }
+}
+
+/**
+ * Client errors are results; anything else is a bug that must stop the member before it diverges
+ * from the others, so it is thrown on.
+ */
+function settle(fn: () => Applied): ApplyResult {
+  try {
+    return { ok: true, applied: fn() };
+  } catch (err) {
+    if (!(err instanceof EtcdError)) throw err;
+    return { ok: false, error: err };
+  }
+}

@@ -1,0 +1,177 @@
+// The request pipeline: every client call passes here before its handler, unary and streaming,
+// gRPC and (with the gateway) HTTP/JSON alike, as etcd's gRPC interceptors do. In order:
+//   1. require-leader: a call that asks for a leader (metadata "hasleader: true") fails at once
+//      when this member knows none; streams that asked are ended after three election timeouts
+//      without one (etcd's monitorLeader), by one member-wide timer, not one per stream;
+//   2. limits: request size (for transports that do not enforce it themselves) and unary calls
+//      in flight;
+//   3. identity: the caller's token is read here (the auth work resolves it to a user);
+//   4. hooks: per-method counters (what /metrics will count).
+// Transport-free: callers describe the call with CallInfo; errors are EtcdErrors.
+import { Code, EtcdError, Errors } from '../errors';
+
+export type ServiceName = 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth' | 'Lock' | 'Election';
+
+/** What the transport knows of a call. */
+export interface CallInfo {
+  service: ServiceName;
+  method: string;
+  /** A metadata value (gRPC metadata, HTTP header) by lower-case key. */
+  meta(key: string): string | undefined;
+}
+
+/** What a handler knows of its call once admitted. */
+export interface CallContext {
+  readonly service: ServiceName;
+  readonly method: string;
+  /** The auth token the caller sent, if any (etcd's "token" metadata / Authorization header). */
+  readonly token: string | undefined;
+}
+
+export interface PipelineHooks {
+  /** A call was admitted (or refused: then `finished` follows at once). */
+  started?(service: ServiceName, method: string): void;
+  /** A unary call ended, or a stream closed: with its status code. */
+  finished?(service: ServiceName, method: string, code: Code, elapsedMs: number): void;
+}
+
+/** What the pipeline needs of the member. */
+export interface LeaderView {
+  hasLeader(): boolean;
+  /** Subscribes to leader changes; returns the unsubscribe function. */
+  onLeaderChange(listener: (leader: string | undefined) => void): () => void;
+}
+
+export interface PipelineOptions {
+  electionTimeoutMs: number;
+  maxRequestBytes: number;
+  /** Unary calls being served at most; more are refused with `too many requests`. */
+  maxUnaryInFlight: number;
+  /** Streams open at most (watch, keep-alive). */
+  maxStreams: number;
+  hooks?: PipelineHooks;
+}
+
+/** etcd's metadata key by which a client asks to fail at once when there is no leader. */
+const REQUIRE_LEADER_KEY = 'hasleader';
+const TOKEN_KEY = 'token';
+/** etcd ends require-leader streams after this many election timeouts without a leader. */
+const LEADERLESS_ELECTIONS = 3;
+
+/** An admitted stream: closed by its transport when it ends. */
+export interface StreamTicket {
+  readonly context: CallContext;
+  close(code?: Code): void;
+}
+
+interface OpenStream {
+  info: CallInfo;
+  startedMs: number;
+  onLeaderLost: ((err: EtcdError) => void) | undefined;
+}
+
+export class RequestPipeline {
+  private unaryInFlight = 0;
+  private readonly streams = new Set<OpenStream>();
+  private leaderlessTimer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly member: LeaderView,
+    private readonly o: PipelineOptions,
+  ) {
+    this.unsubscribe = member.onLeaderChange((leader) => this.leaderChanged(leader));
+  }
+
+  /** Serves a unary call: admits it, runs the handler, reports it to the hooks. */
+  async unary<Req, Res>(info: CallInfo, req: Req, handler: (req: Req, ctx: CallContext) => Promise<Res>): Promise<Res> {
+    const startedMs = Date.now();
+    let code = Code.OK;
+    this.o.hooks?.started?.(info.service, info.method);
+    try {
+      const ctx = this.admit(info);
+      if (this.unaryInFlight >= this.o.maxUnaryInFlight) throw Errors.tooManyRequests();
+      this.unaryInFlight++;
+      try {
+        return await handler(req, ctx);
+      } finally {
+        this.unaryInFlight--;
+      }
+    } catch (err) {
+      code = err instanceof EtcdError ? err.code : Code.INTERNAL;
+      throw err;
+    } finally {
+      this.o.hooks?.finished?.(info.service, info.method, code, Date.now() - startedMs);
+    }
+  }
+
+  /**
+   * Admits a stream (throws like a unary call would). A stream that asked for a leader gets
+   * `onLeaderLost` when the member has had none for three election timeouts; it must end itself
+   * then. The transport calls close() when the stream ends, however it ends.
+   */
+  openStream(info: CallInfo, onLeaderLost: (err: EtcdError) => void): StreamTicket {
+    const startedMs = Date.now();
+    this.o.hooks?.started?.(info.service, info.method);
+    let context: CallContext;
+    try {
+      context = this.admit(info);
+      if (this.streams.size >= this.o.maxStreams) throw Errors.tooManyRequests();
+    } catch (err) {
+      this.o.hooks?.finished?.(info.service, info.method, err instanceof EtcdError ? err.code : Code.INTERNAL, 0);
+      throw err;
+    }
+    const s: OpenStream = { info, startedMs, onLeaderLost: requiresLeader(info) ? onLeaderLost : undefined };
+    this.streams.add(s);
+    let closed = false;
+    return {
+      context,
+      close: (code = Code.OK) => {
+        if (closed) return;
+        closed = true;
+        this.streams.delete(s);
+        this.o.hooks?.finished?.(info.service, info.method, code, Date.now() - startedMs);
+      },
+    };
+  }
+
+  /** For transports that do not bound received messages themselves: grpc-go's error past the limit. */
+  checkRequestBytes(bytes: number): void {
+    const max = this.o.maxRequestBytes;
+    if (bytes > max) throw new EtcdError(Code.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${bytes} vs. ${max})`);
+  }
+
+  get streamsOpen(): number {
+    return this.streams.size;
+  }
+
+  close(): void {
+    this.unsubscribe();
+    if (this.leaderlessTimer !== undefined) clearTimeout(this.leaderlessTimer);
+    this.leaderlessTimer = undefined;
+  }
+
+  private admit(info: CallInfo): CallContext {
+    if (!this.member.hasLeader() && requiresLeader(info)) throw Errors.noLeader();
+    return { service: info.service, method: info.method, token: info.meta(TOKEN_KEY) };
+  }
+
+  private leaderChanged(leader: string | undefined): void {
+    if (leader !== undefined) {
+      if (this.leaderlessTimer !== undefined) clearTimeout(this.leaderlessTimer);
+      this.leaderlessTimer = undefined;
+      return;
+    }
+    if (this.leaderlessTimer !== undefined) return;
+    this.leaderlessTimer = setTimeout(() => {
+      this.leaderlessTimer = undefined;
+      if (this.member.hasLeader()) return;
+      for (const s of [...this.streams]) s.onLeaderLost?.(Errors.noLeader());
+    }, LEADERLESS_ELECTIONS * this.o.electionTimeoutMs);
+    this.leaderlessTimer.unref();
+  }
+}
+
+function requiresLeader(info: CallInfo): boolean {
+  return info.meta(REQUIRE_LEADER_KEY) === 'true';
+}
