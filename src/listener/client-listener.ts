@@ -1,11 +1,19 @@
-// The member's client listeners: a net.Server per --listen-client-urls entry. The member owns
-// the sockets and hands each connection to grpc-js through a connection injector after a
-// sniffing step (connection-sniff.ts), rather than letting grpc-js bind the port.
+// The member's client listeners: a net.Server per client URL. The member owns the sockets; a
+// sniffing step (connection-sniff.ts) looks at each connection's first bytes and hands HTTP/2 to
+// grpc-js through its connection injector and HTTP/1.x to the member's HTTP router, one port for
+// both, as etcd multiplexes its client port with cmux.
 import * as grpc from '@grpc/grpc-js';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { sniffConnection } from './connection-sniff';
+import { sniffConnection, type Sniffed } from './connection-sniff';
+import { HttpConnections } from './http-connections';
+import type { HttpRouter } from './http-router';
+
+/**
+ * What a listener serves. etcd 3.5 serves both on every --listen-client-urls entry; once
+ * --listen-client-http-urls is given, those serve HTTP only and the client URLs gRPC only.
+ */
+export type ClientTraffic = 'grpc+http' | 'grpc' | 'http';
 
 /** The host and port a client URL listens on: localhost is 127.0.0.1, no port is 2379. */
 export function listenAddress(url: string): { host: string; port: number } {
@@ -18,20 +26,23 @@ export class ClientListeners {
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly injector: grpc.ConnectionInjector;
+  private readonly http: HttpConnections;
   private closed = false;
 
   constructor(
     grpcServer: grpc.Server,
+    router: HttpRouter,
     private readonly log: Logger,
   ) {
     this.injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.http = new HttpConnections((req, res, target, closeAfter) => router.serve(req, res, target, closeAfter), log);
   }
 
   /** Starts listening on a client URL; resolves with the port bound (port 0 picks one). */
-  listen(url: string): Promise<number> {
+  listen(url: string, traffic: ClientTraffic = 'grpc+http'): Promise<number> {
     const { host, port } = listenAddress(url);
     // TCP_NODELAY, as Go (and so etcd) sets on every connection: small replies go out at once.
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket, traffic));
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -52,21 +63,26 @@ export class ClientListeners {
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
     this.injector.destroy();
+    this.http.close();
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, traffic: ClientTraffic): void {
     if (this.closed) {
       socket.destroy();
       return;
     }
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    sniffConnection(socket, this.log, ({ connection }) => this.serve(connection));
+    // An HTTP-only listener is cmux with only its HTTP1 matcher: no HTTP/2 to sniff for (and no
+    // SETTINGS to send to a client that will be refused).
+    if (traffic === 'http') this.http.serve(socket);
+    else sniffConnection(socket, this.log, (sniffed) => this.serve(sniffed, traffic));
   }
 
-  private serve(connection: Duplex): void {
-    // HTTP/1.x is to be routed here by the sniffed protocol; until then grpc-js refuses it.
+  private serve({ protocol, connection }: Sniffed, traffic: Exclude<ClientTraffic, 'http'>): void {
     if (this.closed) connection.destroy();
+    else if (protocol === 'other' && traffic === 'grpc+http') this.http.serve(connection);
+    // A gRPC-only listener gives grpc-js everything, as etcd gives grpc-go the whole listener.
     else this.injector.injectConnection(connection);
   }
 }

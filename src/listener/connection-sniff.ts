@@ -1,6 +1,6 @@
-// The first step of every client connection: look at its first bytes, then hand it on. Today
-// everything goes to grpc-js; the step exists so HTTP/1.x (/health, /version, the JSON gateway)
-// can later be told apart here and served on the same port, as etcd does with cmux.
+// The first step of every client connection: look at its first bytes, then hand it on: HTTP/2
+// to grpc-js, anything else ('other') to the HTTP/1.x side (http-connections.ts, which applies
+// cmux's own HTTP/1 test), one port for both, as etcd does with cmux.
 //
 // For HTTP/2 it also settles, before Node's session exists, whether the connection needs its
 // :authority rewritten (authority.ts). grpc-go sends its first HEADERS only after the server's
@@ -12,7 +12,10 @@
 //  - it is not: the connection is served through a RewritingConnection for its lifetime.
 // Waiting is bounded in bytes and time. Past the bound a connection whose ACK has arrived is
 // handed on natively (a later refused :authority would then fail as it did before); one whose
-// ACK has not is served through the rewriter, which still has an ACK to drop.
+// ACK has not is served through the rewriter, which still has an ACK to drop. The time bound
+// starts with the first byte: a connection that has sent nothing has not said whether it is
+// HTTP/2 or HTTP/1.x (a pooled HTTP/1.1 client may open it well before its first request),
+// and, as with cmux, it waits unserved and costs no buffer until it speaks or closes.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -42,6 +45,8 @@ export function sniffConnection(socket: Socket, log: Logger, handOn: (s: Sniffed
   let have = 0;
   let rewriter: AuthorityRewriter | undefined;
   const rewritten: Buffer[] = [];
+
+  let timer: NodeJS.Timeout | undefined;
 
   const stop = (): void => {
     clearTimeout(timer);
@@ -79,6 +84,7 @@ export function sniffConnection(socket: Socket, log: Logger, handOn: (s: Sniffed
   };
 
   const look = (chunk: Buffer): void => {
+    timer ??= setTimeout(onLimit, limits.maxWaitMs);
     chunks.push(chunk);
     have += chunk.length;
     if (rewriter === undefined) {
@@ -98,7 +104,7 @@ export function sniffConnection(socket: Socket, log: Logger, handOn: (s: Sniffed
   };
 
   const onLimit = (): void => {
-    // Nothing yet, or part of the preface: nothing says it is not HTTP/2.
+    // Part of the preface: nothing says it is not HTTP/2.
     if (rewriter === undefined) native('http2');
     else if (rewriter.ackDroppedAt !== undefined) native('http2');
     else rewriting(rewriter);
@@ -114,7 +120,6 @@ export function sniffConnection(socket: Socket, log: Logger, handOn: (s: Sniffed
     onGone();
   };
 
-  const timer = setTimeout(onLimit, limits.maxWaitMs);
   socket.on('data', onData);
   socket.on('end', onGone);
   socket.on('close', onGone);

@@ -9,6 +9,8 @@ export interface ServerConfig {
   dataDir: string;
   listenClientUrls: string[];
   advertiseClientUrls: string[];
+  /** etcd 3.5: URLs serving HTTP only; when set, listenClientUrls serve gRPC only. */
+  listenClientHttpUrls: string[];
   listenPeerUrls: string[];
   initialAdvertisePeerUrls: string[];
   /** name=url,name=url,... */
@@ -38,6 +40,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   dataDir: '',
   listenClientUrls: ['http://localhost:2379'],
   advertiseClientUrls: ['http://localhost:2379'],
+  listenClientHttpUrls: [],
   listenPeerUrls: ['http://localhost:2380'],
   initialAdvertisePeerUrls: ['http://localhost:2380'],
   initialCluster: '',

@@ -3,6 +3,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ClientListeners } from '../listener/client-listener';
+import { createClientRouter, type ClientHttpMember } from '../listener/client-routes';
 import { createGrpcServer } from '../api/grpc-server';
 import { completeConfig, parseInitialCluster, type ServerConfig } from './config';
 import { existsSync } from 'node:fs';
@@ -10,10 +11,14 @@ import { join as join_ } from 'node:path';
 import { fetchMembership } from '../peer/join';
 import { EtcdServer } from '../etcdserver/server';
 import { createLogger } from './logger';
+import { SortOrder, SortTarget } from '../pb/types';
+import { CLUSTER_VERSION, ETCD_VERSION } from './version';
 
 export interface EtcdHandle {
   /** host:port of each client listener, with the port actually bound (port 0 picks one). */
   endpoints: string[];
+  /** host:port of each HTTP-only client listener (--listen-client-http-urls). */
+  httpEndpoints: string[];
   server: EtcdServer;
   close(): Promise<void>;
 }
@@ -43,25 +48,29 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
   }
   const server = new EtcdServer(config, log, fatal, join);
   const grpcServer: grpc.Server = createGrpcServer(server, server.pipeline, log);
-  const listeners = new ClientListeners(grpcServer, log);
+  const listeners = new ClientListeners(grpcServer, createClientRouter(clientHttpMember(server), log), log);
   const endpoints: string[] = [];
+  const httpEndpoints: string[] = [];
   try {
     await server.start();
+    // As etcd 3.5: with --listen-client-http-urls, HTTP moves there and the client URLs serve gRPC only.
+    const httpOnly = config.listenClientHttpUrls.length > 0;
     for (const url of config.listenClientUrls) {
-      const port = await listeners.listen(url);
-      const host = new URL(url).hostname;
-      endpoints.push(`${host === 'localhost' ? '127.0.0.1' : host}:${port}`);
+      const port = await listeners.listen(url, httpOnly ? 'grpc' : 'grpc+http');
+      endpoints.push(hostPort(url, port));
     }
+    for (const url of config.listenClientHttpUrls) httpEndpoints.push(hostPort(url, await listeners.listen(url, 'http')));
   } catch (err) {
     listeners.close();
     grpcServer.forceShutdown();
     await server.close();
     throw err;
   }
-  log.info({ endpoints }, 'serving client requests');
+  log.info({ endpoints, httpEndpoints }, 'serving client requests');
   let closing: Promise<void> | undefined;
   return {
     endpoints,
+    httpEndpoints,
     server,
     close(): Promise<void> {
       closing ??= (async () => {
@@ -72,4 +81,41 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
       return closing;
     },
   };
+}
+
+/** The member as the client listeners' HTTP endpoints (/health, /livez, /readyz, /version) see it. */
+function clientHttpMember(server: EtcdServer): ClientHttpMember {
+  return {
+    hasLeader: () => server.hasLeader(),
+    // Alarms (NOSPACE, CORRUPT) are not implemented yet: none is ever active.
+    alarms: () => [],
+    // etcd's health checks read one key, keys only (3.5 ranges the empty key; any one key will
+    // do: what is checked is that a read, local or through the read barrier, completes).
+    read: async (serializable) => {
+      await server.range({
+        key: Buffer.from('health'),
+        range_end: Buffer.alloc(0),
+        limit: 1,
+        revision: 0,
+        sort_order: SortOrder.NONE,
+        sort_target: SortTarget.KEY,
+        serializable,
+        keys_only: true,
+        count_only: false,
+        min_mod_revision: 0,
+        max_mod_revision: 0,
+        min_create_revision: 0,
+        max_create_revision: 0,
+      });
+    },
+    serverVersion: ETCD_VERSION,
+    // The member does not track an agreed cluster version yet; it reports the one it speaks.
+    clusterVersion: () => CLUSTER_VERSION,
+  };
+}
+
+/** The host:port a listener bound (localhost as 127.0.0.1, as the listener binds it). */
+function hostPort(url: string, port: number): string {
+  const host = new URL(url).hostname;
+  return `${host === 'localhost' ? '127.0.0.1' : host}:${port}`;
 }

@@ -47,6 +47,7 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
   'data-dir': { kind: 'string', set: (c, v) => (c.dataDir = v) },
   'listen-client-urls': { kind: 'urls', set: (c, v) => (c.listenClientUrls = urls(v)) },
   'advertise-client-urls': { kind: 'urls', set: (c, v) => (c.advertiseClientUrls = urls(v)) },
+  'listen-client-http-urls': { kind: 'urls', set: (c, v) => (c.listenClientHttpUrls = urls(v)) },
   'listen-peer-urls': { kind: 'urls', set: (c, v) => (c.listenPeerUrls = urls(v)) },
   'initial-advertise-peer-urls': { kind: 'urls', set: (c, v) => (c.initialAdvertisePeerUrls = urls(v)) },
   'initial-cluster': { kind: 'string', set: (c, v) => (c.initialCluster = v) },

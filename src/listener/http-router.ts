@@ -1,0 +1,86 @@
+// The member's HTTP router for HTTP/1.x requests on a client listener: etcd's accessController
+// (server/embed/serve.go) in front of Go's ServeMux, as etcd 3.5 stacks them. The controller adds
+// the CORS headers (etcd's default --cors is "*") to every handled reply and answers any OPTIONS
+// request itself; the mux answers "*" targets, redirects unclean paths, and 404s what no route
+// claims. Routes are exact paths, as etcd registers /health, /version, ...; a route answers with a
+// Reply and never touches the connection (writing it, Go's way, is go-reply.ts's job).
+//
+// Not yet: --host-whitelist (etcd's default "*" admits every Host, as here), a --cors list other
+// than "*", and subtree routes such as the gateway's "/v3/" (its issue adds them here).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { notFound, writeReply, type Reply } from './go-reply';
+import { cleanPath, escapedPath, escapePath, htmlEscape, parseQuery, pathSegments, type RequestTarget } from './go-url';
+
+export interface RouteRequest {
+  method: string;
+  /** Query parameters as Go's r.URL.Query() has them: values in order, bad pairs dropped. */
+  query: Map<string, string[]>;
+}
+
+export type RouteHandler = (r: RouteRequest) => Reply | Promise<Reply>;
+
+/** What etcd's accessController adds with the default --cors "*" (Header().Add order). */
+const CORS_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE'],
+  ['Access-Control-Allow-Origin', '*'],
+  ['Access-Control-Allow-Headers', 'accept, content-type, authorization'],
+];
+
+export class HttpRouter {
+  /** Exact routes, keyed by their path segments (Go 1.22 matches segment by segment). */
+  private readonly routes = new Map<string, RouteHandler>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Registers an exact path, e.g. "/health". */
+  handle(path: string, handler: RouteHandler): void {
+    this.routes.set(JSON.stringify(pathSegments(path)), handler);
+  }
+
+  /**
+   * Serves one parsed request. `closeAfter`: the connection layer wants the connection closed
+   * after the reply (see http-connections.ts).
+   */
+  serve(req: IncomingMessage, res: ServerResponse, target: RequestTarget, closeAfter: boolean): void {
+    const method = req.method ?? 'GET';
+    // "OPTIONS *" is Go's server's own (globalOptionsHandler), before etcd sees the request.
+    if (method === 'OPTIONS' && target.path === '*') return writeReply(req, res, { status: 200, header: [['Content-Length', '0']], body: '' }, closeAfter);
+    const send = (reply: Reply): void => writeReply(req, res, { ...reply, header: [...CORS_HEADERS, ...reply.header] }, closeAfter);
+    // The accessController answers OPTIONS before the mux, for every path.
+    if (method === 'OPTIONS') return send({ status: 200, header: [], body: '' });
+    if (target.path === '*') return send({ status: 400, header: req.httpVersion === '1.0' ? [] : [['Connection', 'close']], body: '' });
+
+    const escaped = escapedPath(target);
+    // CONNECT keeps its path as sent, as Go's mux does.
+    const clean = method === 'CONNECT' ? escaped : cleanPath(escaped);
+    if (clean !== escaped) return send(redirect(method, escapePath(clean), target.rawQuery));
+    const handler = this.routes.get(JSON.stringify(pathSegments(clean)));
+    if (handler === undefined) return send(notFound());
+
+    let reply: Reply | Promise<Reply>;
+    try {
+      reply = handler({ method, query: parseQuery(target.rawQuery) });
+    } catch (err) {
+      return this.failed(res, err);
+    }
+    if (!(reply instanceof Promise)) return send(reply);
+    reply.then(send, (err: unknown) => this.failed(res, err));
+  }
+
+  /** A handler that throws is a bug; as Go's server does with a panic, drop the connection. */
+  private failed(res: ServerResponse, err: unknown): void {
+    this.log.error({ err }, 'http handler failed; connection dropped');
+    res.destroy();
+  }
+}
+
+/** The mux's redirect to the cleaned path, via http.Redirect (301). */
+function redirect(method: string, path: string, rawQuery: string): Reply {
+  const url = rawQuery === '' ? path : `${path}?${rawQuery}`;
+  const header: [string, string][] = [['Location', url]];
+  if (method === 'GET' || method === 'HEAD') header.push(['Content-Type', 'text/html; charset=utf-8']);
+  // http.Redirect writes its link only for GET; Fprintln adds the second newline.
+  const body = method === 'GET' ? `<a href="${htmlEscape(url)}">Moved Permanently</a>.\n\n` : '';
+  return { status: 301, header, body };
+}
