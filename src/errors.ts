@@ -41,6 +41,7 @@ export const Errors = {
   compacted: e(Code.OUT_OF_RANGE, 'etcdserver: mvcc: required revision has been compacted'),
   futureRev: e(Code.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision'),
   noSpace: e(Code.RESOURCE_EXHAUSTED, 'etcdserver: mvcc: database space exceeded'),
+  corrupt: e(Code.DATA_LOSS, 'etcdserver: corrupt cluster'),
   leaseNotFound: e(Code.NOT_FOUND, 'etcdserver: requested lease not found'),
   leaseExist: e(Code.FAILED_PRECONDITION, 'etcdserver: lease already exists'),
   leaseTTLTooLarge: e(Code.OUT_OF_RANGE, 'etcdserver: too large lease TTL'),

@@ -113,6 +113,8 @@ describe('etcdctl --endpoints=http://host:port', { skip: etcdctlMissing }, () =>
 
   test('defrag', async () => {
     const r = await same(['defrag']);
+    assert.equal(r.code, 0, show(['defrag'], r));
+    assert.ok(r.stdout.startsWith('Finished defragmenting etcd member['), r.stdout);
     assert.ok(!/PROTOCOL_ERROR|RST_STREAM/.test(r.stderr), r.stderr);
   });
 });

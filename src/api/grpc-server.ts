@@ -11,7 +11,7 @@ import { useGrpcGoErrorText } from './grpc-go-errors';
 import type { Unary } from './handler';
 import { kvHandlers } from './kv';
 import { leaseHandlers, serveKeepAlive } from './lease';
-import { maintenanceHandlers } from './maintenance';
+import { maintenanceHandlers, serveSnapshot } from './maintenance';
 import type { MemberApi } from './member-api';
 import type { StreamControl } from './stream';
 import { GRPC_OVERHEAD_BYTES } from './validate';
@@ -39,18 +39,23 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
       );
     };
   };
+  /** A streaming call admitted by the pipeline, then served; the pipeline may end it later (serve's fail). */
+  const admitStream = (service: ServiceName, method: string, call: { metadata: grpc.Metadata; emit(event: 'error', status: object): boolean }, serve: (ticket: StreamTicket) => StreamControl): void => {
+    let control: StreamControl | undefined;
+    let ticket: StreamTicket;
+    try {
+      ticket = pipeline.openStream(callInfo(service, method, call.metadata), (err) => control?.fail(err));
+    } catch (err) {
+      call.emit('error', toStatus(err, log));
+      return;
+    }
+    control = serve(ticket);
+  };
   const stream = <Req, Res>(service: ServiceName, method: string, serve: (call: grpc.ServerDuplexStream<Req, Res>, ticket: StreamTicket) => StreamControl): grpc.handleBidiStreamingCall<Req, Res> => {
-    return (call) => {
-      let control: StreamControl | undefined;
-      let ticket: StreamTicket;
-      try {
-        ticket = pipeline.openStream(callInfo(service, method, call.metadata), (err) => control?.fail(err));
-      } catch (err) {
-        call.emit('error', toStatus(err, log));
-        return;
-      }
-      control = serve(call, ticket);
-    };
+    return (call) => admitStream(service, method, call, (ticket) => serve(call, ticket));
+  };
+  const serverStream = <Req, Res>(service: ServiceName, method: string, serve: (call: grpc.ServerWritableStream<Req, Res>, ticket: StreamTicket) => StreamControl): grpc.handleServerStreamingCall<Req, Res> => {
+    return (call) => admitStream(service, method, call, (ticket) => serve(call, ticket));
   };
 
   const kv = kvHandlers(member);
@@ -86,6 +91,9 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
     Hash: unary('Maintenance', 'Hash', maintenance.Hash),
     HashKV: unary('Maintenance', 'HashKV', maintenance.HashKV),
     MoveLeader: unary('Maintenance', 'MoveLeader', maintenance.MoveLeader),
+    Alarm: unary('Maintenance', 'Alarm', maintenance.Alarm),
+    Defragment: unary('Maintenance', 'Defragment', maintenance.Defragment),
+    Snapshot: serverStream('Maintenance', 'Snapshot', (call, ticket) => serveSnapshot(call, ticket, member, log)),
   });
   for (const name of ['etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) g.addService(serviceDefinition(name), {});
   return g;

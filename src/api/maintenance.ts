@@ -1,14 +1,21 @@
-// etcdserverpb.Maintenance: Status (enough for `etcdctl endpoint status|health`), Hash, HashKV
-// and MoveLeader; the other methods answer UNIMPLEMENTED until the maintenance work lands.
+// etcdserverpb.Maintenance: Status, Hash, HashKV, MoveLeader, Alarm and Defragment as handlers,
+// and Snapshot, a server stream; Downgrade answers UNIMPLEMENTED until the maintenance work lands.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { StreamTicket } from '../etcdserver/pipeline';
 import type * as pb from '../pb/types';
+import { errorCode, toStatus } from './errors';
 import { withHeader, type Unary } from './handler';
-import type { MemberApi } from './member-api';
+import type { MemberApi, MemberSnapshot } from './member-api';
+import type { StreamControl } from './stream';
 
 export interface MaintenanceHandlers {
   Status: Unary<object, pb.StatusResponse>;
   Hash: Unary<object, pb.HashResponse>;
   HashKV: Unary<pb.HashKVRequest, pb.HashKVResponse>;
   MoveLeader: Unary<pb.MoveLeaderRequest, pb.MoveLeaderResponse>;
+  Alarm: Unary<pb.AlarmRequest, pb.AlarmResponse>;
+  Defragment: Unary<object, pb.DefragmentResponse>;
 }
 
 export function maintenanceHandlers(member: MemberApi): MaintenanceHandlers {
@@ -20,5 +27,80 @@ export function maintenanceHandlers(member: MemberApi): MaintenanceHandlers {
       await member.moveLeader(req);
       return withHeader(member, {});
     },
+    Alarm: async (req) => withHeader(member, await member.alarm(req)),
+    Defragment: async () => {
+      await member.defragment();
+      return withHeader(member, {});
+    },
   };
+}
+
+export interface SnapshotReply {
+  remaining_bytes: string;
+  blob: Buffer;
+}
+
+export type SnapshotCall = grpc.ServerWritableStream<object, SnapshotReply>;
+
+/**
+ * Maintenance.Snapshot as etcd 3.4's v3rpc/maintenance.go sends it: the db in blobs, each with
+ * remaining_bytes = db bytes not yet sent (so the last db blob says 0), then the 32-byte sha256 as
+ * one more blob with remaining_bytes 0. No header, as etcd. The bytes are produced as the client
+ * takes them: we write while call.write() accepts and resume on 'drain', so at most grpc-js's
+ * write buffer (16 messages of 32 KiB) is held, whatever the store's size. The read view goes
+ * back as soon as the stream ends, fails or the client goes away.
+ */
+export function serveSnapshot(call: SnapshotCall, ticket: StreamTicket, member: MemberApi, log: Logger): StreamControl {
+  let snap: MemberSnapshot | undefined;
+  let ended = false;
+  const fail = (err: unknown): void => {
+    if (ended) return;
+    ended = true;
+    snap?.release();
+    ticket.close(errorCode(err));
+    call.emit('error', toStatus(err, log));
+  };
+  try {
+    snap = member.snapshot();
+  } catch (err) {
+    fail(err);
+    return { fail };
+  }
+  const taken = snap;
+  const gone = (): void => {
+    if (ended) return;
+    ended = true;
+    taken.release();
+    ticket.close();
+  };
+  let sent = 0;
+  const pump = (): void => {
+    while (!ended) {
+      if (call.cancelled) return gone();
+      let step: IteratorResult<Buffer>;
+      try {
+        step = taken.chunks.next();
+      } catch (err) {
+        return fail(err);
+      }
+      if (step.done === true) {
+        ended = true;
+        taken.release();
+        ticket.close();
+        call.end();
+        return;
+      }
+      // Chunks past the db are the trailer: remaining_bytes stays 0 for it.
+      if (sent < taken.dbBytes) sent += step.value.length;
+      if (!call.write({ remaining_bytes: String(Math.max(0, taken.dbBytes - sent)), blob: step.value })) {
+        call.once('drain', pump);
+        return;
+      }
+    }
+  };
+  call.on('cancelled', gone);
+  call.on('error', gone);
+  call.on('close', gone);
+  setImmediate(pump);
+  return { fail };
 }

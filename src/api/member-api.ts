@@ -3,6 +3,16 @@
 import type * as pb from '../pb/types';
 import type { WatchableStore } from '../watch/watchable-store';
 
+/** A snapshot being produced from one pinned read view (see MemberApi.snapshot). */
+export interface MemberSnapshot {
+  /** Bytes of the bbolt db, the trailer not counted (etcd's remaining_bytes counts down from it). */
+  readonly dbBytes: number;
+  /** The db in chunks, then its 32-byte sha256 as the last chunk. */
+  readonly chunks: Iterator<Buffer>;
+  /** Releases the read view; call once the stream ends or the client goes away. */
+  release(): void;
+}
+
 export interface MemberApi {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
@@ -40,9 +50,14 @@ export interface MemberApi {
   memberPromote(req: pb.MemberIdRequest): Promise<pb.Member[]>;
 
   status(): pb.StatusResponse;
+  alarm(req: pb.AlarmRequest): Promise<pb.AlarmResponse>;
+  /** Defragments this member's store (not the cluster's, as etcd). */
+  defragment(): Promise<void>;
   hash(): pb.HashResponse;
   /** etcd's HashKV at revision (0 = current); the header's revision is the one hashed. */
   hashKV(req: pb.HashKVRequest): pb.HashKVResponse;
+  /** etcd's Snapshot: a bbolt file of this member's state with etcd's buckets (snapshot/etcd-layout.ts). */
+  snapshot(): MemberSnapshot;
   /** Hands leadership to targetID; resolves once it leads. */
   moveLeader(req: pb.MoveLeaderRequest): Promise<void>;
 }

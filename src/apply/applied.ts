@@ -3,7 +3,7 @@
 // casting an untyped result.
 import type { EtcdError } from '../errors';
 import type { MemberInfo } from '../membership/membership';
-import type { CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, TxnResponse } from '../pb/types';
+import type { AlarmResponse, CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, TxnResponse } from '../pb/types';
 
 export type Applied =
   | { kind: 'put'; response: PutResponse }
@@ -12,6 +12,7 @@ export type Applied =
   | { kind: 'compaction'; response: CompactionResponse }
   | { kind: 'lease_grant'; response: LeaseGrantResponse }
   | { kind: 'lease_revoke'; response: LeaseRevokeResponse }
+  | { kind: 'alarm'; response: AlarmResponse }
   | { kind: 'member_attributes' }
   | { kind: 'member_change'; members: MemberInfo[] }
   /** An entry with no request this version knows (applied as a no-op, as etcd skips it). */

@@ -4,20 +4,25 @@
 // the bottom changes the state. Layers run inside the apply transaction: deterministic only.
 import type { Event, MvccStore, WriteTxn } from '../mvcc/store';
 import { Errors } from '../errors';
-import type {
-  CompactionRequest,
-  CompactionResponse,
-  DeleteRangeRequest,
-  DeleteRangeResponse,
-  LeaseGrantRequest,
-  LeaseGrantResponse,
-  LeaseRevokeRequest,
-  LeaseRevokeResponse,
-  MemberAttributes,
-  PutRequest,
-  PutResponse,
-  TxnRequest,
-  TxnResponse,
+import type { AlarmStore } from '../alarm/alarm-store';
+import {
+  AlarmAction,
+  AlarmType,
+  type AlarmRequest,
+  type AlarmResponse,
+  type CompactionRequest,
+  type CompactionResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type LeaseGrantRequest,
+  type LeaseGrantResponse,
+  type LeaseRevokeRequest,
+  type LeaseRevokeResponse,
+  type MemberAttributes,
+  type PutRequest,
+  type PutResponse,
+  type TxnRequest,
+  type TxnResponse,
 } from '../pb/types';
 import type { ApplyContext } from './applied';
 import { mvccCall } from './range';
@@ -32,6 +37,7 @@ export interface ApplierV3 {
   leaseGrant(req: LeaseGrantRequest, ctx: ApplyContext): LeaseGrantResponse;
   leaseRevoke(req: LeaseRevokeRequest, ctx: ApplyContext): LeaseRevokeResponse;
   memberAttributes(req: MemberAttributes, ctx: ApplyContext): void;
+  alarm(req: AlarmRequest, ctx: ApplyContext): AlarmResponse;
 }
 
 /** A layer that passes everything on; subclasses override what they check. */
@@ -58,6 +64,9 @@ export class ApplierLayer implements ApplierV3 {
   memberAttributes(req: MemberAttributes, ctx: ApplyContext): void {
     this.next.memberAttributes(req, ctx);
   }
+  alarm(req: AlarmRequest, ctx: ApplyContext): AlarmResponse {
+    return this.next.alarm(req, ctx);
+  }
 }
 
 /** A layer's constructor: given the layer below, the layer above it. */
@@ -79,6 +88,9 @@ export interface BackendApplierDeps {
   mvcc: MvccStore;
   leases: LeaseApply;
   members: { setAttributes(id: bigint, name: string, clientUrls: string[]): void };
+  alarms: AlarmStore;
+  /** An alarm was raised or disarmed cluster-wide (first of its type / last of its type). */
+  alarmChanged?: (alarm: AlarmType, raised: boolean, member: bigint) => void;
   /** Every MVCC event written, in order (for watchers, once the batch is on disk). */
   written: (events: Event[]) => void;
 }
@@ -104,6 +116,8 @@ export class BackendApplier implements ApplierV3 {
     const rev = Number(req.revision);
     if (rev <= mvcc.writeCompactRevision()) throw Errors.compacted();
     if (rev > mvcc.writeRevision()) throw Errors.futureRev();
+    // Only records the compaction (etcd's updateCompactRev): reads below rev fail from this entry
+    // on, on every member; the history is deleted afterwards, off the apply path, in batches.
     mvccCall(() => mvcc.compact(rev));
     return { header: { revision: mvcc.writeRevision() } };
   }
@@ -121,6 +135,31 @@ export class BackendApplier implements ApplierV3 {
 
   memberAttributes(req: MemberAttributes): void {
     this.d.members.setAttributes(BigInt(req.id), req.name, req.client_urls);
+  }
+
+  /** etcd's applierV3backend.Alarm: GET lists, ACTIVATE/DEACTIVATE answer with what changed. */
+  alarm(req: AlarmRequest): AlarmResponse {
+    const { alarms } = this.d;
+    const member = BigInt(req.memberID);
+    const before = alarms.get(req.alarm).length;
+    switch (req.action) {
+      case AlarmAction.GET:
+        return { alarms: alarms.get(req.alarm) };
+      case AlarmAction.ACTIVATE: {
+        const m = alarms.activate(member, req.alarm);
+        if (m === undefined) return { alarms: [] };
+        if (before === 0) this.d.alarmChanged?.(req.alarm, true, member);
+        return { alarms: [m] };
+      }
+      case AlarmAction.DEACTIVATE: {
+        const m = alarms.deactivate(member, req.alarm);
+        if (m === undefined) return { alarms: [] };
+        if (before > 0 && alarms.get(req.alarm).length === 0) this.d.alarmChanged?.(req.alarm, false, member);
+        return { alarms: [m] };
+      }
+      default:
+        return { alarms: [] };
+    }
   }
 
   private write<T>(fn: (w: WriteTxn) => T): T {

@@ -8,7 +8,8 @@ import type { Event, MvccStore } from '../mvcc/store';
 import { EntryType, type ConfChange, type Entry } from '../raft/types';
 import type { Applier as RaftApplier } from '../raftnode/node';
 import { EtcdError } from '../errors';
-import type { InternalRequest } from '../pb/types';
+import type { AlarmType, InternalRequest } from '../pb/types';
+import type { AlarmStore } from '../alarm/alarm-store';
 import { decodeEntryData, entryHeader } from './entry-codec';
 import { decodeMemberChange, raftChange, type MemberChange } from '../membership/member-change';
 import type { MemberInfo } from '../membership/membership';
@@ -30,7 +31,10 @@ export interface EntryApplierOptions {
     /** Applies a change; throws EtcdError when it is not valid (then raft does not apply it either). */
     applyChange(change: MemberChange): MemberInfo[];
   };
-  /** Layers over the backend applier, outermost first (auth, quota). */
+  alarms: AlarmStore;
+  /** An alarm type was raised (first member) or cleared (last member), inside the transaction. */
+  alarmChanged?: (alarm: AlarmType, raised: boolean, member: bigint) => void;
+  /** Layers over the backend applier, outermost first (auth, alarms, quota). */
   layers?: LayerFactory[];
   /** Called once the transaction is on disk, with the results of this member's proposals. */
   deliver: (results: Map<bigint, ApplyResult>) => void;
@@ -50,6 +54,8 @@ export class EntryApplier implements RaftApplier {
       mvcc: o.mvcc,
       leases: o.leases,
       members: o.members,
+      alarms: o.alarms,
+      alarmChanged: o.alarmChanged,
       written: (events) => {
         for (const ev of events) this.events.push(ev);
       },
@@ -126,6 +132,7 @@ export class EntryApplier implements RaftApplier {
     if (req.compaction) return { kind: 'compaction', response: c.compaction(req.compaction, ctx) };
     if (req.lease_grant) return { kind: 'lease_grant', response: c.leaseGrant(req.lease_grant, ctx) };
     if (req.lease_revoke) return { kind: 'lease_revoke', response: c.leaseRevoke(req.lease_revoke, ctx) };
+    if (req.alarm) return { kind: 'alarm', response: c.alarm(req.alarm, ctx) };
     if (req.member_attributes) {
       c.memberAttributes(req.member_attributes, ctx);
       return { kind: 'member_attributes' };

@@ -14,6 +14,7 @@ const FIELDS: [keyof InternalRequest, number][] = [
   ['compaction', 6],
   ['lease_grant', 8],
   ['lease_revoke', 9],
+  ['alarm', 10],
 ];
 
 export interface EntryHeader {

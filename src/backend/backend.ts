@@ -1,8 +1,15 @@
 // The one LMDB environment of a member. The Raft log and the MVCC state live in it side by side
 // so that one write transaction (one fsync) can persist new log entries, apply committed ones and
 // record the applied index together. This module knows LMDB; it knows nothing of what is stored.
+//
+// Defragment (etcd's): LMDB reuses freed pages but never shrinks its file, so the environment is
+// copied compactly (mdb_env_copy2 with MDB_CP_COMPACT) into <dir>-defrag while writes are held
+// (reads go on from the old environment), then the copy is opened and swapped in under the same
+// table handles, and the directories are renamed: <dir> -> <dir>-old, <dir>-defrag -> <dir>.
+// (No dots in these names: lmdb-js takes a path with an extension for a file, not a directory.)
+// A crash at any point leaves either the old or the new directory whole (see recoverDefrag).
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type BinaryDB = Database<Buffer, Buffer>;
@@ -23,29 +30,36 @@ export interface BackendOptions {
   mapSizeBytes?: number;
 }
 
+/** One table as opened, so that it can be opened again in a defragmented environment. */
+interface TableSlot {
+  reopen: (env: RootDatabase) => void;
+  /** Pages the table's B-tree holds. */
+  pages: () => number;
+}
+
 export class Backend {
   readonly dir: string;
-  private readonly env: RootDatabase;
+  private env: RootDatabase;
   private readonly meta: Database<Buffer, string>;
+  private readonly tables: TableSlot[] = [];
+  private readonly mapSizeBytes: number;
   private inTransaction = false;
+  /** Read views not done yet (a defragment waits for them: they belong to the old environment). */
+  private openViews = 0;
+  private defragmenting = false;
 
   constructor(options: BackendOptions) {
     this.dir = options.dir;
+    this.mapSizeBytes = options.mapSizeBytes ?? 1024 * 1024 * 1024;
+    recoverDefrag(this.dir);
     mkdirSync(this.dir, { recursive: true });
-    this.env = open({
-      path: this.dir,
-      mapSize: options.mapSizeBytes ?? 1024 * 1024 * 1024,
-      maxDbs: 16,
-      // A write must be on disk before the reply; transactionSync commits and fsyncs in place.
-      overlappingSync: false,
-      noMemInit: true,
-    });
-    this.meta = this.env.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' });
+    this.env = this.openEnv(this.dir);
+    this.meta = this.table((env) => env.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' }));
   }
 
   /** A sorted table of binary keys and binary values. */
   binaryTable(name: string, dupSort = false): BinaryDB {
-    return this.env.openDB<Buffer, Buffer>({ name, keyEncoding: 'binary', encoding: 'binary', dupSort });
+    return this.table((env) => env.openDB<Buffer, Buffer>({ name, keyEncoding: 'binary', encoding: 'binary', dupSort }));
   }
 
   /** A table with order-preserving structured keys or values (numbers, arrays of numbers). */
@@ -53,7 +67,55 @@ export class Backend {
     name: string,
     options: { keys: 'binary' | 'ordered-binary'; values: 'binary' | 'ordered-binary'; dupSort?: boolean },
   ): Database<V, K> {
-    return this.env.openDB<V, K>({ name, keyEncoding: options.keys, encoding: options.values, dupSort: options.dupSort ?? false });
+    return this.table((env) => env.openDB<V, K>({ name, keyEncoding: options.keys, encoding: options.values, dupSort: options.dupSort ?? false }));
+  }
+
+  /** Whether a defragment is holding writes (work off the Ready path must not write then). */
+  get writesHeld(): boolean {
+    return this.defragmenting;
+  }
+
+  /**
+   * Defragments (see the header): `holdWrites` stops new write transactions and resolves, once
+   * none is in flight, with the function that lets them go on. Resolves with the file's size
+   * before and after. Waits for open read views (a snapshot being streamed) first.
+   */
+  async defragment(holdWrites: () => Promise<() => void>, viewWaitMs: number): Promise<{ beforeBytes: number; afterBytes: number }> {
+    if (this.defragmenting) throw new Error('a defragment is running already');
+    this.defragmenting = true;
+    const beforeBytes = this.sizeBytes();
+    const copyDir = `${this.dir}-defrag`;
+    let resume: (() => void) | undefined;
+    try {
+      const deadline = Date.now() + viewWaitMs;
+      while (this.openViews > 0) {
+        if (Date.now() > deadline) throw new Error('read views stayed open (a snapshot is being sent)');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      resume = await holdWrites();
+      rmSync(copyDir, { recursive: true, force: true });
+      mkdirSync(copyDir, { recursive: true });
+      // lmdb-js copies into a directory (data.mdb inside it).
+      await this.env.backup(copyDir, true);
+      // From here to the renames nothing awaits: no read or write sees a half-swapped backend.
+      const old = this.env;
+      this.env = this.openEnv(copyDir);
+      for (const t of this.tables) t.reopen(this.env);
+      renameSync(this.dir, `${this.dir}-old`);
+      renameSync(copyDir, this.dir);
+      resume();
+      resume = undefined;
+      await old.close();
+      rmSync(`${this.dir}-old`, { recursive: true, force: true });
+      return { beforeBytes, afterBytes: this.sizeBytes() };
+    } catch (err) {
+      // Failed before the swap: the copy is dropped, the store is as it was.
+      if (existsSync(this.dir)) rmSync(copyDir, { recursive: true, force: true });
+      throw err;
+    } finally {
+      resume?.();
+      this.defragmenting = false;
+    }
   }
 
   /** Runs fn in one write transaction, committed and fsynced before it returns. */
@@ -88,10 +150,14 @@ export class Backend {
   readView(): ReadView {
     const transaction = this.env.useReadTransaction();
     let open = true;
+    this.openViews++;
     return {
       transaction,
       done: () => {
-        if (open) transaction.done();
+        if (open) {
+          transaction.done();
+          this.openViews--;
+        }
         open = false;
       },
     };
@@ -126,14 +192,88 @@ export class Backend {
     }
   }
 
-  /** Bytes of pages in use (etcd's dbSizeInUse). */
+  /**
+   * Bytes of pages in use (etcd's dbSizeInUse: the file less its free pages): every table's
+   * B-tree pages, the main and free-list trees and the two meta pages. What compaction and
+   * deletes free shows here at once; the file itself shrinks only by a defragment.
+   */
   sizeInUseBytes(): number {
-    const stats = this.env.getStats() as { lastPageNumber?: number; treeDepth?: number; pageSize?: number; freelistEntries?: number };
+    const stats = this.env.getStats() as { pageSize?: number; free?: unknown };
     const pageSize = stats.pageSize ?? 4096;
-    return Math.max(0, (stats.lastPageNumber ?? 0) + 1) * pageSize;
+    let pages = 2 + treePages(stats) + treePages(stats.free);
+    for (const t of this.tables) pages += t.pages();
+    return Math.min(pages * pageSize, this.sizeBytes());
   }
 
   async close(): Promise<void> {
     await this.env.close();
   }
+
+  private openEnv(path: string): RootDatabase {
+    return open({
+      path,
+      mapSize: this.mapSizeBytes,
+      maxDbs: 16,
+      // A write must be on disk before the reply; transactionSync commits and fsyncs in place.
+      overlappingSync: false,
+      noMemInit: true,
+    });
+  }
+
+  /**
+   * Opens a table and returns a handle that stays valid when a defragment swaps the environment:
+   * each property read goes to the table as currently opened (methods bound to it, cached until
+   * the next swap, so the hot path pays one lookup).
+   */
+  private table<T extends object>(openIn: (env: RootDatabase) => T): T {
+    let current = openIn(this.env);
+    const bound = new Map<PropertyKey, unknown>();
+    this.tables.push({
+      reopen: (env) => {
+        current = openIn(env);
+        bound.clear();
+      },
+      pages: () => {
+        const getStats: unknown = Reflect.get(current, 'getStats');
+        return typeof getStats === 'function' ? treePages(getStats.call(current)) : 0;
+      },
+    });
+    const handle = new Proxy<T>(current, {
+      get: (_target, prop) => {
+        const cached = bound.get(prop);
+        if (cached !== undefined) return cached;
+        const value: unknown = Reflect.get(current, prop);
+        if (typeof value !== 'function') return value;
+        const fn = (value as (...args: unknown[]) => unknown).bind(current);
+        bound.set(prop, fn);
+        return fn;
+      },
+    });
+    return handle;
+  }
+}
+
+/**
+ * Finishes or undoes a defragment a crash interrupted: a copy beside a whole directory is
+ * dropped; a directory renamed away with its copy beside it means the copy was complete.
+ */
+function recoverDefrag(dir: string): void {
+  const copy = `${dir}-defrag`;
+  const old = `${dir}-old`;
+  if (!existsSync(dir) && existsSync(old)) {
+    if (existsSync(copy)) renameSync(copy, dir);
+    else renameSync(old, dir);
+  }
+  rmSync(copy, { recursive: true, force: true });
+  rmSync(old, { recursive: true, force: true });
+}
+
+/** Branch, leaf and overflow pages of a B-tree, from LMDB's stats of it. */
+function treePages(stats: unknown): number {
+  if (typeof stats !== 'object' || stats === null) return 0;
+  const n = (k: string): number => {
+    const v: unknown = Reflect.get(stats, k);
+    return typeof v === 'number' ? v : 0;
+  };
+  return n('treeBranchPageCount') + n('treeLeafPageCount') + n('overflowPages');
 }

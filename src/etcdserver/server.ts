@@ -14,7 +14,7 @@ import type { MemberApi } from '../api/member-api';
 import { Backend } from '../backend/backend';
 import { Errors } from '../errors';
 import { MvccStore } from '../mvcc/store';
-import type * as pb from '../pb/types';
+import * as pb from '../pb/types';
 import { ProposalDroppedError } from '../raft/raft';
 import { MessageType, type Message } from '../raft/types';
 import { RaftNode } from '../raftnode/node';
@@ -34,6 +34,14 @@ import { Forwarder } from './forwarder';
 import { Proposals } from './proposals';
 import { RequestPipeline } from './pipeline';
 import { Signal } from './signal';
+import { CompactionScheduler } from '../mvcc/compaction-scheduler';
+import { AutoCompactor, parseRetention } from './compactor';
+import { BackendQuota, type QuotaRequest } from './quota';
+import { AlarmStore, alarmText } from '../alarm/alarm-store';
+import { AlarmLayer, QuotaLayer } from '../apply/alarm-layers';
+import { etcdLayout, type EtcdLayoutSources } from '../snapshot/etcd-layout';
+import { snapshotStream } from '../snapshot/snapshot-file';
+import type { MemberSnapshot } from '../api/member-api';
 
 /** etcd refuses proposals while apply lags commit by more than this (maxGapBetweenApplyAndCommitIndex). */
 const MAX_APPLY_LAG_ENTRIES = 5000;
@@ -53,6 +61,8 @@ export class EtcdServer implements MemberApi {
   /** Every client call passes here, whatever its transport. */
   readonly pipeline: RequestPipeline;
   private readonly lessor: Lessor;
+  private readonly alarms: AlarmStore;
+  private readonly quota: BackendQuota;
   private readonly leases: LeaseService;
   private readonly backend: Backend;
   private readonly mvcc: MvccStore;
@@ -69,6 +79,11 @@ export class EtcdServer implements MemberApi {
   /** What requests wait for: the next leader change; that, or the next applied index. */
   private readonly leaderChange: Signal;
   private readonly progress: Signal;
+  /** Deletes compacted history in batches after each compaction's apply. */
+  private readonly compactions: CompactionScheduler;
+  private readonly autoCompactor: AutoCompactor | undefined;
+  /** What Maintenance.Snapshot reads, each part from one pinned view. */
+  private readonly snapshotSources: EtcdLayoutSources;
 
   constructor(private readonly config: ServerConfig, private readonly log: Logger, onFatal: (err: Error) => void, joinRecord?: string) {
     this.maxRequestBytes = config.maxRequestBytes;
@@ -85,6 +100,8 @@ export class EtcdServer implements MemberApi {
     this.clusterIdText = this.membership.clusterId.toString();
     this.memberIdText = this.membership.selfId.toString();
     const selfId = this.membership.selfId;
+    this.alarms = new AlarmStore(this.backend);
+    const quota = (this.quota = new BackendQuota(config.quotaBackendBytes, () => this.backend.sizeBytes()));
     this.proposals = new Proposals({ timeoutMs: this.requestTimeoutMs, maxInFlight: MAX_PROPOSALS_IN_FLIGHT, maxInFlightBytes: MAX_PROPOSAL_BYTES_IN_FLIGHT });
     const applier = new EntryApplier({
       backend: this.backend,
@@ -95,13 +112,23 @@ export class EtcdServer implements MemberApi {
       deliver: (results) => this.proposals.deliver(results),
       notify: (events, revision) => this.watchable.notify(events, revision),
       members: this.membership,
+      alarms: this.alarms,
+      alarmChanged: (alarm, raised, member) => {
+        const fields = { alarm: pb.AlarmType[alarm] ?? String(alarm), from: member.toString(16) };
+        if (raised) log.warn(fields, 'alarm raised');
+        else log.info(fields, 'alarm disarmed');
+      },
+      // etcd's stack: alarms (capped / corrupt) over the quota over the backend applier.
+      layers: [(next) => new AlarmLayer(next, this.alarms), (next) => new QuotaLayer(next, quota)],
     });
+    this.snapshotSources = { mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms, membership: this.membership, appliedIndex: (view) => applier.storedAppliedIndex(view) };
     const snapshots = new SnapshotTransfer({
       backend: this.backend,
       mvcc: this.mvcc,
       applier,
       membership: this.membership,
       lessor: this.lessor,
+      alarms: this.alarms,
       node: () => this.node,
       transport: () => this.transport,
       onInstalled: () => this.watchable.restore(),
@@ -204,6 +231,29 @@ export class EtcdServer implements MemberApi {
       maxUnaryInFlight: MAX_UNARY_CALLS_IN_FLIGHT,
       maxStreams: MAX_STREAMS,
     });
+    this.compactions = new CompactionScheduler({
+      backend: this.backend,
+      ledger: this.mvcc.compaction,
+      batchLimit: config.compactionBatchLimit > 0 ? config.compactionBatchLimit : 1000,
+      batchIntervalMs: config.compactionSleepIntervalMs,
+      log,
+    });
+    // A compaction applied (or a snapshot installed) is on disk when this is told.
+    this.node.onAppliedIndex(() => this.compactions.wake());
+    this.compactions.start();
+    const retention = parseRetention(config.autoCompactionMode, config.autoCompactionRetention);
+    this.autoCompactor =
+      retention === undefined
+        ? undefined
+        : new AutoCompactor({
+            retention,
+            revisionIntervalMs: config.autoCompactionRevisionIntervalMs,
+            revision: () => this.mvcc.currentRevision(),
+            compact: (rev) => this.compact({ revision: rev, physical: false }),
+            isLeader: () => this.node.isLeader(),
+            log,
+          });
+    this.autoCompactor?.start();
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
   }
 
@@ -221,7 +271,8 @@ export class EtcdServer implements MemberApi {
     return applyRange(this.mvcc, req);
   }
 
-  put(req: pb.PutRequest): Promise<pb.PutResponse> {
+  async put(req: pb.PutRequest): Promise<pb.PutResponse> {
+    await this.checkQuota({ put: req });
     return this.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined));
   }
 
@@ -235,16 +286,29 @@ export class EtcdServer implements MemberApi {
       if (!isSerializable(req)) await this.linearizableReadBarrier();
       return applyTxn(this.mvcc.read(), req, { leaseExists: () => false });
     }
+    await this.checkQuota({ txn: req });
     return this.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined));
   }
 
-  compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
-    return this.propose({ compaction: req }, (a) => (a.kind === 'compaction' ? a.response : undefined));
+  async compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
+    // As etcd: a physical compaction answers once the compacted history is deleted here too,
+    // and one refused as compacted already once the compactions before it are.
+    const physically = (rev: number): Promise<void> => this.compactions.waitFinished(rev).catch(() => Promise.reject(Errors.stopped()));
+    let resp: pb.CompactionResponse;
+    try {
+      resp = await this.propose({ compaction: req }, (a) => (a.kind === 'compaction' ? a.response : undefined));
+    } catch (err) {
+      if (req.physical && err instanceof Error && err.message === Errors.compacted().message) await physically(this.mvcc.compactRevision());
+      throw err;
+    }
+    if (req.physical) await physically(Number(req.revision));
+    return resp;
   }
 
   // --- Lease ------------------------------------------------------------------------------
 
-  leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
+  async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
+    await this.checkQuota({ lease_grant: req });
     return this.leases.grant(req);
   }
 
@@ -300,12 +364,55 @@ export class EtcdServer implements MemberApi {
       raftTerm: this.node.term(),
       raftAppliedIndex: this.node.appliedIndex(),
       isLearner: this.membership.find(this.membership.selfId)?.isLearner === true,
-      // As etcd: a member without a leader says so here.
-      errors: this.node.leader() === undefined ? [Errors.noLeader().message] : [],
+      // As etcd: a member without a leader says so here, then every active alarm.
+      errors: [...(this.node.leader() === undefined ? [Errors.noLeader().message] : []), ...this.alarms.get(pb.AlarmType.NONE).map(alarmText)],
     };
   }
 
+  /** etcd's Alarm: every action goes through Raft, GET included, so the answer is the cluster's. */
+  alarm(req: pb.AlarmRequest): Promise<pb.AlarmResponse> {
+    return this.propose({ alarm: req }, (a) => (a.kind === 'alarm' ? a.response : undefined));
+  }
+
+  /**
+   * etcd's Defragment, of this member only: the store is copied compactly while writes wait
+   * (reads go on), then swapped in. The file shrinks by the pages compaction and deletes freed.
+   */
+  async defragment(): Promise<void> {
+    if (this.stopped) throw Errors.stopped();
+    const path = this.backend.dir;
+    const started = Date.now();
+    this.log.info({ path, 'current-db-size-bytes': this.backend.sizeBytes(), 'current-db-size-in-use-bytes': this.backend.sizeInUseBytes() }, 'defragmenting');
+    const { beforeBytes, afterBytes } = await this.backend.defragment(async () => {
+      // Raft's Readies and compaction batches are the only writers: both stand still for the copy.
+      const resume = await this.node.holdWrites();
+      await this.compactions.idle();
+      return resume;
+    }, this.requestTimeoutMs);
+    this.log.info({ path, 'current-db-size-bytes-diff': afterBytes - beforeBytes, 'current-db-size-bytes': afterBytes, took: `${Date.now() - started}ms` }, 'defragmented');
+  }
+
+  /** The active alarms as this member applied them (for /health and Status). */
+  activeAlarms(): pb.AlarmMember[] {
+    return this.alarms.get(pb.AlarmType.NONE);
+  }
+
   /** etcd's HashKV at revision (0 = current), over the committed state; the header's revision is the hashed one. */
+  /**
+   * Maintenance.Snapshot: this member's state as etcd's bbolt file plus sha256 trailer, produced
+   * while it streams from one read view; the caller must call release() when done or abandoned.
+   */
+  snapshot(): MemberSnapshot {
+    const view = this.backend.readView();
+    try {
+      const s = snapshotStream(etcdLayout(this.snapshotSources, view).buckets);
+      return { dbBytes: s.layout.sizeBytes, chunks: s.chunks, release: () => view.done() };
+    } catch (err) {
+      view.done();
+      throw err;
+    }
+  }
+
   hashKV(req: pb.HashKVRequest): pb.HashKVResponse {
     const h = mvccCall(() => this.mvcc.hashKV(Number(req.revision)));
     return { header: { revision: h.revision }, hash: h.hash, compact_revision: h.compacted, hash_revision: h.hashRevision };
@@ -354,6 +461,8 @@ export class EtcdServer implements MemberApi {
     if (this.stopped) return;
     this.stopped = true;
     this.node.stop();
+    this.autoCompactor?.stop();
+    const compactionStopped = this.compactions.stop();
     this.pipeline.close();
     this.leaderChange.close();
     this.progress.close();
@@ -362,6 +471,8 @@ export class EtcdServer implements MemberApi {
     this.watchable.close();
     this.leases.close();
     await this.transport.close();
+    // The batch in flight, if any, commits before the environment closes.
+    await compactionStopped;
     await this.backend.close();
   }
 
@@ -411,6 +522,17 @@ export class EtcdServer implements MemberApi {
       if (left <= 0) throw Errors.contextDeadline();
       await this.leaderChange.next(left);
     }
+  }
+
+  /**
+   * etcd's quota check before a write is proposed: one that does not fit raises this member's
+   * NOSPACE alarm (through Raft, so every member refuses writes from then on) and is refused.
+   */
+  private async checkQuota(req: QuotaRequest): Promise<void> {
+    if (this.quota.available(req)) return;
+    const raise = { action: pb.AlarmAction.ACTIVATE, memberID: this.memberIdText, alarm: pb.AlarmType.NOSPACE };
+    await this.alarm(raise).catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'raising the NOSPACE alarm failed'));
+    throw Errors.noSpace();
   }
 
   /** Raft drops a proposal when no leader can take it, or its uncommitted log is full. */

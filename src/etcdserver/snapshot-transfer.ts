@@ -15,6 +15,7 @@ import { hexId, type MemberId, type Message } from '../raft/types';
 import type { RaftNode } from '../raftnode/node';
 import type { Membership } from '../membership/membership';
 import type { Lessor } from '../lease/lessor';
+import type { AlarmStore } from '../alarm/alarm-store';
 
 interface SnapshotHeader {
   revision: number;
@@ -22,6 +23,8 @@ interface SnapshotHeader {
   membership: string;
   /** [lease ID, TTL] pairs; which keys each holds follows from the keys' records. */
   leases: [string, number][];
+  /** The alarm store's record (absent in snapshots of members before alarms existed). */
+  alarms?: string;
 }
 
 export interface SnapshotTransferDeps {
@@ -30,6 +33,7 @@ export interface SnapshotTransferDeps {
   applier: EntryApplier;
   membership: Membership;
   lessor: Lessor;
+  alarms: AlarmStore;
   node: () => RaftNode;
   transport: () => PeerTransport;
   /** A snapshot replaced the state (after its transaction is on disk). */
@@ -59,7 +63,7 @@ export class SnapshotTransfer {
     try {
       index = this.d.applier.storedAppliedIndex(view);
       const { revision, compacted } = this.d.mvcc.stateRevisions(view);
-      const header: SnapshotHeader = { revision, compacted, membership: this.d.membership.storedJson(view), leases: this.d.lessor.exportLeases(view) };
+      const header: SnapshotHeader = { revision, compacted, membership: this.d.membership.storedJson(view), leases: this.d.lessor.exportLeases(view), alarms: this.d.alarms.exportJson(view) };
       chunks = withHeader(header, this.d.mvcc.exportState(view));
     } catch (err) {
       view.done();
@@ -103,6 +107,7 @@ export class SnapshotTransfer {
         this.d.mvcc.importState(readSnapshot(src), header.revision, header.compacted);
         this.d.lessor.importState(header.leases ?? [], this.d.mvcc.liveLeases());
         this.d.membership.replaceFromJson(header.membership);
+        this.d.alarms.restore(header.alarms ?? '[]');
         return { voters: this.d.membership.voterIds().map(String), learners: this.d.membership.learnerIds().map(String) };
       })
       .then((installed) => {

@@ -51,3 +51,8 @@ export function decodeRecord(buf: Buffer): StoredRecord {
 export function recordKey(buf: Buffer): Buffer {
   return buf.subarray(HEADER_BYTES, HEADER_BYTES + buf.readUInt32BE(27));
 }
+
+/** Whether a record is a tombstone, without decoding the rest (compaction checks many rows). */
+export function isTombstoneRecord(buf: Buffer): boolean {
+  return (buf[0] & FLAG_TOMBSTONE) !== 0;
+}

@@ -3,7 +3,9 @@
 //   index    storage key (dupsort)    -> [main, sub, tombstone] for every version of the key
 //   current  storage key              -> record of the live version (absent once deleted)
 // `current` serves reads at the head revision with one ordered scan; `index` + `history` serve
-// reads at older revisions and compaction. The index lives on disk, so start-up reads two
+// reads at older revisions and compaction. A compaction is recorded by its apply and its history
+// deleted later in batches (compaction.ts): rows below the compacted revision may still be
+// there, and readers never look at them. The index lives on disk, so start-up reads two
 // numbers instead of rebuilding a tree from all history.
 // It knows nothing of Raft: writes run inside a transaction its caller opened on the backend.
 import type { Database } from 'lmdb';
@@ -12,8 +14,9 @@ import { CompactedError, FutureRevisionError } from './errors';
 import { decodeRecord, encodeRecord, recordKey, type KeyValue, type StoredRecord } from './kv-record';
 import { storageBounds, storageKey } from './key-codec';
 import { inKeyOrder } from './range-scan';
-import { hashBinary, hashHistory, hashIndex, u48, crc32 } from './hash';
+import { hashByRev, hashKeyAndMetaBuckets } from './hash';
 import { RecordKind, SnapshotWriter, type SnapshotRecord } from './snapshot';
+import { CompactionLedger, META_COMPACT_SCHEDULED } from './compaction';
 
 /** [main, sub, tombstone 0|1] */
 type IndexEntry = [number, number, number];
@@ -51,7 +54,7 @@ export interface Event {
 }
 
 const META_REVISION = 'mvcc/revision';
-const META_COMPACT = 'mvcc/compact';
+const META_COMPACT = META_COMPACT_SCHEDULED;
 /**
  * etcd's compacted revision before any compaction: -1, not 0. It shows: Compact(0) succeeds once
  * on a fresh store, a txn's range at revision -1 reads the head there (below -1 is compacted), and
@@ -68,11 +71,14 @@ export class MvccStore {
   // reader reports always matches the data it reads, whatever commits are in flight.
   private revision: number;
   private compacted: number;
+  /** Deletion of compacted history, in batches after the apply (compaction-scheduler.ts runs them). */
+  readonly compaction: CompactionLedger;
 
   constructor(private readonly backend: Backend) {
     this.history = backend.orderedTable<Buffer, HistoryKey>('mvcc-history', { keys: 'ordered-binary', values: 'binary' });
     this.index = backend.orderedTable<IndexEntry, Buffer>('mvcc-index', { keys: 'binary', values: 'ordered-binary', dupSort: true });
     this.current = backend.binaryTable('mvcc-current');
+    this.compaction = new CompactionLedger(backend, this.history, this.index);
     // etcd starts an empty store at revision 1.
     this.revision = backend.getMetaNumber(META_REVISION) ?? 1;
     this.compacted = backend.getMetaNumber(META_COMPACT) ?? NEVER_COMPACTED;
@@ -99,26 +105,49 @@ export class MvccStore {
   }
 
   /**
-   * etcd's HashKV: a hash of every key version at or below rev that the store still holds, as of
-   * the committed state. Members that applied the same entries give the same hash for the same rev.
+   * etcd's HashKV (mvcc HashByRev) over the committed state, equal to etcd's for the same
+   * history (see hash.ts). rev 0 hashes the head; as in etcd 3.4.27+/3.5 a rev below the
+   * compacted one is compacted, the compacted one itself is answered, one past the head is a
+   * future revision, and a negative rev hashes no version at all. etcd 3.5 answers a rev that
+   * equals one of its last 10 compactions from a cache filled while compacting (the hash of the
+   * history before that compaction, with the previous compacted revision); we have no such
+   * cache, so there we answer as etcd 3.5 does after a restart.
    */
   hashKV(rev: number): { hash: number; revision: number; compacted: number; hashRevision: number } {
-    const head = this.currentRevision();
-    const compacted = this.compactRevision();
-    const at = rev > 0 ? rev : head;
-    if (at > head) throw new FutureRevisionError();
-    if (at < compacted) throw new CompactedError();
-    const hash = hashHistory(this.history.getRange({ start: [0, 0], end: [at, Infinity] }));
-    return { hash, revision: head, compacted, hashRevision: at };
+    // One pinned view: the two revisions and the rows hashed must come from the same commit.
+    const view = this.backend.readView();
+    try {
+      const { revision: head, compacted } = this.stateRevisions(view);
+      if (rev > 0 && rev < compacted) throw new CompactedError();
+      if (rev > 0 && rev > head) throw new FutureRevisionError();
+      const at = rev === 0 ? head : rev;
+      const t = { transaction: view.transaction };
+      const history = at < 1 ? [] : this.history.getRange({ ...t, start: [0, 0], end: [at + 1, 0] });
+      const hash = hashByRev(history, () => this.index.getRange(t), compacted, at);
+      return { hash, revision: head, compacted, hashRevision: at };
+    } finally {
+      view.done();
+    }
   }
 
-  /** A hash of all MVCC state (etcd's Hash, over logical contents instead of the db file). */
+  /**
+   * etcd's Hash as far as the mvcc store's share of etcd's bbolt file goes: its `key` and
+   * `meta` (compaction) buckets in etcd's bytes; the other buckets are not covered (see
+   * hashKeyAndMetaBuckets). Unlike etcd, which hashes whatever its compaction has not deleted
+   * yet, it covers the rows the compaction keeps, as if it had finished: members delete
+   * compacted history at their own pace and must still agree. The index and current tables are
+   * not hashed: etcd has no such tables on disk (its index is rebuilt in memory), and both
+   * follow from the history.
+   */
   hashAll(): number {
-    let crc = crc32(u48(this.currentRevision()));
-    crc = crc32(u48(Math.max(0, this.compactRevision())), crc);
-    crc = hashHistory(this.history.getRange({}), crc);
-    crc = hashIndex(this.index.getRange({}), crc);
-    return hashBinary(this.current.getRange({}), crc);
+    const view = this.backend.readView();
+    try {
+      const { compacted } = this.stateRevisions(view);
+      const rows = this.compaction.keptHistory(this.history.getRange({ transaction: view.transaction }), view);
+      return hashKeyAndMetaBuckets(rows, compacted);
+    } finally {
+      view.done();
+    }
   }
 
   /** The revision numbers of a pinned read view (see exportState). */
@@ -149,6 +178,40 @@ export class MvccStore {
     yield w.take();
   }
 
+  /**
+   * The history rows of a pinned view that its compaction keeps (etcd's `key` bucket, for an etcd
+   * snapshot file): rows a running compaction removed logically are left out, whatever its
+   * deletion has reached, so the file is the same before and after the deletion finishes.
+   */
+  keptHistoryRows(view: ReadView): Iterable<{ key: HistoryKey; value: Buffer }> {
+    return this.compaction.keptHistory(this.history.getRange({ transaction: view.transaction }), view);
+  }
+
+  /**
+   * Inside a write transaction, after importState was given history and index records only (an
+   * etcd snapshot restore, whose file has no current table): each key's newest version from the
+   * index, stored as live unless it is a tombstone. Walks the index in key order, so memory stays
+   * one key whatever the store's size.
+   */
+  rebuildCurrent(): void {
+    let storage: Buffer | undefined;
+    let newest: IndexEntry | undefined;
+    const flush = (): void => {
+      if (storage === undefined || newest === undefined || newest[2] === 1) return;
+      const raw = this.history.get([newest[0], newest[1]]);
+      if (raw === undefined) throw new Error(`mvcc: index names missing revision ${newest[0]}.${newest[1]}`);
+      this.current.putSync(storage, Buffer.from(raw));
+    };
+    for (const { key, value } of this.index.getRange({})) {
+      if (storage === undefined || !key.equals(storage)) {
+        flush();
+        storage = Buffer.from(key);
+      }
+      newest = value;
+    }
+    flush();
+  }
+
   /** Every live key with its lease (inside a transaction, e.g. after importState). */
   *liveLeases(): Generator<{ key: Buffer; lease: bigint }> {
     for (const { value } of this.current.getRange({})) {
@@ -171,6 +234,9 @@ export class MvccStore {
     this.compacted = compacted;
     this.backend.putMetaNumber(META_REVISION, revision);
     this.backend.putMetaNumber(META_COMPACT, compacted);
+    // The sender may not have deleted all of its compacted history yet; whatever came along is
+    // deleted here as a compaction of our own.
+    this.compaction.restart(compacted);
   }
 
   /**
@@ -189,8 +255,12 @@ export class MvccStore {
     let bytes = 0;
     let scanned = 0;
     let lastRev = -1;
-    for (const { key, value } of this.history.getRange({ start: [from, 0], end: [head, Infinity] })) {
+    // Below the compacted revision only watchers that get canceled want events; at it, rows that
+    // the pending deletion removes are skipped, so that what is read does not depend on its progress.
+    const pendingAt = this.compaction.pending() ? compacted : undefined;
+    for (const { key, value } of this.history.getRange({ start: [Math.max(from, compacted), 0], end: [head, Infinity] })) {
       const rev = key[0];
+      if (pendingAt !== undefined && rev <= pendingAt && !this.compaction.keptRow(rev, key[1], value, pendingAt)) continue;
       if (rev !== lastRev && (events.length >= limits.maxEvents || bytes >= limits.maxBytes || scanned >= limits.maxScannedBytes)) {
         through = rev - 1;
         break;
@@ -229,40 +299,13 @@ export class MvccStore {
   }
 
   /**
-   * Removes every version that no read at a revision >= rev can see. The caller has checked
-   * rev against compacted and current revisions and runs this inside a backend transaction.
+   * Compacts at rev: reads below rev fail from now on, and every version no read at a revision
+   * >= rev can see is deleted later, in batches (compaction.ts). The caller has checked rev
+   * against the compacted and current revisions and runs this inside the apply transaction.
    */
   compact(rev: number): void {
-    const removeHistory: HistoryKey[] = [];
-    const removeIndex: [Buffer, IndexEntry][] = [];
-    let key: Buffer | undefined;
-    let kept: [Buffer, IndexEntry] | undefined;
-    const closeKey = (): void => {
-      // The newest version at or below rev stays, unless it is a tombstone: then the key does not
-      // exist at rev and nothing of it below rev is needed.
-      if (kept !== undefined && kept[1][2] === 1) {
-        removeIndex.push(kept);
-        removeHistory.push([kept[1][0], kept[1][1]]);
-      }
-      kept = undefined;
-    };
-    for (const { key: k, value } of this.index.getRange({})) {
-      if (key === undefined || !k.equals(key)) {
-        closeKey();
-        key = Buffer.from(k);
-      }
-      if (value[0] > rev) continue;
-      if (kept !== undefined) {
-        removeIndex.push(kept);
-        removeHistory.push([kept[1][0], kept[1][1]]);
-      }
-      kept = [key, value];
-    }
-    closeKey();
-    for (const h of removeHistory) this.history.removeSync(h);
-    for (const [k, v] of removeIndex) this.index.removeSync(k, v);
+    this.compaction.schedule(rev, this.compacted);
     this.compacted = rev;
-    this.backend.putMetaNumber(META_COMPACT, rev);
   }
 
   /** @internal Reads at options.revision, where `head` is the newest revision the reader sees. */

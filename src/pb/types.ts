@@ -164,6 +164,7 @@ export interface InternalRequest {
   member_attributes?: MemberAttributes | null;
   lease_grant?: LeaseGrantRequest | null;
   lease_revoke?: LeaseRevokeRequest | null;
+  alarm?: AlarmRequest | null;
 }
 
 export interface LeaseGrantRequest {
@@ -316,5 +317,38 @@ export interface HashKVResponse {
 }
 
 export interface MoveLeaderResponse {
+  header?: Partial<ResponseHeader>;
+}
+
+export enum AlarmType {
+  NONE = 0,
+  NOSPACE = 1,
+  CORRUPT = 2,
+}
+
+export enum AlarmAction {
+  GET = 0,
+  ACTIVATE = 1,
+  DEACTIVATE = 2,
+}
+
+export interface AlarmRequest {
+  action: AlarmAction;
+  /** 0 = every member. */
+  memberID: Int64;
+  alarm: AlarmType;
+}
+
+export interface AlarmMember {
+  memberID: Int64;
+  alarm: AlarmType;
+}
+
+export interface AlarmResponse {
+  header?: Partial<ResponseHeader>;
+  alarms: AlarmMember[];
+}
+
+export interface DefragmentResponse {
   header?: Partial<ResponseHeader>;
 }

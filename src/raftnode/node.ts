@@ -93,6 +93,10 @@ export class RaftNode {
   private readonly logRetainEntries: number;
   private ticker: NodeJS.Timeout | undefined;
   private scheduled = false;
+  /** See holdWrites(). */
+  private writesHeld = false;
+  /** holdWrites() callers waiting for the write transactions in flight to finish (at most one). */
+  private idleWaiters: (() => void)[] = [];
   private stopped = false;
   /** A write transaction is queued whose callback has not run yet. */
   private queued = false;
@@ -310,8 +314,33 @@ export class RaftNode {
     await this.waitFor(() => this.knownLeader !== undefined, Infinity);
   }
 
+  /**
+   * Holds Readies that need a write (messages-only Readies still go out, so a leader keeps its
+   * followers) and resolves, once no write transaction is in flight, with the function that
+   * lets writes go on. For a defragment, which swaps the LMDB environment.
+   */
+  async holdWrites(): Promise<() => void> {
+    if (this.writesHeld) throw new Error('raftnode: writes are held already');
+    this.writesHeld = true;
+    while (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.writesHeld = false;
+      this.schedule();
+    };
+  }
+
+  private wakeIdleWaiters(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
   stop(): void {
     this.stopped = true;
+    this.wakeIdleWaiters();
     if (this.ticker !== undefined) clearInterval(this.ticker);
     this.ticker = undefined;
     this.waiters.close();
@@ -360,6 +389,8 @@ export class RaftNode {
     }
     // The pipeline is full: the oldest transaction's afterWrite schedules this again.
     if (this.inFlight >= MAX_WRITES_IN_FLIGHT) return;
+    // A defragment holds writes: heartbeats and votes above still go out, the rest waits.
+    if (this.writesHeld) return;
     if (this.inFlight === 0 && this.proposalsSinceReady <= SYNC_WRITE_MAX_PROPOSALS) {
       let done: WrittenReady | undefined;
       try {
@@ -384,6 +415,7 @@ export class RaftNode {
       .then((done) => {
         this.inFlight--;
         this.afterWrite(done);
+        if (this.inFlight === 0) this.wakeIdleWaiters();
       })
       .catch((err: unknown) => this.fail(err));
   }

@@ -32,6 +32,19 @@ export interface ServerConfig {
   preVote: boolean;
   /** Progress notifications for watchers that asked for them (etcd: 10 minutes). */
   watchProgressNotifyIntervalMs: number;
+  /** How --auto-compaction-retention is read: a time window, or a number of revisions. */
+  autoCompactionMode: 'periodic' | 'revision';
+  /** etcd's text as given ("0" = off; periodic: hours, or a Go duration such as "30m"). */
+  autoCompactionRetention: string;
+  /**
+   * How often revision mode checks (etcd: fixed at 5 minutes). An etcd-ts knob so that tests
+   * need not wait minutes; etcd has no such flag.
+   */
+  autoCompactionRevisionIntervalMs: number;
+  /** Index entries one background compaction batch handles at most (etcd: 1000). */
+  compactionBatchLimit: number;
+  /** Pause between background compaction batches (etcd 3.5: 10ms). */
+  compactionSleepIntervalMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'panic' | 'fatal' | 'silent';
 }
 
@@ -55,6 +68,11 @@ export const DEFAULT_CONFIG: ServerConfig = {
   snapshotCount: 100_000,
   preVote: true,
   watchProgressNotifyIntervalMs: 10 * 60 * 1000,
+  autoCompactionMode: 'periodic',
+  autoCompactionRetention: '0',
+  autoCompactionRevisionIntervalMs: 5 * 60 * 1000,
+  compactionBatchLimit: 1000,
+  compactionSleepIntervalMs: 10,
   logLevel: 'info',
 };
 

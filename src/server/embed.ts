@@ -11,7 +11,7 @@ import { join as join_ } from 'node:path';
 import { fetchMembership } from '../peer/join';
 import { EtcdServer } from '../etcdserver/server';
 import { createLogger } from './logger';
-import { SortOrder, SortTarget } from '../pb/types';
+import { AlarmType, SortOrder, SortTarget } from '../pb/types';
 import { CLUSTER_VERSION, ETCD_VERSION } from './version';
 
 export interface EtcdHandle {
@@ -87,8 +87,8 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
 function clientHttpMember(server: EtcdServer): ClientHttpMember {
   return {
     hasLeader: () => server.hasLeader(),
-    // Alarms (NOSPACE, CORRUPT) are not implemented yet: none is ever active.
-    alarms: () => [],
+    // The active alarm types by name (NOSPACE, CORRUPT), whichever member raised them.
+    alarms: () => [...new Set(server.activeAlarms().map((a) => AlarmType[a.alarm] ?? 'UNKNOWN'))],
     // etcd's health checks read one key, keys only (3.5 ranges the empty key; any one key will
     // do: what is checked is that a read, local or through the read barrier, completes).
     read: async (serializable) => {

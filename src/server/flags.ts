@@ -71,6 +71,39 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
     kind: 'string',
     set: (c, v) => (c.watchProgressNotifyIntervalMs = durationMs('experimental-watch-progress-notify-interval', v)),
   },
+  'auto-compaction-mode': {
+    kind: 'string',
+    set: (c, v) => {
+      if (v !== 'periodic' && v !== 'revision') throw new FlagError(`unknown auto-compaction-mode ${JSON.stringify(v)}`);
+      c.autoCompactionMode = v;
+    },
+  },
+  'auto-compaction-retention': {
+    kind: 'string',
+    set: (c, v) => {
+      // etcd reads the text once the mode is known (a bare number is hours or revisions); what
+      // it accepts does not depend on the mode: a number >= 0, or a Go duration.
+      const text = v === '' ? '0' : v;
+      if (!/^\+?\d+$/.test(text)) {
+        try {
+          durationMs('auto-compaction-retention', text);
+        } catch {
+          throw new FlagError(`error parsing CompactionRetention: time: invalid duration ${JSON.stringify(text)}`);
+        }
+      }
+      c.autoCompactionRetention = text;
+    },
+  },
+  // etcd-ts only: etcd checks every 5 minutes in revision mode, too long for tests to wait.
+  'etcd-ts-auto-compaction-revision-interval': {
+    kind: 'string',
+    set: (c, v) => (c.autoCompactionRevisionIntervalMs = durationMs('etcd-ts-auto-compaction-revision-interval', v)),
+  },
+  'experimental-compaction-batch-limit': { kind: 'int', set: (c, v) => (c.compactionBatchLimit = int('experimental-compaction-batch-limit', v)) },
+  'experimental-compaction-sleep-interval': {
+    kind: 'string',
+    set: (c, v) => (c.compactionSleepIntervalMs = durationMs('experimental-compaction-sleep-interval', v)),
+  },
   'log-level': {
     kind: 'string',
     set: (c, v) => {
@@ -90,8 +123,7 @@ const NOT_YET: [string, Kind][] = [
   ['grpc-keepalive-min-time', 'string'], ['grpc-keepalive-interval', 'string'],
   ['grpc-keepalive-timeout', 'string'], ['discovery', 'string'], ['discovery-fallback', 'string'],
   ['discovery-proxy', 'string'], ['discovery-srv', 'string'], ['discovery-srv-name', 'string'],
-  ['strict-reconfig-check', 'bool'], ['auto-compaction-retention', 'string'],
-  ['auto-compaction-mode', 'string'], ['enable-v2', 'bool'], ['cert-file', 'string'], ['key-file', 'string'],
+  ['strict-reconfig-check', 'bool'], ['enable-v2', 'bool'], ['cert-file', 'string'], ['key-file', 'string'],
   ['client-cert-file', 'string'], ['client-key-file', 'string'], ['client-cert-auth', 'bool'],
   ['client-crl-file', 'string'], ['client-cert-allowed-hostname', 'string'], ['trusted-ca-file', 'string'],
   ['auto-tls', 'bool'], ['peer-cert-file', 'string'], ['peer-key-file', 'string'], ['peer-client-cert-file', 'string'],
@@ -110,7 +142,6 @@ const NOT_YET: [string, Kind][] = [
   ['experimental-compact-hash-check-enabled', 'bool'], ['experimental-compact-hash-check-time', 'string'],
   ['experimental-enable-v2v3', 'string'], ['experimental-backend-bbolt-freelist-type', 'string'],
   ['experimental-enable-lease-checkpoint', 'bool'], ['experimental-enable-lease-checkpoint-persist', 'bool'],
-  ['experimental-compaction-batch-limit', 'int'], ['experimental-compaction-sleep-interval', 'string'],
   ['experimental-peer-skip-client-san-verification', 'bool'],
   ['experimental-warning-apply-duration', 'string'], ['experimental-warning-unary-request-duration', 'string'],
   ['experimental-txn-mode-write-with-shared-buffer', 'bool'], ['experimental-bootstrap-defrag-threshold-megabytes', 'int'],
@@ -130,10 +161,81 @@ export class FlagError extends Error {}
 export type ParsedCommand =
   | { action: 'run'; config: ServerConfig; notImplemented: string[]; warnings: string[] }
   | { action: 'version' }
-  | { action: 'help' };
+  | { action: 'help' }
+  | SnapshotCommand;
+
+/** `etcd-ts snapshot restore|status FILE ...`, with etcdctl's flags and defaults. */
+export type SnapshotCommand =
+  | {
+      action: 'snapshot-restore';
+      file: string;
+      dataDir: string;
+      name: string;
+      initialCluster: string;
+      initialClusterToken: string;
+      initialAdvertisePeerUrls: string[];
+      skipHashCheck: boolean;
+    }
+  | { action: 'snapshot-status'; file: string; format: 'simple' | 'json' | 'table' };
+
+const SNAPSHOT_FLAGS: Record<string, Kind> = {
+  'data-dir': 'string',
+  'wal-dir': 'string',
+  name: 'string',
+  'initial-cluster': 'string',
+  'initial-cluster-token': 'string',
+  'initial-advertise-peer-urls': 'urls',
+  'skip-hash-check': 'bool',
+  'write-out': 'string',
+  w: 'string',
+};
+
+/** etcdctl's `snapshot restore|status` arguments (after the word `snapshot`). */
+export function parseSnapshotCommand(argv: string[]): SnapshotCommand {
+  const sub = argv[0];
+  if (sub !== 'restore' && sub !== 'status') throw new FlagError(`unknown command ${JSON.stringify(sub ?? '')} for "etcd-ts snapshot" (want restore or status)`);
+  const files: string[] = [];
+  const v = new Map<string, string>();
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('-') || arg === '-') {
+      files.push(arg);
+      continue;
+    }
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    const kind = SNAPSHOT_FLAGS[name];
+    if (kind === undefined) throw new FlagError(`unknown flag: --${name}`);
+    let value: string;
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (kind === 'bool') value = 'true';
+    else if (i + 1 < argv.length) value = argv[++i];
+    else throw new FlagError(`flag needs an argument: --${name}`);
+    v.set(name === 'w' ? 'write-out' : name, kind === 'bool' ? parseBool(name, value) : value);
+  }
+  if (files.length !== 1) throw new FlagError(`snapshot ${sub} requires exactly one argument`);
+  if (sub === 'status') {
+    const format = v.get('write-out') ?? 'simple';
+    if (format !== 'simple' && format !== 'json' && format !== 'table') throw new FlagError(`unknown output format ${JSON.stringify(format)} (want simple, json or table)`);
+    return { action: 'snapshot-status', file: files[0], format };
+  }
+  const name = v.get('name') ?? 'default';
+  return {
+    action: 'snapshot-restore',
+    file: files[0],
+    dataDir: v.get('data-dir') ?? `${name}.etcd`,
+    name,
+    initialCluster: v.get('initial-cluster') ?? 'default=http://localhost:2380',
+    initialClusterToken: v.get('initial-cluster-token') ?? 'etcd-cluster',
+    initialAdvertisePeerUrls: urls(v.get('initial-advertise-peer-urls') ?? 'http://localhost:2380'),
+    skipHashCheck: v.get('skip-hash-check') === 'true',
+  };
+}
 
 /** Parses argv (without node and script) and the environment into a config, as etcd does. */
 export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): ParsedCommand {
+  if (argv[0] === 'snapshot') return parseSnapshotCommand(argv.slice(1));
   const fromFlags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -202,6 +304,13 @@ export const USAGE = `Usage:
   etcd-ts -h | --help
     Show the help information about etcd-ts.
 
+  etcd-ts snapshot restore FILE [--data-dir D] [--name N] [--initial-cluster C]
+          [--initial-cluster-token T] [--initial-advertise-peer-urls U] [--skip-hash-check]
+    Restore an etcd snapshot file (etcdctl snapshot save, from etcd or etcd-ts) into a new data dir.
+
+  etcd-ts snapshot status FILE [-w simple|json|table]
+    Show a snapshot file's hash, revision, total keys and size, as etcdctl does.
+
 Member:
   --name 'default'                  Human-readable name for this member.
   --data-dir '\${name}.etcd'         Path to the data directory.
@@ -221,6 +330,14 @@ Clustering:
   --initial-cluster-token 'etcd-cluster'
   --pre-vote 'true'                 Enable the raft Pre-Vote algorithm to prevent disruption when a node that has been partitioned away rejoins the cluster.
   --advertise-client-urls 'http://localhost:2379'
+
+Compaction:
+  --auto-compaction-retention '0'   Auto compaction retention for mvcc key value store. 0 means disable auto compaction.
+  --auto-compaction-mode 'periodic' Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.
+  --experimental-compaction-batch-limit '1000'
+                                    Sets the maximum revisions deleted in each compaction batch.
+  --experimental-compaction-sleep-interval '10ms'
+                                    Sets the sleep interval between each compaction batch.
 
 Logging:
   --log-level 'info'                debug, info, warn, error, panic, or fatal.

@@ -3,6 +3,7 @@ import { FlagError, parseCommand, USAGE } from './flags';
 import { start } from './embed';
 import { createLogger } from './logger';
 import { ETCD_TS_VERSION, ETCD_VERSION, CLUSTER_VERSION } from './version';
+import { runSnapshotCommand } from '../snapshot/command';
 
 async function main(): Promise<void> {
   let cmd;
@@ -21,6 +22,10 @@ async function main(): Promise<void> {
   }
   if (cmd.action === 'help') {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (cmd.action === 'snapshot-restore' || cmd.action === 'snapshot-status') {
+    process.exitCode = await runSnapshotCommand(cmd);
     return;
   }
   const { config } = cmd;

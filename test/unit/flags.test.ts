@@ -45,8 +45,20 @@ describe('flags', () => {
   });
 
   test('etcd flags not implemented yet are accepted and named', () => {
-    const cmd = run(['--auto-compaction-retention', '1', '--strict-reconfig-check', '--cert-file=/c']);
-    assert.deepEqual(cmd.notImplemented.sort(), ['auto-compaction-retention', 'cert-file', 'strict-reconfig-check']);
+    const cmd = run(['--max-wals', '1', '--strict-reconfig-check', '--cert-file=/c']);
+    assert.deepEqual(cmd.notImplemented.sort(), ['cert-file', 'max-wals', 'strict-reconfig-check']);
+  });
+
+  test('auto-compaction and compaction batch flags', () => {
+    const d = run([]).config;
+    assert.deepEqual([d.autoCompactionMode, d.autoCompactionRetention, d.compactionBatchLimit, d.compactionSleepIntervalMs], ['periodic', '0', 1000, 10]);
+    const c = run(['--auto-compaction-mode', 'revision', '--auto-compaction-retention=100', '--experimental-compaction-batch-limit', '50', '--experimental-compaction-sleep-interval', '1ms']);
+    assert.deepEqual(c.notImplemented, []);
+    assert.deepEqual([c.config.autoCompactionMode, c.config.autoCompactionRetention, c.config.compactionBatchLimit, c.config.compactionSleepIntervalMs], ['revision', '100', 50, 1]);
+    assert.equal(run([], { ETCD_AUTO_COMPACTION_RETENTION: '30m' }).config.autoCompactionRetention, '30m');
+    assert.throws(() => parseCommand(['--auto-compaction-mode', 'hourly'], {}), /unknown auto-compaction-mode "hourly"/);
+    assert.throws(() => parseCommand(['--auto-compaction-retention', '-1'], {}), /error parsing CompactionRetention: time: invalid duration "-1"/);
+    assert.throws(() => parseCommand(['--auto-compaction-retention', '1x'], {}), /error parsing CompactionRetention/);
   });
 
   test('--pre-vote: on by default (as etcd 3.5), --pre-vote=false turns it off', () => {
