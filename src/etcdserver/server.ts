@@ -6,8 +6,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { EntryApplier } from '../apply/entry-applier';
-import type { Applied } from '../apply/applied';
-import { encodeEntryData, etcdEntryBytes } from '../apply/entry-codec';
 import { mvccCall, range as applyRange } from '../apply/range';
 import { isReadOnly, isSerializable, txn as applyTxn } from '../apply/txn';
 import type { MemberApi } from '../api/member-api';
@@ -15,13 +13,10 @@ import { Backend } from '../backend/backend';
 import { Errors } from '../errors';
 import { MvccStore } from '../mvcc/store';
 import * as pb from '../pb/types';
-import { ProposalDroppedError } from '../raft/raft';
 import { MessageType, type Message } from '../raft/types';
 import { RaftNode } from '../raftnode/node';
 import type { ServerConfig } from '../server/config';
 import { Membership } from '../membership/membership';
-import { encodeMemberChange, type MemberChange } from '../membership/member-change';
-import type { MemberInfo } from '../membership/membership';
 import { MemberAdmin, toPbMember } from '../membership/member-admin';
 import { ReadBarrier } from './read-barrier';
 import { SnapshotTransfer } from './snapshot-transfer';
@@ -32,6 +27,7 @@ import { PeerTransport } from '../peer/transport';
 import { ETCD_VERSION } from '../server/version';
 import { Forwarder } from './forwarder';
 import { Proposals } from './proposals';
+import { Proposer } from './proposer';
 import { RequestPipeline } from './pipeline';
 import { Signal } from './signal';
 import { CompactionScheduler } from '../mvcc/compaction-scheduler';
@@ -43,8 +39,6 @@ import { etcdLayout, type EtcdLayoutSources } from '../snapshot/etcd-layout';
 import { snapshotStream } from '../snapshot/snapshot-file';
 import type { MemberSnapshot } from '../api/member-api';
 
-/** etcd refuses proposals while apply lags commit by more than this (maxGapBetweenApplyAndCommitIndex). */
-const MAX_APPLY_LAG_ENTRIES = 5000;
 /** Proposals waiting for apply at most, and their bytes: past either, `too many requests`. */
 const MAX_PROPOSALS_IN_FLIGHT = 10_000;
 const MAX_PROPOSAL_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
@@ -68,6 +62,7 @@ export class EtcdServer implements MemberApi {
   private readonly mvcc: MvccStore;
   private readonly node: RaftNode;
   private readonly proposals: Proposals;
+  private readonly proposer: Proposer;
   private readonly readBarrier: ReadBarrier;
   private readonly transport: PeerTransport;
   private readonly forwarder: Forwarder;
@@ -158,7 +153,7 @@ export class EtcdServer implements MemberApi {
       membership: this.membership,
       clusterId: this.clusterIdText,
       leaderProgress: (id) => (this.node.isLeader() ? { match: this.node.raft.matchOf(id) ?? 0, committed: this.node.committedIndex() } : undefined),
-      propose: (change) => this.proposeMemberChange(change),
+      propose: (change) => this.proposer.proposeMemberChange(change),
       forwardPromote: (id) => this.forwarder.call('promote', { id }),
     });
     this.readBarrier = new ReadBarrier(
@@ -191,6 +186,15 @@ export class EtcdServer implements MemberApi {
       log,
     });
     this.leaderChange = new Signal((fire) => this.node.onLeaderChange(fire), MAX_PROPOSALS_IN_FLIGHT);
+    this.proposer = new Proposer({
+      node: this.node,
+      proposals: this.proposals,
+      selfId,
+      maxRequestBytes: this.maxRequestBytes,
+      requestTimeoutMs: this.requestTimeoutMs,
+      leaderChange: this.leaderChange,
+      stopped: () => this.stopped,
+    });
     this.progress = new Signal((fire) => {
       const leader = this.node.onLeaderChange(fire);
       const applied = this.node.onAppliedIndex(fire);
@@ -214,8 +218,8 @@ export class EtcdServer implements MemberApi {
     });
     this.leases = new LeaseService({
       lessor: this.lessor,
-      proposeGrant: (req) => this.propose({ lease_grant: req }, (a) => (a.kind === 'lease_grant' ? a.response : undefined)),
-      proposeRevoke: (req) => this.propose({ lease_revoke: req }, (a) => (a.kind === 'lease_revoke' ? a.response : undefined)),
+      proposeGrant: (req) => this.proposer.propose({ lease_grant: req }, (a) => (a.kind === 'lease_grant' ? a.response : undefined)),
+      proposeRevoke: (req) => this.proposer.propose({ lease_revoke: req }, (a) => (a.kind === 'lease_revoke' ? a.response : undefined)),
       forwardRenew: (id) => this.forwarder.call('lease-renew', { id: id.toString() }),
       forwardTimeToLive: (id, keys) => this.forwarder.call('lease-ttl', { id: id.toString(), keys }),
       isLeader: () => this.node.isLeader(),
@@ -273,11 +277,11 @@ export class EtcdServer implements MemberApi {
 
   async put(req: pb.PutRequest): Promise<pb.PutResponse> {
     await this.checkQuota({ put: req });
-    return this.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined));
+    return this.proposer.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined));
   }
 
   deleteRange(req: pb.DeleteRangeRequest): Promise<pb.DeleteRangeResponse> {
-    return this.propose({ delete_range: req }, (a) => (a.kind === 'delete_range' ? a.response : undefined));
+    return this.proposer.propose({ delete_range: req }, (a) => (a.kind === 'delete_range' ? a.response : undefined));
   }
 
   /** A txn of ranges only is served here without raft, as etcd's; the others are proposed. */
@@ -287,7 +291,7 @@ export class EtcdServer implements MemberApi {
       return applyTxn(this.mvcc.read(), req, { leaseExists: () => false });
     }
     await this.checkQuota({ txn: req });
-    return this.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined));
+    return this.proposer.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined));
   }
 
   async compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
@@ -296,7 +300,7 @@ export class EtcdServer implements MemberApi {
     const physically = (rev: number): Promise<void> => this.compactions.waitFinished(rev).catch(() => Promise.reject(Errors.stopped()));
     let resp: pb.CompactionResponse;
     try {
-      resp = await this.propose({ compaction: req }, (a) => (a.kind === 'compaction' ? a.response : undefined));
+      resp = await this.proposer.propose({ compaction: req }, (a) => (a.kind === 'compaction' ? a.response : undefined));
     } catch (err) {
       if (req.physical && err instanceof Error && err.message === Errors.compacted().message) await physically(this.mvcc.compactRevision());
       throw err;
@@ -371,7 +375,7 @@ export class EtcdServer implements MemberApi {
 
   /** etcd's Alarm: every action goes through Raft, GET included, so the answer is the cluster's. */
   alarm(req: pb.AlarmRequest): Promise<pb.AlarmResponse> {
-    return this.propose({ alarm: req }, (a) => (a.kind === 'alarm' ? a.response : undefined));
+    return this.proposer.propose({ alarm: req }, (a) => (a.kind === 'alarm' ? a.response : undefined));
   }
 
   /**
@@ -478,52 +482,6 @@ export class EtcdServer implements MemberApi {
 
   // --- Inside the member ------------------------------------------------------------------
 
-  /** Proposes a request through Raft; resolves with what `pick` takes of its apply result. */
-  private async propose<T>(req: pb.InternalRequest, pick: (a: Applied) => T | undefined): Promise<T> {
-    if (this.stopped) throw Errors.stopped();
-    // As etcd: a member whose apply lags far behind commit takes no more until it catches up.
-    if (this.node.committedIndex() > this.node.appliedIndex() + MAX_APPLY_LAG_ENTRIES) throw Errors.tooManyRequests();
-    if (this.node.leader() === undefined) await this.leaderToPropose();
-    return this.proposals.propose(
-      req,
-      (id) => {
-        const data = encodeEntryData(this.membership.selfId, id, req);
-        if (etcdEntryBytes(data, this.membership.selfId) > this.maxRequestBytes) throw Errors.requestTooLarge();
-        this.proposeToRaft(() => this.node.propose(data));
-        return data.length;
-      },
-      pick,
-    );
-  }
-
-  private async proposeMemberChange(change: MemberChange): Promise<MemberInfo[]> {
-    if (this.node.leader() === undefined) await this.leaderToPropose();
-    return this.proposals.propose(
-      {},
-      (id) => {
-        const data = encodeMemberChange(this.membership.selfId, id, change);
-        this.proposeToRaft(() => this.node.proposeConfChange(data));
-        return data.length;
-      },
-      (a) => (a.kind === 'member_change' ? a.members : undefined),
-    );
-  }
-
-  /**
-   * As etcd's raft, which takes proposals only while some member leads: a proposal made without
-   * a leader waits for one (an election is usually under way), up to the request timeout.
-   * Bounded like the proposals in flight.
-   */
-  private async leaderToPropose(): Promise<void> {
-    const deadline = Date.now() + this.requestTimeoutMs;
-    while (this.node.leader() === undefined) {
-      if (this.stopped) throw Errors.stopped();
-      const left = deadline - Date.now();
-      if (left <= 0) throw Errors.contextDeadline();
-      await this.leaderChange.next(left);
-    }
-  }
-
   /**
    * etcd's quota check before a write is proposed: one that does not fit raises this member's
    * NOSPACE alarm (through Raft, so every member refuses writes from then on) and is refused.
@@ -533,16 +491,6 @@ export class EtcdServer implements MemberApi {
     const raise = { action: pb.AlarmAction.ACTIVATE, memberID: this.memberIdText, alarm: pb.AlarmType.NOSPACE };
     await this.alarm(raise).catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'raising the NOSPACE alarm failed'));
     throw Errors.noSpace();
-  }
-
-  /** Raft drops a proposal when no leader can take it, or its uncommitted log is full. */
-  private proposeToRaft(propose: () => void): void {
-    try {
-      propose();
-    } catch (err) {
-      if (!(err instanceof ProposalDroppedError)) throw err;
-      throw this.node.leader() === undefined ? Errors.noLeader() : Errors.timeout();
-    }
   }
 
   /** Points the transport at the current members (after start and after each change). */
@@ -564,7 +512,7 @@ export class EtcdServer implements MemberApi {
       const started = Date.now();
       try {
         await this.node.waitLeader();
-        await this.propose({ member_attributes: { id: id.toString(), name, client_urls: urls } }, (a) => (a.kind === 'member_attributes' ? true : undefined));
+        await this.proposer.propose({ member_attributes: { id: id.toString(), name, client_urls: urls } }, (a) => (a.kind === 'member_attributes' ? true : undefined));
       } catch {
         // A refusal that came at once (no leader yet, busy) is tried again at the next leader
         // change, or after a while; a timed-out one right away.

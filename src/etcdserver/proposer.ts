@@ -1,0 +1,89 @@
+// The way into Raft for a request (etcd's processInternalRaftRequestOnce): checks that the member
+// can take it (stopped, apply lag, a leader to take it, the request size as etcd counts it),
+// registers its waiter and hands the entry to raft. Results come back typed through Proposals.
+import { encodeEntryData, etcdEntryBytes } from '../apply/entry-codec';
+import type { Applied } from '../apply/applied';
+import { Errors } from '../errors';
+import { encodeMemberChange, type MemberChange } from '../membership/member-change';
+import type { MemberInfo } from '../membership/membership';
+import type { InternalRequest } from '../pb/types';
+import { ProposalDroppedError } from '../raft/raft';
+import type { RaftNode } from '../raftnode/node';
+import type { Proposals } from './proposals';
+import type { Signal } from './signal';
+
+/** etcd refuses proposals while apply lags commit by more than this (maxGapBetweenApplyAndCommitIndex). */
+const MAX_APPLY_LAG_ENTRIES = 5000;
+
+export interface ProposerDeps {
+  node: RaftNode;
+  proposals: Proposals;
+  selfId: bigint;
+  maxRequestBytes: number;
+  requestTimeoutMs: number;
+  /** The next leader change (shared by every waiting proposal). */
+  leaderChange: Signal;
+  stopped: () => boolean;
+}
+
+export class Proposer {
+  constructor(private readonly d: ProposerDeps) {}
+
+  /** Proposes a request through Raft; resolves with what `pick` takes of its apply result. */
+  async propose<T>(req: InternalRequest, pick: (a: Applied) => T | undefined): Promise<T> {
+    const { node, selfId } = this.d;
+    if (this.d.stopped()) throw Errors.stopped();
+    // As etcd: a member whose apply lags far behind commit takes no more until it catches up.
+    if (node.committedIndex() > node.appliedIndex() + MAX_APPLY_LAG_ENTRIES) throw Errors.tooManyRequests();
+    if (node.leader() === undefined) await this.leaderToPropose();
+    return this.d.proposals.propose(
+      req,
+      (id) => {
+        const data = encodeEntryData(selfId, id, req);
+        if (etcdEntryBytes(data, selfId) > this.d.maxRequestBytes) throw Errors.requestTooLarge();
+        this.toRaft(() => node.propose(data));
+        return data.length;
+      },
+      pick,
+    );
+  }
+
+  async proposeMemberChange(change: MemberChange): Promise<MemberInfo[]> {
+    const { node, selfId } = this.d;
+    if (node.leader() === undefined) await this.leaderToPropose();
+    return this.d.proposals.propose(
+      {},
+      (id) => {
+        const data = encodeMemberChange(selfId, id, change);
+        this.toRaft(() => node.proposeConfChange(data));
+        return data.length;
+      },
+      (a) => (a.kind === 'member_change' ? a.members : undefined),
+    );
+  }
+
+  /**
+   * As etcd's raft, which takes proposals only while some member leads: a proposal made without
+   * a leader waits for one (an election is usually under way), up to the request timeout, then
+   * gets etcd 3.4's answer (its context's error). Bounded by the signal's waiters.
+   */
+  private async leaderToPropose(): Promise<void> {
+    const deadline = Date.now() + this.d.requestTimeoutMs;
+    while (this.d.node.leader() === undefined) {
+      if (this.d.stopped()) throw Errors.stopped();
+      const left = deadline - Date.now();
+      if (left <= 0) throw Errors.contextDeadline();
+      await this.d.leaderChange.next(left);
+    }
+  }
+
+  /** Raft drops a proposal when no leader can take it, or its uncommitted log is full. */
+  private toRaft(propose: () => void): void {
+    try {
+      propose();
+    } catch (err) {
+      if (!(err instanceof ProposalDroppedError)) throw err;
+      throw this.d.node.leader() === undefined ? Errors.noLeader() : Errors.timeout();
+    }
+  }
+}
