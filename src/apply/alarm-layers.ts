@@ -76,34 +76,42 @@ export class AlarmLayer extends ApplierLayer {
 
 /**
  * etcd's quotaApplierV3: a write that no longer fits under the quota is still applied (every
- * member applies the same entries), but its proposer is told `database space exceeded`.
+ * member applies the same entries), but its proposer is told `database space exceeded`, and the
+ * member raises its NOSPACE alarm (`exceeded`, told inside the transaction: the caller proposes
+ * the alarm once it is over, as etcd's applyEntryNormal does).
  */
 export class QuotaLayer extends ApplierLayer {
   constructor(
     next: ApplierV3,
     private readonly quota: BackendQuota,
+    private readonly exceeded: () => void,
   ) {
     super(next);
+  }
+
+  private refuse(): never {
+    this.exceeded();
+    throw Errors.noSpace();
   }
 
   override put(req: PutRequest, ctx: ApplyContext): PutResponse {
     const fits = this.quota.available({ put: req });
     const resp = super.put(req, ctx);
-    if (!fits) throw Errors.noSpace();
+    if (!fits) this.refuse();
     return resp;
   }
 
   override txn(req: TxnRequest, ctx: ApplyContext): TxnResponse {
     const fits = this.quota.available({ txn: req });
     const resp = super.txn(req, ctx);
-    if (!fits) throw Errors.noSpace();
+    if (!fits) this.refuse();
     return resp;
   }
 
   override leaseGrant(req: LeaseGrantRequest, ctx: ApplyContext): LeaseGrantResponse {
     const fits = this.quota.available({ lease_grant: req });
     const resp = super.leaseGrant(req, ctx);
-    if (!fits) throw Errors.noSpace();
+    if (!fits) this.refuse();
     return resp;
   }
 }

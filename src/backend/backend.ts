@@ -10,6 +10,7 @@
 // A crash at any point leaves either the old or the new directory whole (see recoverDefrag).
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export type BinaryDB = Database<Buffer, Buffer>;
@@ -106,7 +107,8 @@ export class Backend {
       resume();
       resume = undefined;
       await old.close();
-      rmSync(`${this.dir}-old`, { recursive: true, force: true });
+      // Unlinking a GB-sized file takes the kernel a while: off the event loop, so reads go on.
+      await rm(`${this.dir}-old`, { recursive: true, force: true });
       return { beforeBytes, afterBytes: this.sizeBytes() };
     } catch (err) {
       // Failed before the swap: the copy is dropped, the store is as it was.

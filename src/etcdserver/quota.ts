@@ -38,6 +38,11 @@ export class BackendQuota {
     return this.currentSizeBytes() + bytes < this.maxBytes;
   }
 
+  /** Forgets the size read last (the file just changed size: a defragment). */
+  refresh(): void {
+    this.sizeAtMs = 0;
+  }
+
   private sizeAtMs = 0;
   private size = 0;
 

@@ -57,6 +57,8 @@ export class EtcdServer implements MemberApi {
   private readonly lessor: Lessor;
   private readonly alarms: AlarmStore;
   private readonly quota: BackendQuota;
+  /** The NOSPACE alarm proposal in flight, if any (one at a time, however many writes hit the quota). */
+  private raisingNoSpace: Promise<void> | undefined;
   private readonly leases: LeaseService;
   private readonly backend: Backend;
   private readonly mvcc: MvccStore;
@@ -114,7 +116,7 @@ export class EtcdServer implements MemberApi {
         else log.info(fields, 'alarm disarmed');
       },
       // etcd's stack: alarms (capped / corrupt) over the quota over the backend applier.
-      layers: [(next) => new AlarmLayer(next, this.alarms), (next) => new QuotaLayer(next, quota)],
+      layers: [(next) => new AlarmLayer(next, this.alarms), (next) => new QuotaLayer(next, quota, () => setImmediate(() => this.raiseNoSpace()))],
     });
     this.snapshotSources = { mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms, membership: this.membership, appliedIndex: (view) => applier.storedAppliedIndex(view) };
     const snapshots = new SnapshotTransfer({
@@ -393,6 +395,8 @@ export class EtcdServer implements MemberApi {
       await this.compactions.idle();
       return resume;
     }, this.requestTimeoutMs);
+    // The next write must see the smaller file, or it would raise NOSPACE again on a stale size.
+    this.quota.refresh();
     this.log.info({ path, 'current-db-size-bytes-diff': afterBytes - beforeBytes, 'current-db-size-bytes': afterBytes, took: `${Date.now() - started}ms` }, 'defragmented');
   }
 
@@ -488,9 +492,18 @@ export class EtcdServer implements MemberApi {
    */
   private async checkQuota(req: QuotaRequest): Promise<void> {
     if (this.quota.available(req)) return;
-    const raise = { action: pb.AlarmAction.ACTIVATE, memberID: this.memberIdText, alarm: pb.AlarmType.NOSPACE };
-    await this.alarm(raise).catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'raising the NOSPACE alarm failed'));
+    await this.raiseNoSpace();
     throw Errors.noSpace();
+  }
+
+  /** Raises this member's NOSPACE alarm through Raft, unless it is up already or being raised. */
+  private async raiseNoSpace(): Promise<void> {
+    if (this.stopped || this.alarms.get(pb.AlarmType.NOSPACE).some((a) => String(a.memberID) === this.memberIdText)) return;
+    const raise = { action: pb.AlarmAction.ACTIVATE, memberID: this.memberIdText, alarm: pb.AlarmType.NOSPACE };
+    this.raisingNoSpace ??= this.alarm(raise)
+      .then(() => undefined, (err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'raising the NOSPACE alarm failed'))
+      .finally(() => (this.raisingNoSpace = undefined));
+    await this.raisingNoSpace;
   }
 
   /** Points the transport at the current members (after start and after each change). */
