@@ -37,20 +37,18 @@ export class AlarmLayer extends ApplierLayer {
   }
 
   override put(req: PutRequest, ctx: ApplyContext): PutResponse {
-    this.refuseIfCorrupt();
-    if (this.alarms.has(AlarmType.NOSPACE)) throw Errors.noSpace();
+    this.refuseGrowth();
     return super.put(req, ctx);
   }
 
   override txn(req: TxnRequest, ctx: ApplyContext): TxnResponse {
-    this.refuseIfCorrupt();
-    if (this.alarms.has(AlarmType.NOSPACE) && costTxn(req) > 0) throw Errors.noSpace();
+    if (costTxn(req) > 0) this.refuseGrowth();
+    else this.refuseIfCorrupt();
     return super.txn(req, ctx);
   }
 
   override leaseGrant(req: LeaseGrantRequest, ctx: ApplyContext): LeaseGrantResponse {
-    this.refuseIfCorrupt();
-    if (this.alarms.has(AlarmType.NOSPACE)) throw Errors.noSpace();
+    this.refuseGrowth();
     return super.leaseGrant(req, ctx);
   }
 
@@ -67,6 +65,12 @@ export class AlarmLayer extends ApplierLayer {
   override leaseRevoke(req: LeaseRevokeRequest, ctx: ApplyContext): LeaseRevokeResponse {
     this.refuseIfCorrupt();
     return super.leaseRevoke(req, ctx);
+  }
+
+  /** For what grows the store: refused under CORRUPT and under NOSPACE. */
+  private refuseGrowth(): void {
+    this.refuseIfCorrupt();
+    if (this.alarms.has(AlarmType.NOSPACE)) throw Errors.noSpace();
   }
 
   private refuseIfCorrupt(): void {

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 
 export type BinaryDB = Database<Buffer, Buffer>;
 
+const SIZE_REFRESH_MS = 100;
+
 /**
  * One consistent read snapshot of the whole environment that stays valid across event-loop turns
  * (for streaming a member's state to a peer while writes go on). Pass `transaction` to reads;
@@ -48,6 +50,8 @@ export class Backend {
   /** Read views not done yet (a defragment waits for them: they belong to the old environment). */
   private openViews = 0;
   private defragmenting = false;
+  private size = 0;
+  private sizeAtMs = 0;
 
   constructor(options: BackendOptions) {
     this.dir = options.dir;
@@ -104,6 +108,7 @@ export class Backend {
       for (const t of this.tables) t.reopen(this.env);
       renameSync(this.dir, `${this.dir}-old`);
       renameSync(copyDir, this.dir);
+      this.sizeAtMs = 0;
       resume();
       resume = undefined;
       await old.close();
@@ -185,13 +190,22 @@ export class Backend {
     this.meta.putSync(key, value);
   }
 
-  /** Size of the database file on disk (etcd's dbSize). */
+  /**
+   * Size of the database file on disk (etcd's dbSize). Read at most every SIZE_REFRESH_MS: the
+   * quota asks on every write, and a stat costs more than the check; a defragment, which shrinks
+   * the file at once, forgets the size read last.
+   */
   sizeBytes(): number {
-    try {
-      return statSync(join(this.dir, 'data.mdb')).size;
-    } catch {
-      return 0;
+    const now = Date.now();
+    if (now - this.sizeAtMs >= SIZE_REFRESH_MS) {
+      try {
+        this.size = statSync(join(this.dir, 'data.mdb')).size;
+      } catch {
+        this.size = 0;
+      }
+      this.sizeAtMs = now;
     }
+    return this.size;
   }
 
   /**

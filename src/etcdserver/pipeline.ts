@@ -141,10 +141,6 @@ export class RequestPipeline {
     if (bytes > max) throw new EtcdError(Code.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${bytes} vs. ${max})`);
   }
 
-  get streamsOpen(): number {
-    return this.streams.size;
-  }
-
   close(): void {
     this.unsubscribe();
     if (this.leaderlessTimer !== undefined) clearTimeout(this.leaderlessTimer);

@@ -80,10 +80,6 @@ export class Proposals {
     return this.waiters.get(id)?.req;
   }
 
-  get size(): number {
-    return this.waiters.size;
-  }
-
   /** Results of this member's proposals, once their transaction is on disk. */
   deliver(results: Map<bigint, ApplyResult>): void {
     for (const [id, result] of results) {

@@ -7,7 +7,6 @@ import type { LeaseGrantRequest, PutRequest, TxnRequest } from '../pb/types';
 export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 const KV_OVERHEAD_BYTES = 256;
 const LEASE_OVERHEAD_BYTES = 64;
-const SIZE_REFRESH_MS = 100;
 
 export type QuotaRequest = { put: PutRequest } | { txn: TxnRequest } | { lease_grant: LeaseGrantRequest };
 
@@ -35,25 +34,7 @@ export class BackendQuota {
     const bytes = cost(req);
     // A request that adds nothing (a txn of deletes) passes whatever the size, as in etcd.
     if (bytes === 0) return true;
-    return this.currentSizeBytes() + bytes < this.maxBytes;
-  }
-
-  /** Forgets the size read last (the file just changed size: a defragment). */
-  refresh(): void {
-    this.sizeAtMs = 0;
-  }
-
-  private sizeAtMs = 0;
-  private size = 0;
-
-  /** The size on disk, read at most every SIZE_REFRESH_MS: a stat per write would cost more than the check. */
-  private currentSizeBytes(): number {
-    const now = Date.now();
-    if (now - this.sizeAtMs >= SIZE_REFRESH_MS) {
-      this.size = this.sizeBytes();
-      this.sizeAtMs = now;
-    }
-    return this.size;
+    return this.sizeBytes() + bytes < this.maxBytes;
   }
 }
 

@@ -395,8 +395,6 @@ export class EtcdServer implements MemberApi {
       await this.compactions.idle();
       return resume;
     }, this.requestTimeoutMs);
-    // The next write must see the smaller file, or it would raise NOSPACE again on a stale size.
-    this.quota.refresh();
     this.log.info({ path, 'current-db-size-bytes-diff': afterBytes - beforeBytes, 'current-db-size-bytes': afterBytes, took: `${Date.now() - started}ms` }, 'defragmented');
   }
 

@@ -31,10 +31,6 @@ export class Signal {
     });
   }
 
-  get waiting(): number {
-    return this.waiters.size;
-  }
-
   /** Wakes every waiter (the member is stopping: they see it and give up). */
   close(): void {
     this.fire();

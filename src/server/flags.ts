@@ -2,6 +2,7 @@
 // `--flag value`, `--flag=value`, one or two dashes, booleans as `--flag` or `--flag=true|false`.
 // Every etcd flag is accepted; those not implemented yet are reported so the caller can warn.
 import { completeConfig, parseUrl, type ServerConfig } from './config';
+import type { RestoreOptions } from '../snapshot/restore';
 
 type Kind = 'string' | 'bool' | 'int' | 'urls';
 
@@ -165,18 +166,7 @@ export type ParsedCommand =
   | SnapshotCommand;
 
 /** `etcd-ts snapshot restore|status FILE ...`, with etcdctl's flags and defaults. */
-export type SnapshotCommand =
-  | {
-      action: 'snapshot-restore';
-      file: string;
-      dataDir: string;
-      name: string;
-      initialCluster: string;
-      initialClusterToken: string;
-      initialAdvertisePeerUrls: string[];
-      skipHashCheck: boolean;
-    }
-  | { action: 'snapshot-status'; file: string; format: 'simple' | 'json' | 'table' };
+export type SnapshotCommand = ({ action: 'snapshot-restore' } & RestoreOptions) | { action: 'snapshot-status'; file: string; format: 'simple' | 'json' | 'table' };
 
 const SNAPSHOT_FLAGS: Record<string, Kind> = {
   'data-dir': 'string',
@@ -223,7 +213,7 @@ export function parseSnapshotCommand(argv: string[]): SnapshotCommand {
   const name = v.get('name') ?? 'default';
   return {
     action: 'snapshot-restore',
-    file: files[0],
+    snapshotPath: files[0],
     dataDir: v.get('data-dir') ?? `${name}.etcd`,
     name,
     initialCluster: v.get('initial-cluster') ?? 'default=http://localhost:2380',

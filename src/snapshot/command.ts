@@ -10,16 +10,8 @@ export async function runSnapshotCommand(cmd: SnapshotCommand): Promise<number> 
       process.stdout.write(formatStatus(snapshotStatus(cmd.file), cmd.format));
       return 0;
     }
-    const r = await restoreSnapshot({
-      snapshotPath: cmd.file,
-      dataDir: cmd.dataDir,
-      name: cmd.name,
-      initialCluster: cmd.initialCluster,
-      initialClusterToken: cmd.initialClusterToken,
-      initialAdvertisePeerUrls: cmd.initialAdvertisePeerUrls,
-      skipHashCheck: cmd.skipHashCheck,
-    });
-    process.stderr.write(`${JSON.stringify({ level: 'info', msg: 'restored snapshot', path: cmd.file, 'data-dir': cmd.dataDir, revision: r.revision, 'compact-revision': r.compacted, versions: r.versions, leases: r.leases })}\n`);
+    const r = await restoreSnapshot(cmd);
+    process.stderr.write(`${JSON.stringify({ level: 'info', msg: 'restored snapshot', path: cmd.snapshotPath, 'data-dir': cmd.dataDir, revision: r.revision, 'compact-revision': r.compacted, versions: r.versions, leases: r.leases })}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n`);

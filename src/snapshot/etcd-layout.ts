@@ -127,9 +127,13 @@ export function marshalAlarmMember(member: bigint, alarm: number): Buffer {
   ]);
 }
 
-/** Reads protobuf varint fields (the only kind Lease and AlarmMember have); other types are skipped. */
-export function readVarintFields(buf: Buffer): Map<number, bigint> {
-  const out = new Map<number, bigint>();
+/**
+ * The fields of a protobuf message as Go marshals etcd's small records (Lease, AlarmMember,
+ * KeyValue): varints as bigints, length-delimited fields as copies; the last value of a field
+ * wins; fixed-width fields are skipped.
+ */
+export function readProtoFields(buf: Buffer): Map<number, bigint | Buffer> {
+  const out = new Map<number, bigint | Buffer>();
   let at = 0;
   const next = (): bigint => {
     let v = 0n;
@@ -145,12 +149,22 @@ export function readVarintFields(buf: Buffer): Map<number, bigint> {
     const field = tag >>> 3;
     const wire = tag & 7;
     if (wire === 0) out.set(field, next());
-    else if (wire === 2) at += Number(next());
-    else if (wire === 1) at += 8;
+    else if (wire === 2) {
+      const len = Number(next());
+      if (at + len > buf.length) throw new Error('protobuf: truncated field');
+      out.set(field, Buffer.from(buf.subarray(at, at + len)));
+      at += len;
+    } else if (wire === 1) at += 8;
     else if (wire === 5) at += 4;
     else throw new Error(`protobuf: unsupported wire type ${wire}`);
   }
   return out;
+}
+
+/** A varint field (0 when absent or not a varint). */
+export function varintField(fields: Map<number, bigint | Buffer>, n: number): bigint {
+  const v = fields.get(n);
+  return typeof v === 'bigint' ? v : 0n;
 }
 
 /** Go's json.Marshal of membership.Member: id, peerURLs, isLearner, name, clientURLs (omitempty). */

@@ -14,13 +14,13 @@ import { Backend } from '../backend/backend';
 import { Lessor } from '../lease/lessor';
 import { Membership } from '../membership/membership';
 import { storageKey } from '../mvcc/key-codec';
-import { encodeRecord } from '../mvcc/kv-record';
+import { encodeRecord, type KeyValue } from '../mvcc/kv-record';
 import { RecordKind, type SnapshotRecord } from '../mvcc/snapshot';
 import { MvccStore } from '../mvcc/store';
 import { completeConfig } from '../server/config';
 import { BboltFormatError } from './bbolt-format';
 import { BboltReader } from './bbolt-reader';
-import { readVarintFields } from './etcd-layout';
+import { readProtoFields, varintField } from './etcd-layout';
 import { SnapshotFileError, verifySnapshotFile } from './snapshot-file';
 
 export class RestoreError extends Error {
@@ -128,9 +128,9 @@ function readLeases(reader: BboltReader): [string, number][] {
   if (bucket === undefined) return [];
   const out: [string, number][] = [];
   for (const [, v] of bucket.entries()) {
-    const f = readVarintFields(v);
-    const id = BigInt.asIntN(64, f.get(1) ?? 0n);
-    out.push([id.toString(), Number(BigInt.asIntN(64, f.get(2) ?? 0n))]);
+    const f = readProtoFields(v);
+    const id = BigInt.asIntN(64, varintField(f, 1));
+    out.push([id.toString(), Number(BigInt.asIntN(64, varintField(f, 2)))]);
   }
   return out;
 }
@@ -140,8 +140,8 @@ function readAlarms(reader: BboltReader): string {
   if (bucket === undefined) return '[]';
   const out: { member: string; alarm: number }[] = [];
   for (const [k] of bucket.entries()) {
-    const f = readVarintFields(k);
-    out.push({ member: BigInt.asUintN(64, f.get(1) ?? 0n).toString(), alarm: Number(f.get(2) ?? 0n) });
+    const f = readProtoFields(k);
+    out.push({ member: BigInt.asUintN(64, varintField(f, 1)).toString(), alarm: Number(varintField(f, 2)) });
   }
   return JSON.stringify(out);
 }
@@ -166,46 +166,19 @@ function* keyRecords(reader: BboltReader, counted: { versions: number; lastMain:
   }
 }
 
-interface DecodedKeyValue {
-  key: Buffer;
-  create_revision: number;
-  mod_revision: number;
-  version: number;
-  value: Buffer;
-  lease: bigint;
-}
-
 /** mvccpb.KeyValue: key 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6. */
-export function decodeKeyValue(buf: Buffer): DecodedKeyValue {
-  const kv: DecodedKeyValue = { key: Buffer.alloc(0), create_revision: 0, mod_revision: 0, version: 0, value: Buffer.alloc(0), lease: 0n };
-  let at = 0;
-  const varint = (): bigint => {
-    let v = 0n;
-    for (let shift = 0n; ; shift += 7n) {
-      if (at >= buf.length || shift > 63n) throw new RestoreError('key bucket: truncated KeyValue');
-      const b = buf[at++];
-      v |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return v;
-    }
+export function decodeKeyValue(buf: Buffer): KeyValue {
+  const f = readProtoFields(buf);
+  const bytes = (n: number): Buffer => {
+    const v = f.get(n);
+    return Buffer.isBuffer(v) ? v : Buffer.alloc(0);
   };
-  while (at < buf.length) {
-    const tag = Number(varint());
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    if (wire === 2) {
-      const len = Number(varint());
-      if (at + len > buf.length) throw new RestoreError('key bucket: truncated KeyValue');
-      const bytes = Buffer.from(buf.subarray(at, at + len));
-      at += len;
-      if (field === 1) kv.key = bytes;
-      else if (field === 5) kv.value = bytes;
-    } else if (wire === 0) {
-      const v = varint();
-      if (field === 2) kv.create_revision = Number(v);
-      else if (field === 3) kv.mod_revision = Number(v);
-      else if (field === 4) kv.version = Number(v);
-      else if (field === 6) kv.lease = BigInt.asIntN(64, v);
-    } else throw new RestoreError(`key bucket: unexpected wire type ${wire} in KeyValue`);
-  }
-  return kv;
+  return {
+    key: bytes(1),
+    create_revision: Number(varintField(f, 2)),
+    mod_revision: Number(varintField(f, 3)),
+    version: Number(varintField(f, 4)),
+    value: bytes(5),
+    lease: BigInt.asIntN(64, varintField(f, 6)),
+  };
 }
