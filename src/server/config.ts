@@ -45,6 +45,12 @@ export interface ServerConfig {
   compactionBatchLimit: number;
   /** Pause between background compaction batches (etcd 3.5: 10ms). */
   compactionSleepIntervalMs: number;
+  /** Compare this member's HashKV with its peers' before serving clients (etcd: off). */
+  initialCorruptCheck: boolean;
+  /** How often the leader compares HashKVs across members (0: never, etcd's default). */
+  corruptCheckTimeMs: number;
+  /** How often the leader checks whether a downgrade has finished (etcd 3.5: 5s). */
+  downgradeCheckTimeMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'panic' | 'fatal' | 'silent';
 }
 
@@ -73,6 +79,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
   autoCompactionRevisionIntervalMs: 5 * 60 * 1000,
   compactionBatchLimit: 1000,
   compactionSleepIntervalMs: 10,
+  initialCorruptCheck: false,
+  corruptCheckTimeMs: 0,
+  downgradeCheckTimeMs: 5000,
   logLevel: 'info',
 };
 

@@ -105,6 +105,15 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
     kind: 'string',
     set: (c, v) => (c.compactionSleepIntervalMs = durationMs('experimental-compaction-sleep-interval', v)),
   },
+  'experimental-initial-corrupt-check': { kind: 'bool', set: (c, v) => (c.initialCorruptCheck = v === 'true') },
+  'experimental-corrupt-check-time': {
+    kind: 'string',
+    set: (c, v) => (c.corruptCheckTimeMs = durationMs('experimental-corrupt-check-time', v)),
+  },
+  'experimental-downgrade-check-time': {
+    kind: 'string',
+    set: (c, v) => (c.downgradeCheckTimeMs = durationMs('experimental-downgrade-check-time', v)),
+  },
   'log-level': {
     kind: 'string',
     set: (c, v) => {
@@ -139,14 +148,13 @@ const NOT_YET: [string, Kind][] = [
   ['proxy-write-timeout', 'int'], ['proxy-read-timeout', 'int'], ['force-new-cluster', 'bool'],
   ['socket-reuse-port', 'bool'], ['socket-reuse-address', 'bool'], ['unsafe-no-fsync', 'bool'],
   ['enable-grpc-gateway', 'bool'], ['config-file', 'string'], ['max-learners', 'int'],
-  ['experimental-initial-corrupt-check', 'bool'], ['experimental-corrupt-check-time', 'string'],
   ['experimental-compact-hash-check-enabled', 'bool'], ['experimental-compact-hash-check-time', 'string'],
   ['experimental-enable-v2v3', 'string'], ['experimental-backend-bbolt-freelist-type', 'string'],
   ['experimental-enable-lease-checkpoint', 'bool'], ['experimental-enable-lease-checkpoint-persist', 'bool'],
   ['experimental-peer-skip-client-san-verification', 'bool'],
   ['experimental-warning-apply-duration', 'string'], ['experimental-warning-unary-request-duration', 'string'],
   ['experimental-txn-mode-write-with-shared-buffer', 'bool'], ['experimental-bootstrap-defrag-threshold-megabytes', 'int'],
-  ['experimental-downgrade-check-time', 'string'], ['experimental-enable-distributed-tracing', 'bool'],
+  ['experimental-enable-distributed-tracing', 'bool'],
   ['experimental-distributed-tracing-address', 'string'], ['experimental-distributed-tracing-service-name', 'string'],
   ['experimental-distributed-tracing-instance-id', 'string'], ['experimental-distributed-tracing-sampling-rate', 'int'],
   ['experimental-max-learners', 'int'], ['experimental-memory-mlock', 'bool'], ['experimental-snapshot-catchup-entries', 'int'],
