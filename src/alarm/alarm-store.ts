@@ -65,9 +65,12 @@ export class AlarmStore {
   }
 }
 
-/** etcd's text for an alarm (gogoproto's CompactTextString, trailing space included), as Status lists it. */
+/**
+ * etcd's text for an alarm (gogoproto's CompactTextString, trailing space included), as Status
+ * lists it. Zero fields are left out: CORRUPT raised for the cluster (member 0) is `alarm:CORRUPT `.
+ */
 export function alarmText(a: AlarmMember): string {
-  return `memberID:${a.memberID} alarm:${AlarmType[a.alarm] ?? a.alarm} `;
+  return `${String(a.memberID) === '0' ? '' : `memberID:${a.memberID} `}alarm:${AlarmType[a.alarm] ?? a.alarm} `;
 }
 
 function byMemberThenAlarm(a: StoredAlarm, b: StoredAlarm): number {

@@ -93,6 +93,7 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
     MoveLeader: unary('Maintenance', 'MoveLeader', maintenance.MoveLeader),
     Alarm: unary('Maintenance', 'Alarm', maintenance.Alarm),
     Defragment: unary('Maintenance', 'Defragment', maintenance.Defragment),
+    Downgrade: unary('Maintenance', 'Downgrade', maintenance.Downgrade),
     Snapshot: serverStream('Maintenance', 'Snapshot', (call, ticket) => serveSnapshot(call, ticket, member, log)),
   });
   for (const name of ['etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) g.addService(serviceDefinition(name), {});

@@ -1,5 +1,5 @@
-// etcdserverpb.Maintenance: Status, Hash, HashKV, MoveLeader, Alarm and Defragment as handlers,
-// and Snapshot, a server stream; Downgrade answers UNIMPLEMENTED until the maintenance work lands.
+// etcdserverpb.Maintenance: Status, Hash, HashKV, MoveLeader, Alarm, Defragment and Downgrade as
+// handlers, and Snapshot, a server stream.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { StreamTicket } from '../etcdserver/pipeline';
@@ -16,6 +16,7 @@ export interface MaintenanceHandlers {
   MoveLeader: Unary<pb.MoveLeaderRequest, pb.MoveLeaderResponse>;
   Alarm: Unary<pb.AlarmRequest, pb.AlarmResponse>;
   Defragment: Unary<object, pb.DefragmentResponse>;
+  Downgrade: Unary<pb.DowngradeRequest, pb.DowngradeResponse>;
 }
 
 export function maintenanceHandlers(member: MemberApi): MaintenanceHandlers {
@@ -32,6 +33,8 @@ export function maintenanceHandlers(member: MemberApi): MaintenanceHandlers {
       await member.defragment();
       return withHeader(member, {});
     },
+    // As etcd 3.5, no admin check: its auth maintenance server passes Downgrade straight on.
+    Downgrade: async (req) => withHeader(member, await member.downgrade(req)),
   };
 }
 

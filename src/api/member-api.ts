@@ -58,6 +58,8 @@ export interface MemberApi {
   hashKV(req: pb.HashKVRequest): pb.HashKVResponse;
   /** etcd's Snapshot: a bbolt file of this member's state with etcd's buckets (snapshot/etcd-layout.ts). */
   snapshot(): MemberSnapshot;
+  /** etcd 3.5's Downgrade: VALIDATE, ENABLE or CANCEL a downgrade of the cluster version by one minor. */
+  downgrade(req: pb.DowngradeRequest): Promise<pb.DowngradeResponse>;
   /** Hands leadership to targetID; resolves once it leads. */
   moveLeader(req: pb.MoveLeaderRequest): Promise<void>;
 }

@@ -14,6 +14,7 @@ export type Applied =
   | { kind: 'lease_revoke'; response: LeaseRevokeResponse }
   | { kind: 'alarm'; response: AlarmResponse }
   | { kind: 'member_attributes' }
+  | { kind: 'downgrade_info_set' }
   | { kind: 'member_change'; members: MemberInfo[] }
   /** An entry with no request this version knows (applied as a no-op, as etcd skips it). */
   | { kind: 'none' };

@@ -14,6 +14,8 @@ import {
   type CompactionResponse,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
+  type DowngradeInfo,
+  type DowngradeInfoSetRequest,
   type LeaseGrantRequest,
   type LeaseGrantResponse,
   type LeaseRevokeRequest,
@@ -38,6 +40,8 @@ export interface ApplierV3 {
   leaseRevoke(req: LeaseRevokeRequest, ctx: ApplyContext): LeaseRevokeResponse;
   memberAttributes(req: MemberAttributes, ctx: ApplyContext): void;
   alarm(req: AlarmRequest, ctx: ApplyContext): AlarmResponse;
+  /** etcd applies it outside its auth and quota appliers: a layer has nothing to refuse here. */
+  downgradeInfoSet(req: DowngradeInfoSetRequest, ctx: ApplyContext): void;
 }
 
 /** A layer that passes everything on; subclasses override what they check. */
@@ -67,6 +71,9 @@ export class ApplierLayer implements ApplierV3 {
   alarm(req: AlarmRequest, ctx: ApplyContext): AlarmResponse {
     return this.next.alarm(req, ctx);
   }
+  downgradeInfoSet(req: DowngradeInfoSetRequest, ctx: ApplyContext): void {
+    this.next.downgradeInfoSet(req, ctx);
+  }
 }
 
 /** A layer's constructor: given the layer below, the layer above it. */
@@ -87,7 +94,10 @@ export interface LeaseApply extends LeaseLookup {
 export interface BackendApplierDeps {
   mvcc: MvccStore;
   leases: LeaseApply;
-  members: { setAttributes(id: bigint, name: string, clientUrls: string[]): void };
+  members: {
+    setAttributes(id: bigint, name: string, clientUrls: string[]): void;
+    setDowngradeInfo(d: DowngradeInfo): void;
+  };
   alarms: AlarmStore;
   /** An alarm was raised or disarmed cluster-wide (first of its type / last of its type). */
   alarmChanged?: (alarm: AlarmType, raised: boolean, member: bigint) => void;
@@ -135,6 +145,11 @@ export class BackendApplier implements ApplierV3 {
 
   memberAttributes(req: MemberAttributes): void {
     this.d.members.setAttributes(BigInt(req.id), req.name, req.client_urls);
+  }
+
+  /** etcd's applierV3backend.DowngradeInfoSet: a cancel keeps the record, disabled, with no target. */
+  downgradeInfoSet(req: DowngradeInfoSetRequest): void {
+    this.d.members.setDowngradeInfo(req.enabled ? { enabled: true, targetVersion: req.ver } : { enabled: false, targetVersion: '' });
   }
 
   /** etcd's applierV3backend.Alarm: GET lists, ACTIVATE/DEACTIVATE answer with what changed. */

@@ -8,7 +8,7 @@ import type { Event, MvccStore } from '../mvcc/store';
 import { EntryType, type ConfChange, type Entry } from '../raft/types';
 import type { Applier as RaftApplier } from '../raftnode/node';
 import { EtcdError } from '../errors';
-import type { AlarmType, InternalRequest } from '../pb/types';
+import type { AlarmType, DowngradeInfo, InternalRequest } from '../pb/types';
 import type { AlarmStore } from '../alarm/alarm-store';
 import { decodeEntryData, entryHeader } from './entry-codec';
 import { decodeMemberChange, raftChange, type MemberChange } from '../membership/member-change';
@@ -28,6 +28,8 @@ export interface EntryApplierOptions {
   /** Cluster membership, changed by applied entries (inside the transaction). */
   members: {
     setAttributes(id: bigint, name: string, clientUrls: string[]): void;
+    /** Sets the cluster's downgrade record. */
+    setDowngradeInfo(d: DowngradeInfo): void;
     /** Applies a change; throws EtcdError when it is not valid (then raft does not apply it either). */
     applyChange(change: MemberChange): MemberInfo[];
   };
@@ -136,6 +138,10 @@ export class EntryApplier implements RaftApplier {
     if (req.member_attributes) {
       c.memberAttributes(req.member_attributes, ctx);
       return { kind: 'member_attributes' };
+    }
+    if (req.downgrade_info_set) {
+      c.downgradeInfoSet(req.downgrade_info_set, ctx);
+      return { kind: 'downgrade_info_set' };
     }
     return { kind: 'none' };
   }

@@ -1,10 +1,12 @@
 // Requests only the leader can serve (learner promotion, lease renewals and time-to-live: only
 // the leader knows a learner's progress and the leases' deadlines), handed to the leader over the
-// peer transport as a typed table of operations. Each operation names its request and answer and
-// parses both off the wire, so neither side casts what it received.
+// peer transport as a typed table of operations, and the one question a member asks a given peer
+// (its HashKV, for the corruption checks). Each operation names its request and answer and parses
+// both off the wire, so neither side casts what it received.
 import type { Logger } from 'pino';
 import { EtcdError, Errors } from '../errors';
 import type { Member } from '../pb/types';
+import type { PeerHashAnswer } from './corrupt-check';
 
 export interface TimeToLiveAnswer {
   ID: string;
@@ -19,6 +21,7 @@ export interface ForwardedOps {
   promote: { req: { id: string }; res: Member[] };
   'lease-renew': { req: { id: string }; res: number };
   'lease-ttl': { req: { id: string; keys: boolean }; res: TimeToLiveAnswer };
+  hashkv: { req: { revision: number }; res: PeerHashAnswer };
 }
 export type ForwardOp = keyof ForwardedOps;
 type Req<K extends ForwardOp> = ForwardedOps[K]['req'];
@@ -35,6 +38,10 @@ const codecs: Codecs = {
   'lease-ttl': {
     req: (v) => ({ id: str(field(v, 'id')), keys: field(v, 'keys') === true }),
     res: (v) => ({ ID: str(field(v, 'ID')), TTL: num(field(v, 'TTL')), grantedTTL: num(field(v, 'grantedTTL')), keys: list(field(v, 'keys')).map(str) }),
+  },
+  hashkv: {
+    req: (v) => ({ revision: num(field(v, 'revision')) }),
+    res: (v) => ({ member: str(field(v, 'member')), revision: num(field(v, 'revision')), hash: num(field(v, 'hash')), compacted: num(field(v, 'compacted')) }),
   },
 };
 
@@ -106,7 +113,19 @@ export class Forwarder {
     }
   }
 
-  /** Serves an operation another member forwarded here, believing this member leads. */
+  /** Asks the member `id` once (no retries, no leader involved); its errors come back as they are. */
+  async ask<K extends ForwardOp>(id: string, op: K, req: Req<K>, timeoutMs: number): Promise<Res<K>> {
+    const urls = this.d.peerUrls(id);
+    if (urls === undefined) throw new Error(`member ${id} is not in the cluster`);
+    const { status, body } = await this.d.send(urls, op, JSON.stringify(req), timeoutMs);
+    const answer: unknown = JSON.parse(body);
+    if (status === 200) return codecs[op].res(answer);
+    const message = optional(answer, 'message');
+    const code = optional(answer, 'code');
+    throw typeof message === 'string' ? new EtcdError(typeof code === 'number' ? code : 2, message) : new Error(`member ${id} answered ${status}`);
+  }
+
+  /** Serves an operation another member sent here (the leader's operations believing this member leads). */
   async serve(op: string, body: string): Promise<{ status: number; body: string }> {
     if (!isOp(op)) return { status: 404, body: '{}' };
     try {

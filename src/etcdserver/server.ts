@@ -24,7 +24,8 @@ import { WatchableStore } from '../watch/watchable-store';
 import { Lessor } from '../lease/lessor';
 import { LeaseService } from '../lease/lease-service';
 import { PeerTransport } from '../peer/transport';
-import { ETCD_VERSION } from '../server/version';
+import { CLUSTER_VERSION, ETCD_VERSION } from '../server/version';
+import { Downgrader } from './downgrade';
 import { Forwarder } from './forwarder';
 import { Proposals } from './proposals';
 import { Proposer } from './proposer';
@@ -38,6 +39,7 @@ import { AlarmLayer, QuotaLayer } from '../apply/alarm-layers';
 import { etcdLayout, type EtcdLayoutSources } from '../snapshot/etcd-layout';
 import { snapshotStream } from '../snapshot/snapshot-file';
 import type { MemberSnapshot } from '../api/member-api';
+import { CorruptionChecker } from './corrupt-check';
 
 /** Proposals waiting for apply at most, and their bytes: past either, `too many requests`. */
 const MAX_PROPOSALS_IN_FLIGHT = 10_000;
@@ -81,6 +83,10 @@ export class EtcdServer implements MemberApi {
   private readonly autoCompactor: AutoCompactor | undefined;
   /** What Maintenance.Snapshot reads, each part from one pinned view. */
   private readonly snapshotSources: EtcdLayoutSources;
+  private readonly downgrader: Downgrader;
+  private readonly corruption: CorruptionChecker;
+  /** Whether this member had applied entries before this start (etcd's memberInitialized). */
+  private readonly restarted: boolean;
 
   constructor(private readonly config: ServerConfig, private readonly log: Logger, onFatal: (err: Error) => void, joinRecord?: string) {
     this.maxRequestBytes = config.maxRequestBytes;
@@ -118,6 +124,7 @@ export class EtcdServer implements MemberApi {
       // etcd's stack: alarms (capped / corrupt) over the quota over the backend applier.
       layers: [(next) => new AlarmLayer(next, this.alarms), (next) => new QuotaLayer(next, quota, () => setImmediate(() => this.raiseNoSpace()))],
     });
+    this.restarted = applier.storedAppliedIndex() > 0;
     this.snapshotSources = { mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms, membership: this.membership, appliedIndex: (view) => applier.storedAppliedIndex(view) };
     const snapshots = new SnapshotTransfer({
       backend: this.backend,
@@ -197,6 +204,15 @@ export class EtcdServer implements MemberApi {
       leaderChange: this.leaderChange,
       stopped: () => this.stopped,
     });
+    this.downgrader = new Downgrader({
+      clusterVersion: CLUSTER_VERSION,
+      readBarrier: () => this.linearizableReadBarrier(),
+      info: () => this.membership.downgradeInfo(),
+      propose: async (req) => {
+        await this.proposer.propose({ downgrade_info_set: req }, (a) => (a.kind === 'downgrade_info_set' ? true : undefined));
+      },
+      log,
+    });
     this.progress = new Signal((fire) => {
       const leader = this.node.onLeaderChange(fire);
       const applied = this.node.onAppliedIndex(fire);
@@ -208,6 +224,10 @@ export class EtcdServer implements MemberApi {
         promote: (r) => this.admin.promote(r.id, false),
         'lease-renew': (r) => this.leases.renewHere(BigInt(r.id)),
         'lease-ttl': (r) => this.leases.timeToLiveHere(BigInt(r.id), r.keys),
+        hashkv: async (r) => {
+          const h = mvccCall(() => this.mvcc.hashKV(r.revision));
+          return { member: this.memberIdText, revision: h.revision, hash: h.hash, compacted: h.compacted };
+        },
       },
       leader: () => this.node.leader(),
       peerUrls: (id) => this.membership.find(BigInt(id))?.peerUrls,
@@ -216,6 +236,19 @@ export class EtcdServer implements MemberApi {
       stopped: () => this.stopped,
       requestTimeoutMs: this.requestTimeoutMs,
       electionTimeoutMs: config.electionTimeoutMs,
+      log,
+    });
+    this.corruption = new CorruptionChecker({
+      selfId: this.memberIdText,
+      hashKV: (rev) => mvccCall(() => this.mvcc.hashKV(rev)),
+      peers: () => this.membership.list().map((m) => m.id.toString()).filter((id) => id !== this.memberIdText),
+      askPeer: (id, revision) => this.forwarder.ask(id, 'hashkv', { revision }, this.requestTimeoutMs),
+      readBarrier: () => this.linearizableReadBarrier(),
+      // As etcd 3.5: for member 0, the cluster, not the member that differs.
+      raiseCorrupt: async () => {
+        await this.alarm({ action: pb.AlarmAction.ACTIVATE, memberID: '0', alarm: pb.AlarmType.CORRUPT });
+      },
+      isLeader: () => this.node.isLeader(),
       log,
     });
     this.leases = new LeaseService({
@@ -263,11 +296,17 @@ export class EtcdServer implements MemberApi {
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
   }
 
-  /** Binds the peer listeners (clusters of more than one member) and publishes this member. */
+  /**
+   * Binds the peer listeners (clusters of more than one member) and publishes this member. With
+   * --experimental-initial-corrupt-check a restarted member first compares its history with its
+   * peers' and refuses to start when they differ (as etcd, before it serves peers or clients).
+   */
   async start(): Promise<void> {
+    if (this.config.initialCorruptCheck && this.restarted) await this.corruption.initialCheck(this.requestTimeoutMs);
     this.syncPeers();
     if (this.membership.list().length > 1) await this.transport.start();
     void this.publish();
+    this.corruption.start(this.config.corruptCheckTimeMs);
   }
 
   // --- KV ---------------------------------------------------------------------------------
@@ -361,6 +400,7 @@ export class EtcdServer implements MemberApi {
   // --- Maintenance ------------------------------------------------------------------------
 
   status(): pb.StatusResponse {
+    const downgrade = this.membership.downgradeInfo();
     return {
       version: ETCD_VERSION,
       dbSize: this.backend.sizeBytes(),
@@ -372,7 +412,15 @@ export class EtcdServer implements MemberApi {
       isLearner: this.membership.find(this.membership.selfId)?.isLearner === true,
       // As etcd: a member without a leader says so here, then every active alarm.
       errors: [...(this.node.leader() === undefined ? [Errors.noLeader().message] : []), ...this.alarms.get(pb.AlarmType.NONE).map(alarmText)],
+      // etcd 3.6's field, which 3.5 lacks: sent only once a downgrade was ever enabled, so that
+      // the answer of a cluster that never downgraded stays byte for byte etcd 3.5's.
+      ...(downgrade !== undefined ? { downgradeInfo: downgrade } : {}),
     };
+  }
+
+  /** etcd 3.5's Downgrade: VALIDATE, ENABLE (through Raft) or CANCEL a downgrade to the previous minor. */
+  downgrade(req: pb.DowngradeRequest): Promise<pb.DowngradeResponse> {
+    return this.downgrader.downgrade(req);
   }
 
   /** etcd's Alarm: every action goes through Raft, GET included, so the answer is the cluster's. */
@@ -403,7 +451,6 @@ export class EtcdServer implements MemberApi {
     return this.alarms.get(pb.AlarmType.NONE);
   }
 
-  /** etcd's HashKV at revision (0 = current), over the committed state; the header's revision is the hashed one. */
   /**
    * Maintenance.Snapshot: this member's state as etcd's bbolt file plus sha256 trailer, produced
    * while it streams from one read view; the caller must call release() when done or abandoned.
@@ -419,6 +466,7 @@ export class EtcdServer implements MemberApi {
     }
   }
 
+  /** etcd's HashKV at revision (0 = current), over the committed state. */
   hashKV(req: pb.HashKVRequest): pb.HashKVResponse {
     const h = mvccCall(() => this.mvcc.hashKV(Number(req.revision)));
     return { header: { revision: h.revision }, hash: h.hash, compact_revision: h.compacted, hash_revision: h.hashRevision };
@@ -468,6 +516,7 @@ export class EtcdServer implements MemberApi {
     this.stopped = true;
     this.node.stop();
     this.autoCompactor?.stop();
+    this.corruption.stop();
     const compactionStopped = this.compactions.stop();
     this.pipeline.close();
     this.leaderChange.close();

@@ -7,6 +7,8 @@ import { parseInitialCluster } from '../server/config';
 import { clusterId, memberId } from '../server/ids';
 import { Errors } from '../errors';
 import type { MemberChange } from './member-change';
+import { ETCD_VERSION } from '../server/version';
+import { downgradeRefusal, parseDowngradeInfo, type DowngradeInfo } from './downgrade';
 
 /** etcd's default limit on learners in a cluster. */
 const MAX_LEARNERS = 1;
@@ -22,6 +24,8 @@ export interface MemberInfo {
 interface StoredMembership {
   clusterId: string;
   members: { id: string; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }[];
+  /** Absent until a downgrade was first enabled (as etcd's `cluster` bucket has no key till then). */
+  downgrade?: DowngradeInfo;
 }
 
 const META_MEMBERSHIP = 'membership';
@@ -30,6 +34,8 @@ export class Membership {
   readonly clusterId: bigint;
   readonly selfId: bigint;
   private members: MemberInfo[];
+  /** etcd's RaftCluster.downgradeInfo: undefined until the first DowngradeInfoSet is applied. */
+  private downgrade: DowngradeInfo | undefined;
   private readonly listeners: (() => void)[] = [];
 
 
@@ -40,6 +46,7 @@ export class Membership {
       const s = JSON.parse(stored.toString('utf8')) as StoredMembership;
       this.clusterId = BigInt(s.clusterId);
       this.members = s.members.map((m) => ({ ...m, id: BigInt(m.id) }));
+      this.downgrade = parseDowngradeInfo(s.downgrade);
     } else {
       const initial = parseInitialCluster(config.initialCluster);
       if (!initial.some((m) => m.name === config.name)) {
@@ -68,6 +75,19 @@ export class Membership {
     this.selfId = self.id;
     // Client URLs are published by each member at start (etcd's publish); ours are known locally.
     self.clientUrls = config.advertiseClientUrls;
+    this.warnIfDowngrading();
+  }
+
+  /** The cluster's downgrade record; undefined when no downgrade was ever enabled. */
+  downgradeInfo(): DowngradeInfo | undefined {
+    return this.downgrade === undefined ? undefined : { ...this.downgrade };
+  }
+
+  /** Inside a transaction: the record an applied DowngradeInfoSet (or a restored snapshot) sets. */
+  setDowngradeInfo(d: DowngradeInfo): void {
+    this.downgrade = { enabled: d.enabled, targetVersion: d.targetVersion };
+    this.backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(JSON.stringify(this.toStored())));
+    if (d.enabled) this.log?.info({ 'target-version': d.targetVersion, 'server-version': ETCD_VERSION }, 'The server is ready to downgrade');
   }
 
   /** Applies a member's published name and client URLs (inside the apply transaction). */
@@ -162,6 +182,8 @@ export class Membership {
     if (BigInt(s.clusterId) !== this.clusterId) throw new Error('snapshot of another cluster');
     const selfUrls = this.members.find((m) => m.id === this.selfId)?.clientUrls ?? [];
     this.members = s.members.map((m) => ({ ...m, id: BigInt(m.id) }));
+    this.downgrade = parseDowngradeInfo(s.downgrade);
+    this.warnIfDowngrading();
     const self = this.members.find((m) => m.id === this.selfId);
     if (self !== undefined && self.clientUrls.length === 0) self.clientUrls = selfUrls;
     this.backend.putMetaBuffer(META_MEMBERSHIP, Buffer.from(json));
@@ -177,9 +199,23 @@ export class Membership {
   }
 
   private toStored(): StoredMembership {
-    return {
+    const stored: StoredMembership = {
       clusterId: this.clusterId.toString(),
       members: this.members.map((m) => ({ ...m, id: m.id.toString() })),
     };
+    if (this.downgrade !== undefined) stored.downgrade = this.downgrade;
+    return stored;
+  }
+
+  /**
+   * etcd 3.5 stops a member that recovers its state (at start, or from a snapshot) while a
+   * downgrade to another version than its own is enabled, and waits for the older binary. No
+   * older etcd-ts exists to take over this data dir, so stopping would strand it (a single member
+   * could never cancel): we go on, and say what etcd would have refused, with etcd's words.
+   */
+  private warnIfDowngrading(): void {
+    const refusal = downgradeRefusal(this.downgrade, ETCD_VERSION);
+    if (refusal === undefined) return;
+    this.log?.warn({ 'current-server-version': ETCD_VERSION, 'target-cluster-version': this.downgrade?.targetVersion }, `${refusal} (etcd would stop here; etcd-ts goes on, cancel the downgrade to clear it)`);
   }
 }

@@ -165,6 +165,13 @@ export interface InternalRequest {
   lease_grant?: LeaseGrantRequest | null;
   lease_revoke?: LeaseRevokeRequest | null;
   alarm?: AlarmRequest | null;
+  downgrade_info_set?: DowngradeInfoSetRequest | null;
+}
+
+/** Enables a downgrade to `ver` ("3.4.0"), or cancels it (enabled false, ver ""); etcd's membershippb one. */
+export interface DowngradeInfoSetRequest {
+  enabled: boolean;
+  ver: string;
 }
 
 export interface LeaseGrantRequest {
@@ -302,6 +309,30 @@ export interface StatusResponse {
   errors: string[];
   dbSizeInUse: Int64;
   isLearner: boolean;
+  /** etcd 3.6's field 13; we fill it only once the cluster has a downgrade record. */
+  downgradeInfo?: DowngradeInfo;
+}
+
+export interface DowngradeInfo {
+  enabled: boolean;
+  targetVersion: string;
+}
+
+export enum DowngradeAction {
+  VALIDATE = 0,
+  ENABLE = 1,
+  CANCEL = 2,
+}
+
+export interface DowngradeRequest {
+  action: DowngradeAction;
+  version: string;
+}
+
+export interface DowngradeResponse {
+  header?: Partial<ResponseHeader>;
+  /** The cluster version, as etcd prints it ("3.5.0"). */
+  version: string;
 }
 
 export interface HashResponse {

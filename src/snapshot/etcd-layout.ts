@@ -7,11 +7,13 @@
 //   alarm            marshalled etcdserverpb.AlarmMember -> empty
 //   members          member ID in hex -> JSON of membership.Member ({"id":..,"peerURLs":[..],..})
 //   members_removed  (empty: we keep no record of removed IDs)
-//   cluster          clusterVersion -> "3.5.0"
+//   cluster          clusterVersion -> "3.5.0"; downgrade -> {"target-version":"3.4.0","enabled":true}
+//                    once a downgrade was ever enabled (after a cancel: "" and false, as etcd 3.5)
 //   auth             authRevision -> u64 BE 1 (a fresh etcd's auth store); authUsers, authRoles empty
 // Sources read: etcd v3.4 mvcc/kvstore.go, kv_txn, revision.go; lease/lessor.go persistTo and
 // leasepb/lease.proto; etcdserver/api/v3alarm/alarms.go; etcdserver/api/membership/store.go
-// (mustSaveMemberToBackend, backendMemberKey, mustSaveClusterVersionToBackend); auth/store.go
+// (mustSaveMemberToBackend, backendMemberKey, mustSaveClusterVersionToBackend; etcd v3.5's
+// mustSaveDowngradeToBackend and backendDowngradeKey); auth/store.go
 // (commitRevision); clientv3/snapshot/v3_snapshot.go (what restore reads: key, meta, lease; it
 // rebuilds members from its flags, so the membership buckets only inform `snapshot status`).
 // Everything is read from ONE pinned view and each bucket's entries() can be called again with
@@ -21,6 +23,7 @@ import type { MvccStore } from '../mvcc/store';
 import { keyBucketEntry, revisionKey } from '../mvcc/hash';
 import type { BboltBucketSource } from './bbolt-writer';
 import { CLUSTER_VERSION } from '../server/version';
+import { etcdDowngradeJson, parseDowngradeInfo } from '../membership/downgrade';
 
 /** What the layout reads of the member, each from the same view. */
 export interface EtcdLayoutSources {
@@ -70,7 +73,11 @@ export function etcdLayout(src: EtcdLayoutSources, view: ReadView): EtcdLayout {
   }
   const leases = src.lessor.exportLeases(view).map(([id, ttl]): [Buffer, Buffer] => [u64(BigInt(id)), marshalLease(BigInt(id), ttl)]);
   const alarms = parseAlarms(src.alarms.exportJson(view)).map(([member, alarm]): [Buffer, Buffer] => [marshalAlarmMember(member, alarm), Buffer.alloc(0)]);
-  const members = parseMembers(src.membership.storedJson(view)).map((m): [Buffer, Buffer] => [Buffer.from(BigInt(m.id).toString(16)), Buffer.from(memberJson(m))]);
+  const membership = JSON.parse(src.membership.storedJson(view)) as { members?: unknown; downgrade?: unknown };
+  const members = storedMembers(membership.members).map((m): [Buffer, Buffer] => [Buffer.from(BigInt(m.id).toString(16)), Buffer.from(memberJson(m))]);
+  const cluster: [Buffer, Buffer][] = [[Buffer.from('clusterVersion'), Buffer.from(CLUSTER_VERSION)]];
+  const downgrade = parseDowngradeInfo(membership.downgrade);
+  if (downgrade !== undefined) cluster.push([Buffer.from('downgrade'), Buffer.from(etcdDowngradeJson(downgrade))]);
   const keyBucket: BboltBucketSource = {
     name: Buffer.from('key'),
     *entries() {
@@ -85,7 +92,7 @@ export function etcdLayout(src: EtcdLayoutSources, view: ReadView): EtcdLayout {
     fixed('auth', [[Buffer.from('authRevision'), u64(1)]]),
     fixed('authRoles', []),
     fixed('authUsers', []),
-    fixed('cluster', [[Buffer.from('clusterVersion'), Buffer.from(CLUSTER_VERSION)]]),
+    fixed('cluster', cluster),
     keyBucket,
     fixed('lease', leases),
     fixed('members', members),
@@ -177,9 +184,8 @@ function memberJson(m: StoredMember): string {
   return `${s}}`;
 }
 
-function parseMembers(json: string): StoredMember[] {
-  const v = JSON.parse(json) as { members?: StoredMember[] };
-  return Array.isArray(v.members) ? v.members : [];
+function storedMembers(v: unknown): StoredMember[] {
+  return Array.isArray(v) ? (v as StoredMember[]) : [];
 }
 
 function parseAlarms(json: string): [bigint, number][] {

@@ -2,8 +2,9 @@
 // `etcdctl snapshot save`, or from etcd-ts) into an etcd-ts data dir, and the file's summary as
 // etcdctl prints it. What a restore keeps, as etcdctl's (clientv3/snapshot/v3_snapshot.go):
 // every row of the `key` bucket (so the same keys, values, revisions and versions), the compacted
-// revision from `meta`, the leases of `lease` and the alarms of `alarm`; the members come from the
-// flags as a new cluster (the file's members/cluster buckets are ignored), and Raft starts afresh.
+// revision from `meta`, the leases of `lease`, the alarms of `alarm` and the downgrade record of
+// `cluster` (etcdutl 3.5 trims only the members buckets); the members come from the flags as a new
+// cluster (the file's members buckets are ignored), and Raft starts afresh.
 // Never half-written: the trailer is checked first, the data dir is built in a temp dir beside
 // the target and renamed into place only when complete (removed on any failure), and an existing
 // data dir is refused.
@@ -12,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import { AlarmStore } from '../alarm/alarm-store';
 import { Backend } from '../backend/backend';
 import { Lessor } from '../lease/lessor';
+import { parseDowngradeInfo, parseSemver, type DowngradeInfo } from '../membership/downgrade';
 import { Membership } from '../membership/membership';
 import { storageKey } from '../mvcc/key-codec';
 import { encodeRecord, type KeyValue } from '../mvcc/kv-record';
@@ -71,13 +73,14 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoreResult>
       initialAdvertisePeerUrls: o.initialAdvertisePeerUrls,
     });
     // A new cluster from the flags (stored by the constructor), as etcdctl's restore does.
-    new Membership(backend, config);
+    const membership = new Membership(backend, config);
     const mvcc = new MvccStore(backend);
     const lessor = new Lessor(backend, 1);
     const alarms = new AlarmStore(backend);
     const compacted = readCompacted(reader);
     const leases = readLeases(reader);
     const alarmJson = readAlarms(reader);
+    const downgrade = readDowngrade(reader);
     const b = backend;
     const result = b.transaction((): RestoreResult => {
       const counted = { versions: 0, lastMain: 0 };
@@ -89,6 +92,7 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoreResult>
       mvcc.rebuildCurrent();
       lessor.importState(leases, mvcc.liveLeases());
       alarms.restore(alarmJson);
+      if (downgrade !== undefined) membership.setDowngradeInfo(downgrade);
       return { revision, compacted, versions: counted.versions, leases: leases.length };
     });
     await b.close();
@@ -144,6 +148,29 @@ function readAlarms(reader: BboltReader): string {
     out.push({ member: BigInt.asUintN(64, varintField(f, 1)).toString(), alarm: Number(varintField(f, 2)) });
   }
   return JSON.stringify(out);
+}
+
+/**
+ * cluster's "downgrade" (etcd 3.5 and later; absent before): refused when etcd would refuse to
+ * load it (not its JSON, or enabled with a target that is no version).
+ */
+function readDowngrade(reader: BboltReader): DowngradeInfo | undefined {
+  const bucket = reader.bucket('cluster');
+  if (bucket === undefined) return undefined;
+  for (const [k, v] of bucket.entries()) {
+    if (k.toString() !== 'downgrade') continue;
+    let d: DowngradeInfo | undefined;
+    try {
+      d = parseDowngradeInfo(JSON.parse(v.toString('utf8')));
+    } catch {
+      d = undefined;
+    }
+    if (d === undefined || (d.enabled && parseSemver(d.targetVersion) === undefined)) {
+      throw new RestoreError(`cluster bucket: bad downgrade record ${JSON.stringify(v.toString('utf8'))}`);
+    }
+    return d;
+  }
+  return undefined;
 }
 
 /** The key bucket as history and index records (the current table is rebuilt from them after). */
