@@ -4,6 +4,7 @@
 // SETTINGS ACK: that one answers the empty SETTINGS the listener sent before Node's session
 // existed, and Node must see exactly one ACK for its own SETTINGS.
 import { rewriteAuthority } from './authority';
+import { requestsGrpc } from './grpc-match';
 import { HpackError } from './hpack/huffman';
 import {
   CLIENT_PREFACE,
@@ -57,6 +58,8 @@ export class AuthorityRewriter {
   headerBlocks = 0;
   /** Header blocks whose :authority was rewritten. */
   rewrites = 0;
+  /** Whether the first header block asks for gRPC (grpc-match.ts); undefined before it is complete. */
+  firstRequestGrpc: boolean | undefined;
 
   /** Takes the next bytes from the client; returns the bytes to hand to Node's session. */
   push(chunk: Buffer): Buffer[] {
@@ -153,9 +156,11 @@ export class AuthorityRewriter {
     const b = this.block as Block;
     this.block = undefined;
     this.headerBlocks++;
+    const block = Buffer.concat(b.fragments);
     let rewritten: Buffer | undefined;
     try {
-      rewritten = rewriteAuthority(Buffer.concat(b.fragments));
+      this.firstRequestGrpc ??= requestsGrpc(block);
+      rewritten = rewriteAuthority(block);
     } catch (err) {
       // A block Node cannot decode either; it answers with COMPRESSION_ERROR.
       if (!(err instanceof HpackError)) throw err;

@@ -35,6 +35,11 @@ export interface Sniffed {
   protocol: 'http2' | 'other';
   /** What to serve: the socket itself, or a rewriting stream over it. */
   connection: Duplex;
+  /**
+   * HTTP/2: whether the first request asks for gRPC by its Content-Type (grpc-match.ts); true
+   * when that is not known (bounds reached first). A TLS listener serves the others HTTP.
+   */
+  grpc: boolean;
 }
 
 /** Reads the connection's first bytes and calls `handOn` once, unless the client goes first. */
@@ -64,13 +69,13 @@ export function sniffConnection(socket: Socket, log: Logger, handOn: (s: Sniffed
     const bytes = ack === undefined ? raw : Buffer.concat([raw.subarray(0, ack), raw.subarray(ack + FRAME_HEADER_BYTES)]);
     if (bytes.length > 0) socket.unshift(bytes);
     log.debug({ remote: remote(), protocol, ms: Date.now() - started }, 'client connection handed on');
-    handOn({ protocol, connection: socket });
+    handOn({ protocol, connection: socket, grpc: rewriter?.firstRequestGrpc ?? true });
   };
 
   const rewriting = (r: AuthorityRewriter): void => {
     stop();
     log.debug({ remote: remote(), protocol: 'http2', ms: Date.now() - started, rewrites: r.rewrites }, 'client connection handed on, with its :authority rewritten');
-    handOn({ protocol: 'http2', connection: new RewritingConnection(socket, r, rewritten) });
+    handOn({ protocol: 'http2', connection: new RewritingConnection(socket, r, rewritten), grpc: r.firstRequestGrpc ?? true });
   };
 
   const onData = (chunk: Buffer): void => {

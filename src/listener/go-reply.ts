@@ -79,7 +79,7 @@ export function writeReply(req: IncomingMessage, res: ServerResponse, reply: Rep
  * Go's http.DetectContentType for what our handlers write without a Content-Type: text. Go
  * recognises more signatures (HTML, images, archives); no handler here writes those untyped.
  */
-function sniffContentType(body: string): string {
+export function sniffContentType(body: string): string {
   return /[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]/.test(body) ? 'application/octet-stream' : 'text/plain; charset=utf-8';
 }
 

@@ -82,6 +82,14 @@ export class HttpConnections {
     });
   }
 
+  /**
+   * Serves a TLS connection that did not negotiate HTTP/2. etcd serves its TLS port with Go's
+   * HTTP server directly (cmux only matched "any" before the handshake): no request-line test.
+   */
+  serveTls(connection: Duplex): void {
+    this.server.emit('connection', connection);
+  }
+
   /** Stops node's timers; the connections belong to the listener, which destroys them. */
   close(): void {
     this.server.close();

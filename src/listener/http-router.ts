@@ -43,35 +43,45 @@ export class HttpRouter {
    * after the reply (see http-connections.ts).
    */
   serve(req: IncomingMessage, res: ServerResponse, target: RequestTarget, closeAfter: boolean): void {
-    const method = req.method ?? 'GET';
+    let reply: Reply | Promise<Reply>;
+    try {
+      reply = this.answer(req.method ?? 'GET', target, req.httpVersion === '1.0');
+    } catch (err) {
+      return this.failed(err, () => res.destroy());
+    }
+    if (!(reply instanceof Promise)) return writeReply(req, res, reply, closeAfter);
+    reply.then(
+      (r) => writeReply(req, res, r, closeAfter),
+      (err: unknown) => this.failed(err, () => res.destroy()),
+    );
+  }
+
+  /**
+   * The reply to a request, whatever carries it (HTTP/1.x here, HTTP/2 on a TLS port:
+   * http2-requests.ts). Throws, or rejects, when a handler fails.
+   */
+  answer(method: string, target: RequestTarget, http10: boolean): Reply | Promise<Reply> {
     // "OPTIONS *" is Go's server's own (globalOptionsHandler), before etcd sees the request.
-    if (method === 'OPTIONS' && target.path === '*') return writeReply(req, res, { status: 200, header: [['Content-Length', '0']], body: '' }, closeAfter);
-    const send = (reply: Reply): void => writeReply(req, res, { ...reply, header: [...CORS_HEADERS, ...reply.header] }, closeAfter);
+    if (method === 'OPTIONS' && target.path === '*') return { status: 200, header: [['Content-Length', '0']], body: '' };
+    const cors = (reply: Reply): Reply => ({ ...reply, header: [...CORS_HEADERS, ...reply.header] });
     // The accessController answers OPTIONS before the mux, for every path.
-    if (method === 'OPTIONS') return send({ status: 200, header: [], body: '' });
-    if (target.path === '*') return send({ status: 400, header: req.httpVersion === '1.0' ? [] : [['Connection', 'close']], body: '' });
+    if (method === 'OPTIONS') return cors({ status: 200, header: [], body: '' });
+    if (target.path === '*') return cors({ status: 400, header: http10 ? [] : [['Connection', 'close']], body: '' });
 
     const escaped = escapedPath(target);
     // CONNECT keeps its path as sent, as Go's mux does.
     const clean = method === 'CONNECT' ? escaped : cleanPath(escaped);
-    if (clean !== escaped) return send(redirect(method, escapePath(clean), target.rawQuery));
+    if (clean !== escaped) return cors(redirect(method, escapePath(clean), target.rawQuery));
     const handler = this.routes.get(JSON.stringify(pathSegments(clean)));
-    if (handler === undefined) return send(notFound());
-
-    let reply: Reply | Promise<Reply>;
-    try {
-      reply = handler({ method, query: parseQuery(target.rawQuery) });
-    } catch (err) {
-      return this.failed(res, err);
-    }
-    if (!(reply instanceof Promise)) return send(reply);
-    reply.then(send, (err: unknown) => this.failed(res, err));
+    if (handler === undefined) return cors(notFound());
+    const reply = handler({ method, query: parseQuery(target.rawQuery) });
+    return reply instanceof Promise ? reply.then(cors) : cors(reply);
   }
 
-  /** A handler that throws is a bug; as Go's server does with a panic, drop the connection. */
-  private failed(res: ServerResponse, err: unknown): void {
+  /** A handler that throws is a bug; as Go's server does with a panic, drop the connection (or stream). */
+  failed(err: unknown, drop: () => void): void {
     this.log.error({ err }, 'http handler failed; connection dropped');
-    res.destroy();
+    drop();
   }
 }
 

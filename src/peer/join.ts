@@ -1,13 +1,14 @@
 // A member started with --initial-cluster-state existing asks the cluster's members for the
 // membership record (GET /members on their peer URLs): the cluster ID and the member IDs come
-// from there, not from the flags, as in etcd.
-import * as http2 from 'node:http2';
+// from there, not from the flags, as in etcd. It dials with the member's peer TLS, as every
+// other peer connection (dialer.ts).
+import type { PeerDialer } from './dialer';
 
 const TIMEOUT_MS = 3000;
 
-function get(url: string): Promise<string> {
+function get(dialer: PeerDialer, url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(url);
+    const session = dialer.connect(url);
     const timer = setTimeout(() => {
       session.destroy();
       reject(new Error(`no answer from ${url}`));
@@ -34,11 +35,11 @@ function get(url: string): Promise<string> {
 }
 
 /** The first membership record any of these peer URLs returns. */
-export async function fetchMembership(peerUrls: string[]): Promise<string> {
+export async function fetchMembership(peerUrls: string[], dialer: PeerDialer): Promise<string> {
   const errors: string[] = [];
   for (const url of peerUrls) {
     try {
-      const body = await get(url);
+      const body = await get(dialer, url);
       JSON.parse(body);
       return body;
     } catch (err) {

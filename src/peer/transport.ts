@@ -2,13 +2,20 @@
 // POST stream to every peer and writes length-prefixed message batches on it (one batch per peer
 // per Ready). Streams reconnect with backoff after failures; messages that cannot be sent are
 // dropped, which Raft tolerates (it resends). A stream from a member of another cluster (wrong
-// cluster ID) is refused.
+// cluster ID) is refused. https:// listen URLs are served with the peer TLS (tls/terminator.ts:
+// client certificates, allowed CNs, SANs against the remote address, as etcd's peer listener);
+// every connection out goes through one PeerDialer (dialer.ts).
 import { createWriteStream, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { hexId, type Message } from '../raft/types';
+import { TlsCredentials } from '../tls/credentials';
+import { TlsTerminator } from '../tls/terminator';
+import { EMPTY_TLS_INFO, type TlsInfo } from '../tls/tls-info';
 import { decodeBatch, encodeBatch } from './codec';
+import { constructingPeerTls, PeerDialer } from './dialer';
 import { SessionLiveness, livenessFor, type LivenessOptions } from './liveness';
 import { FrameReader } from './frame-reader';
 import { goDuration, humanizeBytes } from './log-format';
@@ -58,6 +65,11 @@ export interface TransportOptions {
   /** Bounds how long a silent peer connection is trusted (see liveness.ts). */
   electionTimeoutMs: number;
   log: Logger;
+  /**
+   * The peer TLS (tls/tls-info.ts peerTlsInfo(config)), for the listener and the dialer. Absent:
+   * the one embed.ts set while building the member (dialer.ts withPeerTls), else none.
+   */
+  tls?: TlsInfo;
 }
 
 /** Receive windows peers grant: a link with a long round trip still carries a snapshot at speed. */
@@ -81,6 +93,7 @@ class PeerStream {
     private urls: string[],
     private readonly o: TransportOptions,
     private readonly live: LivenessOptions,
+    private readonly dialer: PeerDialer,
   ) {}
 
   setUrls(urls: string[]): void {
@@ -94,7 +107,7 @@ class PeerStream {
    */
   async sendSnapshot(frame: Buffer, chunks: Iterator<Buffer>): Promise<number> {
     if (this.closed || this.urls.length === 0) throw new Error('no address for the peer');
-    const session = http2.connect(this.urls[0], CLIENT_SETTINGS);
+    const session = this.dialer.connect(this.urls[0], CLIENT_SETTINGS);
     session.on('error', () => undefined);
     const stream = session.request({ ':method': 'POST', ':path': SNAPSHOT_PATH, [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId });
     let deadReason: string | undefined;
@@ -182,7 +195,7 @@ class PeerStream {
   private connect(): void {
     if (this.session !== undefined || this.retry !== undefined || this.closed || this.urls.length === 0) return;
     const url = this.urls[Math.floor(Math.random() * this.urls.length)];
-    const session = http2.connect(url, CLIENT_SETTINGS);
+    const session = this.dialer.connect(url, CLIENT_SETTINGS);
     this.session = session;
     // Events of a session already dropped must not disturb its successor.
     const current = (): boolean => this.session === session;
@@ -239,11 +252,18 @@ class PeerStream {
 }
 
 export class PeerTransport {
-  private readonly servers: http2.Http2Server[] = [];
+  private readonly servers: (http2.Http2Server | NetServer)[] = [];
+  /** Connections of the TLS listeners, which no http2 server owns. */
+  private readonly tlsSockets = new Set<Socket>();
   private readonly peers = new Map<string, PeerStream>();
+  private readonly tls: TlsInfo;
+  private readonly dialer: PeerDialer;
   private started = false;
 
-  constructor(private readonly o: TransportOptions) {}
+  constructor(private readonly o: TransportOptions) {
+    this.tls = o.tls ?? constructingPeerTls() ?? EMPTY_TLS_INFO;
+    this.dialer = new PeerDialer(this.tls, o.log);
+  }
 
   listening(): boolean {
     return this.started;
@@ -258,15 +278,10 @@ export class PeerTransport {
     this.started = true;
     for (const url of this.o.listenUrls) {
       const u = new URL(url);
-      const server = http2.createServer({ maxSessionMemory: 1024, settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
-      server.on('session', (session) => {
-        session.setLocalWindowSize(SESSION_WINDOW_BYTES);
-        // The dialer finds a dead connection and dials anew; this end must find it too, or what
-        // a connection lost to a blackhole holds (its closing FIN lost with it) is never freed.
-        new SessionLiveness(session, livenessFor(this.o.electionTimeoutMs), () => session.destroy());
-      });
-      server.on('stream', (stream, headers) => this.accept(stream, headers));
-      server.on('sessionError', () => undefined);
+      const h2 = this.http2Server();
+      // https://: our own TCP listener, the TLS handshake and etcd's checks, then the same
+      // HTTP/2 server. (prepare.ts refused https:// without a certificate before the start.)
+      const server = u.protocol === 'https:' ? this.tlsListener(h2) : h2;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(Number(u.port || 2380), u.hostname === 'localhost' ? '127.0.0.1' : u.hostname.replace(/^\[|\]$/g, ''), () => {
@@ -278,12 +293,39 @@ export class PeerTransport {
     }
   }
 
+  private http2Server(): http2.Http2Server {
+    const server = http2.createServer({ maxSessionMemory: 1024, settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+    server.on('session', (session) => {
+      session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+      // The dialer finds a dead connection and dials anew; this end must find it too, or what
+      // a connection lost to a blackhole holds (its closing FIN lost with it) is never freed.
+      new SessionLiveness(session, livenessFor(this.o.electionTimeoutMs), () => session.destroy());
+    });
+    server.on('stream', (stream, headers) => this.accept(stream, headers));
+    server.on('sessionError', () => undefined);
+    return server;
+  }
+
+  private tlsListener(h2: http2.Http2Server): NetServer {
+    const terminator = new TlsTerminator(
+      new TlsCredentials(this.tls, 'server'),
+      { alpn: ['h2'], checkSan: true, rejectMessage: 'rejected connection on peer endpoint', log: this.o.log },
+      (tlsSocket) => h2.emit('connection', tlsSocket),
+    );
+    return createNetServer({ noDelay: true }, (socket) => {
+      this.tlsSockets.add(socket);
+      socket.once('close', () => this.tlsSockets.delete(socket));
+      socket.on('error', () => undefined);
+      terminator.accept(socket);
+    });
+  }
+
   /** Sets (or updates) where a peer listens. */
   setPeer(id: string, urls: string[]): void {
     if (id === this.o.selfId) return;
     const p = this.peers.get(id);
     if (p !== undefined) p.setUrls(urls);
-    else this.peers.set(id, new PeerStream(id, urls, this.o, livenessFor(this.o.electionTimeoutMs)));
+    else this.peers.set(id, new PeerStream(id, urls, this.o, livenessFor(this.o.electionTimeoutMs), this.dialer));
   }
 
   removePeer(id: string): void {
@@ -330,7 +372,7 @@ export class PeerTransport {
     let last: unknown = new Error('no peer URL');
     for (const url of urls) {
       try {
-        return await postOnce(url, FORWARD_PATH + op, { [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId }, body, timeoutMs);
+        return await postOnce(this.dialer, url, FORWARD_PATH + op, { [CLUSTER_HEADER]: this.o.clusterId, [FROM_HEADER]: this.o.selfId }, body, timeoutMs);
       } catch (err) {
         last = err;
       }
@@ -341,6 +383,7 @@ export class PeerTransport {
   async close(): Promise<void> {
     for (const p of this.peers.values()) p.close();
     this.peers.clear();
+    for (const socket of this.tlsSockets) socket.destroy();
     await Promise.all(
       this.servers.map(
         (s) =>
@@ -521,9 +564,9 @@ export class PeerTransport {
 }
 
 /** One POST on its own connection; resolves with the status and body. */
-function postOnce(url: string, path: string, headers: http2.OutgoingHttpHeaders, body: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+function postOnce(dialer: PeerDialer, url: string, path: string, headers: http2.OutgoingHttpHeaders, body: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(url);
+    const session = dialer.connect(url);
     const timer = setTimeout(() => {
       session.destroy();
       reject(new Error('timed out'));

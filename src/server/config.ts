@@ -52,6 +52,48 @@ export interface ServerConfig {
   /** How often the leader checks whether a downgrade has finished (etcd 3.5: 5s). */
   downgradeCheckTimeMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'panic' | 'fatal' | 'silent';
+  /** etcd's --auth-token: "simple", or "jwt,pub-key=…,priv-key=…,sign-method=…,ttl=…". */
+  authToken: string;
+  /** bcrypt cost of new password hashes (etcd: 10; outside [4, 31] etcd falls back to 10). */
+  bcryptCost: number;
+  /** Seconds a simple token lives unused (etcd: 300). */
+  authTokenTtlSec: number;
+
+  // Client TLS (https:// and unixs:// client URLs; see src/tls/).
+  certFile: string;
+  keyFile: string;
+  /** Unused by a member's own client side; etcd accepts it (its TLSInfo's client pair). */
+  clientCertFile: string;
+  clientKeyFile: string;
+  /** Require and verify client certificates (so does a trusted CA file alone, as in etcd). */
+  clientCertAuth: boolean;
+  clientCrlFile: string;
+  clientCertAllowedHostnames: string[];
+  trustedCaFile: string;
+  /** A self-signed pair under <data-dir>/fixtures/client when no certificate is given. */
+  autoTls: boolean;
+  // Peer TLS (https:// peer URLs).
+  peerCertFile: string;
+  peerKeyFile: string;
+  /** The pair presented when dialing peers; --peer-cert-file / --peer-key-file when empty. */
+  peerClientCertFile: string;
+  peerClientKeyFile: string;
+  peerClientCertAuth: boolean;
+  peerTrustedCaFile: string;
+  peerCrlFile: string;
+  /** Only peers whose certificate CN is one of these. */
+  peerCertAllowedCns: string[];
+  peerCertAllowedHostnames: string[];
+  peerAutoTls: boolean;
+  /** etcd's --experimental-peer-skip-client-san-verification. */
+  peerSkipClientSanVerification: boolean;
+  /** Years the auto TLS certificates are valid. */
+  selfSignedCertValidity: number;
+  /** Go's names, for TLS 1.2 on clients and peers ([]: the library's defaults). */
+  cipherSuites: string[];
+  /** 'TLS1.2' | 'TLS1.3' ('' for max: the library decides); checked at start. */
+  tlsMinVersion: string;
+  tlsMaxVersion: string;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -83,6 +125,33 @@ export const DEFAULT_CONFIG: ServerConfig = {
   corruptCheckTimeMs: 0,
   downgradeCheckTimeMs: 5000,
   logLevel: 'info',
+  authToken: 'simple',
+  bcryptCost: 10,
+  authTokenTtlSec: 300,
+  certFile: '',
+  keyFile: '',
+  clientCertFile: '',
+  clientKeyFile: '',
+  clientCertAuth: false,
+  clientCrlFile: '',
+  clientCertAllowedHostnames: [],
+  trustedCaFile: '',
+  autoTls: false,
+  peerCertFile: '',
+  peerKeyFile: '',
+  peerClientCertFile: '',
+  peerClientKeyFile: '',
+  peerClientCertAuth: false,
+  peerTrustedCaFile: '',
+  peerCrlFile: '',
+  peerCertAllowedCns: [],
+  peerCertAllowedHostnames: [],
+  peerAutoTls: false,
+  peerSkipClientSanVerification: false,
+  selfSignedCertValidity: 1,
+  cipherSuites: [],
+  tlsMinVersion: 'TLS1.2',
+  tlsMaxVersion: '',
 };
 
 /** Fills the values etcd derives from others: data dir from name, initial cluster from this member. */

@@ -2,13 +2,15 @@
 // close(). The command-line entry (main.ts) and the tests both use it.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ClientListeners } from '../listener/client-listener';
+import { ClientListeners, unixSocketPath } from '../listener/client-listener';
 import { createClientRouter, type ClientHttpMember } from '../listener/client-routes';
 import { createGrpcServer } from '../api/grpc-server';
 import { completeConfig, parseInitialCluster, type ServerConfig } from './config';
 import { existsSync } from 'node:fs';
 import { join as join_ } from 'node:path';
 import { fetchMembership } from '../peer/join';
+import { PeerDialer, withPeerTls } from '../peer/dialer';
+import { prepareTls } from '../tls/prepare';
 import { EtcdServer } from '../etcdserver/server';
 import { createLogger } from './logger';
 import { AlarmType, SortOrder, SortTarget } from '../pb/types';
@@ -39,16 +41,19 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
       log.fatal({ err }, 'member stopped after an unrecoverable error');
       process.exit(1);
     });
+  // etcd's TLS checks, auto TLS and warnings, before anything listens or dials.
+  const tls = await prepareTls(config, log);
   // A member joining an existing cluster learns the membership from it (first start only).
   let join: string | undefined;
   if (config.initialClusterState === 'existing' && !existsSync(join_(config.dataDir, 'member', 'lmdb', 'data.mdb'))) {
     const mine = new Set(config.initialAdvertisePeerUrls);
     const others = parseInitialCluster(config.initialCluster).flatMap((m) => m.peerUrls).filter((u) => !mine.has(u));
-    join = await fetchMembership(others);
+    join = await fetchMembership(others, new PeerDialer(tls.peer, log));
   }
-  const server = new EtcdServer(config, log, fatal, join);
+  // The member's peer transport takes the peer TLS from here (see peer/dialer.ts).
+  const server = withPeerTls(tls.peer, () => new EtcdServer(config, log, fatal, join));
   const grpcServer: grpc.Server = createGrpcServer(server, server.pipeline, log);
-  const listeners = new ClientListeners(grpcServer, createClientRouter(clientHttpMember(server), log), log);
+  const listeners = new ClientListeners(grpcServer, createClientRouter(clientHttpMember(server), log), log, tls.client);
   const endpoints: string[] = [];
   const httpEndpoints: string[] = [];
   try {
@@ -114,8 +119,10 @@ function clientHttpMember(server: EtcdServer): ClientHttpMember {
   };
 }
 
-/** The host:port a listener bound (localhost as 127.0.0.1, as the listener binds it). */
+/** The host:port a listener bound (localhost as 127.0.0.1, as the listener binds it); a unix socket's file. */
 function hostPort(url: string, port: number): string {
+  const path = unixSocketPath(url);
+  if (path !== undefined) return path;
   const host = new URL(url).hostname;
   return `${host === 'localhost' ? '127.0.0.1' : host}:${port}`;
 }

@@ -21,6 +21,9 @@ const int = (name: string, v: string): number => {
   return n;
 };
 
+/** etcd's flags.StringsValue: the text split at every comma, nothing trimmed ("" is no list). */
+const goStrings = (v: string): string[] => (v === '' ? [] : v.split(','));
+
 const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A Go time.Duration string ("10m", "1.5s", "1h30m", "0") in milliseconds. */
@@ -114,6 +117,9 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
     kind: 'string',
     set: (c, v) => (c.downgradeCheckTimeMs = durationMs('experimental-downgrade-check-time', v)),
   },
+  'auth-token': { kind: 'string', set: (c, v) => (c.authToken = v) },
+  'bcrypt-cost': { kind: 'int', set: (c, v) => (c.bcryptCost = int('bcrypt-cost', v)) },
+  'auth-token-ttl': { kind: 'int', set: (c, v) => (c.authTokenTtlSec = int('auth-token-ttl', v)) },
   'log-level': {
     kind: 'string',
     set: (c, v) => {
@@ -121,6 +127,39 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
       c.logLevel = v as ServerConfig['logLevel'];
     },
   },
+  'cert-file': { kind: 'string', set: (c, v) => (c.certFile = v) },
+  'key-file': { kind: 'string', set: (c, v) => (c.keyFile = v) },
+  'client-cert-file': { kind: 'string', set: (c, v) => (c.clientCertFile = v) },
+  'client-key-file': { kind: 'string', set: (c, v) => (c.clientKeyFile = v) },
+  'client-cert-auth': { kind: 'bool', set: (c, v) => (c.clientCertAuth = v === 'true') },
+  'client-crl-file': { kind: 'string', set: (c, v) => (c.clientCrlFile = v) },
+  'client-cert-allowed-hostname': { kind: 'string', set: (c, v) => (c.clientCertAllowedHostnames = goStrings(v)) },
+  'trusted-ca-file': { kind: 'string', set: (c, v) => (c.trustedCaFile = v) },
+  'auto-tls': { kind: 'bool', set: (c, v) => (c.autoTls = v === 'true') },
+  'peer-cert-file': { kind: 'string', set: (c, v) => (c.peerCertFile = v) },
+  'peer-key-file': { kind: 'string', set: (c, v) => (c.peerKeyFile = v) },
+  'peer-client-cert-file': { kind: 'string', set: (c, v) => (c.peerClientCertFile = v) },
+  'peer-client-key-file': { kind: 'string', set: (c, v) => (c.peerClientKeyFile = v) },
+  'peer-client-cert-auth': { kind: 'bool', set: (c, v) => (c.peerClientCertAuth = v === 'true') },
+  'peer-trusted-ca-file': { kind: 'string', set: (c, v) => (c.peerTrustedCaFile = v) },
+  'peer-crl-file': { kind: 'string', set: (c, v) => (c.peerCrlFile = v) },
+  'peer-cert-allowed-cn': { kind: 'string', set: (c, v) => (c.peerCertAllowedCns = goStrings(v)) },
+  'peer-cert-allowed-hostname': { kind: 'string', set: (c, v) => (c.peerCertAllowedHostnames = goStrings(v)) },
+  'peer-auto-tls': { kind: 'bool', set: (c, v) => (c.peerAutoTls = v === 'true') },
+  'experimental-peer-skip-client-san-verification': { kind: 'bool', set: (c, v) => (c.peerSkipClientSanVerification = v === 'true') },
+  'self-signed-cert-validity': {
+    kind: 'int',
+    set: (c, v) => {
+      const n = int('self-signed-cert-validity', v);
+      // A Go uint flag.
+      if (n < 0) throw new FlagError(`invalid value ${JSON.stringify(v)} for flag -self-signed-cert-validity: parse error`);
+      c.selfSignedCertValidity = n;
+    },
+  },
+  'cipher-suites': { kind: 'string', set: (c, v) => (c.cipherSuites = goStrings(v)) },
+  // Checked at start (etcd's Config.Validate), with etcd's errors: src/tls/prepare.ts.
+  'tls-min-version': { kind: 'string', set: (c, v) => (c.tlsMinVersion = v) },
+  'tls-max-version': { kind: 'string', set: (c, v) => (c.tlsMaxVersion = v) },
   // Accepted for etcd compatibility; etcd-ts always logs structured JSON to stderr.
   logger: { kind: 'string', set: () => undefined },
   'log-outputs': { kind: 'string', set: () => undefined },
@@ -133,15 +172,8 @@ const NOT_YET: [string, Kind][] = [
   ['grpc-keepalive-min-time', 'string'], ['grpc-keepalive-interval', 'string'],
   ['grpc-keepalive-timeout', 'string'], ['discovery', 'string'], ['discovery-fallback', 'string'],
   ['discovery-proxy', 'string'], ['discovery-srv', 'string'], ['discovery-srv-name', 'string'],
-  ['strict-reconfig-check', 'bool'], ['enable-v2', 'bool'], ['cert-file', 'string'], ['key-file', 'string'],
-  ['client-cert-file', 'string'], ['client-key-file', 'string'], ['client-cert-auth', 'bool'],
-  ['client-crl-file', 'string'], ['client-cert-allowed-hostname', 'string'], ['trusted-ca-file', 'string'],
-  ['auto-tls', 'bool'], ['peer-cert-file', 'string'], ['peer-key-file', 'string'], ['peer-client-cert-file', 'string'],
-  ['peer-client-key-file', 'string'], ['peer-client-cert-auth', 'bool'], ['peer-trusted-ca-file', 'string'],
-  ['peer-cert-allowed-cn', 'string'], ['peer-cert-allowed-hostname', 'string'], ['peer-auto-tls', 'bool'],
-  ['self-signed-cert-validity', 'int'], ['peer-crl-file', 'string'], ['cipher-suites', 'string'],
-  ['tls-min-version', 'string'], ['tls-max-version', 'string'], ['cors', 'string'], ['host-whitelist', 'string'],
-  ['auth-token', 'string'], ['bcrypt-cost', 'int'], ['auth-token-ttl', 'int'], ['enable-pprof', 'bool'],
+  ['strict-reconfig-check', 'bool'], ['enable-v2', 'bool'], ['cors', 'string'], ['host-whitelist', 'string'],
+  ['enable-pprof', 'bool'],
   ['metrics', 'string'], ['listen-metrics-urls', 'urls'], ['log-rotation-config-json', 'string'],
   ['enable-log-rotation', 'bool'], ['log-format', 'string'], ['log-package-levels', 'string'], ['proxy', 'string'],
   ['proxy-failure-wait', 'int'], ['proxy-refresh-interval', 'int'], ['proxy-dial-timeout', 'int'],
@@ -151,7 +183,6 @@ const NOT_YET: [string, Kind][] = [
   ['experimental-compact-hash-check-enabled', 'bool'], ['experimental-compact-hash-check-time', 'string'],
   ['experimental-enable-v2v3', 'string'], ['experimental-backend-bbolt-freelist-type', 'string'],
   ['experimental-enable-lease-checkpoint', 'bool'], ['experimental-enable-lease-checkpoint-persist', 'bool'],
-  ['experimental-peer-skip-client-san-verification', 'bool'],
   ['experimental-warning-apply-duration', 'string'], ['experimental-warning-unary-request-duration', 'string'],
   ['experimental-txn-mode-write-with-shared-buffer', 'bool'], ['experimental-bootstrap-defrag-threshold-megabytes', 'int'],
   ['experimental-enable-distributed-tracing', 'bool'],
@@ -336,6 +367,29 @@ Compaction:
                                     Sets the maximum revisions deleted in each compaction batch.
   --experimental-compaction-sleep-interval '10ms'
                                     Sets the sleep interval between each compaction batch.
+
+Security (https:// and unixs:// client URLs, https:// peer URLs):
+  --cert-file ''                    Path to the client server TLS cert file.
+  --key-file ''                     Path to the client server TLS key file.
+  --client-cert-auth 'false'        Enable client cert authentication.
+  --client-crl-file ''              Path to the client certificate revocation list file.
+  --client-cert-allowed-hostname '' Comma-separated list of allowed SAN hostnames for client cert authentication.
+  --trusted-ca-file ''              Path to the client server TLS trusted CA cert file.
+  --auto-tls 'false'                Client TLS using generated certificates.
+  --peer-cert-file ''               Path to the peer server TLS cert file.
+  --peer-key-file ''                Path to the peer server TLS key file.
+  --peer-client-cert-file ''        Path to an explicit peer client TLS cert file otherwise peer cert file will be used when client auth is required.
+  --peer-client-key-file ''         Path to an explicit peer client TLS key file otherwise peer key file will be used when client auth is required.
+  --peer-client-cert-auth 'false'   Enable peer client cert authentication.
+  --peer-trusted-ca-file ''         Path to the peer server TLS trusted CA file.
+  --peer-cert-allowed-cn ''         Comma-separated list of allowed CNs for inter-peer TLS authentication.
+  --peer-cert-allowed-hostname ''   Comma-separated list of allowed SAN hostnames for inter-peer TLS authentication.
+  --peer-auto-tls 'false'           Peer TLS using self-generated certificates if --peer-key-file and --peer-cert-file are not provided.
+  --peer-crl-file ''                Path to the peer certificate revocation list file.
+  --self-signed-cert-validity '1'   The validity period of the client and peer certificates, unit is year.
+  --cipher-suites ''                Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated).
+  --tls-min-version 'TLS1.2'        Minimum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3.
+  --tls-max-version ''              Maximum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (empty: the highest available).
 
 Logging:
   --log-level 'info'                debug, info, warn, error, panic, or fatal.

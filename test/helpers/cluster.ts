@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { memberId } from '../../src/server/ids';
 import { PeerProxy } from './peer-proxy';
 import { TcpFaultProxy, type LinkFault } from './tcp-fault-proxy';
-import { freePorts, startServer, type ServerProcess } from './server-process';
+import { freePorts, startServer, type ClientTls, type ServerProcess } from './server-process';
 import { call, maintenanceClient, type Msg } from './grpc-client';
 
 const TOKEN = 'test-cluster';
@@ -46,6 +46,13 @@ export interface ClusterOptions {
   /** Route peer traffic through proxies: PeerProxy (true: HTTP/2 streams cut) or TcpFaultProxy
    * ('tcp': blackholes and delays at the TCP level, as a network makes them). */
   proxies?: boolean | 'tcp';
+  /** Peer URLs' scheme (default http); https needs the peer TLS flags in extraArgs or memberArgs. */
+  peerScheme?: 'http' | 'https';
+  /** Client URLs' scheme (default http), and how the readiness probe reaches an https one. */
+  clientScheme?: 'http' | 'https';
+  clientTls?: ClientTls;
+  /** Flags for member i only (after extraArgs), e.g. its own certificate. */
+  memberArgs?: (i: number) => string[];
 }
 
 export async function startCluster(size = 3, extraArgs: string[] = [], options: ClusterOptions = {}): Promise<Cluster> {
@@ -60,7 +67,8 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
     if (options.proxies === true) proxy = new PeerProxy(`http://127.0.0.1:${peerPort}`);
     else if (options.proxies === 'tcp') proxy = new TcpFaultProxy(peerPort, () => senders);
     await proxy?.start(proxyPort);
-    const advertisedPeerUrl = `http://127.0.0.1:${proxy !== undefined ? proxyPort : peerPort}`;
+    const peerScheme = options.peerScheme ?? 'http';
+    const advertisedPeerUrl = `${peerScheme}://127.0.0.1:${proxy !== undefined ? proxyPort : peerPort}`;
     const id = memberId([advertisedPeerUrl], TOKEN).toString();
     members.push({ name: `m${i + 1}`, id, clientPort, peerPort, advertisedPeerUrl, dataDir: join(root, `m${i + 1}`), process: undefined, proxy });
   }
@@ -74,7 +82,12 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
       m.process = await startServer({
         dataDir: m.dataDir,
         port: m.clientPort,
-        args: ['--name', m.name, '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', m.advertisedPeerUrl, '--initial-cluster', initialCluster, '--initial-cluster-token', TOKEN, ...extraArgs],
+        scheme: options.clientScheme,
+        clientTls: options.clientTls,
+        args: [
+          '--name', m.name, '--listen-peer-urls', `${options.peerScheme ?? 'http'}://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', m.advertisedPeerUrl,
+          '--initial-cluster', initialCluster, '--initial-cluster-token', TOKEN, ...extraArgs, ...(options.memberArgs?.(i) ?? []),
+        ],
         // A member of a cluster without quorum cannot serve the readiness probe's read; the
         // probe is serializable, so it only needs the member up.
       });

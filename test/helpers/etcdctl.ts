@@ -36,3 +36,14 @@ export async function etcdctlOk(endpoint: string, args: string[], input?: string
   assert.equal(r.code, 0, show(args, r));
   return r.stdout;
 }
+
+/** etcdctl's TLS flags for a client TLS setting (see server-process.ts ClientTls). */
+export function etcdctlTlsArgs(tls: { ca?: string; cert?: string; key?: string; insecure?: boolean }): string[] {
+  const args: string[] = [];
+  if (tls.ca !== undefined) args.push(`--cacert=${tls.ca}`);
+  if (tls.cert !== undefined) args.push(`--cert=${tls.cert}`);
+  if (tls.key !== undefined) args.push(`--key=${tls.key}`);
+  // etcdctl 3.4 dials in plain unless given a certificate, a CA, or --insecure-transport=false.
+  if (tls.insecure === true) args.push('--insecure-transport=false', '--insecure-skip-tls-verify');
+  return args;
+}

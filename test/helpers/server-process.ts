@@ -1,11 +1,12 @@
 // Starts the real etcd-ts binary as a child process on a free port with a temp data dir, and
 // makes sure it is killed when the test ends, also when the test fails.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { kvClient, call } from './grpc-client';
 
 export const MAIN = resolve(__dirname, '../../src/server/main.js');
@@ -49,8 +50,19 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
+/** How a test client reaches a TLS client port: PEM files, or no verification (auto TLS). */
+export interface ClientTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** Do not verify the server's certificate (etcdctl's --insecure-skip-tls-verify). */
+  insecure?: boolean;
+}
+
 export interface ServerProcess {
   endpoint: string;
+  /** The client URL (scheme://127.0.0.1:port). */
+  url: string;
   dataDir: string;
   proc: ChildProcess;
   stderr(): string;
@@ -69,12 +81,15 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Which server to run; overrides TEST_AGAINST_ETCD (the differential test runs both at once). */
   impl?: 'etcd' | 'etcd-ts';
+  /** The client URL's scheme (default http); https needs `clientTls` for the readiness probe. */
+  scheme?: 'http' | 'https';
+  clientTls?: ClientTls;
 }
 
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'etcd-ts-test-'));
   const port = options.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.scheme ?? 'http'}://127.0.0.1:${port}`;
   const common = ['--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn'];
   // TEST_AGAINST_ETCD=1 runs the same tests against real etcd, to check the tests' expectations.
   const realEtcd = options.impl !== undefined ? options.impl === 'etcd' : process.env.TEST_AGAINST_ETCD === '1';
@@ -92,7 +107,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const exited = new Promise<void>((res) => proc.once('exit', () => (live.delete(proc), res())));
   const endpoint = `127.0.0.1:${port}`;
   try {
-    await waitReady(endpoint, proc, () => err, realEtcd ? 'etcd' : 'etcd-ts');
+    await waitReady(endpoint, proc, () => err, realEtcd ? 'etcd' : 'etcd-ts', options.scheme === 'https' ? (options.clientTls ?? { insecure: true }) : undefined);
   } catch (e) {
     // Never leave a child behind that would keep the test process alive.
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
@@ -101,6 +116,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   }
   const handle: ServerProcess = {
     endpoint,
+    url,
     dataDir,
     proc,
     stderr: () => err,
@@ -120,9 +136,23 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   return handle;
 }
 
-async function waitReady(endpoint: string, proc: ChildProcess, stderr: () => string, name: string): Promise<void> {
+const PROTO_DIR = resolve(__dirname, '../../../proto');
+let kvService: grpc.ServiceClientConstructor | undefined;
+
+/** A KV client over TLS (the helpers in grpc-client.ts dial in plain). */
+export function tlsKvClient(endpoint: string, tls: ClientTls): grpc.Client {
+  if (kvService === undefined) {
+    const def = protoLoader.loadSync(['etcdserverpb/rpc.proto'], { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true });
+    kvService = (grpc.loadPackageDefinition(def) as unknown as { etcdserverpb: Record<string, grpc.ServiceClientConstructor> }).etcdserverpb.KV;
+  }
+  const read = (f: string | undefined): Buffer | null => (f === undefined ? null : readFileSync(f));
+  const creds = grpc.credentials.createSsl(read(tls.ca), read(tls.key), read(tls.cert), tls.insecure === true ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {});
+  return new kvService(endpoint, creds);
+}
+
+async function waitReady(endpoint: string, proc: ChildProcess, stderr: () => string, name: string, tls?: ClientTls): Promise<void> {
   const deadline = Date.now() + 15_000;
-  const client = kvClient(endpoint);
+  const client = tls === undefined ? kvClient(endpoint) : tlsKvClient(endpoint, tls);
   try {
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${stderr()}`);
