@@ -16,12 +16,12 @@ export function clusterHandlers(member: MemberApi): ClusterHandlers {
   const header = (): pb.ResponseHeader => member.header(null);
   return {
     MemberList: async () => ({ header: header(), members: member.memberList() }),
-    MemberAdd: async (req) => {
-      const { member: added, members } = await member.memberAdd(req);
+    MemberAdd: async (req, ctx) => {
+      const { member: added, members } = await member.memberAdd(req, ctx);
       return { header: header(), member: added, members };
     },
-    MemberRemove: async (req) => ({ header: header(), members: await member.memberRemove(req) }),
-    MemberUpdate: async (req) => ({ header: header(), members: await member.memberUpdate(req) }),
-    MemberPromote: async (req) => ({ header: header(), members: await member.memberPromote(req) }),
+    MemberRemove: async (req, ctx) => ({ header: header(), members: await member.memberRemove(req, ctx) }),
+    MemberUpdate: async (req, ctx) => ({ header: header(), members: await member.memberUpdate(req, ctx) }),
+    MemberPromote: async (req, ctx) => ({ header: header(), members: await member.memberPromote(req, ctx) }),
   };
 }

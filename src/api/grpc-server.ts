@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { CallInfo, RequestPipeline, ServiceName, StreamTicket } from '../etcdserver/pipeline';
 import { serviceDefinition } from '../pb/load';
+import { authHandlers } from './auth';
 import { clusterHandlers } from './cluster';
 import { toStatus } from './errors';
 import { useGrpcGoErrorText } from './grpc-go-errors';
@@ -33,7 +34,7 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
   });
   const unary = <Req, Res>(service: ServiceName, method: string, handler: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> => {
     return (call, callback) => {
-      pipeline.unary(callInfo(service, method, call.metadata), call.request, handler).then(
+      pipeline.unary(callInfo(service, method, call), call.request, handler).then(
         (res) => callback(null, res),
         (err: unknown) => callback(toStatus(err, log)),
       );
@@ -44,7 +45,7 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
     let control: StreamControl | undefined;
     let ticket: StreamTicket;
     try {
-      ticket = pipeline.openStream(callInfo(service, method, call.metadata), (err) => control?.fail(err));
+      ticket = pipeline.openStream(callInfo(service, method, call), (err) => control?.fail(err));
     } catch (err) {
       call.emit('error', toStatus(err, log));
       return;
@@ -96,17 +97,53 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
     Downgrade: unary('Maintenance', 'Downgrade', maintenance.Downgrade),
     Snapshot: serverStream('Maintenance', 'Snapshot', (call, ticket) => serveSnapshot(call, ticket, member, log)),
   });
-  for (const name of ['etcdserverpb.Auth', 'v3lockpb.Lock', 'v3electionpb.Election']) g.addService(serviceDefinition(name), {});
+  const auth = authHandlers(member);
+  g.addService(serviceDefinition('etcdserverpb.Auth'), {
+    AuthEnable: unary('Auth', 'AuthEnable', auth.AuthEnable),
+    AuthDisable: unary('Auth', 'AuthDisable', auth.AuthDisable),
+    AuthStatus: unary('Auth', 'AuthStatus', auth.AuthStatus),
+    Authenticate: unary('Auth', 'Authenticate', auth.Authenticate),
+    UserAdd: unary('Auth', 'UserAdd', auth.UserAdd),
+    UserGet: unary('Auth', 'UserGet', auth.UserGet),
+    UserList: unary('Auth', 'UserList', auth.UserList),
+    UserDelete: unary('Auth', 'UserDelete', auth.UserDelete),
+    UserChangePassword: unary('Auth', 'UserChangePassword', auth.UserChangePassword),
+    UserGrantRole: unary('Auth', 'UserGrantRole', auth.UserGrantRole),
+    UserRevokeRole: unary('Auth', 'UserRevokeRole', auth.UserRevokeRole),
+    RoleAdd: unary('Auth', 'RoleAdd', auth.RoleAdd),
+    RoleGet: unary('Auth', 'RoleGet', auth.RoleGet),
+    RoleList: unary('Auth', 'RoleList', auth.RoleList),
+    RoleDelete: unary('Auth', 'RoleDelete', auth.RoleDelete),
+    RoleGrantPermission: unary('Auth', 'RoleGrantPermission', auth.RoleGrantPermission),
+    RoleRevokePermission: unary('Auth', 'RoleRevokePermission', auth.RoleRevokePermission),
+  });
+  for (const name of ['v3lockpb.Lock', 'v3electionpb.Election']) g.addService(serviceDefinition(name), {});
   return g;
 }
 
-function callInfo(service: ServiceName, method: string, metadata: grpc.Metadata): CallInfo {
+/** The parts of a grpc-js call the pipeline looks at. */
+interface GrpcCall {
+  metadata: grpc.Metadata;
+  getAuthContext?(): { sslPeerCertificate?: { subject?: Record<string, string | string[] | undefined> } } | null;
+}
+
+/**
+ * What the pipeline knows of a gRPC call. The client certificate's CN (etcd's AuthInfoFromTLS,
+ * used with --client-cert-auth when a call has no token) is the verified certificate of the TLS
+ * connection grpc-js serves the call on. A connection our listener serves through the authority
+ * rewriter (etcdctl 3.4's per-endpoint commands) is no TLSSocket to grpc-js: such calls have no CN.
+ */
+function callInfo(service: ServiceName, method: string, call: GrpcCall): CallInfo {
   return {
     service,
     method,
     meta: (key) => {
-      const v = metadata.get(key)[0];
+      const v = call.metadata.get(key)[0];
       return typeof v === 'string' ? v : undefined;
+    },
+    commonName: () => {
+      const cn = call.getAuthContext?.()?.sslPeerCertificate?.subject?.CN;
+      return typeof cn === 'string' && cn !== '' ? cn : undefined;
     },
   };
 }

@@ -18,19 +18,19 @@ export interface KvHandlers {
 
 export function kvHandlers(member: MemberApi): KvHandlers {
   return {
-    Range: async (req) => {
+    Range: async (req, ctx) => {
       checkRange(req);
-      return withHeader(member, await member.range(req));
+      return withHeader(member, await member.range(req, ctx));
     },
-    Put: async (req) => {
+    Put: async (req, ctx) => {
       checkPut(req);
-      return withHeader(member, await member.put(req));
+      return withHeader(member, await member.put(req, ctx));
     },
-    DeleteRange: async (req) => {
+    DeleteRange: async (req, ctx) => {
       checkDeleteRange(req);
-      return withHeader(member, await member.deleteRange(req));
+      return withHeader(member, await member.deleteRange(req, ctx));
     },
-    Txn: async (req) => {
+    Txn: async (req, ctx) => {
       checkTxn(req, member.maxTxnOps);
       if (isReadOnly(req)) {
         // Served from the decoded request, not its bytes: an empty range_end must be told
@@ -38,8 +38,8 @@ export function kvHandlers(member: MemberApi): KvHandlers {
         const raw = rawRequestBytes.get(req);
         if (raw !== undefined) markFromKeyEnds(raw, req);
       }
-      return withHeader(member, await member.txn(req));
+      return withHeader(member, await member.txn(req, ctx));
     },
-    Compact: async (req) => withHeader(member, await member.compact(req)),
+    Compact: async (req, ctx) => withHeader(member, await member.compact(req, ctx)),
   };
 }

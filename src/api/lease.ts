@@ -23,9 +23,9 @@ export interface LeaseHandlers {
 export function leaseHandlers(member: MemberApi): LeaseHandlers {
   return {
     // Grant and revoke: the header's revision is the one right after the change was applied.
-    LeaseGrant: async (req) => withHeader(member, await member.leaseGrant(req)),
-    LeaseRevoke: async (req) => withHeader(member, await member.leaseRevoke(req)),
-    LeaseTimeToLive: async (req) => withHeader(member, await member.leaseTimeToLive(req)),
+    LeaseGrant: async (req, ctx) => withHeader(member, await member.leaseGrant(req, ctx)),
+    LeaseRevoke: async (req, ctx) => withHeader(member, await member.leaseRevoke(req, ctx)),
+    LeaseTimeToLive: async (req, ctx) => withHeader(member, await member.leaseTimeToLive(req, ctx)),
     LeaseLeases: async () => withHeader(member, member.leaseLeases()),
   };
 }

@@ -22,19 +22,21 @@ export interface MaintenanceHandlers {
 export function maintenanceHandlers(member: MemberApi): MaintenanceHandlers {
   return {
     Status: async () => withHeader(member, member.status()),
-    Hash: async () => withHeader(member, member.hash()),
-    HashKV: async (req) => withHeader(member, member.hashKV(req)),
+    // Hash, HashKV, Defragment and Snapshot need the root role when auth is enabled (etcd's
+    // authMaintenanceServer); Status, MoveLeader, Alarm and Downgrade do not.
+    Hash: async (_req, ctx) => withHeader(member, await member.hash(ctx)),
+    HashKV: async (req, ctx) => withHeader(member, await member.hashKV(req, ctx)),
     MoveLeader: async (req) => {
       await member.moveLeader(req);
       return withHeader(member, {});
     },
-    Alarm: async (req) => withHeader(member, await member.alarm(req)),
-    Defragment: async () => {
-      await member.defragment();
+    Alarm: async (req, ctx) => withHeader(member, await member.alarm(req, ctx)),
+    Defragment: async (_req, ctx) => {
+      await member.defragment(ctx);
       return withHeader(member, {});
     },
     // As etcd 3.5, no admin check: its auth maintenance server passes Downgrade straight on.
-    Downgrade: async (req) => withHeader(member, await member.downgrade(req)),
+    Downgrade: async (req, ctx) => withHeader(member, await member.downgrade(req, ctx)),
   };
 }
 
@@ -63,21 +65,14 @@ export function serveSnapshot(call: SnapshotCall, ticket: StreamTicket, member: 
     ticket.close(errorCode(err));
     call.emit('error', toStatus(err, log));
   };
-  try {
-    snap = member.snapshot();
-  } catch (err) {
-    fail(err);
-    return { fail };
-  }
-  const taken = snap;
   const gone = (): void => {
     if (ended) return;
     ended = true;
-    taken.release();
+    snap?.release();
     ticket.close();
   };
   let sent = 0;
-  const pump = (): void => {
+  const pump = (taken: MemberSnapshot): void => {
     while (!ended) {
       if (call.cancelled) return gone();
       let step: IteratorResult<Buffer>;
@@ -96,7 +91,7 @@ export function serveSnapshot(call: SnapshotCall, ticket: StreamTicket, member: 
       // Chunks past the db are the trailer: remaining_bytes stays 0 for it.
       if (sent < taken.dbBytes) sent += step.value.length;
       if (!call.write({ remaining_bytes: String(Math.max(0, taken.dbBytes - sent)), blob: step.value })) {
-        call.once('drain', pump);
+        call.once('drain', () => pump(taken));
         return;
       }
     }
@@ -104,6 +99,14 @@ export function serveSnapshot(call: SnapshotCall, ticket: StreamTicket, member: 
   call.on('cancelled', gone);
   call.on('error', gone);
   call.on('close', gone);
-  setImmediate(pump);
+  // The admin check (auth enabled) comes first; the read view is pinned only once it passed.
+  member.snapshot(ticket.context).then(
+    (taken) => {
+      if (ended) return taken.release();
+      snap = taken;
+      setImmediate(() => pump(taken));
+    },
+    (err: unknown) => fail(err),
+  );
   return { fail };
 }

@@ -6,6 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toPb } from '../apply/range';
+import { Errors } from '../errors';
 import type { Event } from '../mvcc/store';
 import { embeddedBytes, encodeEvent, encodeWatchResponse } from '../pb/fast-codec';
 import type { EventPb, WatchRequestPb, WatchResponsePb } from '../pb/types';
@@ -23,6 +24,8 @@ import { GRPC_OVERHEAD_BYTES } from './validate';
 const BLOCKED_REPLIES = 128;
 const BLOCKED_BYTES = 64 * 1024 * 1024;
 const REPLY_OVERHEAD_BYTES = 64;
+/** Requests waiting behind a create's permission check, per stream, at most. */
+const MAX_QUEUED_REQUESTS = 10_000;
 
 export type WatchCall = grpc.ServerDuplexStream<WatchRequestPb, WatchResponsePb>;
 
@@ -71,13 +74,36 @@ export function serveWatch(call: WatchCall, ticket: StreamTicket, member: Member
     stream.close();
     ticket.close();
   };
-  call.on('data', (req: WatchRequestPb) => {
-    if (ended) return;
+  // With auth enabled a create waits for its permission check (the token is looked up anew for
+  // each create, as etcd does); requests are then served in order through `queue`. Without
+  // auth, and while nothing waits, they are served at once.
+  let queue: Promise<void> | undefined;
+  let queued = 0;
+  const serve = (req: WatchRequestPb, refusal?: string): void => {
     try {
-      handle(stream, req);
+      if (refusal !== undefined) stream.refuse(refusal);
+      else handle(stream, req);
     } catch (err) {
       log.warn({ err }, 'bad watch request');
     }
+  };
+  call.on('data', (req: WatchRequestPb) => {
+    if (ended) return;
+    const create = req.create_request ?? undefined;
+    if (queue === undefined && (create === undefined || !member.auth.enabled())) return serve(req);
+    if (++queued > MAX_QUEUED_REQUESTS) return fail(Errors.tooManyRequests());
+    const check = create === undefined ? undefined : () => member.auth.watchRefusal(ticket.context, create.key, create.range_end);
+    const next: Promise<void> = (queue ?? Promise.resolve())
+      .then(async () => {
+        const refusal = check === undefined ? undefined : await check();
+        if (!ended) serve(req, refusal);
+      })
+      .catch((err: unknown) => log.warn({ err }, 'watch request failed'))
+      .finally(() => {
+        queued--;
+        if (queue === next) queue = undefined;
+      });
+    queue = next;
   });
   call.on('end', () => {
     finish();

@@ -26,7 +26,8 @@ import {
   type TxnRequest,
   type TxnResponse,
 } from '../pb/types';
-import type { ApplyContext } from './applied';
+import type { ApplyContext, AuthApplied } from './applied';
+import { applyAuthOp, type AuthApplyDeps, type AuthOp } from './auth-ops';
 import { mvccCall } from './range';
 import { deleteRange, put, txn, type LeaseLookup } from './txn';
 
@@ -42,6 +43,8 @@ export interface ApplierV3 {
   alarm(req: AlarmRequest, ctx: ApplyContext): AlarmResponse;
   /** etcd applies it outside its auth and quota appliers: a layer has nothing to refuse here. */
   downgradeInfoSet(req: DowngradeInfoSetRequest, ctx: ApplyContext): void;
+  /** Every Auth* request (etcd's AuthEnable ... RoleList methods, as one typed union). */
+  auth(op: AuthOp, ctx: ApplyContext): AuthApplied;
 }
 
 /** A layer that passes everything on; subclasses override what they check. */
@@ -74,6 +77,9 @@ export class ApplierLayer implements ApplierV3 {
   downgradeInfoSet(req: DowngradeInfoSetRequest, ctx: ApplyContext): void {
     this.next.downgradeInfoSet(req, ctx);
   }
+  auth(op: AuthOp, ctx: ApplyContext): AuthApplied {
+    return this.next.auth(op, ctx);
+  }
 }
 
 /** A layer's constructor: given the layer below, the layer above it. */
@@ -103,6 +109,8 @@ export interface BackendApplierDeps {
   alarmChanged?: (alarm: AlarmType, raised: boolean, member: bigint) => void;
   /** Every MVCC event written, in order (for watchers, once the batch is on disk). */
   written: (events: Event[]) => void;
+  /** The auth store and the token provider (Authenticate assigns its token at apply). */
+  auth: AuthApplyDeps;
 }
 
 /** The bottom of the chain (etcd's applierV3backend): requests become MVCC, lease and member changes. */
@@ -150,6 +158,10 @@ export class BackendApplier implements ApplierV3 {
   /** etcd's applierV3backend.DowngradeInfoSet: a cancel keeps the record, disabled, with no target. */
   downgradeInfoSet(req: DowngradeInfoSetRequest): void {
     this.d.members.setDowngradeInfo(req.enabled ? { enabled: true, targetVersion: req.ver } : { enabled: false, targetVersion: '' });
+  }
+
+  auth(op: AuthOp, ctx: ApplyContext): AuthApplied {
+    return applyAuthOp(this.d.auth, op, ctx);
   }
 
   /** etcd's applierV3backend.Alarm: GET lists, ACTIVATE/DEACTIVATE answer with what changed. */

@@ -13,8 +13,9 @@ import type { AlarmStore } from '../alarm/alarm-store';
 import { decodeEntryData, entryHeader } from './entry-codec';
 import { decodeMemberChange, raftChange, type MemberChange } from '../membership/member-change';
 import type { MemberInfo } from '../membership/membership';
-import type { ApplyContext, Applied, ApplyResult } from './applied';
+import { NO_AUTH_INFO, type ApplyContext, type Applied, type ApplyResult } from './applied';
 import { applyChain, BackendApplier, type ApplierV3, type LayerFactory, type LeaseApply } from './applier-v3';
+import { authOpOf, type AuthApplyDeps } from './auth-ops';
 
 const META_APPLIED = 'applied-index';
 
@@ -36,8 +37,10 @@ export interface EntryApplierOptions {
   alarms: AlarmStore;
   /** An alarm type was raised (first member) or cleared (last member), inside the transaction. */
   alarmChanged?: (alarm: AlarmType, raised: boolean, member: bigint) => void;
-  /** Layers over the backend applier, outermost first (auth, alarms, quota). */
+  /** Layers over the backend applier, outermost first (alarms, auth, quota). */
   layers?: LayerFactory[];
+  /** The auth store and token provider the Auth* requests apply to. */
+  auth: AuthApplyDeps;
   /** Called once the transaction is on disk, with the results of this member's proposals. */
   deliver: (results: Map<bigint, ApplyResult>) => void;
   /** Called once the transaction is on disk, with every MVCC event it applied (for watchers). */
@@ -58,6 +61,7 @@ export class EntryApplier implements RaftApplier {
       members: o.members,
       alarms: o.alarms,
       alarmChanged: o.alarmChanged,
+      auth: o.auth,
       written: (events) => {
         for (const ev of events) this.events.push(ev);
       },
@@ -74,7 +78,7 @@ export class EntryApplier implements RaftApplier {
     const confChanges: ConfChange[] = [];
     for (const entry of entries) {
       if (entry.index <= this.applied) continue; // already in the state (replayed after restart)
-      if (entry.type === EntryType.Normal && entry.data.length > 0) this.applyEntry(entry.data, results);
+      if (entry.type === EntryType.Normal && entry.data.length > 0) this.applyEntry(entry.index, entry.data, results);
       else if (entry.type === EntryType.ConfChange) {
         const cc = this.applyMemberChange(entry.data, results);
         if (cc !== undefined) confChanges.push(cc);
@@ -117,10 +121,13 @@ export class EntryApplier implements RaftApplier {
     return cc;
   }
 
-  private applyEntry(data: Buffer, results: Map<bigint, ApplyResult>): void {
-    const ctx = entryHeader(data);
-    const mine = ctx.member === this.o.memberId;
-    const req = (mine ? this.o.localRequest(ctx.id) : undefined) ?? decodeEntryData(data);
+  private applyEntry(index: number, data: Buffer, results: Map<bigint, ApplyResult>): void {
+    const { member, id } = entryHeader(data);
+    const mine = member === this.o.memberId;
+    const req = (mine ? this.o.localRequest(id) : undefined) ?? decodeEntryData(data);
+    const h = req.header;
+    const authInfo = h !== undefined && h !== null ? { username: h.username, revision: Number(h.auth_revision) } : NO_AUTH_INFO;
+    const ctx: ApplyContext = { member, id, index, authInfo };
     const result = settle(() => this.applyRequest(req, ctx));
     if (mine) results.set(ctx.id, result);
   }
@@ -143,6 +150,8 @@ export class EntryApplier implements RaftApplier {
       c.downgradeInfoSet(req.downgrade_info_set, ctx);
       return { kind: 'downgrade_info_set' };
     }
+    const auth = authOpOf(req);
+    if (auth !== undefined) return c.auth(auth, ctx);
     return { kind: 'none' };
   }
 }

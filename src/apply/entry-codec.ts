@@ -2,7 +2,7 @@
 // then the request as protobuf (proto/etcdtspb/internal.proto). The header lets the proposing
 // member find its own in-memory request without decoding the bytes it just encoded.
 import { CONVERSION, protoType, rawRequestBytes } from '../pb/load';
-import type { InternalRequest } from '../pb/types';
+import type { InternalRequest, RequestHeader } from '../pb/types';
 
 const HEADER_BYTES = 16;
 
@@ -42,7 +42,8 @@ export function entryBody(data: Buffer): Buffer {
 
 /**
  * InternalRequest's bytes. A request that came off the wire is embedded as its received bytes,
- * which is exactly how protobuf encodes a message field: tag, length, bytes.
+ * which is exactly how protobuf encodes a message field: tag, length, bytes; the header (field
+ * 31), when there is one, follows it (protobuf fields may come in any order).
  */
 function encodeBody(req: InternalRequest): Uint8Array {
   for (const [name, field] of FIELDS) {
@@ -50,27 +51,58 @@ function encodeBody(req: InternalRequest): Uint8Array {
     if (sub === undefined || sub === null) continue;
     const raw = rawRequestBytes.get(sub);
     if (raw === undefined) break;
-    const prefix = [(field << 3) | 2];
-    for (let n = raw.length; ; n >>>= 7) {
-      if (n < 0x80) {
-        prefix.push(n);
-        break;
-      }
-      prefix.push((n & 0x7f) | 0x80);
-    }
-    return Buffer.concat([Buffer.from(prefix), raw]);
+    const parts = [lengthDelimited(field, raw.length), raw];
+    if (req.header !== undefined && req.header !== null) parts.push(headerFieldBytes(req.header));
+    return Buffer.concat(parts);
   }
   const type = protoType('etcdtspb.InternalRequest');
   return type.encode(type.fromObject(req)).finish();
 }
 
+const HEADER_FIELD = 31;
+
+/** Tag and length of a length-delimited field. */
+function lengthDelimited(field: number, length: number): Buffer {
+  const prefix = varintBytes((field << 3) | 2);
+  prefix.push(...varintBytes(length));
+  return Buffer.from(prefix);
+}
+
+function varintBytes(v: number): number[] {
+  const out: number[] = [];
+  for (let n = v; ; n = Math.floor(n / 0x80)) {
+    if (n < 0x80) {
+      out.push(n);
+      return out;
+    }
+    out.push((n % 0x80) | 0x80);
+  }
+}
+
+function headerBody(h: RequestHeader): Uint8Array {
+  const type = protoType('etcdtspb.RequestHeader');
+  return type.encode(type.fromObject(h)).finish();
+}
+
+/** The header as field 31 of InternalRequest. */
+function headerFieldBytes(h: RequestHeader): Buffer {
+  const body = headerBody(h);
+  return Buffer.concat([lengthDelimited(HEADER_FIELD, body.length), body]);
+}
+
 /**
  * The size etcd checks against --max-request-bytes for the same request: its raft entry is the
  * request as a field of InternalRaftRequest plus a header (field 100: a 2-byte tag, a length, the
- * ID's tag and the ID as a varint) where ours has 16 fixed bytes.
+ * ID's tag and the ID as a varint, then the username and auth revision when there are some)
+ * where ours has 16 fixed bytes and field 31 without the ID.
  */
-export function etcdEntryBytes(data: Buffer, member: bigint): number {
-  return data.length - HEADER_BYTES + 4 + etcdRequestIdBytes(member);
+export function etcdEntryBytes(data: Buffer, member: bigint, header?: RequestHeader | null): number {
+  const idField = 1 + etcdRequestIdBytes(member);
+  if (header === undefined || header === null) return data.length - HEADER_BYTES + 2 + 1 + idField;
+  const content = headerBody(header).length;
+  const ours = lengthDelimited(HEADER_FIELD, content).length + content;
+  const etcdContent = content + idField;
+  return data.length - HEADER_BYTES - ours + 2 + varintBytes(etcdContent).length + etcdContent;
 }
 
 /**

@@ -31,10 +31,15 @@ export function mvccCall<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof CompactedError) throw Errors.compacted();
-    if (err instanceof FutureRevisionError) throw Errors.futureRev();
-    throw err;
+    throw mvccError(err);
   }
+}
+
+/** mvcc's errors as etcd's client errors; any other error as it is. */
+export function mvccError(err: unknown): unknown {
+  if (err instanceof CompactedError) return Errors.compacted();
+  if (err instanceof FutureRevisionError) return Errors.futureRev();
+  return err;
 }
 
 export function range(view: RangeSource, r: RangeRequest): RangeResponse {

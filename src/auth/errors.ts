@@ -36,6 +36,24 @@ export const AuthErrors = {
   passwordTooLong: e(Code.UNKNOWN, 'bcrypt: password length exceeds 72 bytes'),
 };
 
+/**
+ * The auth store's own texts (etcd's server/auth errors.New), which etcd 3.5.17 sends as they are
+ * (codes.Unknown) where it forgets to translate them: its authMaintenanceServer's admin check
+ * (Defragment, Snapshot, Hash, HashKV). Only the errors that check can raise.
+ */
+const UNTRANSLATED: Record<string, string> = {
+  'etcdserver: user name is empty': 'auth: user name is empty',
+  'etcdserver: user name not found': 'auth: user not found',
+  'etcdserver: permission denied': 'auth: permission denied',
+  'etcdserver: invalid auth token': 'auth: invalid auth token',
+};
+
+/** An auth EtcdError as etcd's untranslated error (Unknown, "auth: ..."); anything else as it is. */
+export function untranslated(err: unknown): unknown {
+  const text = err instanceof EtcdError ? UNTRANSLATED[err.message] : undefined;
+  return text === undefined ? err : new EtcdError(Code.UNKNOWN, text);
+}
+
 /** A bad --auth-token option or key file: the member does not start (etcd's NewTokenProvider). */
 export class AuthConfigError extends Error {
   override readonly name = 'AuthConfigError';

@@ -99,14 +99,28 @@ export class JwtTokenProvider implements TokenProvider {
 
   private constructor(
     readonly options: JwtOptions,
-    private readonly jose: typeof Jose,
+    /** jose, loading (an ES module: only import() loads it); settled before the first token. */
+    private readonly jose: Promise<typeof Jose>,
     private readonly nowMs: () => number,
   ) {}
 
   /** The provider for `--auth-token jwt,<opts>`; AuthConfigError when they are bad. */
   static async create(opts: Map<string, string>, o: { readFile?: (path: string) => Buffer; nowMs?: () => number } = {}): Promise<JwtTokenProvider> {
+    const p = JwtTokenProvider.createNow(opts, o);
+    await p.jose;
+    return p;
+  }
+
+  /**
+   * The same, at once (the member builds its token provider in its constructor): the options
+   * and keys are checked here, jose finishes loading in the background.
+   */
+  static createNow(opts: Map<string, string>, o: { readFile?: (path: string) => Buffer; nowMs?: () => number } = {}): JwtTokenProvider {
     const options = parseJwtOptions(opts, o.readFile);
-    return new JwtTokenProvider(options, await loadJose(), o.nowMs ?? Date.now);
+    const jose = loadJose();
+    // A failed load is the first token's error, not an unhandled rejection now.
+    jose.catch(() => undefined);
+    return new JwtTokenProvider(options, jose, o.nowMs ?? Date.now);
   }
 
   get verifyOnly(): boolean {
@@ -122,7 +136,8 @@ export class JwtTokenProvider implements TokenProvider {
     if (key === undefined) throw AuthErrors.verifyOnly();
     // Claims in Go's map order (sorted), exp in whole seconds as Go's Unix().
     const exp = Math.floor((this.nowMs() + this.options.ttlMs) / 1000);
-    return new this.jose.SignJWT({ exp, revision: info.revision, username: info.username })
+    const jose = await this.jose;
+    return new jose.SignJWT({ exp, revision: info.revision, username: info.username })
       .setProtectedHeader({ alg: this.options.signMethod, typ: 'JWT' })
       .sign(key);
   }
@@ -131,7 +146,8 @@ export class JwtTokenProvider implements TokenProvider {
   async info(token: string, _revision?: number): Promise<AuthInfo | undefined> {
     let payload: Jose.JWTPayload;
     try {
-      ({ payload } = await this.jose.jwtVerify(token, this.options.verifyKey, {
+      const jose = await this.jose;
+      ({ payload } = await jose.jwtVerify(token, this.options.verifyKey, {
         algorithms: [this.options.signMethod],
         currentDate: new Date(this.nowMs()),
       }));

@@ -87,6 +87,22 @@ export async function createTokenProvider(opt: string, o: TokenProviderOptions =
   }
 }
 
+/**
+ * The same, built at once: the member makes its provider in its constructor (a bad option stops
+ * it there, as etcd's NewServer), jose loads in the background for a JWT provider.
+ */
+export function newTokenProvider(opt: string, o: TokenProviderOptions = {}): TokenProvider {
+  const parsed = parseAuthTokenOption(opt);
+  switch (parsed.type) {
+    case 'simple':
+      return new SimpleTokenProvider({ ...o, ttlMs: (o.ttlSec ?? 0) * 1000 });
+    case 'jwt':
+      return JwtTokenProvider.createNow(parsed.options, { readFile: o.readFile, nowMs: o.wallClockMs });
+    case 'none':
+      return new NopTokenProvider();
+  }
+}
+
 /** etcd's tokenNop (--auth-token ""): no token is ever valid or given. */
 export class NopTokenProvider implements TokenProvider {
   readonly type = 'none';

@@ -28,7 +28,7 @@ export interface CorruptCheckDeps {
   /** This member's ID, decimal. */
   selfId: string;
   /** This member's HashKV at revision (0 = current); throws etcd's compacted / future errors. */
-  hashKV: (revision: number) => HashAt;
+  hashKV: (revision: number) => Promise<HashAt>;
   /** The other members' IDs, decimal. */
   peers: () => string[];
   /** A peer's HashKV at revision; throws the peer's error (an EtcdError) or a transport error. */
@@ -59,7 +59,7 @@ export class CorruptionChecker {
     this.d.log.info({ 'local-member-id': self, timeout: `${timeoutMs}ms` }, 'starting initial corruption check');
     let local: HashAt;
     try {
-      local = this.d.hashKV(0);
+      local = await this.d.hashKV(0);
     } catch (err) {
       throw new Error(`${self} failed to fetch hash (${message(err)})`);
     }
@@ -93,10 +93,10 @@ export class CorruptionChecker {
 
   /** etcd's PeriodicCheck, run by the leader: raises CORRUPT once if any member's history differs. */
   async periodicCheck(): Promise<void> {
-    const first = this.d.hashKV(0);
+    const first = await this.d.hashKV(0);
     const peers = await this.askPeers(first.revision);
     await this.d.readBarrier();
-    const second = this.d.hashKV(0);
+    const second = await this.d.hashKV(0);
     let alarmed = false;
     const mismatch = (fields: object, msg: string): void => {
       this.d.log.warn(fields, msg);

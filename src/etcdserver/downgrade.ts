@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { allowedDowngradeVersion, parseClusterVersion, sameMinor, versionText, type DowngradeInfo, type MinorVersion } from '../membership/downgrade';
 import { DowngradeAction, type DowngradeInfoSetRequest, type DowngradeRequest, type DowngradeResponse } from '../pb/types';
 import { DowngradeErrors } from './downgrade-errors';
+import type { Caller } from './pipeline';
 
 export interface DowngraderDeps {
   /** The cluster version the member reports (/version's etcdcluster), e.g. "3.5.0". */
@@ -19,8 +20,8 @@ export interface DowngraderDeps {
   readBarrier(): Promise<void>;
   /** The cluster's downgrade record as this member applied it. */
   info(): DowngradeInfo | undefined;
-  /** Proposes a DowngradeInfoSet and resolves once this member applied it. */
-  propose(req: DowngradeInfoSetRequest): Promise<void>;
+  /** Proposes a DowngradeInfoSet (as the caller) and resolves once this member applied it. */
+  propose(req: DowngradeInfoSetRequest, caller: Caller | undefined): Promise<void>;
   log: Logger;
 }
 
@@ -36,14 +37,14 @@ export class Downgrader {
   }
 
   /** The answer to a DowngradeRequest (without its header), or etcd's error. */
-  downgrade(req: DowngradeRequest): Promise<DowngradeResponse> {
+  downgrade(req: DowngradeRequest, caller?: Caller): Promise<DowngradeResponse> {
     switch (req.action) {
       case DowngradeAction.VALIDATE:
         return this.validate(req.version);
       case DowngradeAction.ENABLE:
-        return this.enable(req.version);
+        return this.enable(req.version, caller);
       case DowngradeAction.CANCEL:
-        return this.cancel();
+        return this.cancel(caller);
       default:
         return Promise.reject(DowngradeErrors.unknownMethod());
     }
@@ -59,12 +60,12 @@ export class Downgrader {
     return this.response();
   }
 
-  private async enable(version: string): Promise<DowngradeResponse> {
+  private async enable(version: string, caller: Caller | undefined): Promise<DowngradeResponse> {
     try {
       await this.validate(version);
       const target = parseClusterVersion(version);
       if (target === undefined) throw DowngradeErrors.wrongVersionFormat();
-      await this.d.propose({ enabled: true, ver: versionText(target) });
+      await this.d.propose({ enabled: true, ver: versionText(target) }, caller);
     } catch (err) {
       this.d.log.warn({ error: err instanceof Error ? err.message : String(err) }, 'reject downgrade request');
       throw err;
@@ -72,10 +73,10 @@ export class Downgrader {
     return this.response();
   }
 
-  private async cancel(): Promise<DowngradeResponse> {
+  private async cancel(caller: Caller | undefined): Promise<DowngradeResponse> {
     await this.d.readBarrier();
     if (this.d.info()?.enabled !== true) throw DowngradeErrors.noInflight();
-    await this.d.propose({ enabled: false, ver: '' });
+    await this.d.propose({ enabled: false, ver: '' }, caller);
     return this.response();
   }
 

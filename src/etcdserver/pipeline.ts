@@ -5,9 +5,14 @@
 //      without one (etcd's monitorLeader), by one member-wide timer, not one per stream;
 //   2. limits: request size (for transports that do not enforce it themselves) and unary calls
 //      in flight;
-//   3. identity: the caller's token is read here (the auth work resolves it to a user);
+//   3. identity: who calls (etcd's AuthInfoFromCtx), asked for by the member where etcd asks —
+//      a call that checks nothing (Status, MemberList) never looks, so a stale token does not
+//      fail it, as in etcd; see CallContext.authInfo;
 //   4. hooks: per-method counters (what /metrics will count).
 // Transport-free: callers describe the call with CallInfo; errors are EtcdErrors.
+import type { AuthInfo } from '../auth/auth-store';
+import { AuthErrors } from '../auth/errors';
+import { tokenFromMetadata } from '../auth/token';
 import { Code, EtcdError, Errors } from '../errors';
 
 export type ServiceName = 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth' | 'Lock' | 'Election';
@@ -18,14 +23,40 @@ export interface CallInfo {
   method: string;
   /** A metadata value (gRPC metadata, HTTP header) by lower-case key. */
   meta(key: string): string | undefined;
+  /**
+   * The Common Name of the client's verified TLS certificate, if any (etcd's AuthInfoFromTLS:
+   * with --client-cert-auth and auth enabled, a call without a token runs as that user). The TLS
+   * listener supplies it; transports without client certificates leave it out.
+   */
+  commonName?(): string | undefined;
+}
+
+/** Who a call runs as (etcd's AuthInfoFromCtx), for the member's checks. */
+export interface Caller {
+  /**
+   * The caller's user and the auth revision it is checked at; undefined when auth is disabled
+   * or the call carries no identity. Rejects with `invalid auth token` for a token that is not
+   * (or no longer) valid.
+   */
+  authInfo(): Promise<AuthInfo | undefined>;
 }
 
 /** What a handler knows of its call once admitted. */
-export interface CallContext {
+export interface CallContext extends Caller {
   readonly service: ServiceName;
   readonly method: string;
-  /** The auth token the caller sent, if any (etcd's "token" metadata / Authorization header). */
-  readonly token: string | undefined;
+}
+
+/** How a caller's identity is found (the member's auth service). */
+export interface IdentitySource {
+  /** Whether auth is enabled: when not, no call has an identity (etcd looks at no token then). */
+  enabled(): boolean;
+  /** The user a token stands for (waits until this member applied the token's Authenticate). */
+  fromToken(token: string): Promise<AuthInfo | undefined>;
+  /** The auth store's revision, given with a certificate's user. */
+  revision(): number;
+  /** --client-cert-auth: a verified certificate's CN names the user of a call without a token. */
+  readonly clientCertAuth: boolean;
 }
 
 export interface PipelineHooks {
@@ -49,12 +80,17 @@ export interface PipelineOptions {
   maxUnaryInFlight: number;
   /** Streams open at most (watch, keep-alive). */
   maxStreams: number;
+  /** Who calls; absent: no call has an identity. */
+  identity?: IdentitySource;
   hooks?: PipelineHooks;
 }
 
 /** etcd's metadata key by which a client asks to fail at once when there is no leader. */
 const REQUIRE_LEADER_KEY = 'hasleader';
-const TOKEN_KEY = 'token';
+/** etcd's rpctypes.TokenFieldNameGRPC, then TokenFieldNameSwagger (the gateway's header). */
+const TOKEN_KEYS = ['token', 'authorization'];
+/** Set by etcd's gRPC gateway, whose own client certificate must never name the user. */
+const GATEWAY_KEY = 'grpcgateway-accept';
 /** etcd ends require-leader streams after this many election timeouts without a leader. */
 const LEADERLESS_ELECTIONS = 3;
 
@@ -89,7 +125,7 @@ export class RequestPipeline {
     let code = Code.OK;
     this.o.hooks?.started?.(info.service, info.method);
     try {
-      const ctx = this.admit(info);
+      const ctx = this.admit(info, true);
       if (this.unaryInFlight >= this.o.maxUnaryInFlight) throw Errors.tooManyRequests();
       this.unaryInFlight++;
       try {
@@ -115,7 +151,7 @@ export class RequestPipeline {
     this.o.hooks?.started?.(info.service, info.method);
     let context: CallContext;
     try {
-      context = this.admit(info);
+      context = this.admit(info, false);
       if (this.streams.size >= this.o.maxStreams) throw Errors.tooManyRequests();
     } catch (err) {
       this.o.hooks?.finished?.(info.service, info.method, err instanceof EtcdError ? err.code : Code.INTERNAL, 0);
@@ -147,9 +183,30 @@ export class RequestPipeline {
     this.leaderlessTimer = undefined;
   }
 
-  private admit(info: CallInfo): CallContext {
+  /**
+   * A unary call finds its identity once (the first check that asks), a stream at every ask: a
+   * watch stream's creates are checked one by one, each with the token as it stands then.
+   */
+  private admit(info: CallInfo, once: boolean): CallContext {
     if (!this.member.hasLeader() && requiresLeader(info)) throw Errors.noLeader();
-    return { service: info.service, method: info.method, token: info.meta(TOKEN_KEY) };
+    let found: Promise<AuthInfo | undefined> | undefined;
+    const authInfo = once ? () => (found ??= this.identify(info)) : () => this.identify(info);
+    return { service: info.service, method: info.method, authInfo };
+  }
+
+  /** etcd's EtcdServer.AuthInfoFromCtx: the token's user, else (--client-cert-auth) the certificate's. */
+  private async identify(info: CallInfo): Promise<AuthInfo | undefined> {
+    const id = this.o.identity;
+    if (id === undefined || !id.enabled()) return undefined;
+    const token = tokenOf(info);
+    if (token !== undefined) {
+      const ai = await id.fromToken(token);
+      if (ai === undefined) throw AuthErrors.invalidAuthToken();
+      return ai;
+    }
+    if (!id.clientCertAuth || info.meta(GATEWAY_KEY) !== undefined) return undefined;
+    const cn = info.commonName?.();
+    return cn === undefined ? undefined : { username: cn, revision: id.revision() };
   }
 
   private leaderChanged(leader: string | undefined): void {
@@ -166,6 +223,14 @@ export class RequestPipeline {
     }, LEADERLESS_ELECTIONS * this.o.electionTimeoutMs);
     this.leaderlessTimer.unref();
   }
+}
+
+function tokenOf(info: CallInfo): string | undefined {
+  for (const key of TOKEN_KEYS) {
+    const v = info.meta(key);
+    if (v !== undefined) return tokenFromMetadata(v);
+  }
+  return undefined;
 }
 
 function requiresLeader(info: CallInfo): boolean {

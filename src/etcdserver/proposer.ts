@@ -1,6 +1,8 @@
 // The way into Raft for a request (etcd's processInternalRaftRequestOnce): checks that the member
-// can take it (stopped, apply lag, a leader to take it, the request size as etcd counts it),
-// registers its waiter and hands the entry to raft. Results come back typed through Proposals.
+// can take it (stopped, apply lag, a leader to take it, the request size as etcd counts it), puts
+// the caller's user and auth revision in the entry's header (the apply chain's auth layer checks
+// them on every member), registers its waiter and hands the entry to raft. Results come back
+// typed through Proposals.
 import { encodeEntryData, etcdEntryBytes } from '../apply/entry-codec';
 import type { Applied } from '../apply/applied';
 import { Errors } from '../errors';
@@ -9,6 +11,7 @@ import type { MemberInfo } from '../membership/membership';
 import type { InternalRequest } from '../pb/types';
 import { ProposalDroppedError } from '../raft/raft';
 import type { RaftNode } from '../raftnode/node';
+import type { Caller } from './pipeline';
 import type { Proposals } from './proposals';
 import type { Signal } from './signal';
 
@@ -29,18 +32,23 @@ export interface ProposerDeps {
 export class Proposer {
   constructor(private readonly d: ProposerDeps) {}
 
-  /** Proposes a request through Raft; resolves with what `pick` takes of its apply result. */
-  async propose<T>(req: InternalRequest, pick: (a: Applied) => T | undefined): Promise<T> {
+  /**
+   * Proposes a request through Raft; resolves with what `pick` takes of its apply result. The
+   * caller's identity goes in the header (none: the member's own requests, and Authenticate).
+   */
+  async propose<T>(request: InternalRequest, pick: (a: Applied) => T | undefined, caller?: Caller): Promise<T> {
     const { node, selfId } = this.d;
     if (this.d.stopped()) throw Errors.stopped();
     // As etcd: a member whose apply lags far behind commit takes no more until it catches up.
     if (node.committedIndex() > node.appliedIndex() + MAX_APPLY_LAG_ENTRIES) throw Errors.tooManyRequests();
+    const ai = await caller?.authInfo();
+    const req = ai === undefined ? request : { ...request, header: { username: ai.username, auth_revision: ai.revision } };
     if (node.leader() === undefined) await this.leaderToPropose();
     return this.d.proposals.propose(
       req,
       (id) => {
         const data = encodeEntryData(selfId, id, req);
-        if (etcdEntryBytes(data, selfId) > this.d.maxRequestBytes) throw Errors.requestTooLarge();
+        if (etcdEntryBytes(data, selfId, req.header) > this.d.maxRequestBytes) throw Errors.requestTooLarge();
         this.toRaft(() => node.propose(data));
         return data.length;
       },

@@ -6,12 +6,12 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { EntryApplier } from '../apply/entry-applier';
-import { mvccCall, range as applyRange } from '../apply/range';
+import { mvccError, range as applyRange } from '../apply/range';
 import { isReadOnly, isSerializable, txn as applyTxn } from '../apply/txn';
 import type { MemberApi } from '../api/member-api';
 import { Backend } from '../backend/backend';
 import { Errors } from '../errors';
-import { MvccStore } from '../mvcc/store';
+import { MvccStore, type KVHash } from '../mvcc/store';
 import * as pb from '../pb/types';
 import { MessageType, type Message } from '../raft/types';
 import { RaftNode } from '../raftnode/node';
@@ -36,9 +36,13 @@ import { AutoCompactor, parseRetention } from './compactor';
 import { BackendQuota, type QuotaRequest } from './quota';
 import { AlarmStore, alarmText } from '../alarm/alarm-store';
 import { AlarmLayer, QuotaLayer } from '../apply/alarm-layers';
+import { AuthLayer, checkedRangeEnd, checkTxnAuth } from '../apply/auth-layer';
+import { AuthService, tokenProviderFor } from './auth-service';
+import type { Caller } from './pipeline';
 import { etcdLayout, type EtcdLayoutSources } from '../snapshot/etcd-layout';
 import { snapshotStream } from '../snapshot/snapshot-file';
 import type { MemberSnapshot } from '../api/member-api';
+import type { TlsInfo } from '../tls/tls-info';
 import { CorruptionChecker } from './corrupt-check';
 
 /** Proposals waiting for apply at most, and their bytes: past either, `too many requests`. */
@@ -56,6 +60,8 @@ export class EtcdServer implements MemberApi {
   readonly watchable: WatchableStore;
   /** Every client call passes here, whatever its transport. */
   readonly pipeline: RequestPipeline;
+  /** Users, roles, tokens; the Auth service's calls and the checks at the member. */
+  readonly auth: AuthService;
   private readonly lessor: Lessor;
   private readonly alarms: AlarmStore;
   private readonly quota: BackendQuota;
@@ -88,7 +94,16 @@ export class EtcdServer implements MemberApi {
   /** Whether this member had applied entries before this start (etcd's memberInitialized). */
   private readonly restarted: boolean;
 
-  constructor(private readonly config: ServerConfig, private readonly log: Logger, onFatal: (err: Error) => void, joinRecord?: string) {
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly log: Logger,
+    onFatal: (err: Error) => void,
+    joinRecord?: string,
+    /** The peer TLS as start-up prepared it (auto TLS files made), for every peer connection. */
+    peerTls?: TlsInfo,
+  ) {
+    // A bad --auth-token stops the member here, before anything is opened (as etcd's NewServer).
+    const tokens = tokenProviderFor(config, (index) => this.auth.waitApplied(index));
     this.maxRequestBytes = config.maxRequestBytes;
     this.maxTxnOps = config.maxTxnOps;
     this.maxConcurrentStreams = Math.min(config.maxConcurrentStreams, 4294967295);
@@ -105,6 +120,18 @@ export class EtcdServer implements MemberApi {
     const selfId = this.membership.selfId;
     this.alarms = new AlarmStore(this.backend);
     const quota = (this.quota = new BackendQuota(config.quotaBackendBytes, () => this.backend.sizeBytes()));
+    const auth = (this.auth = new AuthService({
+      backend: this.backend,
+      config,
+      tokens,
+      propose: (req, pick, caller) => this.proposer.propose(req, pick, caller),
+      readBarrier: () => this.linearizableReadBarrier(),
+      appliedIndex: () => this.node.appliedIndex(),
+      progress: (ms) => this.progress.next(ms),
+      requestTimeoutMs: this.requestTimeoutMs,
+      leases: this.lessor,
+      log,
+    }));
     this.proposals = new Proposals({ timeoutMs: this.requestTimeoutMs, maxInFlight: MAX_PROPOSALS_IN_FLIGHT, maxInFlightBytes: MAX_PROPOSAL_BYTES_IN_FLIGHT });
     const applier = new EntryApplier({
       backend: this.backend,
@@ -121,11 +148,17 @@ export class EtcdServer implements MemberApi {
         if (raised) log.warn(fields, 'alarm raised');
         else log.info(fields, 'alarm disarmed');
       },
-      // etcd's stack: alarms (capped / corrupt) over the quota over the backend applier.
-      layers: [(next) => new AlarmLayer(next, this.alarms), (next) => new QuotaLayer(next, quota, () => setImmediate(() => this.raiseNoSpace()))],
+      auth: { store: auth.store, tokens: auth.tokens },
+      // etcd's stack: alarms (capped / corrupt, wrapped around the rest when raised: restoreAlarms)
+      // over auth over the quota over the backend applier.
+      layers: [
+        (next) => new AlarmLayer(next, this.alarms),
+        (next) => new AuthLayer(next, auth.store, this.lessor),
+        (next) => new QuotaLayer(next, quota, () => setImmediate(() => this.raiseNoSpace())),
+      ],
     });
     this.restarted = applier.storedAppliedIndex() > 0;
-    this.snapshotSources = { mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms, membership: this.membership, appliedIndex: (view) => applier.storedAppliedIndex(view) };
+    this.snapshotSources = { mvcc: this.mvcc, lessor: this.lessor, alarms: this.alarms, membership: this.membership, auth: auth.store, appliedIndex: (view) => applier.storedAppliedIndex(view) };
     const snapshots = new SnapshotTransfer({
       backend: this.backend,
       mvcc: this.mvcc,
@@ -133,6 +166,7 @@ export class EtcdServer implements MemberApi {
       membership: this.membership,
       lessor: this.lessor,
       alarms: this.alarms,
+      auth: auth.store,
       node: () => this.node,
       transport: () => this.transport,
       onInstalled: () => this.watchable.restore(),
@@ -149,6 +183,7 @@ export class EtcdServer implements MemberApi {
       membersJson: () => this.membership.storedJson(),
       onForward: (op, body) => this.forwarder.serve(op, body),
       electionTimeoutMs: config.electionTimeoutMs,
+      tls: peerTls,
       log,
     }));
     this.membership.onChange(() => {
@@ -208,8 +243,8 @@ export class EtcdServer implements MemberApi {
       clusterVersion: CLUSTER_VERSION,
       readBarrier: () => this.linearizableReadBarrier(),
       info: () => this.membership.downgradeInfo(),
-      propose: async (req) => {
-        await this.proposer.propose({ downgrade_info_set: req }, (a) => (a.kind === 'downgrade_info_set' ? true : undefined));
+      propose: async (req, caller) => {
+        await this.proposer.propose({ downgrade_info_set: req }, (a) => (a.kind === 'downgrade_info_set' ? true : undefined), caller);
       },
       log,
     });
@@ -225,7 +260,7 @@ export class EtcdServer implements MemberApi {
         'lease-renew': (r) => this.leases.renewHere(BigInt(r.id)),
         'lease-ttl': (r) => this.leases.timeToLiveHere(BigInt(r.id), r.keys),
         hashkv: async (r) => {
-          const h = mvccCall(() => this.mvcc.hashKV(r.revision));
+          const h = await this.hashKVAt(r.revision);
           return { member: this.memberIdText, revision: h.revision, hash: h.hash, compacted: h.compacted };
         },
       },
@@ -240,7 +275,7 @@ export class EtcdServer implements MemberApi {
     });
     this.corruption = new CorruptionChecker({
       selfId: this.memberIdText,
-      hashKV: (rev) => mvccCall(() => this.mvcc.hashKV(rev)),
+      hashKV: (rev) => this.hashKVAt(rev),
       peers: () => this.membership.list().map((m) => m.id.toString()).filter((id) => id !== this.memberIdText),
       askPeer: (id, revision) => this.forwarder.ask(id, 'hashkv', { revision }, this.requestTimeoutMs),
       readBarrier: () => this.linearizableReadBarrier(),
@@ -253,8 +288,9 @@ export class EtcdServer implements MemberApi {
     });
     this.leases = new LeaseService({
       lessor: this.lessor,
-      proposeGrant: (req) => this.proposer.propose({ lease_grant: req }, (a) => (a.kind === 'lease_grant' ? a.response : undefined)),
-      proposeRevoke: (req) => this.proposer.propose({ lease_revoke: req }, (a) => (a.kind === 'lease_revoke' ? a.response : undefined)),
+      proposeGrant: (req, caller) => this.proposer.propose({ lease_grant: req }, (a) => (a.kind === 'lease_grant' ? a.response : undefined), caller),
+      proposeRevoke: (req, caller) => this.proposer.propose({ lease_revoke: req }, (a) => (a.kind === 'lease_revoke' ? a.response : undefined), caller),
+      expiryCaller: auth.lessorCaller,
       forwardRenew: (id) => this.forwarder.call('lease-renew', { id: id.toString() }),
       forwardTimeToLive: (id, keys) => this.forwarder.call('lease-ttl', { id: id.toString(), keys }),
       isLeader: () => this.node.isLeader(),
@@ -269,6 +305,7 @@ export class EtcdServer implements MemberApi {
       maxRequestBytes: config.maxRequestBytes,
       maxUnaryInFlight: MAX_UNARY_CALLS_IN_FLIGHT,
       maxStreams: MAX_STREAMS,
+      identity: auth,
     });
     this.compactions = new CompactionScheduler({
       backend: this.backend,
@@ -311,37 +348,44 @@ export class EtcdServer implements MemberApi {
 
   // --- KV ---------------------------------------------------------------------------------
 
-  async range(req: pb.RangeRequest): Promise<pb.RangeResponse> {
+  /**
+   * Served here (after the read barrier unless serializable), checked as etcd's doSerialize.
+   * Without a caller it is the member's own read (/health), which checks nothing.
+   */
+  async range(req: pb.RangeRequest, caller?: Caller): Promise<pb.RangeResponse> {
     if (!req.serializable) await this.linearizableReadBarrier();
-    return applyRange(this.mvcc, req);
+    const { store } = this.auth;
+    return this.auth.serialize(caller, (ai) => store.isRangePermitted(ai, req.key, checkedRangeEnd(req.range_end)), () => applyRange(this.mvcc, req));
   }
 
-  async put(req: pb.PutRequest): Promise<pb.PutResponse> {
+  async put(req: pb.PutRequest, caller: Caller): Promise<pb.PutResponse> {
     await this.checkQuota({ put: req });
-    return this.proposer.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined));
+    return this.proposer.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined), caller);
   }
 
-  deleteRange(req: pb.DeleteRangeRequest): Promise<pb.DeleteRangeResponse> {
-    return this.proposer.propose({ delete_range: req }, (a) => (a.kind === 'delete_range' ? a.response : undefined));
+  deleteRange(req: pb.DeleteRangeRequest, caller: Caller): Promise<pb.DeleteRangeResponse> {
+    return this.proposer.propose({ delete_range: req }, (a) => (a.kind === 'delete_range' ? a.response : undefined), caller);
   }
 
   /** A txn of ranges only is served here without raft, as etcd's; the others are proposed. */
-  async txn(req: pb.TxnRequest): Promise<pb.TxnResponse> {
+  async txn(req: pb.TxnRequest, caller: Caller): Promise<pb.TxnResponse> {
     if (isReadOnly(req)) {
       if (!isSerializable(req)) await this.linearizableReadBarrier();
-      return applyTxn(this.mvcc.read(), req, { leaseExists: () => false });
+      const { store } = this.auth;
+      return this.auth.serialize(caller, (ai) => checkTxnAuth(store, this.lessor, ai, req), () => applyTxn(this.mvcc.read(), req, { leaseExists: () => false }));
     }
     await this.checkQuota({ txn: req });
-    return this.proposer.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined));
+    return this.proposer.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined), caller);
   }
 
-  async compact(req: pb.CompactionRequest): Promise<pb.CompactionResponse> {
+  /** The auto compactor's calls come without a caller. */
+  async compact(req: pb.CompactionRequest, caller?: Caller): Promise<pb.CompactionResponse> {
     // As etcd: a physical compaction answers once the compacted history is deleted here too,
     // and one refused as compacted already once the compactions before it are.
     const physically = (rev: number): Promise<void> => this.compactions.waitFinished(rev).catch(() => Promise.reject(Errors.stopped()));
     let resp: pb.CompactionResponse;
     try {
-      resp = await this.proposer.propose({ compaction: req }, (a) => (a.kind === 'compaction' ? a.response : undefined));
+      resp = await this.proposer.propose({ compaction: req }, (a) => (a.kind === 'compaction' ? a.response : undefined), caller);
     } catch (err) {
       if (req.physical && err instanceof Error && err.message === Errors.compacted().message) await physically(this.mvcc.compactRevision());
       throw err;
@@ -352,13 +396,13 @@ export class EtcdServer implements MemberApi {
 
   // --- Lease ------------------------------------------------------------------------------
 
-  async leaseGrant(req: pb.LeaseGrantRequest): Promise<pb.LeaseGrantResponse> {
+  async leaseGrant(req: pb.LeaseGrantRequest, caller: Caller): Promise<pb.LeaseGrantResponse> {
     await this.checkQuota({ lease_grant: req });
-    return this.leases.grant(req);
+    return this.leases.grant(req, caller);
   }
 
-  leaseRevoke(req: pb.LeaseRevokeRequest): Promise<pb.LeaseRevokeResponse> {
-    return this.leases.revoke(BigInt(req.ID));
+  leaseRevoke(req: pb.LeaseRevokeRequest, caller: Caller): Promise<pb.LeaseRevokeResponse> {
+    return this.leases.revoke(BigInt(req.ID), caller);
   }
 
   /** A keep-alive: the lease's TTL, 0 when it is not found (any more). */
@@ -366,8 +410,12 @@ export class EtcdServer implements MemberApi {
     return this.leases.renew(id);
   }
 
-  async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest): Promise<pb.LeaseTimeToLiveResponse> {
-    const t = await this.leases.timeToLive(BigInt(req.ID), req.keys);
+  /** With keys: READ on each of them, and the auth revision unchanged meanwhile (etcd's checkLeaseTimeToLive). */
+  async leaseTimeToLive(req: pb.LeaseTimeToLiveRequest, caller: Caller): Promise<pb.LeaseTimeToLiveResponse> {
+    const id = BigInt(req.ID);
+    const rev = req.keys ? await this.auth.checkLeaseTimeToLive(caller, id) : undefined;
+    const t = await this.leases.timeToLive(id, req.keys);
+    if (rev !== undefined) this.auth.afterLeaseTimeToLive(rev);
     return { ID: t.ID, TTL: t.TTL, grantedTTL: t.grantedTTL, keys: t.keys.map((k) => Buffer.from(k, 'base64')) };
   }
 
@@ -381,19 +429,26 @@ export class EtcdServer implements MemberApi {
     return this.membership.list().map(toPbMember);
   }
 
-  memberAdd(req: pb.MemberAddRequest): Promise<{ member: pb.Member; members: pb.Member[] }> {
+  // Membership changes need the root role when auth is enabled (etcd's
+  // checkMembershipOperationPermission, at the member that takes the call).
+
+  async memberAdd(req: pb.MemberAddRequest, caller: Caller): Promise<{ member: pb.Member; members: pb.Member[] }> {
+    await this.auth.requireAdmin(caller);
     return this.admin.add(req.peerURLs, req.isLearner);
   }
 
-  memberRemove(req: pb.MemberIdRequest): Promise<pb.Member[]> {
+  async memberRemove(req: pb.MemberIdRequest, caller: Caller): Promise<pb.Member[]> {
+    await this.auth.requireAdmin(caller);
     return this.admin.remove(String(req.ID));
   }
 
-  memberUpdate(req: pb.MemberIdRequest): Promise<pb.Member[]> {
+  async memberUpdate(req: pb.MemberIdRequest, caller: Caller): Promise<pb.Member[]> {
+    await this.auth.requireAdmin(caller);
     return this.admin.update(String(req.ID), req.peerURLs ?? []);
   }
 
-  memberPromote(req: pb.MemberIdRequest): Promise<pb.Member[]> {
+  async memberPromote(req: pb.MemberIdRequest, caller: Caller): Promise<pb.Member[]> {
+    await this.auth.requireAdmin(caller);
     return this.admin.promote(String(req.ID));
   }
 
@@ -419,20 +474,24 @@ export class EtcdServer implements MemberApi {
   }
 
   /** etcd 3.5's Downgrade: VALIDATE, ENABLE (through Raft) or CANCEL a downgrade to the previous minor. */
-  downgrade(req: pb.DowngradeRequest): Promise<pb.DowngradeResponse> {
-    return this.downgrader.downgrade(req);
+  downgrade(req: pb.DowngradeRequest, caller: Caller): Promise<pb.DowngradeResponse> {
+    return this.downgrader.downgrade(req, caller);
   }
 
-  /** etcd's Alarm: every action goes through Raft, GET included, so the answer is the cluster's. */
-  alarm(req: pb.AlarmRequest): Promise<pb.AlarmResponse> {
-    return this.proposer.propose({ alarm: req }, (a) => (a.kind === 'alarm' ? a.response : undefined));
+  /**
+   * etcd's Alarm: every action goes through Raft, GET included, so the answer is the cluster's.
+   * The member's own alarms come without a caller.
+   */
+  alarm(req: pb.AlarmRequest, caller?: Caller): Promise<pb.AlarmResponse> {
+    return this.proposer.propose({ alarm: req }, (a) => (a.kind === 'alarm' ? a.response : undefined), caller);
   }
 
   /**
    * etcd's Defragment, of this member only: the store is copied compactly while writes wait
    * (reads go on), then swapped in. The file shrinks by the pages compaction and deletes freed.
    */
-  async defragment(): Promise<void> {
+  async defragment(caller: Caller): Promise<void> {
+    await this.auth.requireMaintenanceAdmin(caller);
     if (this.stopped) throw Errors.stopped();
     const path = this.backend.dir;
     const started = Date.now();
@@ -455,7 +514,8 @@ export class EtcdServer implements MemberApi {
    * Maintenance.Snapshot: this member's state as etcd's bbolt file plus sha256 trailer, produced
    * while it streams from one read view; the caller must call release() when done or abandoned.
    */
-  snapshot(): MemberSnapshot {
+  async snapshot(caller: Caller): Promise<MemberSnapshot> {
+    await this.auth.requireMaintenanceAdmin(caller);
     const view = this.backend.readView();
     try {
       const s = snapshotStream(etcdLayout(this.snapshotSources, view).buckets);
@@ -467,12 +527,14 @@ export class EtcdServer implements MemberApi {
   }
 
   /** etcd's HashKV at revision (0 = current), over the committed state. */
-  hashKV(req: pb.HashKVRequest): pb.HashKVResponse {
-    const h = mvccCall(() => this.mvcc.hashKV(Number(req.revision)));
+  async hashKV(req: pb.HashKVRequest, caller: Caller): Promise<pb.HashKVResponse> {
+    await this.auth.requireMaintenanceAdmin(caller);
+    const h = await this.hashKVAt(Number(req.revision));
     return { header: { revision: h.revision }, hash: h.hash, compact_revision: h.compacted, hash_revision: h.hashRevision };
   }
 
-  hash(): pb.HashResponse {
+  async hash(caller: Caller): Promise<pb.HashResponse> {
+    await this.auth.requireMaintenanceAdmin(caller);
     return { hash: this.mvcc.hashAll() };
   }
 
@@ -497,6 +559,7 @@ export class EtcdServer implements MemberApi {
   hasLeader(): boolean {
     return this.node.leader() !== undefined;
   }
+
 
   onLeaderChange(listener: (leader: string | undefined) => void): () => void {
     return this.node.onLeaderChange((leader) => listener(leader));
@@ -525,6 +588,7 @@ export class EtcdServer implements MemberApi {
     this.readBarrier.close(Errors.stopped());
     this.watchable.close();
     this.leases.close();
+    await this.auth.close();
     await this.transport.close();
     // The batch in flight, if any, commits before the environment closes.
     await compactionStopped;
@@ -551,6 +615,11 @@ export class EtcdServer implements MemberApi {
       .then(() => undefined, (err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'raising the NOSPACE alarm failed'))
       .finally(() => (this.raisingNoSpace = undefined));
     await this.raisingNoSpace;
+  }
+
+  /** HashKV at rev (0: the head) with etcd's errors, hashed in slices so the member stays responsive. */
+  private hashKVAt(rev: number): Promise<KVHash> {
+    return this.mvcc.hashKVAsync(rev).catch((err: unknown) => Promise.reject(mvccError(err)));
   }
 
   /** Points the transport at the current members (after start and after each change). */

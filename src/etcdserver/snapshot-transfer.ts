@@ -2,7 +2,10 @@
 // The sender streams what LMDB holds from one pinned read view, chunk by chunk with the peer's
 // flow control, so the state is never in memory whole; the receiver spools the stream to a file
 // and installs it from there in one write transaction.
-//   stream: u32 header length | header JSON {revision, compacted, membership, leases} | MVCC records
+//   stream: u32 header length | header JSON {revision, compacted, membership, leases, alarms, auth}
+//           | MVCC records
+// The auth state (users, roles, enabled, revision) travels in the header as etcd's bucket rows;
+// the installing member's auth store reloads its caches from them in the install transaction.
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -16,6 +19,7 @@ import type { RaftNode } from '../raftnode/node';
 import type { Membership } from '../membership/membership';
 import type { Lessor } from '../lease/lessor';
 import type { AlarmStore } from '../alarm/alarm-store';
+import type { AuthStore } from '../auth/auth-store';
 
 interface SnapshotHeader {
   revision: number;
@@ -25,6 +29,8 @@ interface SnapshotHeader {
   leases: [string, number][];
   /** The alarm store's record (absent in snapshots of members before alarms existed). */
   alarms?: string;
+  /** The auth buckets as JSON (auth-tables.ts; absent from members before auth existed). */
+  auth?: string;
 }
 
 export interface SnapshotTransferDeps {
@@ -34,6 +40,7 @@ export interface SnapshotTransferDeps {
   membership: Membership;
   lessor: Lessor;
   alarms: AlarmStore;
+  auth: AuthStore;
   node: () => RaftNode;
   transport: () => PeerTransport;
   /** A snapshot replaced the state (after its transaction is on disk). */
@@ -63,7 +70,7 @@ export class SnapshotTransfer {
     try {
       index = this.d.applier.storedAppliedIndex(view);
       const { revision, compacted } = this.d.mvcc.stateRevisions(view);
-      const header: SnapshotHeader = { revision, compacted, membership: this.d.membership.storedJson(view), leases: this.d.lessor.exportLeases(view), alarms: this.d.alarms.exportJson(view) };
+      const header: SnapshotHeader = { revision, compacted, membership: this.d.membership.storedJson(view), leases: this.d.lessor.exportLeases(view), alarms: this.d.alarms.exportJson(view), auth: this.d.auth.exportJson(view) };
       chunks = withHeader(header, this.d.mvcc.exportState(view));
     } catch (err) {
       view.done();
@@ -108,6 +115,7 @@ export class SnapshotTransfer {
         this.d.lessor.importState(header.leases ?? [], this.d.mvcc.liveLeases());
         this.d.membership.replaceFromJson(header.membership);
         this.d.alarms.restore(header.alarms ?? '[]');
+        if (header.auth !== undefined) this.d.auth.restoreJson(header.auth);
         return { voters: this.d.membership.voterIds().map(String), learners: this.d.membership.learnerIds().map(String) };
       })
       .then((installed) => {

@@ -6,13 +6,19 @@ import type { Logger } from 'pino';
 import { Errors } from '../errors';
 import { MAX_LEASE_TTL_SEC, type Lessor } from './lessor';
 import type { TimeToLiveAnswer } from '../etcdserver/forwarder';
+import type { Caller } from '../etcdserver/pipeline';
 import type { LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse } from '../pb/types';
 
 export interface LeaseServiceDeps {
   lessor: Lessor;
-  /** Proposes a grant or revoke through Raft; resolves once it is applied here. */
-  proposeGrant: (req: LeaseGrantRequest) => Promise<LeaseGrantResponse>;
-  proposeRevoke: (req: LeaseRevokeRequest) => Promise<LeaseRevokeResponse>;
+  /** Proposes a grant or revoke through Raft as the caller; resolves once it is applied here. */
+  proposeGrant: (req: LeaseGrantRequest, caller: Caller) => Promise<LeaseGrantResponse>;
+  proposeRevoke: (req: LeaseRevokeRequest, caller: Caller) => Promise<LeaseRevokeResponse>;
+  /**
+   * Who the expiry of a lease revokes as: root when auth is enabled (etcd's WithRoot), so the
+   * auth layer never refuses an expiry, whatever keys the lease holds.
+   */
+  expiryCaller: Caller;
   /** Renewals and time-to-live are the leader's: other members hand them over. */
   forwardRenew: (id: bigint) => Promise<number>;
   forwardTimeToLive: (id: bigint, keys: boolean) => Promise<TimeToLiveAnswer>;
@@ -44,16 +50,16 @@ export class LeaseService {
     this.timer.unref();
   }
 
-  grant(req: LeaseGrantRequest): Promise<LeaseGrantResponse> {
+  grant(req: LeaseGrantRequest, caller: Caller): Promise<LeaseGrantResponse> {
     const ttl = Number(req.TTL);
     if (ttl > MAX_LEASE_TTL_SEC) return Promise.reject(Errors.leaseTTLTooLarge());
     const id = BigInt(req.ID);
     const chosen = id !== 0n ? id : this.newId();
-    return this.d.proposeGrant({ ID: chosen.toString(), TTL: ttl });
+    return this.d.proposeGrant({ ID: chosen.toString(), TTL: ttl }, caller);
   }
 
-  revoke(id: bigint): Promise<LeaseRevokeResponse> {
-    return this.d.proposeRevoke({ ID: id.toString() });
+  revoke(id: bigint, caller: Caller): Promise<LeaseRevokeResponse> {
+    return this.d.proposeRevoke({ ID: id.toString() }, caller);
   }
 
   /** A keep-alive: the lease's TTL, or 0 when it does not exist (any more). */
@@ -120,7 +126,7 @@ export class LeaseService {
     const batch = lessor.expired(Math.ceil((REVOKES_PER_SECOND * EXPIRY_CHECK_MS) / 1000));
     for (const id of batch) {
       lessor.postpone(id, REVOKE_RETRY_MS);
-      this.revoke(id).catch((err: unknown) => {
+      this.revoke(id, this.d.expiryCaller).catch((err: unknown) => {
         // Not found means it is gone already; anything else is retried after the postponement.
         if (!(err instanceof Error && err.message === Errors.leaseNotFound().message)) this.d.log.warn({ lease: id.toString(), err: err instanceof Error ? err.message : String(err) }, 'revoking an expired lease failed');
       });

@@ -185,7 +185,7 @@ const revId = (main: number, sub: number): string => `${main}_${sub}`;
  * are at different points of deleting compacted history still hash the same (etcd's own answer
  * is racy there; ours equals etcd's once its compaction has finished).
  */
-function hashedBelowCompacted(index: IndexRows, compacted: number, rev: number): Set<string> {
+function* hashedBelowCompacted(index: IndexRows, compacted: number, rev: number): Generator<void, Set<string>> {
   const survivors = new Map<string, boolean>(); // rev id -> also in Keep(rev)
   let anyAlive = false;
   let storage: Buffer | undefined;
@@ -200,7 +200,9 @@ function hashedBelowCompacted(index: IndexRows, compacted: number, rev: number):
     atCompacted = undefined;
     atRev = undefined;
   };
+  let rows = 0;
   for (const { key, value } of index) {
+    if (++rows % ROWS_PER_STEP === 0) yield;
     if (storage === undefined || !key.equals(storage)) {
       closeKey();
       // LMDB may reuse the key buffer for the next row.
@@ -225,11 +227,38 @@ function hashedBelowCompacted(index: IndexRows, compacted: number, rev: number):
  * hashByRev(history, index, previous, new) taken before the first batch deletes anything.
  */
 export function hashByRev(history: HistoryRows, index: () => IndexRows, compacted: number, rev: number): number {
+  const steps = hashByRevSteps(history, index, compacted, rev);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/**
+ * hashByRev in slices: the event loop gets a turn every ROWS_PER_STEP rows, so hashing a large
+ * store (a corruption check, a client's HashKV) does not stall heartbeats and requests. The rows
+ * must come from one pinned read view that stays open until this resolves.
+ */
+export async function hashByRevAsync(history: HistoryRows, index: () => IndexRows, compacted: number, rev: number): Promise<number> {
+  const steps = hashByRevSteps(history, index, compacted, rev);
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Rows read between two turns of the event loop (a few milliseconds of hashing). */
+const ROWS_PER_STEP = 20_000;
+
+function* hashByRevSteps(history: HistoryRows, index: () => IndexRows, compacted: number, rev: number): Generator<void, number> {
   let crc = crc32c(KEY_BUCKET);
   if (rev < 1) return crc;
   // The first version ever written is at revision 2; below that nothing was kept.
-  const hashed = compacted >= 2 ? hashedBelowCompacted(index(), compacted, rev) : undefined;
+  const hashed = compacted >= 2 ? yield* hashedBelowCompacted(index(), compacted, rev) : undefined;
+  let rows = 0;
   for (const { key, value } of history) {
+    if (++rows % ROWS_PER_STEP === 0) yield;
     const [main, sub] = key;
     if (main > rev) break;
     if (hashed !== undefined && main <= compacted && !hashed.has(revId(main, sub))) continue;

@@ -14,7 +14,7 @@ import { CompactedError, FutureRevisionError } from './errors';
 import { decodeRecord, encodeRecord, recordKey, type KeyValue, type StoredRecord } from './kv-record';
 import { storageBounds, storageKey } from './key-codec';
 import { inKeyOrder } from './range-scan';
-import { hashByRev, hashKeyAndMetaBuckets } from './hash';
+import { hashByRev, hashByRevAsync, hashKeyAndMetaBuckets, type HistoryRows, type IndexRows } from './hash';
 import { RecordKind, SnapshotWriter, type SnapshotRecord } from './snapshot';
 import { CompactionLedger, META_COMPACT_SCHEDULED } from './compaction';
 
@@ -61,6 +61,14 @@ const META_COMPACT = META_COMPACT_SCHEDULED;
  * HashKV and watches report -1.
  */
 export const NEVER_COMPACTED = -1;
+
+/** etcd's HashKV answer: the hash, the head and compacted revisions, and the revision hashed. */
+export interface KVHash {
+  hash: number;
+  revision: number;
+  compacted: number;
+  hashRevision: number;
+}
 
 export class MvccStore {
   private readonly history: Database<Buffer, HistoryKey>;
@@ -113,21 +121,36 @@ export class MvccStore {
    * history before that compaction, with the previous compacted revision); we have no such
    * cache, so there we answer as etcd 3.5 does after a restart.
    */
-  hashKV(rev: number): { hash: number; revision: number; compacted: number; hashRevision: number } {
+  hashKV(rev: number): KVHash {
     // One pinned view: the two revisions and the rows hashed must come from the same commit.
     const view = this.backend.readView();
     try {
-      const { revision: head, compacted } = this.stateRevisions(view);
-      if (rev > 0 && rev < compacted) throw new CompactedError();
-      if (rev > 0 && rev > head) throw new FutureRevisionError();
-      const at = rev === 0 ? head : rev;
-      const t = { transaction: view.transaction };
-      const history = at < 1 ? [] : this.history.getRange({ ...t, start: [0, 0], end: [at + 1, 0] });
-      const hash = hashByRev(history, () => this.index.getRange(t), compacted, at);
-      return { hash, revision: head, compacted, hashRevision: at };
+      const { history, index, ...at } = this.hashInputs(view, rev);
+      return { ...at, hash: hashByRev(history, index, at.compacted, at.hashRevision) };
     } finally {
       view.done();
     }
+  }
+
+  /** hashKV without holding the event loop: the member's path (see hashByRevAsync). */
+  async hashKVAsync(rev: number): Promise<KVHash> {
+    const view = this.backend.readView();
+    try {
+      const { history, index, ...at } = this.hashInputs(view, rev);
+      return { ...at, hash: await hashByRevAsync(history, index, at.compacted, at.hashRevision) };
+    } finally {
+      view.done();
+    }
+  }
+
+  private hashInputs(view: ReadView, rev: number): Omit<KVHash, 'hash'> & { history: HistoryRows; index: () => IndexRows } {
+    const { revision: head, compacted } = this.stateRevisions(view);
+    if (rev > 0 && rev < compacted) throw new CompactedError();
+    if (rev > 0 && rev > head) throw new FutureRevisionError();
+    const at = rev === 0 ? head : rev;
+    const t = { transaction: view.transaction };
+    const history = at < 1 ? [] : this.history.getRange({ ...t, start: [0, 0], end: [at + 1, 0] });
+    return { revision: head, compacted, hashRevision: at, history, index: () => this.index.getRange(t) };
   }
 
   /**

@@ -166,6 +166,31 @@ export interface InternalRequest {
   lease_revoke?: LeaseRevokeRequest | null;
   alarm?: AlarmRequest | null;
   downgrade_info_set?: DowngradeInfoSetRequest | null;
+  auth_enable?: object | null;
+  auth_disable?: object | null;
+  auth_status?: object | null;
+  authenticate?: InternalAuthenticateRequest | null;
+  auth_user_add?: AuthUserAddRequest | null;
+  auth_user_delete?: AuthUserDeleteRequest | null;
+  auth_user_change_password?: AuthUserChangePasswordRequest | null;
+  auth_user_grant_role?: AuthUserGrantRoleRequest | null;
+  auth_user_get?: AuthUserGetRequest | null;
+  auth_user_revoke_role?: AuthUserRevokeRoleRequest | null;
+  auth_user_list?: object | null;
+  auth_role_add?: AuthRoleAddRequest | null;
+  auth_role_get?: AuthRoleGetRequest | null;
+  auth_role_grant_permission?: AuthRoleGrantPermissionRequest | null;
+  auth_role_revoke_permission?: AuthRoleRevokePermissionRequest | null;
+  auth_role_delete?: AuthRoleDeleteRequest | null;
+  auth_role_list?: object | null;
+  /** Who proposed it (etcd's RequestHeader username and auth_revision); absent: no identity. */
+  header?: RequestHeader | null;
+}
+
+/** etcd's RequestHeader in a proposal, without its ID. */
+export interface RequestHeader {
+  username: string;
+  auth_revision: Int64;
 }
 
 /** Enables a downgrade to `ver` ("3.4.0"), or cancels it (enabled false, ver ""); etcd's membershippb one. */
@@ -381,5 +406,117 @@ export interface AlarmResponse {
 }
 
 export interface DefragmentResponse {
+  header?: Partial<ResponseHeader>;
+}
+
+// Auth messages (etcdserverpb's Auth* and authpb's Permission), as decoded with CONVERSION.
+
+export interface AuthenticateRequest {
+  name: string;
+  password: string;
+}
+
+/** What Authenticate proposes: the password was checked before (etcd's InternalAuthenticateRequest). */
+export interface InternalAuthenticateRequest {
+  name: string;
+  simple_token: string;
+}
+
+export interface AuthUserAddRequest {
+  name: string;
+  password: string;
+  options?: { no_password?: boolean } | null;
+  /** base64 of the bcrypt hash, filled before proposing. */
+  hashedPassword: string;
+}
+
+export interface AuthUserGetRequest {
+  name: string;
+}
+
+export interface AuthUserDeleteRequest {
+  name: string;
+}
+
+export interface AuthUserChangePasswordRequest {
+  name: string;
+  password: string;
+  hashedPassword: string;
+}
+
+export interface AuthUserGrantRoleRequest {
+  user: string;
+  role: string;
+}
+
+export interface AuthUserRevokeRoleRequest {
+  name: string;
+  role: string;
+}
+
+export interface AuthRoleAddRequest {
+  name: string;
+}
+
+export interface AuthRoleGetRequest {
+  role: string;
+}
+
+export interface AuthRoleDeleteRequest {
+  role: string;
+}
+
+/** authpb.Permission: permType READ 0, WRITE 1, READWRITE 2. */
+export interface PermissionPb {
+  permType: number;
+  key: Buffer;
+  range_end: Buffer;
+}
+
+export interface AuthRoleGrantPermissionRequest {
+  name: string;
+  perm?: PermissionPb | null;
+}
+
+export interface AuthRoleRevokePermissionRequest {
+  role: string;
+  key: Buffer;
+  range_end: Buffer;
+}
+
+/** Every Auth response: a header, and what the call returns. */
+export interface AuthStatusResponse {
+  header?: Partial<ResponseHeader>;
+  enabled: boolean;
+  authRevision: Int64;
+}
+
+export interface AuthenticateResponse {
+  header?: Partial<ResponseHeader>;
+  token: string;
+}
+
+export interface AuthUserGetResponse {
+  header?: Partial<ResponseHeader>;
+  roles: string[];
+}
+
+export interface AuthUserListResponse {
+  header?: Partial<ResponseHeader>;
+  users: string[];
+}
+
+export interface AuthRoleGetResponse {
+  header?: Partial<ResponseHeader>;
+  perm: PermissionPb[];
+}
+
+export interface AuthRoleListResponse {
+  header?: Partial<ResponseHeader>;
+  roles: string[];
+}
+
+/** The responses that carry only a header (AuthEnable, UserAdd, RoleGrantPermission, ...). */
+export interface AuthHeaderResponse {
   header?: Partial<ResponseHeader>;
 }

@@ -66,26 +66,3 @@ export class PeerDialer {
     };
   }
 }
-
-/*
- * The member core builds its PeerTransport itself (etcdserver/server.ts) from options that do
- * not carry the peer TLS yet; until they do (`tls: peerTlsInfo(config)`), embed.ts builds the
- * member inside withPeerTls() and the transport picks the peer TLS up here. Construction is
- * synchronous, so the value cannot leak to another member built in the same process.
- */
-let constructing: TlsInfo | undefined;
-
-export function withPeerTls<T>(info: TlsInfo, make: () => T): T {
-  const before = constructing;
-  constructing = info;
-  try {
-    return make();
-  } finally {
-    constructing = before;
-  }
-}
-
-/** The peer TLS of the member being constructed, if embed.ts set one. */
-export function constructingPeerTls(): TlsInfo | undefined {
-  return constructing;
-}

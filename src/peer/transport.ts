@@ -15,7 +15,7 @@ import { TlsCredentials } from '../tls/credentials';
 import { TlsTerminator } from '../tls/terminator';
 import { EMPTY_TLS_INFO, type TlsInfo } from '../tls/tls-info';
 import { decodeBatch, encodeBatch } from './codec';
-import { constructingPeerTls, PeerDialer } from './dialer';
+import { PeerDialer } from './dialer';
 import { SessionLiveness, livenessFor, type LivenessOptions } from './liveness';
 import { FrameReader } from './frame-reader';
 import { goDuration, humanizeBytes } from './log-format';
@@ -65,10 +65,7 @@ export interface TransportOptions {
   /** Bounds how long a silent peer connection is trusted (see liveness.ts). */
   electionTimeoutMs: number;
   log: Logger;
-  /**
-   * The peer TLS (tls/tls-info.ts peerTlsInfo(config)), for the listener and the dialer. Absent:
-   * the one embed.ts set while building the member (dialer.ts withPeerTls), else none.
-   */
+  /** The peer TLS (tls/prepare.ts), for the listener and the dialer. Absent: plaintext peers. */
   tls?: TlsInfo;
 }
 
@@ -261,7 +258,7 @@ export class PeerTransport {
   private started = false;
 
   constructor(private readonly o: TransportOptions) {
-    this.tls = o.tls ?? constructingPeerTls() ?? EMPTY_TLS_INFO;
+    this.tls = o.tls ?? EMPTY_TLS_INFO;
     this.dialer = new PeerDialer(this.tls, o.log);
   }
 

@@ -9,7 +9,7 @@ import { completeConfig, parseInitialCluster, type ServerConfig } from './config
 import { existsSync } from 'node:fs';
 import { join as join_ } from 'node:path';
 import { fetchMembership } from '../peer/join';
-import { PeerDialer, withPeerTls } from '../peer/dialer';
+import { PeerDialer } from '../peer/dialer';
 import { prepareTls } from '../tls/prepare';
 import { EtcdServer } from '../etcdserver/server';
 import { createLogger } from './logger';
@@ -50,8 +50,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
     const others = parseInitialCluster(config.initialCluster).flatMap((m) => m.peerUrls).filter((u) => !mine.has(u));
     join = await fetchMembership(others, new PeerDialer(tls.peer, log));
   }
-  // The member's peer transport takes the peer TLS from here (see peer/dialer.ts).
-  const server = withPeerTls(tls.peer, () => new EtcdServer(config, log, fatal, join));
+  const server = new EtcdServer(config, log, fatal, join, tls.peer);
   const grpcServer: grpc.Server = createGrpcServer(server, server.pipeline, log);
   const listeners = new ClientListeners(grpcServer, createClientRouter(clientHttpMember(server), log), log, tls.client);
   const endpoints: string[] = [];

@@ -9,7 +9,9 @@
 //   members_removed  (empty: we keep no record of removed IDs)
 //   cluster          clusterVersion -> "3.5.0"; downgrade -> {"target-version":"3.4.0","enabled":true}
 //                    once a downgrade was ever enabled (after a cancel: "" and false, as etcd 3.5)
-//   auth             authRevision -> u64 BE 1 (a fresh etcd's auth store); authUsers, authRoles empty
+//   auth             authEnabled -> 1 byte (once auth was ever enabled or disabled), authRevision
+//                    -> u64 BE; authUsers name -> authpb.User; authRoles name -> authpb.Role: the
+//                    auth store's rows as they are (auth/auth-tables.ts keeps etcd's records)
 // Sources read: etcd v3.4 mvcc/kvstore.go, kv_txn, revision.go; lease/lessor.go persistTo and
 // leasepb/lease.proto; etcdserver/api/v3alarm/alarms.go; etcdserver/api/membership/store.go
 // (mustSaveMemberToBackend, backendMemberKey, mustSaveClusterVersionToBackend; etcd v3.5's
@@ -18,6 +20,7 @@
 // rebuilds members from its flags, so the membership buckets only inform `snapshot status`).
 // Everything is read from ONE pinned view and each bucket's entries() can be called again with
 // the same result (the writer's two passes). Never writes.
+import type { AuthBuckets } from '../auth/auth-store';
 import type { ReadView } from '../backend/backend';
 import type { MvccStore } from '../mvcc/store';
 import { keyBucketEntry, revisionKey } from '../mvcc/hash';
@@ -31,6 +34,7 @@ export interface EtcdLayoutSources {
   lessor: { exportLeases(view: ReadView): [string, number][] };
   alarms: { exportJson(view: ReadView): string };
   membership: { storedJson(view?: ReadView): string };
+  auth: { exportBuckets(view: ReadView): AuthBuckets };
   appliedIndex(view: ReadView): number;
 }
 
@@ -87,11 +91,12 @@ export function etcdLayout(src: EtcdLayoutSources, view: ReadView): EtcdLayout {
       }
     },
   };
+  const auth = src.auth.exportBuckets(view);
   const buckets = [
     fixed('alarm', alarms),
-    fixed('auth', [[Buffer.from('authRevision'), u64(1)]]),
-    fixed('authRoles', []),
-    fixed('authUsers', []),
+    fixed('auth', auth.auth),
+    fixed('authRoles', auth.authRoles),
+    fixed('authUsers', auth.authUsers),
     fixed('cluster', cluster),
     keyBucket,
     fixed('lease', leases),

@@ -2,8 +2,10 @@
 // `etcdctl snapshot save`, or from etcd-ts) into an etcd-ts data dir, and the file's summary as
 // etcdctl prints it. What a restore keeps, as etcdctl's (clientv3/snapshot/v3_snapshot.go):
 // every row of the `key` bucket (so the same keys, values, revisions and versions), the compacted
-// revision from `meta`, the leases of `lease`, the alarms of `alarm` and the downgrade record of
-// `cluster` (etcdutl 3.5 trims only the members buckets); the members come from the flags as a new
+// revision from `meta`, the leases of `lease`, the alarms of `alarm`, the downgrade record of
+// `cluster`, and the auth state of `auth`, `authUsers` and `authRoles` (users keep their bcrypt
+// hashes, so their passwords still work; etcdutl 3.5 trims only the members buckets); the members
+// come from the flags as a new
 // cluster (the file's members buckets are ignored), and Raft starts afresh.
 // Never half-written: the trailer is checked first, the data dir is built in a temp dir beside
 // the target and renamed into place only when complete (removed on any failure), and an existing
@@ -11,6 +13,8 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AlarmStore } from '../alarm/alarm-store';
+import { AuthStore } from '../auth/auth-store';
+import { authBucketsFrom } from '../auth/auth-tables';
 import { Backend } from '../backend/backend';
 import { Lessor } from '../lease/lessor';
 import { parseDowngradeInfo, parseSemver, type DowngradeInfo } from '../membership/downgrade';
@@ -81,6 +85,8 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoreResult>
     const leases = readLeases(reader);
     const alarmJson = readAlarms(reader);
     const downgrade = readDowngrade(reader);
+    const auth = authBucketsFrom((name) => reader.bucket(name)?.entries());
+    const authStore = new AuthStore(backend);
     const b = backend;
     const result = b.transaction((): RestoreResult => {
       const counted = { versions: 0, lastMain: 0 };
@@ -93,6 +99,7 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoreResult>
       lessor.importState(leases, mvcc.liveLeases());
       alarms.restore(alarmJson);
       if (downgrade !== undefined) membership.setDowngradeInfo(downgrade);
+      authStore.restoreBuckets(auth);
       return { revision, compacted, versions: counted.versions, leases: leases.length };
     });
     await b.close();

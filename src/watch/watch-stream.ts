@@ -83,9 +83,17 @@ export class WatchStream implements WatchSink {
     return this.watchers.size;
   }
 
+  /**
+   * A create refused before it got here (auth: etcd's isWatchPermitted): created and canceled at
+   * once, with watch ID -1 and the reason, as etcd answers it; the stream goes on.
+   */
+  refuse(reason: string): void {
+    this.out.send({ watchId: INVALID_WATCH_ID, revision: this.store.rev(), created: true, canceled: true, cancelReason: reason, events: [], prevKv: false });
+  }
+
   create(req: CreateRequest): void {
+    const refuse = (reason: string): void => this.refuse(reason);
     const rev = this.store.rev();
-    const refuse = (reason: string): void => this.out.send({ watchId: INVALID_WATCH_ID, revision: rev, created: true, canceled: true, cancelReason: reason, events: [], prevKv: false });
     // An empty key is the smallest key; a range end of "\0" means every key from key on.
     const key = req.key.length === 0 ? Buffer.from([0]) : req.key;
     const end: WatchEnd = rangeEnd(req.rangeEnd);

@@ -160,6 +160,9 @@ async function waitReady(endpoint: string, proc: ChildProcess, stderr: () => str
         await call(client, 'Range', { key: Buffer.from('health-probe'), serializable: true }, 1000);
         return;
       } catch (e) {
+        // With auth enabled (a restart, a restored store) the member answers, without a token, with
+        // an auth refusal: it is serving.
+        if (/user name is empty|permission denied/.test((e as grpc.ServiceError).details ?? '')) return;
         if (Date.now() > deadline) throw new Error(`${name} did not become ready: ${String(e)}\n${stderr()}`);
         await new Promise((r) => setTimeout(r, 50));
       }
