@@ -5,6 +5,10 @@
 // 5 s of the fault being lifted, HashKV must agree on every member, and leases that are over must
 // have lost their keys. The seed is in the test name; a failure prints the command that replays
 // it and the output dir (history.json, report.txt, member logs). ROBUSTNESS_SEED=<seed> picks it.
+// The seed also picks the mode, so that CI covers both over its runs at one run's cost: an even
+// seed runs plaintext without auth, an odd one over TLS (client and peer certificates) with auth
+// enabled (clients with tokens). ROBUSTNESS_TLS=0|1 and ROBUSTNESS_AUTH=0|1 override it; the mode
+// is in the test name.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -12,6 +16,10 @@ import { FAULT_KINDS } from './robustness/faults';
 import { cleanupAll, runRobustness, type RunResult } from './robustness/run';
 
 const SEED = process.env.ROBUSTNESS_SEED !== undefined ? Number(process.env.ROBUSTNESS_SEED) : Math.floor(Math.random() * 2 ** 31);
+const SECURED = SEED % 2 === 1;
+const TLS = process.env.ROBUSTNESS_TLS !== undefined ? process.env.ROBUSTNESS_TLS === '1' : SECURED;
+const AUTH = process.env.ROBUSTNESS_AUTH !== undefined ? process.env.ROBUSTNESS_AUTH === '1' : SECURED;
+const MODE = `${TLS ? 'TLS' : 'plain'}${AUTH ? ' + auth' : ''}`;
 
 describe('robustness (short)', () => {
   after(async () => {
@@ -19,9 +27,11 @@ describe('robustness (short)', () => {
     await cleanupAll();
   });
 
-  test(`every fault kind, live after each, all checkers ok (seed ${SEED})`, { timeout: 6 * 60_000 }, async () => {
+  test(`every fault kind, live after each, all checkers ok (${MODE}, seed ${SEED})`, { timeout: 6 * 60_000 }, async () => {
     const r: RunResult = await runRobustness({
       seed: SEED,
+      tls: TLS,
+      auth: AUTH,
       // With everyKindFirst the run lasts until every kind ran (about 150 s); this is the least.
       durationMs: 60_000,
       everyKindFirst: true,

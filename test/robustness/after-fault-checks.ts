@@ -10,7 +10,7 @@ import { auditLeases, LeaseClock } from './lease-audit';
 import type { LeaseStressClient } from './lease-stress';
 import { sleep } from './prng';
 import { now, type Recorder } from './recorder';
-import { errorText, once, type Msg } from './rpc';
+import { errorText, type Msg } from './rpc';
 
 const HASH_ATTEMPTS = 8;
 
@@ -30,10 +30,10 @@ type HashOutcome = { ok: true; text: string } | { ok: false; mismatch?: string; 
 /** One HashKV comparison at the lowest current revision. */
 async function compareHashes(cluster: ClusterControl): Promise<HashOutcome> {
   const members = cluster.members;
-  const revs = await Promise.all(members.map((m) => once('KV', m.endpoint, 'Range', { key: Buffer.from('health'), serializable: true }, 3000).then((r) => Number(r.header.revision), () => undefined)));
+  const revs = await Promise.all(members.map((m) => cluster.access.once('KV', m.endpoint, 'Range', { key: Buffer.from('health'), serializable: true }, 3000).then((r) => Number(r.header.revision), () => undefined)));
   if (revs.some((r) => r === undefined)) return { ok: false, why: `no revision from ${members.filter((_, i) => revs[i] === undefined).map((m) => m.name).join(',')}` };
   const revision = Math.min(...(revs as number[]));
-  const hashes = await Promise.all(members.map((m) => once('Maintenance', m.endpoint, 'HashKV', { revision }, 10_000).then((h: Msg) => h, (e: unknown) => errorText(e))));
+  const hashes = await Promise.all(members.map((m) => cluster.access.once('Maintenance', m.endpoint, 'HashKV', { revision }, 10_000).then((h: Msg) => h, (e: unknown) => errorText(e))));
   const failed = hashes.map((h, i) => (typeof h === 'string' ? `${members[i].name}: ${h}` : '')).filter((s) => s !== '');
   if (failed.length > 0) return { ok: false, why: `HashKV at ${revision}: ${failed.join('; ')}` };
   const got = hashes as Msg[];

@@ -1,19 +1,24 @@
 // The cluster under test: members on loopback, each with its own data dir, peer traffic through a
 // TCP-level fault proxy (test/helpers/tcp-fault-proxy.ts) in front of every member, which cuts,
 // blackholes or delays chosen links as a network does (it tells the dialing member by its pid:
-// member-pids.ts). Built from the same pieces as test/helpers/cluster.ts (startServer, the proxy,
-// etcd's member IDs), plus what a robustness run needs on top: SIGSTOP / SIGCONT, graceful
-// restarts, link faults of any set of members, leader lookups, health waits over all members or
-// some, unexpected exits noticed. Membership changes are in member-changes.ts.
+// member-pids.ts). Built from the same pieces as test/helpers/cluster.ts (the proxy, etcd's member
+// IDs; processes started by startServer), plus what a robustness run needs on top:
+// SIGSTOP / SIGCONT, graceful restarts, link faults of any set of members, leader lookups, health
+// waits over all members or some, unexpected exits noticed. Membership changes are in
+// member-changes.ts. With --tls every URL is https and the members get the run's certificates
+// (security.ts); every call the harness makes goes through `access` (access.ts: credentials and,
+// with --auth, tokens).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memberId } from '../../src/server/ids';
 import { TcpFaultProxy, type LinkFault } from '../helpers/tcp-fault-proxy';
 import { freePorts, startServer, type ServerProcess } from '../helpers/server-process';
+import type { Access } from './access';
 import { MemberPids } from './member-pids';
 import { now, type Recorder } from './recorder';
-import { errorText, once, type Msg } from './rpc';
+import { errorText, type Msg } from './rpc';
+import type { RunSecurity } from './security';
 import { sleep } from './prng';
 
 const TOKEN = 'robustness';
@@ -55,15 +60,23 @@ export class ClusterControl {
   lastUnhealthy: { atMs: number; text: string }[] = [];
   /** Running member processes, for the proxies to tell senders apart. */
   readonly pids = new MemberPids((name) => this.members.find((m) => m.name === name)?.id);
+  /** How every call of the harness reaches the members (credentials, tokens). */
+  readonly access: Access;
+  /** Flags every member gets: the run's TLS flags, then extraArgs (--member-arg last, so they win). */
+  private readonly memberArgs: string[];
 
   private constructor(
     readonly root: string,
-    private readonly extraArgs: string[],
+    extraArgs: string[],
     private readonly rec: Recorder,
-  ) {}
+    security: RunSecurity,
+  ) {
+    this.access = security.access;
+    this.memberArgs = [...security.memberArgs, ...extraArgs];
+  }
 
-  static async start(size: number, extraArgs: string[], rec: Recorder): Promise<ClusterControl> {
-    const c = new ClusterControl(mkdtempSync(join(tmpdir(), 'etcd-ts-robustness-')), extraArgs, rec);
+  static async start(size: number, extraArgs: string[], rec: Recorder, security: RunSecurity): Promise<ClusterControl> {
+    const c = new ClusterControl(mkdtempSync(join(tmpdir(), 'etcd-ts-robustness-')), extraArgs, rec, security);
     try {
       const created: Member[] = [];
       for (let i = 0; i < size; i++) created.push(await c.createMember());
@@ -83,7 +96,7 @@ export class ClusterControl {
     const [clientPort, peerPort, proxyPort] = await freePorts(3);
     const proxy = new TcpFaultProxy(peerPort, this.pids.senders);
     await proxy.start(proxyPort);
-    const peerUrl = `http://127.0.0.1:${proxyPort}`;
+    const peerUrl = `${this.access.scheme}://127.0.0.1:${proxyPort}`;
     const name = `m${this.nextName++}`;
     return {
       name,
@@ -123,14 +136,16 @@ export class ClusterControl {
         const proc = await this.pids.whileStarting(() => startServer({
           dataDir: m.dataDir,
           port: m.clientPort,
+          scheme: this.access.scheme,
+          clientTls: this.access.tls?.files,
           args: [
             '--name', m.name,
-            '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
+            '--listen-peer-urls', `${this.access.scheme}://127.0.0.1:${m.peerPort}`,
             '--initial-advertise-peer-urls', m.peerUrl,
             '--initial-cluster', m.initialCluster,
             '--initial-cluster-state', m.clusterState,
             '--initial-cluster-token', TOKEN,
-            ...this.extraArgs,
+            ...this.memberArgs,
           ],
         }));
         this.pids.register(proc.proc.pid, m.id);
@@ -235,7 +250,7 @@ export class ClusterControl {
 
   async status(m: Member, timeoutMs = 2000): Promise<Msg | undefined> {
     try {
-      return await once('Maintenance', m.endpoint, 'Status', {}, timeoutMs);
+      return await this.access.once('Maintenance', m.endpoint, 'Status', {}, timeoutMs);
     } catch {
       return undefined;
     }
@@ -276,7 +291,7 @@ export class ClusterControl {
           const reads = await Promise.all(
             members.map(async (m) => {
               try {
-                await once('KV', m.endpoint, 'Range', { key: Buffer.from('health') }, 2000);
+                await this.access.once('KV', m.endpoint, 'Range', { key: Buffer.from('health') }, 2000);
                 return undefined;
               } catch (e) {
                 return `${m.name}: ${errorText(e)}`;
@@ -299,7 +314,7 @@ export class ClusterControl {
   async memberList(): Promise<Msg[] | undefined> {
     for (const ep of this.liveEndpoints()) {
       try {
-        return (await once('Cluster', ep, 'MemberList', {}, 3000)).members as Msg[];
+        return (await this.access.once('Cluster', ep, 'MemberList', {}, 3000)).members as Msg[];
       } catch {
         // next
       }

@@ -5,7 +5,7 @@ import { seconds, type FaultFn } from './fault-context';
 import { readdMember, replaceMember } from './member-changes';
 import { sleep } from './prng';
 import { now } from './recorder';
-import { errorText, once } from './rpc';
+import { errorText } from './rpc';
 
 type ClusterApiKind = 'transfer-leader' | 'replace-member' | 'readd-member' | 'fuzz';
 
@@ -17,7 +17,7 @@ export const CLUSTER_API_FAULTS: Record<ClusterApiKind, FaultFn> = {
     const to = ctx.prng.pick(c.members.filter((m) => m !== leader));
     const f = ctx.begin(kind, to.name, `MoveLeader ${leader.name} -> ${to.name}`);
     try {
-      await once('Maintenance', leader.endpoint, 'MoveLeader', { targetID: to.id }, 10_000);
+      await c.access.once('Maintenance', leader.endpoint, 'MoveLeader', { targetID: to.id }, 10_000);
       ctx.lifted();
       const t0 = now();
       let seen = await c.leader();

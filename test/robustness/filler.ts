@@ -17,7 +17,7 @@ class FillWriter extends Caller {
       if (!this.ensureEndpoint()) return;
       const key = this.prng.pick(FILLER_KEYS);
       const value = `f${this.id}-${this.n++}`;
-      const { call } = await this.call({ type: 'put', key, value }, (ep) => unary(this.clients.get('KV', ep), 'Put', { key: bytes(key), value: bytes(value) }, this.o.timeoutMs), (r) => ({ revision: Number(r.header.revision) }));
+      const { call } = await this.call({ type: 'put', key, value }, (ep, md) => unary(this.clients.get('KV', ep), 'Put', { key: bytes(key), value: bytes(value) }, this.o.timeoutMs, md), (r) => ({ revision: Number(r.header.revision) }));
       if (call.outcome === 'ok') progress.ok++;
     }
   }

@@ -5,12 +5,12 @@ import type { ClusterControl } from './cluster-control';
 import type { History } from './history';
 import { sleep } from './prng';
 import { now, type Recorder } from './recorder';
-import { errorText, once, str, type Msg } from './rpc';
+import { errorText, str, type Msg } from './rpc';
 
 export async function leasesLeft(cluster: ClusterControl): Promise<string[]> {
   for (const ep of cluster.liveEndpoints()) {
     try {
-      const r = await once('Lease', ep, 'LeaseLeases', {}, 3000);
+      const r = await cluster.access.once('Lease', ep, 'LeaseLeases', {}, 3000);
       return ((r.leases as Msg[]) ?? []).map((l) => String(l.ID));
     } catch {
       // next
@@ -35,7 +35,7 @@ export async function finalRead(cluster: ClusterControl, rec: Recorder, catchUpM
     const ep = cluster.liveEndpoints()[attempt % cluster.liveEndpoints().length];
     let r: Msg;
     try {
-      r = await once('KV', ep, 'Range', { key: Buffer.from([0]), range_end: Buffer.from([0]) }, 5000);
+      r = await cluster.access.once('KV', ep, 'Range', { key: Buffer.from([0]), range_end: Buffer.from([0]) }, 5000);
     } catch (e) {
       lastWhy = `final read on ${ep}: ${errorText(e)}`;
       await sleep(1000);
@@ -51,7 +51,7 @@ export async function finalRead(cluster: ClusterControl, rec: Recorder, catchUpM
       let rev = 0;
       while (now() - t0 < catchUpMs) {
         try {
-          rev = Number((await once('KV', m.endpoint, 'Range', { key: Buffer.from('health'), serializable: true }, 2000)).header.revision);
+          rev = Number((await cluster.access.once('KV', m.endpoint, 'Range', { key: Buffer.from('health'), serializable: true }, 2000)).header.revision);
           if (rev >= revision) break;
         } catch {
           // retry
@@ -63,13 +63,13 @@ export async function finalRead(cluster: ClusterControl, rec: Recorder, catchUpM
         continue;
       }
       try {
-        const h = await once('Maintenance', m.endpoint, 'HashKV', { revision }, 10_000);
+        const h = await cluster.access.once('Maintenance', m.endpoint, 'HashKV', { revision }, 10_000);
         hashes.push(`${m.name}: hash ${h.hash} at ${h.hash_revision} (compacted ${h.compact_revision})`);
       } catch (e) {
         behind += `${m.name} HashKV: ${errorText(e)}; `;
       }
     }
-    const again = await once('KV', ep, 'Range', { key: Buffer.from('health') }, 5000).catch(() => undefined);
+    const again = await cluster.access.once('KV', ep, 'Range', { key: Buffer.from('health') }, 5000).catch(() => undefined);
     const moved = again !== undefined && Number(again.header.revision) !== revision;
     if (moved) {
       lastWhy = `revision moved from ${revision} to ${again?.header.revision} after the final read`;

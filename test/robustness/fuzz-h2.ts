@@ -1,8 +1,11 @@
 // The fuzzer's transport side: gRPC calls over node:http2 with full control of headers and DATA
 // bytes (so frames can be wrong), raw HTTP/2 frames over TCP (so the protocol itself can be
-// wrong), and the tally of what was sent and what came back.
+// wrong), and the tally of what was sent and what came back. Given the run's TLS material (a
+// --tls run), both speak TLS (ALPN h2, the client certificate presented) under the same bytes.
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { TlsPems } from './access';
 
 export const STATUS_NAMES = [
   'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
@@ -64,13 +67,14 @@ export interface SessionHandle {
   action: number;
 }
 
-/** A client session; its errors are counted (per class) instead of thrown. */
-export function openSession(endpoint: string, tally: Tally, cls: string, action: number): SessionHandle {
-  const session = connect(`http://${endpoint}`, {
+/** A client session (over TLS when given `pems`); its errors are counted (per class) instead of thrown. */
+export function openSession(endpoint: string, tally: Tally, cls: string, action: number, pems?: TlsPems): SessionHandle {
+  const session = connect(`${pems === undefined ? 'http' : 'https'}://${endpoint}`, {
     // Storms open up to 500 streams on one session: do not let the client cap them at 100
     // before the server's SETTINGS arrive, nor refuse them for its own memory accounting.
     peerMaxConcurrentStreams: 1000,
     maxSessionMemory: 256,
+    ...(pems === undefined ? {} : { ca: pems.ca, cert: pems.cert, key: pems.key }),
   });
   const h: SessionHandle = { session, dead: false, cls, action };
   session.on('error', (e: NodeJS.ErrnoException) => {
@@ -246,10 +250,10 @@ export function hpackLiteral(name: string, value: string | Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x00]), hpackInt(n.length, 7), n, hpackInt(v.length, 7), v]);
 }
 
-export function grpcHeaderBlock(path: string, authority: string): Buffer {
+export function grpcHeaderBlock(path: string, authority: string, scheme: 'http' | 'https' = 'http'): Buffer {
   return Buffer.concat([
     hpackLiteral(':method', 'POST'),
-    hpackLiteral(':scheme', 'http'),
+    hpackLiteral(':scheme', scheme),
     hpackLiteral(':path', path),
     hpackLiteral(':authority', authority),
     hpackLiteral('content-type', 'application/grpc'),
@@ -258,15 +262,16 @@ export function grpcHeaderBlock(path: string, authority: string): Buffer {
 }
 
 /**
- * Writes raw bytes on a fresh TCP connection and reads for waitMs: what the server said
- * (HTTP/1 status, GOAWAY / RST_STREAM codes, grpc answer) or that it just closed.
+ * Writes raw bytes on a fresh TCP connection (a TLS one, ALPN h2, when given `pems`) and reads
+ * for waitMs: what the server said (HTTP/1 status, GOAWAY / RST_STREAM codes, grpc answer) or
+ * that it just closed.
  */
-export function rawExchange(endpoint: string, chunks: Buffer[], waitMs: number, tally: Tally): Promise<string> {
+export function rawExchange(endpoint: string, chunks: Buffer[], waitMs: number, tally: Tally, pems?: TlsPems): Promise<string> {
   const idx = endpoint.lastIndexOf(':');
   const host = endpoint.slice(0, idx).replace(/^\[|\]$/g, '');
   const port = Number(endpoint.slice(idx + 1));
   return new Promise((resolve) => {
-    const sock = net.connect({ host, port });
+    const sock = pems === undefined ? net.connect({ host, port }) : tls.connect({ host, port, ca: pems.ca, cert: pems.cert, key: pems.key, ALPNProtocols: ['h2'] });
     const got: Buffer[] = [];
     let closed = false;
     let err: string | undefined;
@@ -285,7 +290,7 @@ export function rawExchange(endpoint: string, chunks: Buffer[], waitMs: number, 
       resolve(classifyRaw(Buffer.concat(got), closed, err));
     };
     const timer = setTimeout(finish, waitMs);
-    sock.on('connect', () => {
+    sock.on(pems === undefined ? 'connect' : 'secureConnect', () => {
       for (const c of chunks) {
         if (sock.destroyed) break;
         tally.frames++;

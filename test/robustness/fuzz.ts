@@ -1,5 +1,7 @@
 // A seeded fuzzer for an etcd v3 gRPC endpoint: for a while it throws bad input at the client
-// port over plaintext HTTP/2 and counts what the server answers. Input classes:
+// port over HTTP/2 (plaintext, or TLS with options.tls) and counts what the server answers.
+// It sends no auth token: with auth on, what it sends is refused for want of one as well.
+// Input classes:
 //   valid / mutated / cross-type / random   protobuf bodies for KV Range/Put/DeleteRange/Txn,
 //                       Watch, LeaseGrant/LeaseKeepAlive, Cluster MemberList, Maintenance Status:
 //                       bit flips, truncation, extension, wrong length prefixes and wire types,
@@ -32,12 +34,14 @@
 // MoveLeader, Auth. With options.etcd34 the input that panics etcd 3.4 itself is left out.
 //
 // CLI: node dist/test/robustness/fuzz.js HOST:PORT[,HOST:PORT...] SEED DURATION_MS [ACTION]
+import { readFileSync } from 'node:fs';
 import { constants, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import { gzipSync, deflateSync } from 'node:zlib';
 import {
   FUZZ_PREFIX, METHODS, METHOD_NAMES, READ_ONLY, Rng, deepTxn, encode, grpcFrame, knownPaths, makeSafe, mutate, safeData, seedRequest,
   tag, varint, type MethodName,
 } from './fuzz-proto';
+import type { TlsPems } from './access';
 import {
   FLAG, FRAME, PREFACE, STATUS_NAMES, Tally, grpcHeaderBlock, grpcHeaders, h2Frame, hpackInt, hpackLiteral, openSession, rawExchange, runStream, type SessionHandle,
   type StreamSpec,
@@ -82,6 +86,8 @@ export interface FuzzOptions {
    * outside the enum; see fuzz-proto.ts badSortTarget). etcd-ts gets all of it.
    */
   etcd34?: boolean;
+  /** The endpoints serve TLS: connect with this CA and client certificate (ALPN h2). */
+  tls?: TlsPems;
 }
 
 const MIB = 1024 * 1024;
@@ -101,6 +107,7 @@ interface Ctx {
   endAt: number;
   maxRequestBytes: number;
   etcd34: boolean;
+  tls: TlsPems | undefined;
   /** One long-lived session per endpoint per worker. */
   sessions: Map<string, SessionHandle>;
 }
@@ -115,7 +122,7 @@ export async function runFuzz(endpoints: string[], seed: number, durationMs: num
     try {
       while (Date.now() < endAt) {
         const i = shared.next++;
-        const ctx: Ctx = { seed, endpoints, tally, endAt, maxRequestBytes: options.maxRequestBytes ?? 1.5 * MIB, etcd34: options.etcd34 === true, sessions };
+        const ctx: Ctx = { seed, endpoints, tally, endAt, maxRequestBytes: options.maxRequestBytes ?? 1.5 * MIB, etcd34: options.etcd34 === true, tls: options.tls, sessions };
         await runAction(ctx, i, shared);
       }
     } finally {
@@ -132,7 +139,7 @@ export async function runFuzzAction(endpoint: string, seed: number, index: numbe
   const sessions = new Map<string, SessionHandle>();
   const shared = { next: 0, oversizeLeft: OVERSIZE_BUDGET, stormBusy: false };
   try {
-    await runAction({ seed, endpoints: [endpoint], tally, endAt: Date.now() + 60_000, maxRequestBytes: options.maxRequestBytes ?? 1.5 * MIB, etcd34: options.etcd34 === true, sessions }, index, shared);
+    await runAction({ seed, endpoints: [endpoint], tally, endAt: Date.now() + 60_000, maxRequestBytes: options.maxRequestBytes ?? 1.5 * MIB, etcd34: options.etcd34 === true, tls: options.tls, sessions }, index, shared);
   } finally {
     for (const h of sessions.values()) h.session.destroy();
   }
@@ -210,7 +217,7 @@ function session(a: Act, cls: string): SessionHandle {
   let h = a.ctx.sessions.get(a.endpoint);
   if (h === undefined || h.dead || h.session.closed || h.session.destroyed) {
     h?.session.destroy();
-    h = openSession(a.endpoint, a.ctx.tally, cls, a.index);
+    h = openSession(a.endpoint, a.ctx.tally, cls, a.index, a.ctx.tls);
     a.ctx.sessions.set(a.endpoint, h);
   }
   h.cls = cls;
@@ -468,7 +475,7 @@ async function abort(a: Act): Promise<void> {
   const base = { headers: grpcHeaders(METHODS[method].path), end: false, waitMs: 1000 };
   switch (sub) {
     case 'half-frame-destroy': {
-      const h = openSession(a.endpoint, a.ctx.tally, cls, a.index);
+      const h = openSession(a.endpoint, a.ctx.tally, cls, a.index, a.ctx.tls);
       await send(a, cls, { ...base, writes: [half], abort: 'destroy' }, h);
       return;
     }
@@ -483,7 +490,7 @@ async function abort(a: Act): Promise<void> {
       return;
     case 'destroy-with-inflight': {
       // Many complete calls in flight, then the TCP connection goes: the server must drop them all.
-      const h = openSession(a.endpoint, a.ctx.tally, cls, a.index);
+      const h = openSession(a.endpoint, a.ctx.tally, cls, a.index, a.ctx.tls);
       const n = rng.pick([10, 50, 200]);
       const calls: Promise<string>[] = [];
       let dropped = false;
@@ -504,7 +511,7 @@ async function abort(a: Act): Promise<void> {
       if (b === undefined) return;
       const f = grpcFrame(b);
       const useOwn = rng.chance(0.5);
-      const h = useOwn ? openSession(a.endpoint, a.ctx.tally, cls, a.index) : session(a, cls);
+      const h = useOwn ? openSession(a.endpoint, a.ctx.tally, cls, a.index, a.ctx.tls) : session(a, cls);
       await send(a, cls, { headers: grpcHeaders(METHODS[m].path), writes: [f, f.subarray(0, rng.range(1, f.length - 1))], end: false, waitMs: 500, abort: useOwn ? 'destroy' : 'rst', bidi: true }, h);
       return;
     }
@@ -602,7 +609,8 @@ function u32(v: number): Buffer {
 async function rawH2(a: Act): Promise<void> {
   const { rng } = a;
   const rangeBody = encode('RangeRequest', { key: Buffer.from(`${FUZZ_PREFIX}raw`), serializable: true });
-  const headers = (sid: number, flags: number = FLAG.END_HEADERS): Buffer => h2Frame(FRAME.HEADERS, flags, sid, grpcHeaderBlock(METHODS.Range.path, a.endpoint));
+  const scheme = a.ctx.tls === undefined ? 'http' : 'https';
+  const headers = (sid: number, flags: number = FLAG.END_HEADERS): Buffer => h2Frame(FRAME.HEADERS, flags, sid, grpcHeaderBlock(METHODS.Range.path, a.endpoint, scheme));
   const data = (sid: number, flags: number = FLAG.END_STREAM): Buffer => h2Frame(FRAME.DATA, flags, sid, grpcFrame(rangeBody));
   const sub = rng.pick(['garbage', 'http1', 'bad-preface', 'random-frames', 'protocol-error', 'rapid-reset', 'continuation-flood', 'settings-flood', 'ping-flood', 'valid'] as const);
   let chunks: Buffer[];
@@ -678,7 +686,7 @@ async function rawH2(a: Act): Promise<void> {
       // A header block that never ends (CVE-2024-27316's pattern), bounded to ~1 MiB.
       const n = rng.pick([100, 1000, 10_000]);
       const cont = h2Frame(FRAME.CONTINUATION, 0, 1, hpackLiteral(`x-f${rng.int(10)}`, 'v'.repeat(90)));
-      chunks = [PREFACE, SETTINGS_EMPTY, h2Frame(FRAME.HEADERS, 0, 1, grpcHeaderBlock(METHODS.Range.path, a.endpoint)), Buffer.concat(Array.from({ length: n }, () => cont))];
+      chunks = [PREFACE, SETTINGS_EMPTY, h2Frame(FRAME.HEADERS, 0, 1, grpcHeaderBlock(METHODS.Range.path, a.endpoint, scheme)), Buffer.concat(Array.from({ length: n }, () => cont))];
       streams = 1;
       break;
     }
@@ -695,7 +703,7 @@ async function rawH2(a: Act): Promise<void> {
       break;
   }
   a.ctx.tally.streams += streams;
-  const outcome = await rawExchange(a.endpoint, chunks, rng.range(200, 500), a.ctx.tally);
+  const outcome = await rawExchange(a.endpoint, chunks, rng.range(200, 500), a.ctx.tally, a.ctx.tls);
   a.ctx.tally.add(`raw-h2/${sub}`, outcome, a.index);
 }
 
@@ -718,7 +726,7 @@ async function storm(a: Act): Promise<void> {
       const method = rng.weighted([['Watch', 3], ['LeaseKeepAlive', 1], ['Range', 1]] as const);
       const drop = rng.pick(['rst-all', 'destroy-sessions', 'half-close'] as const);
       const cls = `storm/${method}/${drop}`;
-      const sessions = Array.from({ length: Math.ceil(n / STORM_STREAMS_PER_SESSION) }, () => openSession(a.endpoint, a.ctx.tally, cls, a.index));
+      const sessions = Array.from({ length: Math.ceil(n / STORM_STREAMS_PER_SESSION) }, () => openSession(a.endpoint, a.ctx.tally, cls, a.index, a.ctx.tls));
       const open: ClientHttp2Stream[] = [];
       const firstAnswer = new Set<number>();
       let answered = 0;
@@ -776,9 +784,13 @@ async function storm(a: Act): Promise<void> {
 // --------------------------------------------------------------------------------------- CLI
 
 // node dist/test/robustness/fuzz.js HOST:PORT[,HOST:PORT...] SEED DURATION_MS [ACTION]
+// (FUZZ_TLS=CA.pem,CERT.pem,KEY.pem: the endpoints serve TLS; e.g. a --tls run's <out>/tls files)
 if (require.main === module) {
   const [eps, seedArg, durArg, actionArg] = process.argv.slice(2);
   const endpoints = (eps ?? '').split(',').filter((e) => e !== '');
-  const run = actionArg !== undefined ? runFuzzAction(endpoints[0], Number(seedArg), Number(actionArg)) : runFuzz(endpoints, Number(seedArg ?? 1), Number(durArg ?? 10_000));
+  const [caFile, certFile, keyFile] = (process.env.FUZZ_TLS ?? '').split(',').filter((f) => f !== '');
+  const files = keyFile !== undefined ? { ca: caFile, cert: certFile, key: keyFile } : undefined;
+  const options: FuzzOptions = files !== undefined ? { tls: { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key), files } } : {};
+  const run = actionArg !== undefined ? runFuzzAction(endpoints[0], Number(seedArg), Number(actionArg), options) : runFuzz(endpoints, Number(seedArg ?? 1), Number(durArg ?? 10_000), options);
   run.then((r) => console.log(JSON.stringify(r, null, 2)), (e) => (console.error(e), process.exit(1)));
 }

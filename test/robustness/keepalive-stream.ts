@@ -1,7 +1,8 @@
 // One client's LeaseKeepAlive stream to one member, used one renewal at a time: write the lease
 // ID, wait for the answer naming it. The stream is opened on first use and on a move to another
-// member, and dropped on any error or a renewal that is not answered in time (a stopped member
-// keeps the stream open and silent).
+// member or with another token (the metadata is the stream's, given when it opens), and dropped
+// on any error or a renewal that is not answered in time (a stopped member keeps the stream open
+// and silent).
 import * as grpc from '@grpc/grpc-js';
 import { newClient, type Msg } from './rpc';
 
@@ -9,6 +10,8 @@ type Duplex = grpc.ClientDuplexStream<Msg, Msg>;
 
 interface Open {
   ep: string;
+  /** The token the stream was opened with ('' for none). */
+  token: string;
   client: grpc.Client;
   stream: Duplex;
   pending?: { id: string; resolve: (m: Msg) => void; reject: (e: unknown) => void };
@@ -17,9 +20,12 @@ interface Open {
 export class KeepAliveStream {
   private open: Open | undefined;
 
-  /** One renewal of lease `id` over the stream to ep; rejects like a unary call would. */
-  renew(ep: string, id: string, timeoutMs: number): Promise<Msg> {
-    if (this.open === undefined || this.open.ep !== ep) this.start(ep);
+  constructor(private readonly credentials: grpc.ChannelCredentials) {}
+
+  /** One renewal of lease `id` over the stream to ep (opened with md); rejects like a unary call would. */
+  renew(ep: string, id: string, timeoutMs: number, md: grpc.Metadata): Promise<Msg> {
+    const token = String(md.get('token')[0] ?? '');
+    if (this.open === undefined || this.open.ep !== ep || this.open.token !== token) this.start(ep, token, md);
     const ka = this.open;
     if (ka === undefined) return Promise.reject(new Error('no keep-alive stream'));
     return new Promise<Msg>((resolve, reject) => {
@@ -38,11 +44,11 @@ export class KeepAliveStream {
     });
   }
 
-  private start(ep: string): void {
+  private start(ep: string, token: string, md: grpc.Metadata): void {
     this.close();
-    const client = newClient('Lease', ep);
-    const stream = (client as unknown as { LeaseKeepAlive: () => Duplex }).LeaseKeepAlive();
-    const ka: Open = { ep, client, stream };
+    const client = newClient('Lease', ep, this.credentials);
+    const stream = (client as unknown as { LeaseKeepAlive: (m: grpc.Metadata) => Duplex }).LeaseKeepAlive(md);
+    const ka: Open = { ep, token, client, stream };
     this.open = ka;
     const fail = (e: unknown): void => {
       if (this.open === ka) this.close();

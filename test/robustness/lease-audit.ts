@@ -11,7 +11,7 @@ import type { ClusterControl } from './cluster-control';
 import { LEASE_KEY_PREFIX, type TrackedLease } from './lease-stress';
 import { sleep } from './prng';
 import { now } from './recorder';
-import { once, str, type Msg } from './rpc';
+import { str, type Msg } from './rpc';
 
 /** The couple of seconds of slack on top of TTL + election timeout (expiry polls, a loaded machine). */
 const SLACK_MS = 2000;
@@ -83,7 +83,7 @@ async function keysByLease(cluster: ClusterControl): Promise<Map<string, string[
   let why = 'no live member';
   for (const ep of cluster.liveEndpoints()) {
     try {
-      const r = await once('KV', ep, 'Range', { key: Buffer.from(LEASE_KEY_PREFIX), range_end: prefixEnd(LEASE_KEY_PREFIX), keys_only: true }, 5000);
+      const r = await cluster.access.once('KV', ep, 'Range', { key: Buffer.from(LEASE_KEY_PREFIX), range_end: prefixEnd(LEASE_KEY_PREFIX), keys_only: true }, 5000);
       const out = new Map<string, string[]>();
       for (const kv of (r.kvs as Msg[]) ?? []) {
         const lease = String(kv.lease);

@@ -50,7 +50,7 @@ export class LeaseStressClient extends Caller {
   private n = 0;
   private seq = 0;
   private live: Plan[] = [];
-  private readonly ka = new KeepAliveStream();
+  private readonly ka = new KeepAliveStream(this.o.access.credentials);
   /** Leases whose keys the audit has yet to see gone, oldest first. */
   tracked: TrackedLease[] = [];
   /** Leases dropped from `tracked` unaudited (the bound was reached). */
@@ -102,7 +102,7 @@ export class LeaseStressClient extends Caller {
 
   private async grant(): Promise<void> {
     const ttl = this.prng.pick(TTLS_SEC);
-    const { call, res } = await this.call({ type: 'lease-grant', ttl }, (ep) => unary(this.clients.get('Lease', ep), 'LeaseGrant', { TTL: ttl, ID: 0 }, this.o.timeoutMs), (r) => ({ revision: Number(r.header.revision), lease: String(r.ID), ttl: Number(r.TTL) }));
+    const { call, res } = await this.call({ type: 'lease-grant', ttl }, (ep, md) => unary(this.clients.get('Lease', ep), 'LeaseGrant', { TTL: ttl, ID: 0 }, this.o.timeoutMs, md), (r) => ({ revision: Number(r.header.revision), lease: String(r.ID), ttl: Number(r.TTL) }));
     if (res === undefined || call.completeMs === undefined) return; // unknown: its ID is not known, it is never used
     const lease: TrackedLease = { id: String(res.ID), ttlSec: Math.max(ttl, Number(res.TTL)), keys: new Set(), renewedByMs: call.completeMs, abandoned: false };
     this.track(lease);
@@ -122,7 +122,7 @@ export class LeaseStressClient extends Caller {
     const value = `l${this.id}-${this.n++}`;
     p.keysToPut = Math.max(0, p.keysToPut - 1);
     p.lease.keys.add(key);
-    const { call } = await this.call({ type: 'put', key, value, lease: p.lease.id }, (ep) => unary(this.clients.get('KV', ep), 'Put', { key: bytes(key), value: bytes(value), lease: p.lease.id }, this.o.timeoutMs), (r) => ({ revision: Number(r.header.revision) }));
+    const { call } = await this.call({ type: 'put', key, value, lease: p.lease.id }, (ep, md) => unary(this.clients.get('KV', ep), 'Put', { key: bytes(key), value: bytes(value), lease: p.lease.id }, this.o.timeoutMs, md), (r) => ({ revision: Number(r.header.revision) }));
     if (call.outcome === 'fail' && /lease not found/.test(call.error ?? '')) this.abandon(p);
     // An expire-fated lease is left alone once its keys are in.
     else if (p.fate === 'expire' && p.keysToPut === 0) this.abandon(p);
@@ -130,7 +130,7 @@ export class LeaseStressClient extends Caller {
 
   private async keepAlive(p: Plan): Promise<void> {
     const l = p.lease;
-    const { call, res } = await this.call({ type: 'lease-keepalive', lease: l.id }, (ep) => this.ka.renew(ep, l.id, this.o.timeoutMs), (r) => ({ revision: Number(r.header?.revision ?? 0), ttl: Number(r.TTL) }));
+    const { call, res } = await this.call({ type: 'lease-keepalive', lease: l.id }, (ep, md) => this.ka.renew(ep, l.id, this.o.timeoutMs, md), (r) => ({ revision: Number(r.header?.revision ?? 0), ttl: Number(r.TTL) }));
     if (res !== undefined && call.completeMs !== undefined) {
       if (Number(res.TTL) <= 0) return this.abandon(p); // already expired
       l.renewedByMs = Math.max(l.renewedByMs, call.completeMs);
@@ -143,7 +143,7 @@ export class LeaseStressClient extends Caller {
 
   private async revoke(p: Plan): Promise<void> {
     const l = p.lease;
-    const { call } = await this.call({ type: 'lease-revoke', lease: l.id }, (ep) => unary(this.clients.get('Lease', ep), 'LeaseRevoke', { ID: l.id }, this.o.timeoutMs), (r) => ({ revision: Number(r.header.revision) }));
+    const { call } = await this.call({ type: 'lease-revoke', lease: l.id }, (ep, md) => unary(this.clients.get('Lease', ep), 'LeaseRevoke', { ID: l.id }, this.o.timeoutMs, md), (r) => ({ revision: Number(r.header.revision) }));
     if (call.outcome === 'ok') l.revokedMs = call.completeMs;
     // Failed (not found: it expired) or unknown (then it expires unless the revoke took effect).
     this.abandon(p);
@@ -153,7 +153,7 @@ export class LeaseStressClient extends Caller {
     const serializable = this.prng.chance(0.3);
     await this.call(
       { type: 'get', key, serializable },
-      (ep) => unary(this.clients.get('KV', ep), 'Range', { key: bytes(key), serializable }, this.o.timeoutMs),
+      (ep, md) => unary(this.clients.get('KV', ep), 'Range', { key: bytes(key), serializable }, this.o.timeoutMs, md),
       (r) => {
         const kvs = (r.kvs as Msg[]) ?? [];
         return { revision: Number(r.header.revision), value: kvs.length > 0 ? str(kvs[0].value) : null, modRevision: kvs.length > 0 ? Number(kvs[0].mod_revision) : 0 };

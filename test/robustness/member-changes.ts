@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import type { ClusterControl, Member } from './cluster-control';
 import { sleep } from './prng';
 import { now } from './recorder';
-import { errorText, once } from './rpc';
+import { errorText } from './rpc';
 
 /** Removes victim and waits until its process is gone (it stops by itself, as etcd's; else SIGKILL). */
 async function remove(c: ClusterControl, victim: Member, pickEndpoint: () => string, steps: string[]): Promise<void> {
@@ -20,7 +20,7 @@ async function remove(c: ClusterControl, victim: Member, pickEndpoint: () => str
   await retry(`remove ${victim.name}`, 30_000, async () => {
     const ep = pickEndpoint();
     try {
-      await once('Cluster', ep, 'MemberRemove', { ID: victim.id }, 5000);
+      await c.access.once('Cluster', ep, 'MemberRemove', { ID: victim.id }, 5000);
       return true;
     } catch (e) {
       if (/member not found/.test(errorText(e))) return true;
@@ -41,7 +41,7 @@ async function add(c: ClusterControl, name: string, peerUrl: string, asLearner: 
   return retry(`add ${name}`, 30_000, async () => {
     const ep = pickEndpoint();
     try {
-      const r = await once('Cluster', ep, 'MemberAdd', { peerURLs: [peerUrl], isLearner: asLearner }, 5000);
+      const r = await c.access.once('Cluster', ep, 'MemberAdd', { peerURLs: [peerUrl], isLearner: asLearner }, 5000);
       return String(r.member.ID);
     } catch (e) {
       if (/Peer URLs already exists/.test(errorText(e))) {
@@ -55,12 +55,12 @@ async function add(c: ClusterControl, name: string, peerUrl: string, asLearner: 
   });
 }
 
-async function promote(m: Member, pickEndpoint: () => string): Promise<number> {
+async function promote(c: ClusterControl, m: Member, pickEndpoint: () => string): Promise<number> {
   let tries = 0;
   await retry(`promote ${m.name}`, 60_000, async () => {
     tries++;
     try {
-      await once('Cluster', pickEndpoint(), 'MemberPromote', { ID: m.id }, 5000);
+      await c.access.once('Cluster', pickEndpoint(), 'MemberPromote', { ID: m.id }, 5000);
       return true;
     } catch (e) {
       if (/can only promote a learner member$/.test(errorText(e))) return true;
@@ -86,7 +86,7 @@ export async function replaceMember(c: ClusterControl, victim: Member, asLearner
   c.members.push(m);
   await c.startMember(m);
   steps.push(`${m.name} (${m.id}) added${asLearner ? ' as a learner' : ''} and started`);
-  if (asLearner) steps.push(`promoted after ${await promote(m, pickEndpoint)} tries`);
+  if (asLearner) steps.push(`promoted after ${await promote(c, m, pickEndpoint)} tries`);
   return steps.join('; ');
 }
 

@@ -8,6 +8,10 @@ import type { KindRecovery } from './recovery-stats';
 
 export interface RunSummary {
   seed: number;
+  /** How the harness reached the members: 'plain', 'TLS', 'plain + auth', 'TLS + auth'. */
+  mode: string;
+  /** With auth: Authenticate calls that returned a token, by user (refusals are in `errors`). */
+  authenticated?: Record<string, number>;
   durationMs: number;
   clients: number;
   replay: string;
@@ -51,7 +55,7 @@ const sorted = (o: Record<string, number>): [string, number][] => Object.entries
 export function renderReport(s: RunSummary): string {
   const h = s.history;
   const out: string[] = [];
-  out.push(`etcd-ts robustness run: seed ${s.seed}, ${(s.durationMs / 1000).toFixed(0)} s, ${s.clients} clients`);
+  out.push(`etcd-ts robustness run: seed ${s.seed}, ${s.mode}, ${(s.durationMs / 1000).toFixed(0)} s, ${s.clients} clients`);
   out.push(`result: ${passed(s) ? 'PASS' : 'FAIL'}`);
   out.push('');
 
@@ -87,6 +91,7 @@ export function renderReport(s: RunSummary): string {
   out.push(renderRecovery(s));
   const a = s.afterFault;
   out.push(`after-fault checks: HashKV compared ${a.hashChecks} times (${a.hashUndecided} undecided); lease audits ${a.leaseAudits}: ${a.leasesVerified} leases over with their keys gone, ${a.leaseFindings} with keys left${a.leasesUntracked > 0 ? `, ${a.leasesUntracked} dropped unaudited` : ''}`);
+  if (s.authenticated !== undefined) out.push(`auth: Authenticate calls that returned a token: ${sorted(s.authenticated).map(([u, n]) => `${u} ${n}`).join(', ')} (token refusals under errors, 'auth: ...')`);
   out.push('');
 
   out.push('errors by kind:');

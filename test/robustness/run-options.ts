@@ -30,6 +30,10 @@ export interface RunOptions {
   memberArgs: string[];
   /** Print progress lines. */
   verbose: boolean;
+  /** Client and peer traffic over TLS with client certificates (security.ts). */
+  tls: boolean;
+  /** Auth enabled before the workload; clients call with tokens (security.ts, access.ts). */
+  auth: boolean;
 }
 
 export const DEFAULTS: RunOptions = {
@@ -46,6 +50,8 @@ export const DEFAULTS: RunOptions = {
   keepData: false,
   memberArgs: ['--snapshot-count', '1000'],
   verbose: true,
+  tls: false,
+  auth: false,
 };
 
 /** The command line that runs the same again (same seed, same choices). */
@@ -56,6 +62,8 @@ export function replayCommand(o: RunOptions): string {
   if (o.rounds !== undefined) args.push(`--rounds ${o.rounds}`);
   if (o.everyKindFirst) args.push('--every-kind-first');
   if (o.holdScale !== 1) args.push(`--hold-scale ${o.holdScale}`);
+  if (o.tls) args.push('--tls');
+  if (o.auth) args.push('--auth');
   // --member-arg appends to the default member args (a later flag wins over an earlier one).
   const d = DEFAULTS.memberArgs;
   const extra = o.memberArgs.slice(0, d.length).join('\0') === d.join('\0') ? o.memberArgs.slice(d.length) : o.memberArgs;
@@ -122,12 +130,20 @@ export function parseArgs(argv: string[]): Partial<RunOptions> {
       case '--keep-data':
         o.keepData = true;
         break;
+      case '--tls':
+        o.tls = true;
+        break;
+      case '--auth':
+        o.auth = true;
+        break;
       case '--help':
       case '-h':
         process.stdout.write(
           'npm run robustness -- [--minutes N=1 | --seconds N] [--seed S=random] [--out DIR] [--clients C=5] [--rate OPS/s=200] [--lease-rate OPS/s=100]\n' +
             '                      [--faults K1,K2,...] [--rounds N] [--every-kind-first] [--hold-scale X=1] [--check-seconds S=60] [--keep-data] [--member-arg ARG]...\n' +
-            '  --rounds without --minutes/--seconds: the run lasts until N faults are done\n\n' +
+            '                      [--tls] [--auth]\n' +
+            '  --rounds without --minutes/--seconds: the run lasts until N faults are done\n' +
+            '  --tls: client and peer URLs https, certificates required both ways; --auth: auth enabled, clients use tokens\n\n' +
             faultHelp(),
         );
         process.exit(0);

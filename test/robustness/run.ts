@@ -10,6 +10,7 @@
 //   npm run robustness -- [--minutes N | --seconds N] [--seed S] [--out DIR] [--clients C] [--rate OPS/s]
 //                         [--lease-rate OPS/s] [--faults K1,K2,...] [--rounds N] [--every-kind-first]
 //                         [--hold-scale X] [--check-seconds S] [--keep-data] [--member-arg ARG]...
+//                         [--tls] [--auth]
 //
 //   --faults     restrict the faults to these kinds or groups (a group: one of its kinds per round)
 //   --rounds N   stop after N faults (without --minutes/--seconds the run lasts until then)
@@ -17,6 +18,14 @@
 //   --hold-scale multiplies every fault's hold time (the CI run holds faults for less)
 //   --lease-rate ops/s of the lease stress clients (0: none); --rate is the KV workload's
 //   --member-arg one more flag for every member (repeat it; e.g. --member-arg=--log-level=info)
+//   --tls        every client and peer URL https: a CA and certificates made for the run (in
+//                <out>/tls), --client-cert-auth and --peer-client-cert-auth on every member, peer
+//                TLS through the fault proxies as any other bytes; every client of the harness
+//                (and the fuzzer's raw HTTP/2) presents the client certificate
+//   --auth       once the cluster is up, users root and app (READWRITE on every key) are added and
+//                auth is enabled over the Auth service; the workload, watchers and lease clients
+//                then call as app, checkers and maintenance as root, with tokens got again when
+//                a member refuses one (security.ts, access.ts). --tls and --auth combine.
 //   e.g. 100 rounds of blackholing one random member (the leader or a follower) for 5-10 s under
 //   stress: npm run robustness -- --faults blackhole-one --rounds 100
 //
@@ -69,6 +78,7 @@ import { electionTimeoutMs, livenessBoundMs, RecoveryStats, snapshotCount } from
 import { passed, renderReport, writeOutputs, type RunSummary } from './report';
 import { DEFAULTS, parseArgs, replayCommand, type RunOptions } from './run-options';
 import { errorText } from './rpc';
+import { enableAuth, prepareSecurity } from './security';
 import { Watcher } from './watchers';
 import { Compactor, Janitor, WorkloadClient, type WorkloadOptions } from './workload';
 
@@ -105,12 +115,14 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
   const recovery = new RecoveryStats(livenessBoundMs(electionMs));
 
   const length = Number.isFinite(o.durationMs) ? `${Math.round(o.durationMs / 1000)} s` : `${o.rounds ?? '?'} rounds`;
-  say(`seed ${o.seed}, ${length}, ${o.clients} clients + lease stress ${o.leaseRate} ops/s, liveness bound ${recovery.boundMs} ms, output ${outDir}`);
+  const security = await prepareSecurity({ tls: o.tls, auth: o.auth, dir: join(outDir, 'tls'), rec });
+  const mode = security.access.mode;
+  say(`seed ${o.seed}, ${mode}, ${length}, ${o.clients} clients + lease stress ${o.leaseRate} ops/s, liveness bound ${recovery.boundMs} ms, output ${outDir}`);
   // Free ports are picked, then bound by the members: another process may take one in between.
   let cluster: ClusterControl | undefined;
   for (let attempt = 1; cluster === undefined; attempt++) {
     try {
-      cluster = await ClusterControl.start(3, o.memberArgs, rec);
+      cluster = await ClusterControl.start(3, o.memberArgs, rec, security);
     } catch (e) {
       if (attempt >= 3 || !/EADDRINUSE/.test(errorText(e))) throw e;
       say(`cluster start failed (${errorText(e).slice(0, 200)}); again with other ports`);
@@ -130,19 +142,25 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
   const faultsDone: Record<string, number> = {};
   try {
     await cluster.waitHealthy(30_000);
-    say(`cluster up: ${cluster.members.map((m) => `${m.name}@${m.endpoint}`).join(' ')}`);
+    say(`cluster up: ${cluster.members.map((m) => `${m.name}@${security.access.scheme}://${m.endpoint}`).join(' ')}`);
+    if (o.auth) {
+      const done = await enableAuth(cluster, rec);
+      rec.note(done);
+      say(done);
+    }
     const live = (): string[] => cluster.liveEndpoints();
+    const access = security.access;
 
     // The reference watcher (everything, from revision 1), then the others on overlapping ranges.
-    const ref = new Watcher({ id: 0, key: '\0', rangeEnd: '\0', endpoints: live, prng: prng.fork(), rec, hopPerSecond: 0.02, reference: true });
+    const ref = new Watcher({ id: 0, key: '\0', rangeEnd: '\0', endpoints: live, prng: prng.fork(), rec, hopPerSecond: 0.02, reference: true, access });
     watchers.push(ref);
     ref.start(1);
     for (const [i, [key, end]] of WATCH_RANGES.entries()) {
-      const w = new Watcher({ id: i + 1, key, rangeEnd: end, endpoints: live, prng: prng.fork(), rec, hopPerSecond: 0.03 });
+      const w = new Watcher({ id: i + 1, key, rangeEnd: end, endpoints: live, prng: prng.fork(), rec, hopPerSecond: 0.03, access });
       watchers.push(w);
     }
 
-    const wo: WorkloadOptions = { endpoints: live, rec, ratePerClient: o.rate / o.clients, timeoutMs: 3000 };
+    const wo: WorkloadOptions = { endpoints: live, rec, ratePerClient: o.rate / o.clients, timeoutMs: 3000, access };
     for (let i = 0; i < o.clients; i++) clients.push(new WorkloadClient(i, prng.fork(), wo));
     const compactor = new Compactor(o.clients, prng.fork(), wo);
     const janitor = new Janitor(o.clients + 1, prng.fork(), wo);
@@ -169,7 +187,8 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
     progress.unref();
 
     checks = new AfterFaultChecks(cluster, rec, stress, electionMs);
-    const injector = new FaultInjector({ cluster, rec, prng: prng.fork(), runFuzz, filler, recovery, checks, snapshotCount: snapshotCount(o.memberArgs), holdScale: o.holdScale });
+    const fuzz = (eps: string[], seed: number, ms: number): ReturnType<typeof runFuzz> => runFuzz(eps, seed, ms, { tls: access.tls });
+    const injector = new FaultInjector({ cluster, rec, prng: prng.fork(), runFuzz: fuzz, filler, recovery, checks, snapshotCount: snapshotCount(o.memberArgs), holdScale: o.holdScale });
     const roundsDone = (): boolean => o.rounds !== undefined && injector.rounds >= o.rounds;
     try {
       await injector.run(timeUp, { everyKindFirst: o.everyKindFirst, gapMs: o.faultGapMs, choices: o.faults, rounds: o.rounds });
@@ -277,6 +296,8 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
 
   const summary: RunSummary = {
     seed: o.seed,
+    mode,
+    authenticated: security.access.authenticated(),
     durationMs: now() - t0,
     clients: o.clients,
     replay: replayCommand(o),

@@ -2,12 +2,15 @@
 // require-leader metadata, so a member cut off from the leader cancels it), and when the stream
 // dies, or now and then at random, resumes on another member from its last received revision + 1.
 // Every stream is one WatchSession in the history. The reference watcher watches every key from
-// revision 1: its events, concatenated, are History.finalEvents.
+// revision 1: its events, concatenated, are History.finalEvents. With --auth a stream carries the
+// token of user `app`; a create or stream the member refuses for its token gets a new token on
+// the next connect (access.ts).
 import * as grpc from '@grpc/grpc-js';
+import { metadata, type Access } from './access';
 import type { WatchEvent, WatchSession } from './history';
 import type { Prng } from './prng';
 import { now, type Recorder } from './recorder';
-import { errorKind, errorText, newClient, str, type Msg } from './rpc';
+import { errorKind, errorText, str, tokenRefusalIn, type Msg } from './rpc';
 
 type Duplex = grpc.ClientDuplexStream<Msg, Msg>;
 
@@ -23,6 +26,7 @@ export interface WatcherOptions {
   hopPerSecond: number;
   /** The reference watcher: its events make finalEvents; a compaction cancel is an anomaly. */
   reference?: boolean;
+  access: Access;
 }
 
 export class Watcher {
@@ -69,18 +73,34 @@ export class Watcher {
     const choices = eps.length > 1 ? eps.filter((e) => e !== avoid) : eps;
     const ep = this.o.prng.pick(choices);
     const gen = ++this.gen;
+    if (!this.o.access.authEnabled) return this.openOn(ep, gen, undefined);
+    this.o.access.token('app', ep).then(
+      (token) => this.openOn(ep, gen, token),
+      (e: unknown) => {
+        if (gen !== this.gen || this.closed) return;
+        this.o.rec.countError(`watch: ${errorKind(e)}`);
+        this.scheduleReconnect(200, ep);
+      },
+    );
+  }
+
+  /** Opens the session's stream on ep (unless closed or superseded since generation gen began). */
+  private openOn(ep: string, gen: number, token: string | undefined): void {
+    if (gen !== this.gen || this.closed) return;
     const session: WatchSession = { watcher: this.o.id, endpoint: ep, key: this.o.key, rangeEnd: this.o.rangeEnd, startRevision: this.nextStart, responses: [] };
     this.o.rec.watches.push(session);
     this.session = session;
     this.sessions++;
     this.progressRev = 0;
-    this.client = newClient('Watch', ep);
-    const md = new grpc.Metadata();
+    this.client = this.o.access.client('Watch', ep);
+    const md = metadata(token);
     md.set('hasleader', 'true');
     const s = (this.client as unknown as { Watch: (m: grpc.Metadata) => Duplex }).Watch(md);
     this.stream = s;
     const failed = (why: string): void => {
       if (gen !== this.gen || this.closed) return;
+      const refusal = tokenRefusalIn(why);
+      if (refusal !== undefined && token !== undefined) this.o.access.refused('app', ep, token, `watch: ${refusal}`);
       this.endSession(why);
       this.scheduleReconnect(200, ep);
     };

@@ -2,13 +2,15 @@
 // gRPC, with one call in flight, and records every call (history.ts Call). On an error it moves
 // to another member. Keys come from a small set so that operations conflict; every written value
 // is unique (c<client>-<n>). A separate compactor compacts below the reference watcher's progress.
+// With --auth every call carries the token of user `app` (access.ts), got again when refused.
 import * as grpc from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
+import type { Access } from './access';
 import type { Call, Op } from './history';
 import { KeepAliveStream } from './keepalive-stream';
 import { sleep, type Prng } from './prng';
 import { type Recorder } from './recorder';
-import { bytes, Clients, definitelyFailed, errorKind, errorText, str, unary, type Msg } from './rpc';
+import { bytes, Clients, definitelyFailed, errorKind, errorText, memberError, str, unary, type Msg } from './rpc';
 
 export const KEY_COUNT = 12;
 export const KEYS = Array.from({ length: KEY_COUNT }, (_, i) => `k/${String(i).padStart(2, '0')}`);
@@ -20,6 +22,7 @@ export interface WorkloadOptions {
   /** Target ops/s of one client. */
   ratePerClient: number;
   timeoutMs: number;
+  access: Access;
 }
 
 const WRITE_TYPES = new Set<Op['type']>(['put', 'delete', 'txn', 'lease-grant', 'lease-revoke', 'lease-keepalive', 'compact']);
@@ -27,13 +30,15 @@ const WRITE_TYPES = new Set<Op['type']>(['put', 'delete', 'txn', 'lease-grant', 
 /** Shared by every client: one call, recorded, with its outcome classified. */
 export abstract class Caller {
   endpoint = '';
-  protected readonly clients = new Clients();
+  protected readonly clients: Clients;
 
   constructor(
     readonly id: number,
     protected readonly prng: Prng,
     protected readonly o: WorkloadOptions,
-  ) {}
+  ) {
+    this.clients = new Clients(o.access.credentials);
+  }
 
   protected switchEndpoint(): void {
     const eps = this.o.endpoints();
@@ -49,18 +54,23 @@ export abstract class Caller {
     return true;
   }
 
-  /** Runs fn as the call for op; returns the response (undefined on error, already recorded). */
-  protected async call<T>(op: Op, fn: (ep: string) => Promise<T>, toResult: (r: T) => NonNullable<Call['result']>): Promise<{ call: Call; res?: T }> {
-    const c = this.o.rec.invoke(this.id, this.endpoint, op);
+  /**
+   * Runs fn as the call for op, with the metadata it must carry (the token as `app`, once auth is
+   * on); returns the response (undefined on error, already recorded).
+   */
+  protected async call<T>(op: Op, fn: (ep: string, md: grpc.Metadata) => Promise<T>, toResult: (r: T) => NonNullable<Call['result']>): Promise<{ call: Call; res?: T }> {
+    const ep = this.endpoint;
+    const c = this.o.rec.invoke(this.id, ep, op);
     try {
-      const res = await fn(this.endpoint);
+      const res = await this.o.access.as('app', ep, (md) => fn(ep, md));
       this.o.rec.ok(c, toResult(res));
       return { call: c, res };
     } catch (e) {
       const write = WRITE_TYPES.has(op.type);
       this.o.rec.failed(c, !write || definitelyFailed(e) ? 'fail' : 'unknown', errorText(e), `${op.type}: ${errorKind(e)}`);
-      // Answers that say nothing about the member's health keep the client where it is.
-      if (!definitelyFailed(e)) this.switchEndpoint();
+      // Answers that say nothing about the member's health keep the client where it is (a call
+      // not sent for want of a token goes by why Authenticate failed there).
+      if (!definitelyFailed(memberError(e))) this.switchEndpoint();
       return { call: c };
     }
   }
@@ -78,7 +88,7 @@ export class WorkloadClient extends Caller {
   private n = 0;
   /** Leases this client was granted and believes alive. */
   private leases: string[] = [];
-  private readonly ka = new KeepAliveStream();
+  private readonly ka = new KeepAliveStream(this.o.access.credentials);
   readonly counts: Record<string, number> = {};
 
   private value(): string {
@@ -128,7 +138,7 @@ export class WorkloadClient extends Caller {
         const key = this.key();
         const value = this.value();
         const op: Op = lease !== undefined ? { type: 'put', key, value, lease } : { type: 'put', key, value };
-        const { call } = await this.call(op, (ep) => unary(this.clients.get('KV', ep), 'Put', { key: bytes(key), value: bytes(value), lease: lease ?? '0' }, t), (r) => ({ revision: Number(r.header.revision) }));
+        const { call } = await this.call(op, (ep, md) => unary(this.clients.get('KV', ep), 'Put', { key: bytes(key), value: bytes(value), lease: lease ?? '0' }, t, md), (r) => ({ revision: Number(r.header.revision) }));
         if (lease !== undefined && call.outcome === 'fail' && /lease not found/.test(call.error ?? '')) this.dropLease(lease);
         return;
       }
@@ -138,7 +148,7 @@ export class WorkloadClient extends Caller {
         return;
       case 'delete': {
         const key = this.key();
-        await this.call({ type: 'delete', key }, (ep) => unary(this.clients.get('KV', ep), 'DeleteRange', { key: bytes(key) }, t), (r) => ({ revision: Number(r.header.revision) }));
+        await this.call({ type: 'delete', key }, (ep, md) => unary(this.clients.get('KV', ep), 'DeleteRange', { key: bytes(key) }, t, md), (r) => ({ revision: Number(r.header.revision) }));
         return;
       }
       case 'txn': {
@@ -150,7 +160,7 @@ export class WorkloadClient extends Caller {
         const value = this.value();
         await this.call(
           { type: 'txn', key, expectModRev, value },
-          (ep) =>
+          (ep, md) =>
             unary(
               this.clients.get('KV', ep),
               'Txn',
@@ -160,6 +170,7 @@ export class WorkloadClient extends Caller {
                 failure: [{ request_range: { key: bytes(key) } }],
               },
               t,
+              md,
             ),
           (r) => {
             if (r.succeeded === true) return { revision: Number(r.header.revision), succeeded: true };
@@ -172,21 +183,21 @@ export class WorkloadClient extends Caller {
       case 'lease-grant': {
         if (this.leases.length >= 3) return this.step('lease-revoke');
         const ttl = this.prng.pick([2, 3, 4, 6]);
-        const { res } = await this.call({ type: 'lease-grant', ttl }, (ep) => unary(this.clients.get('Lease', ep), 'LeaseGrant', { TTL: ttl, ID: 0 }, t), (r) => ({ revision: Number(r.header.revision), lease: String(r.ID), ttl: Number(r.TTL) }));
+        const { res } = await this.call({ type: 'lease-grant', ttl }, (ep, md) => unary(this.clients.get('Lease', ep), 'LeaseGrant', { TTL: ttl, ID: 0 }, t, md), (r) => ({ revision: Number(r.header.revision), lease: String(r.ID), ttl: Number(r.TTL) }));
         if (res !== undefined) this.leases.push(String(res.ID));
         return;
       }
       case 'lease-revoke': {
         if (this.leases.length === 0) return this.step('lease-grant');
         const lease = this.prng.pick(this.leases);
-        const { call } = await this.call({ type: 'lease-revoke', lease }, (ep) => unary(this.clients.get('Lease', ep), 'LeaseRevoke', { ID: lease }, t), (r) => ({ revision: Number(r.header.revision) }));
+        const { call } = await this.call({ type: 'lease-revoke', lease }, (ep, md) => unary(this.clients.get('Lease', ep), 'LeaseRevoke', { ID: lease }, t, md), (r) => ({ revision: Number(r.header.revision) }));
         if (call.outcome !== 'unknown') this.dropLease(lease);
         return;
       }
       case 'lease-keepalive': {
         if (this.leases.length === 0) return this.step('lease-grant');
         const lease = this.prng.pick(this.leases);
-        const { res } = await this.call({ type: 'lease-keepalive', lease }, (ep) => this.ka.renew(ep, lease, t), (r) => ({ revision: Number(r.header?.revision ?? 0), ttl: Number(r.TTL) }));
+        const { res } = await this.call({ type: 'lease-keepalive', lease }, (ep, md) => this.ka.renew(ep, lease, t, md), (r) => ({ revision: Number(r.header?.revision ?? 0), ttl: Number(r.TTL) }));
         if (res !== undefined && Number(res.TTL) <= 0) this.dropLease(lease);
         return;
       }
@@ -199,7 +210,7 @@ export class WorkloadClient extends Caller {
   private async get(key: string, serializable: boolean): Promise<number | undefined> {
     const { res } = await this.call(
       { type: 'get', key, serializable },
-      (ep) => unary(this.clients.get('KV', ep), 'Range', { key: bytes(key), serializable }, this.o.timeoutMs),
+      (ep, md) => unary(this.clients.get('KV', ep), 'Range', { key: bytes(key), serializable }, this.o.timeoutMs, md),
       (r) => {
         const kvs = (r.kvs as Msg[]) ?? [];
         return { revision: Number(r.header.revision), value: kvs.length > 0 ? str(kvs[0].value) : null, modRevision: kvs.length > 0 ? Number(kvs[0].mod_revision) : 0 };
@@ -232,7 +243,7 @@ export class Compactor extends Caller {
       const target = refRev() - this.prng.int(5, 60);
       if (target <= this.lastCompacted + 5 || !this.ensureEndpoint()) continue;
       const physical = this.prng.chance(0.5);
-      const { call } = await this.call({ type: 'compact', revision: target }, (ep) => unary(this.clients.get('KV', ep), 'Compact', { revision: target, physical }, this.o.timeoutMs), (r) => ({ revision: Number(r.header.revision) }));
+      const { call } = await this.call({ type: 'compact', revision: target }, (ep, md) => unary(this.clients.get('KV', ep), 'Compact', { revision: target, physical }, this.o.timeoutMs, md), (r) => ({ revision: Number(r.header.revision) }));
       if (call.outcome !== 'unknown' || /compacted/.test(call.error ?? '')) this.lastCompacted = Math.max(this.lastCompacted, target);
     }
   }
@@ -242,7 +253,7 @@ export class Compactor extends Caller {
 export class Janitor extends Caller {
   async revoke(lease: string): Promise<Call> {
     this.ensureEndpoint();
-    const { call } = await this.call({ type: 'lease-revoke', lease }, (ep) => unary(this.clients.get('Lease', ep), 'LeaseRevoke', { ID: lease }, this.o.timeoutMs), (r) => ({ revision: Number(r.header.revision) }));
+    const { call } = await this.call({ type: 'lease-revoke', lease }, (ep, md) => unary(this.clients.get('Lease', ep), 'LeaseRevoke', { ID: lease }, this.o.timeoutMs, md), (r) => ({ revision: Number(r.header.revision) }));
     return call;
   }
 }
