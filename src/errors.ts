@@ -28,7 +28,8 @@ export class EtcdError extends Error {
   }
 }
 
-const e = (code: Code, message: string) => (): EtcdError => new EtcdError(code, message);
+/** An error constructor: each call makes a fresh EtcdError with this code and message. */
+export const e = (code: Code, message: string) => (): EtcdError => new EtcdError(code, message);
 
 export const Errors = {
   emptyKey: e(Code.INVALID_ARGUMENT, 'etcdserver: key is not provided'),
@@ -58,6 +59,12 @@ export const Errors = {
   memberExist: e(Code.FAILED_PRECONDITION, 'etcdserver: member ID already exist'),
   peerUrlExist: e(Code.FAILED_PRECONDITION, 'etcdserver: Peer URLs already exists'),
   memberBadUrls: e(Code.INVALID_ARGUMENT, 'etcdserver: given member URLs are invalid'),
+  downgradeWrongVersionFormat: e(Code.INVALID_ARGUMENT, 'etcdserver: wrong downgrade target version format'),
+  downgradeInvalidTargetVersion: e(Code.INVALID_ARGUMENT, 'etcdserver: invalid downgrade target version'),
+  downgradeInProgress: e(Code.FAILED_PRECONDITION, 'etcdserver: cluster has a downgrade job in progress'),
+  downgradeNoInflight: e(Code.FAILED_PRECONDITION, 'etcdserver: no inflight downgrade job'),
+  /** A Downgrade action outside VALIDATE/ENABLE/CANCEL: etcd's ErrUnknownMethod has no gRPC mapping, so Unknown. */
+  unknownMethod: e(Code.UNKNOWN, 'etcdserver: unknown method'),
   memberNotLearner: e(Code.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member'),
   learnerNotReady: e(Code.FAILED_PRECONDITION, 'etcdserver: can only promote a learner member which is in sync with leader'),
   tooManyLearners: e(Code.FAILED_PRECONDITION, 'etcdserver: too many learner members in cluster'),

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { startServer, type ServerProcess } from './helpers/server-process';
 import { b, call, type Msg } from './helpers/grpc-client';
 import { WatchClient } from './helpers/watch-client';
-import { clients, enableWithRoot, login, md, READ, READWRITE, restartMember, tcall, tcallError, type Clients } from './helpers/auth-client';
+import { clients, enableWithRoot, login, md, READ, READWRITE, tcall, tcallError, type Clients } from './helpers/auth-client';
 
 const againstEtcd = process.env.TEST_AGAINST_ETCD === '1';
 const DENIED = 'PERMISSION_DENIED etcdserver: permission denied';
@@ -211,7 +211,7 @@ describe('auth rules over gRPC', () => {
 
   test('the auth state survives SIGKILL and restart; simple tokens do not', async () => {
     await tcall(c.kv, 'Put', { key: b('ok/durable'), value: b('1') }, u);
-    server = await restartMember(server);
+    server = await server.restart();
     c.close();
     c = clients(server.endpoint);
     assert.equal(await tcallError(c.kv, 'Range', { key: b('ok/durable') }, u), BAD_TOKEN);

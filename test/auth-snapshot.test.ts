@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { MAIN, startServer, type ServerProcess } from './helpers/server-process';
 import { etcdctl, etcdctlMissing, show } from './helpers/etcdctl';
 import { b } from './helpers/grpc-client';
-import { clients, enableWithRoot, login, READWRITE, startOnDataDir, tcall, tcallError } from './helpers/auth-client';
+import { clients, enableWithRoot, login, READWRITE, tcall, tcallError } from './helpers/auth-client';
 
 const etcdMissing: string | false = spawnSync('etcd', ['--version']).status === 0 ? false : 'etcd is not installed';
 const skip = etcdMissing || etcdctlMissing;
@@ -81,14 +81,14 @@ describe('auth in snapshot files', { skip }, () => {
     const tsDir = join(work, 'ts-restored');
     const r = spawnSync(process.execPath, [MAIN, 'snapshot', 'restore', file, '--data-dir', tsDir, ...RESTORE_FLAGS], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    const tsRestored = await startOnDataDir(tsDir, { impl: 'etcd-ts' });
+    const tsRestored = await startServer({ dataDir: tsDir, impl: 'etcd-ts' });
     servers.push(tsRestored);
     await check(tsRestored, 'etcd-ts from etcd-ts');
 
     const etDir = join(work, 'etcd-restored');
     const er = await etcdctl('127.0.0.1:1', ['snapshot', 'restore', file, '--data-dir', etDir, ...RESTORE_FLAGS]);
     assert.equal(er.code, 0, show(['snapshot', 'restore'], er));
-    const etRestored = await startOnDataDir(etDir, { impl: 'etcd' });
+    const etRestored = await startServer({ dataDir: etDir, impl: 'etcd' });
     servers.push(etRestored);
     await check(etRestored, 'etcd from etcd-ts');
   });
@@ -104,7 +104,7 @@ describe('auth in snapshot files', { skip }, () => {
     const dir = join(work, 'ts-from-etcd');
     const r = spawnSync(process.execPath, [MAIN, 'snapshot', 'restore', file, '--data-dir', dir, ...RESTORE_FLAGS], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    const restored = await startOnDataDir(dir, { impl: 'etcd-ts' });
+    const restored = await startServer({ dataDir: dir, impl: 'etcd-ts' });
     servers.push(restored);
     await check(restored, 'etcd-ts from etcd');
   });

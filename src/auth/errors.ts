@@ -6,9 +6,7 @@
 // - AuthConfigError: a bad --auth-token / key file at start-up (server/auth/store.go, options.go,
 //   jwt.go): never sent to a client, the member refuses to start with the message.
 // Verified against etcd v3.5.33.
-import { Code, EtcdError } from '../errors';
-
-const e = (code: Code, message: string) => (): EtcdError => new EtcdError(code, message);
+import { Code, e, EtcdError } from '../errors';
 
 export const AuthErrors = {
   rootUserNotExist: e(Code.FAILED_PRECONDITION, 'etcdserver: root user does not exist'),

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import { allowedDowngradeVersion, parseClusterVersion, sameMinor, versionText, type DowngradeInfo, type MinorVersion } from '../membership/downgrade';
 import { DowngradeAction, type DowngradeInfoSetRequest, type DowngradeRequest, type DowngradeResponse } from '../pb/types';
-import { DowngradeErrors } from './downgrade-errors';
+import { Errors } from '../errors';
 import type { Caller } from './pipeline';
 
 export interface DowngraderDeps {
@@ -46,17 +46,17 @@ export class Downgrader {
       case DowngradeAction.CANCEL:
         return this.cancel(caller);
       default:
-        return Promise.reject(DowngradeErrors.unknownMethod());
+        return Promise.reject(Errors.unknownMethod());
     }
   }
 
   /** A bad format is refused before the read; the rest is decided on up-to-date state. */
   private async validate(version: string): Promise<DowngradeResponse> {
     const target = parseClusterVersion(version);
-    if (target === undefined) throw DowngradeErrors.wrongVersionFormat();
+    if (target === undefined) throw Errors.downgradeWrongVersionFormat();
     await this.d.readBarrier();
-    if (!sameMinor(target, allowedDowngradeVersion(this.clusterVersion))) throw DowngradeErrors.invalidTargetVersion();
-    if (this.d.info()?.enabled === true) throw DowngradeErrors.inProgress();
+    if (!sameMinor(target, allowedDowngradeVersion(this.clusterVersion))) throw Errors.downgradeInvalidTargetVersion();
+    if (this.d.info()?.enabled === true) throw Errors.downgradeInProgress();
     return this.response();
   }
 
@@ -64,7 +64,7 @@ export class Downgrader {
     try {
       await this.validate(version);
       const target = parseClusterVersion(version);
-      if (target === undefined) throw DowngradeErrors.wrongVersionFormat();
+      if (target === undefined) throw Errors.downgradeWrongVersionFormat();
       await this.d.propose({ enabled: true, ver: versionText(target) }, caller);
     } catch (err) {
       this.d.log.warn({ error: err instanceof Error ? err.message : String(err) }, 'reject downgrade request');
@@ -75,7 +75,7 @@ export class Downgrader {
 
   private async cancel(caller: Caller | undefined): Promise<DowngradeResponse> {
     await this.d.readBarrier();
-    if (this.d.info()?.enabled !== true) throw DowngradeErrors.noInflight();
+    if (this.d.info()?.enabled !== true) throw Errors.downgradeNoInflight();
     await this.d.propose({ enabled: false, ver: '' }, caller);
     return this.response();
   }

@@ -1,10 +1,5 @@
-// Auth helpers for tests: gRPC calls that carry a token, the usual users and roles, and a member
-// restart whose readiness probe needs no user (server-process.ts probes with a Range, which a
-// member with auth enabled refuses to a caller without a token; Status needs none).
-import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+// Auth helpers for tests: gRPC calls that carry a token, and the usual users and roles.
 import * as grpc from '@grpc/grpc-js';
-import { MAIN, freePort, type ServerProcess } from './server-process';
 import { call, serviceClient, type Msg } from './grpc-client';
 
 export const md = (token: string | undefined): grpc.Metadata => {
@@ -69,70 +64,4 @@ export async function enableWithRoot(auth: grpc.Client): Promise<string> {
   await call(auth, 'UserGrantRole', { user: 'root', role: 'root' });
   await call(auth, 'AuthEnable', {});
   return login(auth, 'root', 'rootpw');
-}
-
-/**
- * Starts etcd-ts (or real etcd) on a data dir, ready once Maintenance.Status names a leader: for
- * a data dir whose auth is enabled (after a restart or a snapshot restore), where
- * server-process.ts's Range probe would be refused. `impl` as server-process.ts' (default: etcd
- * with TEST_AGAINST_ETCD=1).
- */
-export async function startOnDataDir(dataDir: string, o: { port?: number; impl?: 'etcd' | 'etcd-ts' } = {}): Promise<ServerProcess> {
-  const port = o.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
-  const endpoint = `127.0.0.1:${port}`;
-  const realEtcd = o.impl !== undefined ? o.impl === 'etcd' : process.env.TEST_AGAINST_ETCD === '1';
-  const common = ['--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--log-level', 'warn'];
-  const peer = `http://127.0.0.1:${await freePort()}`;
-  const args = realEtcd ? [...common, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', 'http://localhost:2380', '--initial-cluster', 'default=http://localhost:2380'] : [MAIN, ...common];
-  const proc = spawn(realEtcd ? 'etcd' : process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((res) => proc.once('exit', () => res()));
-  const kill = async (): Promise<void> => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
-  };
-  process.once('exit', () => proc.kill('SIGKILL'));
-  const m = serviceClient('Maintenance', endpoint);
-  try {
-    for (const deadline = Date.now() + 15_000; ; ) {
-      if (proc.exitCode !== null) throw new Error(`exited with ${proc.exitCode}: ${err}`);
-      const st = await call(m, 'Status', {}, 1000).catch((e: unknown) => {
-        if (Date.now() > deadline) throw new Error(`not ready: ${String(e)}\n${err}`);
-        return undefined;
-      });
-      if (st !== undefined && String(st.leader) !== '0') break;
-      if (Date.now() > deadline) throw new Error(`no leader\n${err}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  } catch (e) {
-    await kill();
-    throw e;
-  } finally {
-    m.close();
-  }
-  const handle: ServerProcess = {
-    endpoint,
-    url,
-    dataDir,
-    proc,
-    stderr: () => err,
-    kill,
-    restart: async () => {
-      await kill();
-      return startOnDataDir(dataDir, { port, impl: o.impl });
-    },
-    async cleanup() {
-      await kill();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-  return handle;
-}
-
-/** SIGKILLs a member and starts it again on its data dir and port (see startOnDataDir). */
-export async function restartMember(s: ServerProcess): Promise<ServerProcess> {
-  await s.kill();
-  return startOnDataDir(s.dataDir, { port: Number(s.endpoint.split(':')[1]) });
 }
