@@ -58,6 +58,21 @@ export interface ServerConfig {
   bcryptCost: number;
   /** Seconds a simple token lives unused (etcd: 300). */
   authTokenTtlSec: number;
+  /** etcd's --metrics: 'basic', or 'extensive' (adds gRPC per-method latency histograms). Checked at start. */
+  metrics: string;
+  /** Extra URLs serving /metrics and /health only (etcd's --listen-metrics-urls). */
+  listenMetricsUrls: string[];
+  /** Serve etcd's HTTP/JSON gateway (/v3/...) on the client URLs (etcd: true). */
+  enableGrpcGateway: boolean;
+  /** etcd's --logger (3.5: only 'zap'). Checked at start. */
+  loggerType: string;
+  /** etcd's --log-outputs: 'default' (stderr), 'stderr', 'stdout', or file paths. */
+  logOutputs: string[];
+  /** etcd's --log-format: 'json' or 'console'. */
+  logFormat: string;
+  enableLogRotation: boolean;
+  /** etcd's --log-rotation-config-json (lumberjack's fields). */
+  logRotationConfigJson: string;
 
   // Client TLS (https:// and unixs:// client URLs; see src/tls/).
   certFile: string;
@@ -128,6 +143,14 @@ export const DEFAULT_CONFIG: ServerConfig = {
   authToken: 'simple',
   bcryptCost: 10,
   authTokenTtlSec: 300,
+  metrics: 'basic',
+  listenMetricsUrls: [],
+  enableGrpcGateway: true,
+  loggerType: 'zap',
+  logOutputs: ['default'],
+  logFormat: 'json',
+  enableLogRotation: false,
+  logRotationConfigJson: '{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}',
   certFile: '',
   keyFile: '',
   clientCertFile: '',

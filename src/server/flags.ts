@@ -160,9 +160,15 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
   // Checked at start (etcd's Config.Validate), with etcd's errors: src/tls/prepare.ts.
   'tls-min-version': { kind: 'string', set: (c, v) => (c.tlsMinVersion = v) },
   'tls-max-version': { kind: 'string', set: (c, v) => (c.tlsMaxVersion = v) },
-  // Accepted for etcd compatibility; etcd-ts always logs structured JSON to stderr.
-  logger: { kind: 'string', set: () => undefined },
-  'log-outputs': { kind: 'string', set: () => undefined },
+  metrics: { kind: 'string', set: (c, v) => (c.metrics = v) },
+  'listen-metrics-urls': { kind: 'urls', set: (c, v) => (c.listenMetricsUrls = urls(v)) },
+  'enable-grpc-gateway': { kind: 'bool', set: (c, v) => (c.enableGrpcGateway = v === 'true') },
+  logger: { kind: 'string', set: (c, v) => (c.loggerType = v) },
+  // A comma-separated list, as etcd's StringSlice flag.
+  'log-outputs': { kind: 'string', set: (c, v) => (c.logOutputs = v.split(',')) },
+  'log-format': { kind: 'string', set: (c, v) => (c.logFormat = v) },
+  'enable-log-rotation': { kind: 'bool', set: (c, v) => (c.enableLogRotation = v === 'true') },
+  'log-rotation-config-json': { kind: 'string', set: (c, v) => (c.logRotationConfigJson = v) },
   debug: { kind: 'bool', set: (c, v) => (v === 'true' ? (c.logLevel = 'debug') : undefined) },
 };
 
@@ -174,12 +180,11 @@ const NOT_YET: [string, Kind][] = [
   ['discovery-proxy', 'string'], ['discovery-srv', 'string'], ['discovery-srv-name', 'string'],
   ['strict-reconfig-check', 'bool'], ['enable-v2', 'bool'], ['cors', 'string'], ['host-whitelist', 'string'],
   ['enable-pprof', 'bool'],
-  ['metrics', 'string'], ['listen-metrics-urls', 'urls'], ['log-rotation-config-json', 'string'],
-  ['enable-log-rotation', 'bool'], ['log-format', 'string'], ['log-package-levels', 'string'], ['proxy', 'string'],
+  ['log-package-levels', 'string'], ['proxy', 'string'],
   ['proxy-failure-wait', 'int'], ['proxy-refresh-interval', 'int'], ['proxy-dial-timeout', 'int'],
   ['proxy-write-timeout', 'int'], ['proxy-read-timeout', 'int'], ['force-new-cluster', 'bool'],
   ['socket-reuse-port', 'bool'], ['socket-reuse-address', 'bool'], ['unsafe-no-fsync', 'bool'],
-  ['enable-grpc-gateway', 'bool'], ['config-file', 'string'], ['max-learners', 'int'],
+  ['config-file', 'string'], ['max-learners', 'int'],
   ['experimental-compact-hash-check-enabled', 'bool'], ['experimental-compact-hash-check-time', 'string'],
   ['experimental-enable-v2v3', 'string'], ['experimental-backend-bbolt-freelist-type', 'string'],
   ['experimental-enable-lease-checkpoint', 'bool'], ['experimental-enable-lease-checkpoint-persist', 'bool'],
