@@ -7,11 +7,14 @@ import type { CallInfo, RequestPipeline, ServiceName, StreamTicket } from '../et
 import { serviceDefinition } from '../pb/load';
 import { authHandlers } from './auth';
 import { clusterHandlers } from './cluster';
+import { electionHandlers, serveObserve } from './election';
 import { toStatus } from './errors';
 import { useGrpcGoErrorText } from './grpc-go-errors';
 import type { Unary } from './handler';
+import { healthService } from './health';
 import { kvHandlers } from './kv';
 import { leaseHandlers, serveKeepAlive } from './lease';
+import { lockHandlers, type Cancellable } from './lock';
 import { maintenanceHandlers, serveSnapshot } from './maintenance';
 import type { MemberApi } from './member-api';
 import type { StreamControl } from './stream';
@@ -35,6 +38,17 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
   const unary = <Req, Res>(service: ServiceName, method: string, handler: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> => {
     return (call, callback) => {
       pipeline.unary(callInfo(service, method, call), call.request, handler).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toStatus(err, log)),
+      );
+    };
+  };
+  /** A unary call that may wait long (Lock, Campaign): its handler learns when the call is cancelled. */
+  const waiting = <Req, Res>(service: ServiceName, method: string, handler: Cancellable<Req, Res>): grpc.handleUnaryCall<Req, Res> => {
+    return (call, callback) => {
+      const abort = new AbortController();
+      call.on('cancelled', () => abort.abort());
+      pipeline.unary(callInfo(service, method, call), call.request, (req: Req, ctx) => handler(req, ctx, abort.signal)).then(
         (res) => callback(null, res),
         (err: unknown) => callback(toStatus(err, log)),
       );
@@ -117,7 +131,22 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
     RoleGrantPermission: unary('Auth', 'RoleGrantPermission', auth.RoleGrantPermission),
     RoleRevokePermission: unary('Auth', 'RoleRevokePermission', auth.RoleRevokePermission),
   });
-  for (const name of ['v3lockpb.Lock', 'v3electionpb.Election']) g.addService(serviceDefinition(name), {});
+  const lock = lockHandlers(member);
+  g.addService(serviceDefinition('v3lockpb.Lock'), {
+    Lock: waiting('Lock', 'Lock', lock.Lock),
+    Unlock: unary('Lock', 'Unlock', lock.Unlock),
+  });
+  const election = electionHandlers(member);
+  g.addService(serviceDefinition('v3electionpb.Election'), {
+    Campaign: waiting('Election', 'Campaign', election.Campaign),
+    Proclaim: unary('Election', 'Proclaim', election.Proclaim),
+    Leader: unary('Election', 'Leader', election.Leader),
+    Resign: unary('Election', 'Resign', election.Resign),
+    Observe: serverStream('Election', 'Observe', (call, ticket) => serveObserve(call, ticket, member, log)),
+  });
+  // Outside the pipeline: a load balancer's probe carries no token and must not be refused for
+  // want of a leader, which is what it asks about.
+  g.addService(serviceDefinition('grpc.health.v1.Health'), { ...healthService(member) });
   return g;
 }
 

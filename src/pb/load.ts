@@ -16,7 +16,7 @@ protobuf.Reader.recursionLimit = 10_000;
 /** proto/ at the repository root; this file runs from dist/src/pb/. */
 export const PROTO_DIR = resolve(__dirname, '../../../proto');
 
-const PROTO_FILES = ['etcdserverpb/rpc.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto'];
+const PROTO_FILES = ['etcdserverpb/rpc.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto', 'grpc/health/v1/health.proto'];
 
 /** One decoding convention everywhere: 64-bit integers as decimal strings, enums as numbers. */
 export const CONVERSION: protobuf.IConversionOptions = { longs: String, enums: Number, bytes: Buffer, defaults: true, oneofs: true };

@@ -520,3 +520,87 @@ export interface AuthRoleListResponse {
 export interface AuthHeaderResponse {
   header?: Partial<ResponseHeader>;
 }
+
+// --- v3lockpb (proto/v3lockpb/v3lock.proto) ---
+
+export interface LockRequest {
+  name: Buffer;
+  lease: Int64;
+}
+
+export interface LockResponse {
+  header?: Partial<ResponseHeader>;
+  key: Buffer;
+}
+
+export interface UnlockRequest {
+  key: Buffer;
+}
+
+export interface UnlockResponse {
+  header?: Partial<ResponseHeader>;
+}
+
+// --- v3electionpb (proto/v3electionpb/v3election.proto) ---
+
+/** A held leadership: the election's name, the leader's key, its create revision and lease. */
+export interface LeaderKey {
+  name: Buffer;
+  key: Buffer;
+  rev: Int64;
+  lease: Int64;
+}
+
+export interface CampaignRequest {
+  name: Buffer;
+  lease: Int64;
+  value: Buffer;
+}
+
+export interface CampaignResponse {
+  header?: Partial<ResponseHeader>;
+  leader: LeaderKey;
+}
+
+export interface ProclaimRequest {
+  leader?: LeaderKey | null;
+  value: Buffer;
+}
+
+export interface ProclaimResponse {
+  header?: Partial<ResponseHeader>;
+}
+
+export interface LeaderRequest {
+  name: Buffer;
+}
+
+export interface LeaderResponse {
+  header?: Partial<ResponseHeader>;
+  kv: KeyValuePb;
+}
+
+export interface ResignRequest {
+  leader?: LeaderKey | null;
+}
+
+export interface ResignResponse {
+  header?: Partial<ResponseHeader>;
+}
+
+// --- grpc.health.v1 (proto/grpc/health/v1/health.proto) ---
+
+export enum ServingStatus {
+  UNKNOWN = 0,
+  SERVING = 1,
+  NOT_SERVING = 2,
+  SERVICE_UNKNOWN = 3,
+}
+
+export interface HealthCheckRequest {
+  service: string;
+}
+
+export interface HealthCheckResponse {
+  status: ServingStatus;
+}
