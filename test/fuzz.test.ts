@@ -18,7 +18,7 @@ const REAL_ETCD = process.env.TEST_AGAINST_ETCD === '1';
 
 /** What a crash, a fatal log line or an exception no handler caught looks like in stderr. */
 const CRASH_LINES = [
-  /uncaught/i, /unhandled/i, /FATAL ERROR/, /heap out of memory/i, /Maximum call stack size exceeded/, /"level":60/, // node / pino fatal
+  /uncaught/i, /unhandled/i, /FATAL ERROR/, /heap out of memory/i, /Maximum call stack size exceeded/, // node
   /^panic:/m, /"level":"fatal"/, / C \| /, // Go / etcd
 ];
 /** etcd-ts logs an error it has no etcd code for as this (and answers INTERNAL): a server bug. */

@@ -154,7 +154,7 @@ describe('leases on a 3-member cluster', () => {
     for (const c of clients) c.close();
     for (const m of cluster?.members ?? []) {
       const err = m.process?.stderr() ?? '';
-      if (/"level":(50|60)|Error/.test(err)) process.stdout.write(`# ${m.name} stderr:\n${err.split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
+      if (/"level":"(error|fatal)"|Error/.test(err)) process.stdout.write(`# ${m.name} stderr:\n${err.split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
     }
     await cluster?.cleanup();
   });

@@ -1,7 +1,7 @@
 // The etcd-ts command: etcd's flags and ETCD_* variables in, a serving member out.
 import { FlagError, parseCommand, USAGE } from './flags';
 import { start } from './embed';
-import { createLogger } from './logger';
+import { createExitLogger, createLoggerFromConfig, LogConfigError, withCaller } from './logger';
 import { ETCD_TS_VERSION, ETCD_VERSION, CLUSTER_VERSION } from './version';
 import { runSnapshotCommand } from '../snapshot/command';
 
@@ -29,15 +29,38 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = cmd;
-  const log = createLogger(config.logLevel, config.name);
+  // etcd 3.5 (etcdmain/etcd.go startEtcdOrProxyV2): a logging configuration it refuses is reported
+  // by a default stderr logger as "Running: " then "failed to verify flags", and the exit code is 1.
+  const args = process.argv.slice(1);
+  let root;
+  try {
+    root = createLoggerFromConfig(config);
+  } catch (err) {
+    if (!(err instanceof LogConfigError)) throw err;
+    const lg = createExitLogger();
+    lg.info({ args }, 'Running: ');
+    lg.warn({ error: err.message }, 'failed to verify flags');
+    process.exit(1);
+  }
+  const log = withCaller(root, 'etcdmain');
+  log.info({ args }, 'Running: ');
   for (const w of cmd.warnings) log.warn(w);
   for (const name of cmd.notImplemented) log.warn({ flag: `--${name}` }, `flag --${name} is not implemented yet by etcd-ts; ignored`);
-  const handle = await start({ ...config, logger: log });
+  const handle = await start({ ...config, logger: root });
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'shutting down');
+    // Pending async log writes go out before the exit.
+    const exit = (code: number): void => {
+      setTimeout(() => process.exit(code), 1000).unref();
+      try {
+        root.flush(() => process.exit(code));
+      } catch {
+        process.exit(code);
+      }
+    };
     handle.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => exit(0),
+      () => exit(1),
     );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));

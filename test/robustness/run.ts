@@ -259,8 +259,8 @@ export async function runRobustness(partial: Partial<RunOptions> = {}): Promise<
       const text = inc.proc.stderr();
       memberLogs.push({ file: `${m.name}-${i + 1}.log`, text });
       for (const line of text.split('\n')) {
-        const lvl = /"level":(\d+)/.exec(line);
-        if (lvl !== null && Number(lvl[1]) >= 50) {
+        const lvl = /"level":"(\w+)"/.exec(line);
+        if (lvl !== null && ['error', 'dpanic', 'panic', 'fatal'].includes(lvl[1])) {
           const msg = /"msg":"([^"]*)"/.exec(line)?.[1] ?? line.slice(0, 100);
           errorLogs[msg] = (errorLogs[msg] ?? 0) + 1;
         } else if (lvl === null && line.trim() !== '' && !line.startsWith('{')) {
