@@ -6,6 +6,7 @@ import type { RangeEnd, RangeResult, RangeOptions } from '../mvcc/store';
 import { Errors } from '../errors';
 import { goSort } from './go-sort';
 import { SortOrder, SortTarget, type KeyValuePb, type RangeRequest, type RangeResponse } from '../pb/types';
+import { mvccOps } from '../metrics/mvcc-counts';
 
 /** What a range reads from: the store's head or a write transaction's view. */
 export interface RangeSource {
@@ -43,6 +44,7 @@ export function mvccError(err: unknown): unknown {
 }
 
 export function range(view: RangeSource, r: RangeRequest): RangeResponse {
+  mvccOps.range++;
   const limit = Number(r.limit);
   const minMod = Number(r.min_mod_revision);
   const maxMod = Number(r.max_mod_revision);

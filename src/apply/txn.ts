@@ -18,6 +18,7 @@ import {
   type TxnResponse,
 } from '../pb/types';
 import { mvccCall, range, rangeEnd, toPb } from './range';
+import { mvccOpSum, mvccOps } from '../metrics/mvcc-counts';
 
 export interface LeaseLookup {
   leaseExists(id: bigint): boolean;
@@ -31,10 +32,11 @@ export function put(txn: WriteTxn, p: PutRequest, leases: LeaseLookup, checked =
   }
   let value = p.value;
   let lease = BigInt(p.lease);
-  const prev = p.ignore_value || p.ignore_lease || p.prev_kv ? txn.get(p.key) : undefined;
+  const prev = p.ignore_value || p.ignore_lease || p.prev_kv ? (mvccOps.range++, txn.get(p.key)) : undefined;
   if (p.ignore_value && prev !== undefined) value = prev.value;
   if (p.ignore_lease && prev !== undefined) lease = prev.lease;
   const { kv } = txn.put(p.key, value, lease);
+  mvccOps.put++;
   const resp: PutResponse = { header: { revision: kv.mod_revision } };
   if (p.prev_kv && prev !== undefined) resp.prev_kv = toPb(prev);
   return resp;
@@ -42,15 +44,21 @@ export function put(txn: WriteTxn, p: PutRequest, leases: LeaseLookup, checked =
 
 export function deleteRange(txn: WriteTxn, d: DeleteRangeRequest): DeleteRangeResponse {
   const deleted = txn.deleteRange(d.key, rangeEnd(d.range_end));
+  mvccOps.delete++;
   const revision = deleted.length > 0 || txn.events.length > 0 ? txn.beginRevision + 1 : txn.beginRevision;
   return { header: { revision }, deleted: deleted.length, prev_kvs: d.prev_kv ? deleted.map((kv) => toPb(kv)) : [] };
 }
 
 export function txn(w: WriteTxn, t: TxnRequest, leases: LeaseLookup): TxnResponse {
-  const path = comparePath(w, t);
-  checkOps(w, t, path.slice(), leases);
-  const resp = execute(w, t, path, leases);
-  return resp;
+  // etcd counts a txn of more than one range, put or delete (compares are ranges).
+  const opsBefore = mvccOpSum();
+  try {
+    const path = comparePath(w, t);
+    checkOps(w, t, path.slice(), leases);
+    return execute(w, t, path, leases);
+  } finally {
+    if (mvccOpSum() - opsBefore > 1) mvccOps.txn++;
+  }
 }
 
 /**
@@ -132,6 +140,7 @@ function execute(w: WriteTxn, t: TxnRequest, path: boolean[], leases: LeaseLooku
 }
 
 function compare(w: WriteTxn, c: Compare): boolean {
+  mvccOps.range++;
   const kvs = mvccCall(() => w.range(c.key, rangeEnd(c.range_end))).kvs;
   if (kvs.length === 0) {
     // A missing key has no value to compare (nil and "" look the same on the wire): always false.

@@ -52,6 +52,8 @@ export class Backend {
   private defragmenting = false;
   private size = 0;
   private sizeAtMs = 0;
+  /** Told each write transaction's commit + fsync time, in seconds (etcd_disk_backend_commit_duration_seconds). */
+  private commitObserver: ((seconds: number) => void) | undefined;
 
   constructor(options: BackendOptions) {
     this.dir = options.dir;
@@ -125,12 +127,26 @@ export class Backend {
     }
   }
 
+  /** Times every write transaction's commit from here on (from fn's end to the commit's). */
+  observeCommits(observer: (seconds: number) => void): void {
+    this.commitObserver = observer;
+  }
+
   /** Runs fn in one write transaction, committed and fsynced before it returns. */
   transaction<T>(fn: () => T): T {
     if (this.inTransaction) return fn();
     this.inTransaction = true;
+    const observer = this.commitObserver;
     try {
-      return this.env.transactionSync(fn);
+      if (observer === undefined) return this.env.transactionSync(fn);
+      let fnEndMs = 0;
+      const result = this.env.transactionSync(() => {
+        const r = fn();
+        fnEndMs = performance.now();
+        return r;
+      });
+      observer((performance.now() - fnEndMs) / 1000);
+      return result;
     } finally {
       this.inTransaction = false;
     }
@@ -143,13 +159,21 @@ export class Backend {
    * by which time the transaction is on disk.
    */
   transactionAsync<T>(fn: () => T): Promise<T> {
-    return this.env.transaction(() => {
+    const observer = this.commitObserver;
+    let fnEndMs = 0;
+    const committed = this.env.transaction(() => {
       this.inTransaction = true;
       try {
         return fn();
       } finally {
         this.inTransaction = false;
+        fnEndMs = performance.now();
       }
+    });
+    if (observer === undefined) return committed;
+    return committed.then((r) => {
+      observer((performance.now() - fnEndMs) / 1000);
+      return r;
     });
   }
 

@@ -23,6 +23,8 @@ export interface ProposalLimits {
   maxInFlight: number;
   /** Their entries' bytes at most. */
   maxInFlightBytes: number;
+  /** A proposal timed out waiting for its apply (etcd_server_proposals_failed_total). */
+  onTimeout?: () => void;
 }
 
 /** How often expired proposals are looked for. */
@@ -75,6 +77,11 @@ export class Proposals {
     });
   }
 
+  /** Proposals waiting for their apply result (etcd_server_proposals_pending). */
+  get pending(): number {
+    return this.waiters.size;
+  }
+
   /** The request proposed as `id` by this member, while it waits. */
   request(id: bigint): InternalRequest | undefined {
     return this.waiters.get(id)?.req;
@@ -109,6 +116,7 @@ export class Proposals {
     for (const [id, w] of this.waiters) {
       if (w.deadline > now) continue;
       this.take(id);
+      this.limits.onTimeout?.();
       w.fail(Errors.timeout());
     }
   }

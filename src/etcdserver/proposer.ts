@@ -27,6 +27,8 @@ export interface ProposerDeps {
   /** The next leader change (shared by every waiting proposal). */
   leaderChange: Signal;
   stopped: () => boolean;
+  /** Raft dropped a proposal (etcd_server_proposals_failed_total). */
+  onDropped?: () => void;
 }
 
 export class Proposer {
@@ -91,6 +93,7 @@ export class Proposer {
       propose();
     } catch (err) {
       if (!(err instanceof ProposalDroppedError)) throw err;
+      this.d.onDropped?.();
       throw this.d.node.leader() === undefined ? Errors.noLeader() : Errors.timeout();
     }
   }

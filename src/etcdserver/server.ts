@@ -44,6 +44,7 @@ import { snapshotStream } from '../snapshot/snapshot-file';
 import type { MemberSnapshot } from '../api/member-api';
 import type { TlsInfo } from '../tls/tls-info';
 import { CorruptionChecker } from './corrupt-check';
+import { EtcdMetrics } from '../metrics/metrics';
 
 /** Proposals waiting for apply at most, and their bytes: past either, `too many requests`. */
 const MAX_PROPOSALS_IN_FLIGHT = 10_000;
@@ -51,6 +52,9 @@ const MAX_PROPOSAL_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
 /** Unary client calls served at once, and streams open, at most. */
 const MAX_UNARY_CALLS_IN_FLIGHT = 10_000;
 const MAX_STREAMS = 20_000;
+/** The whole keyspace as a range (etcd's key "\0", range_end "\0"), for etcd_debugging_mvcc_keys_total. */
+const ALL_KEYS_FROM = Buffer.from([0]);
+const ALL_KEYS_END = Buffer.alloc(0);
 
 export class EtcdServer implements MemberApi {
   readonly maxRequestBytes: number;
@@ -62,6 +66,8 @@ export class EtcdServer implements MemberApi {
   readonly pipeline: RequestPipeline;
   /** Users, roles, tokens; the Auth service's calls and the checks at the member. */
   readonly auth: AuthService;
+  /** What /metrics shows (etcd's names); the parts below count into it. */
+  readonly metrics: EtcdMetrics;
   private readonly lessor: Lessor;
   private readonly alarms: AlarmStore;
   private readonly quota: BackendQuota;
@@ -120,6 +126,8 @@ export class EtcdServer implements MemberApi {
     const selfId = this.membership.selfId;
     this.alarms = new AlarmStore(this.backend);
     const quota = (this.quota = new BackendQuota(config.quotaBackendBytes, () => this.backend.sizeBytes()));
+    const metrics = (this.metrics = new EtcdMetrics({ extensive: config.metrics === 'extensive', quotaBackendBytes: quota.limitBytes }));
+    this.backend.observeCommits((seconds) => metrics.backendCommitted(seconds));
     const auth = (this.auth = new AuthService({
       backend: this.backend,
       config,
@@ -132,7 +140,7 @@ export class EtcdServer implements MemberApi {
       leases: this.lessor,
       log,
     }));
-    this.proposals = new Proposals({ timeoutMs: this.requestTimeoutMs, maxInFlight: MAX_PROPOSALS_IN_FLIGHT, maxInFlightBytes: MAX_PROPOSAL_BYTES_IN_FLIGHT });
+    this.proposals = new Proposals({ timeoutMs: this.requestTimeoutMs, maxInFlight: MAX_PROPOSALS_IN_FLIGHT, maxInFlightBytes: MAX_PROPOSAL_BYTES_IN_FLIGHT, onTimeout: () => metrics.proposalsFailed++ });
     const applier = new EntryApplier({
       backend: this.backend,
       mvcc: this.mvcc,
@@ -141,6 +149,7 @@ export class EtcdServer implements MemberApi {
       localRequest: (id) => this.proposals.request(id),
       deliver: (results) => this.proposals.deliver(results),
       notify: (events, revision) => this.watchable.notify(events, revision),
+      slowApply: () => metrics.slowApplies++,
       members: this.membership,
       alarms: this.alarms,
       alarmChanged: (alarm, raised, member) => {
@@ -184,6 +193,7 @@ export class EtcdServer implements MemberApi {
       onForward: (op, body) => this.forwarder.serve(op, body),
       electionTimeoutMs: config.electionTimeoutMs,
       tls: peerTls,
+      metrics,
       log,
     }));
     this.membership.onChange(() => {
@@ -226,10 +236,12 @@ export class EtcdServer implements MemberApi {
       electionTicks: Math.max(1, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
       preVote: config.preVote,
       logRetainEntries: Math.min(config.snapshotCount, 10_000),
+      onReadySynced: (seconds) => metrics.walFsynced(seconds),
       onFatal,
       log,
     });
     this.leaderChange = new Signal((fire) => this.node.onLeaderChange(fire), MAX_PROPOSALS_IN_FLIGHT);
+    this.node.onLeaderChange((leader) => metrics.leaderChanged(leader));
     this.proposer = new Proposer({
       node: this.node,
       proposals: this.proposals,
@@ -238,6 +250,7 @@ export class EtcdServer implements MemberApi {
       requestTimeoutMs: this.requestTimeoutMs,
       leaderChange: this.leaderChange,
       stopped: () => this.stopped,
+      onDropped: () => metrics.proposalsFailed++,
     });
     this.downgrader = new Downgrader({
       clusterVersion: CLUSTER_VERSION,
@@ -306,6 +319,7 @@ export class EtcdServer implements MemberApi {
       maxUnaryInFlight: MAX_UNARY_CALLS_IN_FLIGHT,
       maxStreams: MAX_STREAMS,
       identity: auth,
+      hooks: metrics.grpc,
     });
     this.compactions = new CompactionScheduler({
       backend: this.backend,
@@ -330,6 +344,21 @@ export class EtcdServer implements MemberApi {
             log,
           });
     this.autoCompactor?.start();
+    metrics.bind({
+      hasLeader: () => this.node.leader() !== undefined,
+      isLeader: () => this.node.isLeader(),
+      committedIndex: () => this.node.committedIndex(),
+      appliedIndex: () => this.node.appliedIndex(),
+      proposalsPending: () => this.proposals.pending,
+      dbSizeBytes: () => this.backend.sizeBytes(),
+      dbSizeInUseBytes: () => this.backend.sizeInUseBytes(),
+      // Every key from "\0" on (O(keys), at scrape time only).
+      keys: () => this.mvcc.range(ALL_KEYS_FROM, ALL_KEYS_END, { countOnly: true }).count,
+      watchers: () => {
+        const w = this.watchable.watcherCount();
+        return w.synced + w.unsynced;
+      },
+    });
     log.info({ 'member-id': selfId.toString(16), 'cluster-id': this.membership.clusterId.toString(16), revision: this.mvcc.currentRevision() }, 'member started');
   }
 
@@ -552,6 +581,17 @@ export class EtcdServer implements MemberApi {
       if (left <= 0) throw Errors.leaderTransferTimeout();
       await this.leaderChange.next(left);
     }
+  }
+
+  // --- Metrics ----------------------------------------------------------------------------
+
+  /** /metrics: etcd's metrics in the text format 0.0.4 (metricsContentType). */
+  metricsText(): Promise<string> {
+    return this.metrics.text();
+  }
+
+  get metricsContentType(): string {
+    return this.metrics.contentType;
   }
 
   // --- What every service needs ----------------------------------------------------------

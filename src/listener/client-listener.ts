@@ -21,6 +21,7 @@ import { sniffConnection, type Sniffed } from './connection-sniff';
 import { HttpConnections } from './http-connections';
 import type { HttpRouter } from './http-router';
 import { Http2Requests } from './http2-requests';
+import { trackClientSocket } from '../metrics/client-bytes';
 
 /**
  * What a listener serves. etcd 3.5 serves both on every --listen-client-urls entry; once
@@ -83,7 +84,11 @@ export class ClientListeners {
       };
     }
     // TCP_NODELAY, as Go (and so etcd) sets on every connection: small replies go out at once.
-    const server = createServer({ noDelay: true }, accept);
+    // Each connection's bytes count towards etcd_network_client_grpc_{received,sent}_bytes_total.
+    const server = createServer({ noDelay: true }, (socket) => {
+      trackClientSocket(socket);
+      accept(socket);
+    });
     this.servers.push(server);
     const path = unixSocketPath(url);
     return new Promise((resolve, reject) => {

@@ -35,6 +35,8 @@ export class SessionLiveness {
     private readonly session: http2.Http2Session,
     private readonly o: LivenessOptions,
     private readonly onDead: (reason: string) => void,
+    /** Each PING's round trip, in seconds (etcd_network_peer_round_trip_time_seconds). */
+    private readonly onRoundTrip?: (seconds: number) => void,
   ) {
     this.timer = setInterval(() => this.check(), o.intervalMs);
     this.timer.unref();
@@ -69,9 +71,11 @@ export class SessionLiveness {
     this.pinging = true;
     let sent = false;
     try {
-      sent = this.session.ping((err) => {
+      sent = this.session.ping((err, durationMs) => {
         this.pinging = false;
-        if (err === null) this.lastAnswerMs = Date.now();
+        if (err !== null) return;
+        this.lastAnswerMs = Date.now();
+        this.onRoundTrip?.(durationMs / 1000);
       });
     } catch {
       // closing: its 'close' stops this

@@ -67,6 +67,13 @@ export interface TransportOptions {
   log: Logger;
   /** The peer TLS (tls/prepare.ts), for the listener and the dialer. Absent: plaintext peers. */
   tls?: TlsInfo;
+  /** Where round trips and dropped sends are counted, by peer ID in hex (etcd's "To" label). */
+  metrics?: PeerMetrics;
+}
+
+export interface PeerMetrics {
+  peerRoundTrip(to: string, seconds: number): void;
+  peerSendFailed(to: string, frames: number): void;
 }
 
 /** Receive windows peers grant: a link with a long round trip still carries a snapshot at speed. */
@@ -144,7 +151,7 @@ class PeerStream {
     if (this.closed) return;
     const s = this.stream;
     if (s !== undefined && !s.destroyed && !s.closed && s.writable && this.liveness !== undefined) {
-      if (s.writableLength > MAX_BUFFERED_BYTES) return; // peer too slow: drop, raft resends
+      if (s.writableLength > MAX_BUFFERED_BYTES) return this.sendFailed(); // peer too slow: drop, raft resends
       this.liveness.write(s, frame);
       return;
     }
@@ -153,7 +160,13 @@ class PeerStream {
     // reached again.
     if (s !== undefined) this.dropSession('stream closed');
     if (this.queue.length < MAX_QUEUED_FRAMES) this.queue.push(frame);
+    else this.sendFailed();
     this.connect();
+  }
+
+  /** Frames (batches of messages) for this peer dropped; etcd counts the messages it drops. */
+  private sendFailed(frames = 1): void {
+    if (frames > 0) this.o.metrics?.peerSendFailed(hexId(this.id), frames);
   }
 
   close(): void {
@@ -173,6 +186,7 @@ class PeerStream {
     this.liveness = undefined;
     session?.destroy();
     // What was queued for the dead connection is stale by the time a new one is up.
+    this.sendFailed(this.queue.length);
     this.queue = [];
     if (this.active) {
       this.active = false;
@@ -196,9 +210,16 @@ class PeerStream {
     this.session = session;
     // Events of a session already dropped must not disturb its successor.
     const current = (): boolean => this.session === session;
-    this.liveness = new SessionLiveness(session, this.live, (reason) => {
-      if (current()) this.dropSession(reason);
-    });
+    const to = hexId(this.id);
+    const metrics = this.o.metrics;
+    this.liveness = new SessionLiveness(
+      session,
+      this.live,
+      (reason) => {
+        if (current()) this.dropSession(reason);
+      },
+      metrics === undefined ? undefined : (seconds) => metrics.peerRoundTrip(to, seconds),
+    );
     let lastError = 'connection closed';
     session.on('error', (err) => (lastError = err.message));
     session.on('close', () => {

@@ -51,6 +51,8 @@ interface WrittenReady {
   lastWritten: number;
   /** The term of the hard state this Ready wrote, if it wrote one. */
   hardStateTerm: number | undefined;
+  /** performance.now() when the Ready was written into its transaction (its commit + fsync follow). */
+  writtenAtMs: number;
 }
 
 export interface RaftNodeOptions {
@@ -80,6 +82,8 @@ export interface RaftNodeOptions {
   onApplied?: (index: number) => void;
   /** A membership change was applied (inside the transaction). */
   onMembershipChanged?: () => void;
+  /** A Ready's transaction (log entries, hard state) committed and fsynced: how long that took, in seconds (etcd's WAL fsync). */
+  onReadySynced?: (seconds: number) => void;
   /** Raft's state changes and leader changes are logged here (info), as etcd logs them. */
   log?: Logger;
 }
@@ -114,6 +118,7 @@ export class RaftNode {
   private readonly onFatal: (err: Error) => void;
   private readonly onReadStates: (states: ReadState[]) => void;
   private readonly onApplied: (index: number) => void;
+  private readonly onReadySynced: ((seconds: number) => void) | undefined;
   private readonly onMembershipChanged: () => void;
   private readonly log: Logger | undefined;
   /** The leader and term last told of (see announceLeader). */
@@ -132,6 +137,7 @@ export class RaftNode {
     this.onFatal = options.onFatal;
     this.onReadStates = options.onReadStates ?? (() => undefined);
     this.onApplied = options.onApplied ?? (() => undefined);
+    this.onReadySynced = options.onReadySynced;
     this.onMembershipChanged = options.onMembershipChanged ?? (() => undefined);
     this.send = options.send ?? (() => undefined);
     this.logRetainEntries = options.logRetainEntries ?? 10_000;
@@ -384,7 +390,7 @@ export class RaftNode {
       // Only messages (heartbeats, votes) and read states: nothing to write.
       const rd = this.raft.ready();
       this.raft.advance(rd);
-      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1, lastWritten: -1, hardStateTerm: undefined });
+      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1, lastWritten: -1, hardStateTerm: undefined, writtenAtMs: -1 });
       return;
     }
     // The pipeline is full: the oldest transaction's afterWrite schedules this again.
@@ -455,12 +461,13 @@ export class RaftNode {
     this.raft.advance(rd);
     const applied = rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1].index : -1;
     const lastWritten = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1].index : -1;
-    return { messages, release, readStates: rd.readStates, applied, lastWritten, hardStateTerm: rd.hardState?.term };
+    return { messages, release, readStates: rd.readStates, applied, lastWritten, hardStateTerm: rd.hardState?.term, writtenAtMs: this.onReadySynced === undefined ? -1 : performance.now() };
   }
 
   /** After the Ready's transaction is on disk. */
   private afterWrite(done: WrittenReady | undefined): void {
     if (done === undefined || this.stopped) return;
+    if (done.writtenAtMs >= 0) this.onReadySynced?.((performance.now() - done.writtenAtMs) / 1000);
     if (done.lastWritten >= 0) this.store.markDurable(done.lastWritten);
     if (done.hardStateTerm !== undefined) this.durableTerm = Math.max(this.durableTerm, done.hardStateTerm);
     if (done.messages.length > 0) this.send(done.messages);

@@ -58,7 +58,7 @@ export interface ServerConfig {
   bcryptCost: number;
   /** Seconds a simple token lives unused (etcd: 300). */
   authTokenTtlSec: number;
-  /** etcd's --metrics: 'basic', or 'extensive' (adds gRPC per-method latency histograms). Checked at start. */
+  /** etcd's --metrics: 'extensive' adds gRPC per-method latency histograms; any other value is basic, as etcd 3.5. */
   metrics: string;
   /** Extra URLs serving /metrics and /health only (etcd's --listen-metrics-urls). */
   listenMetricsUrls: string[];

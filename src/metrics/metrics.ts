@@ -1,0 +1,197 @@
+// The member's Prometheus registry (prom-client) with etcd 3.5's metric names, help texts, types
+// and buckets, so that dashboards and alerts written for etcd read etcd-ts unchanged. Owns what
+// /metrics shows; never touches the member's state.
+//
+// Cheap rule: the member's hot paths bump plain numbers (fields here, mvcc-counts.ts,
+// client-bytes.ts, the per-method records of grpc-metrics.ts); what the member can tell at once
+// (leader, indexes, sizes, watchers) is read at scrape time by collect() callbacks. Histograms are
+// observed per Raft Ready / backend commit / peer PING, never per request (except
+// grpc_server_handling_seconds, which etcd too only keeps with --metrics extensive).
+//
+// etcd names kept as etcd 3.5 has them, including its quirks: proposals_committed_total and
+// proposals_applied_total are gauges (the indexes), the watcher gauge is
+// etcd_debugging_mvcc_watcher_total.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { clientBytes } from './client-bytes';
+import { GrpcMetrics } from './grpc-metrics';
+import { mvccOps } from './mvcc-counts';
+
+/** What the member tells at scrape time. */
+export interface MemberGauges {
+  hasLeader(): boolean;
+  isLeader(): boolean;
+  committedIndex(): number;
+  appliedIndex(): number;
+  /** Proposals of this member waiting for their apply. */
+  proposalsPending(): number;
+  dbSizeBytes(): number;
+  dbSizeInUseBytes(): number;
+  /** Live keys (etcd_debugging_mvcc_keys_total). */
+  keys(): number;
+  watchers(): number;
+}
+
+export interface MetricsOptions {
+  /** --metrics extensive: also the per-method gRPC latency histograms. */
+  extensive: boolean;
+  /** The backend quota in force (0: none). */
+  quotaBackendBytes: number;
+}
+
+/** etcd's slow-apply threshold (warningApplyDuration). */
+export const SLOW_APPLY_MS = 100;
+
+/** prometheus.ExponentialBuckets(start, factor, count). */
+function exponentialBuckets(start: number, factor: number, count: number): number[] {
+  const b: number[] = [];
+  for (let i = 0, v = start; i < count; i++, v *= factor) b.push(v);
+  return b;
+}
+
+/** A peer's histogram child and failure count, found once per peer. */
+interface PeerStats {
+  observeRtt: (seconds: number) => void;
+  sentFailures: number;
+}
+
+export class EtcdMetrics {
+  readonly registry = new Registry();
+  /** The request pipeline's hooks (grpc_server_*). */
+  readonly grpc: GrpcMetrics;
+  // Bumped by the member: plain numbers, moved into prom-client's counters at scrape time.
+  leaderChangesSeen = 0;
+  proposalsFailed = 0;
+  slowApplies = 0;
+  private gauges: MemberGauges | undefined;
+  private lastLeader: string | undefined;
+  private readonly walFsync: Histogram;
+  private readonly backendCommit: Histogram;
+  private readonly peerRtt: Histogram;
+  private readonly peers = new Map<string, PeerStats>();
+
+  constructor(o: MetricsOptions) {
+    const registers = [this.registry];
+    const self = this;
+    const gauge = (name: string, help: string, read: (g: MemberGauges) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const g = self.gauges;
+          if (g !== undefined) this.set(read(g));
+        },
+      });
+    };
+    const counter = (name: string, help: string, read: () => number): void => {
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    };
+    gauge('etcd_server_has_leader', 'Whether or not a leader exists. 1 is existence, 0 is not.', (g) => (g.hasLeader() ? 1 : 0));
+    gauge('etcd_server_is_leader', 'Whether or not this member is a leader. 1 if is, 0 otherwise.', (g) => (g.isLeader() ? 1 : 0));
+    counter('etcd_server_leader_changes_seen_total', 'The number of leader changes seen.', () => this.leaderChangesSeen);
+    gauge('etcd_server_proposals_committed_total', 'The total number of consensus proposals committed.', (g) => g.committedIndex());
+    gauge('etcd_server_proposals_applied_total', 'The total number of consensus proposals applied.', (g) => g.appliedIndex());
+    gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.', (g) => g.proposalsPending());
+    counter('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.', () => this.proposalsFailed);
+    counter('etcd_server_slow_apply_total', 'The total number of slow apply requests (likely overloaded from slow disk).', () => this.slowApplies);
+    new Gauge({ name: 'etcd_server_quota_backend_bytes', help: 'Current backend storage quota size in bytes.', registers }).set(o.quotaBackendBytes);
+    this.walFsync = new Histogram({
+      name: 'etcd_disk_wal_fsync_duration_seconds',
+      help: 'The latency distributions of fsync called by WAL.',
+      buckets: exponentialBuckets(0.001, 2, 14),
+      registers,
+    });
+    this.backendCommit = new Histogram({
+      name: 'etcd_disk_backend_commit_duration_seconds',
+      help: 'The latency distributions of commit called by backend.',
+      buckets: exponentialBuckets(0.001, 2, 14),
+      registers,
+    });
+    gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', (g) => g.dbSizeBytes());
+    gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', (g) => g.dbSizeInUseBytes());
+    counter('etcd_mvcc_put_total', 'Total number of puts seen by this member.', () => mvccOps.put);
+    counter('etcd_mvcc_range_total', 'Total number of ranges seen by this member.', () => mvccOps.range);
+    counter('etcd_mvcc_delete_total', 'Total number of deletes seen by this member.', () => mvccOps.delete);
+    counter('etcd_mvcc_txn_total', 'Total number of txns seen by this member.', () => mvccOps.txn);
+    gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.', (g) => g.keys());
+    gauge('etcd_debugging_mvcc_watcher_total', 'Total number of watchers.', (g) => g.watchers());
+    this.peerRtt = new Histogram({
+      name: 'etcd_network_peer_round_trip_time_seconds',
+      help: 'Round-Trip-Time histogram between peers',
+      labelNames: ['To'],
+      buckets: exponentialBuckets(0.0001, 2, 16),
+      registers,
+    });
+    new Counter({
+      name: 'etcd_network_peer_sent_failures_total',
+      help: 'The total number of send failures from peers.',
+      labelNames: ['To'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [to, p] of self.peers) if (p.sentFailures > 0) this.inc({ To: to }, p.sentFailures);
+      },
+    });
+    counter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.', () => clientBytes().sent);
+    counter('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.', () => clientBytes().received);
+    this.grpc = new GrpcMetrics(this.registry, o.extensive);
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where the scrape-time gauges read from (the member, once its parts exist). */
+  bind(gauges: MemberGauges): void {
+    this.gauges = gauges;
+  }
+
+  /** A leader change as the raft node tells it: counted as etcd counts (a new leader that differs from the last known). */
+  leaderChanged(leader: string | undefined): void {
+    if (leader !== undefined && leader !== this.lastLeader) this.leaderChangesSeen++;
+    this.lastLeader = leader;
+  }
+
+  /** A Raft Ready's log and hard state commit + fsync (etcd's WAL fsync). */
+  walFsynced(seconds: number): void {
+    this.walFsync.observe(seconds);
+  }
+
+  /** A backend write transaction's commit + fsync. */
+  backendCommitted(seconds: number): void {
+    this.backendCommit.observe(seconds);
+  }
+
+  /** A PING answered by peer `to` (member ID in hex, etcd's label). */
+  peerRoundTrip(to: string, seconds: number): void {
+    this.peer(to).observeRtt(seconds);
+  }
+
+  /** Message batches for peer `to` dropped (its stream down or backed up). */
+  peerSendFailed(to: string, frames = 1): void {
+    this.peer(to).sentFailures += frames;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The text exposition format 0.0.4, as etcd's promhttp handler serves it. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private peer(to: string): PeerStats {
+    let p = this.peers.get(to);
+    if (p === undefined) {
+      p = { observeRtt: this.peerRtt.labels({ To: to }).observe, sentFailures: 0 };
+      this.peers.set(to, p);
+    }
+    return p;
+  }
+}
