@@ -1,17 +1,20 @@
 // What a client URL serves over HTTP/1.x: etcd 3.5's client mux (embed/etcd.go serveClients:
 // HandleBasic, HandleMetrics, HandleHealth) as far as it is built. Registered: /version, /health,
-// /livez[/<check>], /readyz[/<check>]. Still 404 here, served by etcd: /metrics, /debug/vars and
-// the gRPC gateway under /v3/ (their issues register them in this file).
+// /livez[/<check>], /readyz[/<check>], /metrics, and (unless --enable-grpc-gateway=false) the gRPC
+// gateway under /v3/ and /v3beta/. Still 404 here, served by etcd: /debug/vars.
 import type { Logger } from 'pino';
 import { installHealth, type HealthMember } from './health';
-import { HttpRouter } from './http-router';
+import { HttpRouter, type SubtreeHandler } from './http-router';
 import { installVersion, type VersionSource } from './version-endpoint';
+import { installMetrics, type MetricsSource } from '../metrics/http';
 
-export type ClientHttpMember = HealthMember & VersionSource;
+export type ClientHttpMember = HealthMember & VersionSource & MetricsSource;
 
-export function createClientRouter(member: ClientHttpMember, log: Logger): HttpRouter {
+export function createClientRouter(member: ClientHttpMember, log: Logger, gateway?: SubtreeHandler): HttpRouter {
   const router = new HttpRouter(log);
+  if (gateway !== undefined) router.handleSubtree(gateway);
   installVersion(router, member);
   installHealth(router, member, log);
+  installMetrics(router, member);
   return router;
 }

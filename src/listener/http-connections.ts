@@ -7,8 +7,9 @@
 //    (cmux-match.ts);
 //  - Go's server refuses a bad request line, a bad target, a missing or doubled Host, headers past
 //    its limit, with its own raw replies (go-reply.ts);
-//  - Go reads at most 256 KiB of a body no handler read, then closes instead (our handlers never
-//    read bodies), and does not answer "Expect: 100-continue" for a handler that reads nothing.
+//  - Go reads at most 256 KiB of a body no handler read, then closes instead, and does not answer
+//    "Expect: 100-continue" for a handler that reads nothing. A handler that reads its body (the
+//    gateway) says so with claimBody() before it returns, and bounds what it reads itself.
 // Bounds (every buffer has one): request line + headers (node's parser), the body discarded per
 // request, the time to send a request's headers and the whole request, idle keep-alive time.
 // Go's server as etcd configures it has no timeouts; ours close slow or idle connections.
@@ -42,6 +43,14 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 export type ServeHttpRequest = (req: IncomingMessage, res: ServerResponse, target: RequestTarget, closeAfter: boolean) => void;
 
 type ClientError = Error & { code?: string };
+
+/** Requests whose body a handler reads (and bounds) itself. */
+const claimed = new WeakSet<IncomingMessage>();
+
+/** Called by a handler, synchronously, when it will read the request's body. */
+export function claimBody(req: IncomingMessage): void {
+  claimed.add(req);
+}
 
 export class HttpConnections {
   private readonly server: Server;
@@ -113,15 +122,15 @@ export class HttpConnections {
     // Go closes after the reply when the client waits for a 100 Continue nobody sent, or
     // offers more body than it would read; below that it reads and discards the body.
     let closeAfter = expectContinue && length !== 0;
-    if (length !== undefined && length > this.limits.maxUnreadBodyBytes) closeAfter = true;
-    else {
-      let seen = 0;
-      req.on('data', (chunk: Buffer) => {
-        seen += chunk.length;
-        if (seen > this.limits.maxUnreadBodyBytes) socket.destroy();
-      });
-    }
+    const tooLong = length !== undefined && length > this.limits.maxUnreadBodyBytes;
+    if (tooLong) closeAfter = true;
     this.serveRequest(req, res, target, closeAfter);
+    if (tooLong || claimed.has(req)) return;
+    let seen = 0;
+    req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > this.limits.maxUnreadBodyBytes) socket.destroy();
+    });
   }
 
   private clientError(err: ClientError, socket: Duplex): void {

@@ -5,8 +5,11 @@
 // claims. Routes are exact paths, as etcd registers /health, /version, ...; a route answers with a
 // Reply and never touches the connection (writing it, Go's way, is go-reply.ts's job).
 //
+// Subtree handlers (the gateway's "/v3/") get the request and reply themselves (they read
+// bodies and stream); on HTTP/2 (answer()) they are not served yet.
+//
 // Not yet: --host-whitelist (etcd's default "*" admits every Host, as here), a --cors list other
-// than "*", and subtree routes such as the gateway's "/v3/" (its issue adds them here).
+// than "*".
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { notFound, writeReply, type Reply } from './go-reply';
@@ -20,6 +23,12 @@ export interface RouteRequest {
 
 export type RouteHandler = (r: RouteRequest) => Reply | Promise<Reply>;
 
+/** A handler of a subtree that writes its own reply; `cors`: the access controller's headers. */
+export interface SubtreeHandler {
+  claims(cleanPath: string): boolean;
+  serve(req: IncomingMessage, res: ServerResponse, cleanPath: string, cors: ReadonlyArray<readonly [string, string]>, closeAfter: boolean): void;
+}
+
 /** What etcd's accessController adds with the default --cors "*" (Header().Add order). */
 const CORS_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ['Access-Control-Allow-Methods', 'POST, GET, OPTIONS, PUT, DELETE'],
@@ -30,6 +39,7 @@ const CORS_HEADERS: ReadonlyArray<readonly [string, string]> = [
 export class HttpRouter {
   /** Exact routes, keyed by their path segments (Go 1.22 matches segment by segment). */
   private readonly routes = new Map<string, RouteHandler>();
+  private readonly subtrees: SubtreeHandler[] = [];
 
   constructor(private readonly log: Logger) {}
 
@@ -38,11 +48,28 @@ export class HttpRouter {
     this.routes.set(JSON.stringify(pathSegments(path)), handler);
   }
 
+  /** Registers a handler for the paths it claims (checked before the exact routes). */
+  handleSubtree(handler: SubtreeHandler): void {
+    this.subtrees.push(handler);
+  }
+
   /**
    * Serves one parsed request. `closeAfter`: the connection layer wants the connection closed
    * after the reply (see http-connections.ts).
    */
   serve(req: IncomingMessage, res: ServerResponse, target: RequestTarget, closeAfter: boolean): void {
+    const method = req.method ?? 'GET';
+    if (method !== 'OPTIONS' && method !== 'CONNECT' && target.path !== '*' && this.subtrees.length > 0) {
+      const escaped = escapedPath(target);
+      const subtree = cleanPath(escaped) === escaped ? this.subtrees.find((s) => s.claims(escaped)) : undefined;
+      if (subtree !== undefined) {
+        try {
+          return subtree.serve(req, res, escaped, CORS_HEADERS, closeAfter);
+        } catch (err) {
+          return this.failed(err, () => res.destroy());
+        }
+      }
+    }
     let reply: Reply | Promise<Reply>;
     try {
       reply = this.answer(req.method ?? 'GET', target, req.httpVersion === '1.0');

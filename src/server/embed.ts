@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ClientListeners, unixSocketPath } from '../listener/client-listener';
 import { createClientRouter, type ClientHttpMember } from '../listener/client-routes';
 import { createGrpcServer } from '../api/grpc-server';
+import { Gateway } from '../gateway/gateway';
 import { completeConfig, parseInitialCluster, type ServerConfig } from './config';
 import { existsSync } from 'node:fs';
 import { join as join_ } from 'node:path';
@@ -12,7 +13,8 @@ import { fetchMembership } from '../peer/join';
 import { PeerDialer } from '../peer/dialer';
 import { prepareTls } from '../tls/prepare';
 import { EtcdServer } from '../etcdserver/server';
-import { createLogger } from './logger';
+import { createLoggerFromConfig } from './logger';
+import { startMetricsListeners, type MetricsListeners } from '../metrics/metrics-listener';
 import { AlarmType, SortOrder, SortTarget } from '../pb/types';
 import { CLUSTER_VERSION, ETCD_VERSION } from './version';
 
@@ -34,7 +36,7 @@ export interface StartOptions extends Partial<ServerConfig> {
 export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
   const { logger, onFatal, ...partial } = options;
   const config = completeConfig(partial);
-  const log = logger ?? createLogger(config.logLevel, config.name);
+  const log = logger ?? createLoggerFromConfig(config);
   const fatal =
     onFatal ??
     ((err: Error) => {
@@ -52,9 +54,10 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
   }
   const server = new EtcdServer(config, log, fatal, join, tls.peer);
   const grpcServer: grpc.Server = createGrpcServer(server, server.pipeline, log);
-  const listeners = new ClientListeners(grpcServer, createClientRouter(clientHttpMember(server), log), log, tls.client);
+  const listeners = new ClientListeners(grpcServer, createClientRouter(clientHttpMember(server), log, config.enableGrpcGateway ? new Gateway(server, server.pipeline, log) : undefined), log, tls.client);
   const endpoints: string[] = [];
   const httpEndpoints: string[] = [];
+  let metricsListeners: MetricsListeners | undefined;
   try {
     await server.start();
     // As etcd 3.5: with --listen-client-http-urls, HTTP moves there and the client URLs serve gRPC only.
@@ -64,7 +67,10 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
       endpoints.push(hostPort(url, port));
     }
     for (const url of config.listenClientHttpUrls) httpEndpoints.push(hostPort(url, await listeners.listen(url, 'http')));
+    // etcd's --listen-metrics-urls: /metrics and /health only.
+    if (config.listenMetricsUrls.length > 0) metricsListeners = await startMetricsListeners(config.listenMetricsUrls, clientHttpMember(server), log);
   } catch (err) {
+    await metricsListeners?.close();
     listeners.close();
     grpcServer.forceShutdown();
     await server.close();
@@ -78,6 +84,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
     server,
     close(): Promise<void> {
       closing ??= (async () => {
+        await metricsListeners?.close();
         listeners.close();
         grpcServer.forceShutdown();
         await server.close();
@@ -115,6 +122,8 @@ function clientHttpMember(server: EtcdServer): ClientHttpMember {
     serverVersion: ETCD_VERSION,
     // The member does not track an agreed cluster version yet; it reports the one it speaks.
     clusterVersion: () => CLUSTER_VERSION,
+    metricsText: () => server.metricsText(),
+    metricsContentType: server.metricsContentType,
   };
 }
 
