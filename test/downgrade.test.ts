@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { BboltReader } from '../src/snapshot/bbolt-reader';
 import { restoreSnapshot } from '../src/snapshot/restore';
 import { startServer, type ServerProcess } from './helpers/server-process';
-import { leaderEndpoint, startCluster, statusOf, until, type Cluster } from './helpers/cluster';
+import { leaderEndpoint, startCluster, statusOf, until, waitForLeader, type Cluster } from './helpers/cluster';
 import { b, call, callError, kvClient, serviceClient, type Msg } from './helpers/grpc-client';
 
 const VALIDATE = 0;
@@ -177,6 +177,8 @@ describe('Downgrade on a 3-member cluster', () => {
 
     back = await back.restart();
     cluster.members[ki].process = back;
+    // VALIDATE reads linearizably: the restarted member must know the leader again first.
+    await waitForLeader(eps);
     assert.deepEqual(await downgradeInfo(eps[ki]), { enabled: true, targetVersion: '3.4.0' }, 'from its own disk after SIGKILL');
     const v = await downgradeError(eps[ki], VALIDATE, '3.4');
     assert.deepEqual([v.code, v.details], [grpc.status.FAILED_PRECONDITION, IN_PROGRESS]);
