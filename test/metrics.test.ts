@@ -425,10 +425,13 @@ describe('leader changes', () => {
       const before = await changes();
       await cluster.kill(leader);
       await until('a survivor counts the new leader', async () => ((await changes()) > before ? true : undefined), 20_000);
-      // Messages to the killed member cannot be sent: the survivor counts them, labelled by its ID in hex.
+      // Messages to the killed member cannot be sent: the new leader (whose heartbeats go to every
+      // member; a follower sends only to the leader) counts them, labelled by the member's ID in hex.
+      const survivors = cluster.endpoints().filter((_, i) => i !== leader);
+      const newLeader = cluster.endpoints().indexOf(await leaderEndpoint(survivors));
       const killedId = BigInt(cluster.members[leader].id).toString(16);
       await until('send failures to the killed member', async () => {
-        const f = parseExposition((await httpGet(port(survivor), '/metrics')).body);
+        const f = parseExposition((await httpGet(port(newLeader), '/metrics')).body);
         return valueOf(f, 'etcd_network_peer_sent_failures_total', { To: killedId }) > 0 ? true : undefined;
       }, 20_000);
     } finally {
