@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { startServer, type ServerProcess } from './helpers/server-process';
-import { prefixEnd } from '../src/mvcc/key-codec';
+import { prefixEnd } from '../src/concurrency/kv-ops';
 import { kvClient, call, callError, b, type Msg } from './helpers/grpc-client';
 
 const OUT_OF_RANGE = 11;

@@ -38,14 +38,3 @@ export function storageBounds(start: Buffer, end: Buffer | undefined): { lo: Buf
   return { lo, hi, exact };
 }
 
-/** The smallest key greater than every key that starts with `prefix` (etcd's GetPrefixRangeEnd). */
-export function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-}

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LMDB_KEY_PREFIX_BYTES, prefixEnd, storageBounds, storageKey } from '../../src/mvcc/key-codec';
+import { LMDB_KEY_PREFIX_BYTES, storageBounds, storageKey } from '../../src/mvcc/key-codec';
+import { prefixEnd } from '../../src/concurrency/kv-ops';
 
 describe('key codec', () => {
   test('short keys are stored as themselves', () => {
