@@ -48,10 +48,7 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
     return (call, callback) => {
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
-      pipeline.unary(callInfo(service, method, call), call.request, (req: Req, ctx) => handler(req, ctx, abort.signal)).then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toStatus(err, log)),
-      );
+      unary(service, method, (req: Req, ctx) => handler(req, ctx, abort.signal))(call, callback);
     };
   };
   /** A streaming call admitted by the pipeline, then served; the pipeline may end it later (serve's fail). */

@@ -29,6 +29,9 @@ import { AuthTables, authBucketsFromJson, authBucketsToJson, type AuthBuckets } 
 import { AuthErrors } from './errors';
 import { isRangeOpPermitted, isValidPermissionRange, unifyPerms, type UnifiedPerms } from './range-perms';
 
+/** An empty range end: the one key (a put's range). */
+const ONE_KEY = Buffer.alloc(0);
+
 export const ROOT_USER = 'root';
 export const ROOT_ROLE = 'root';
 
@@ -261,7 +264,7 @@ export class AuthStore {
   // ---- checks (etcd's Is*Permitted): at the member before proposing, and again at apply -------
 
   isPutPermitted(ai: AuthInfo, key: Buffer): void {
-    this.isOpPermitted(ai, key, Buffer.alloc(0), PermType.WRITE);
+    this.isOpPermitted(ai, key, ONE_KEY, PermType.WRITE);
   }
 
   /** rangeEnd empty: the one key; "\0": from key on; else [key, rangeEnd). */

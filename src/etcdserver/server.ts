@@ -52,10 +52,6 @@ const MAX_PROPOSAL_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
 /** Unary client calls served at once, and streams open, at most. */
 const MAX_UNARY_CALLS_IN_FLIGHT = 10_000;
 const MAX_STREAMS = 20_000;
-/** The whole keyspace as a range (etcd's key "\0", range_end "\0"), for etcd_debugging_mvcc_keys_total. */
-const ALL_KEYS_FROM = Buffer.from([0]);
-const ALL_KEYS_END = Buffer.alloc(0);
-
 export class EtcdServer implements MemberApi {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
@@ -352,8 +348,7 @@ export class EtcdServer implements MemberApi {
       proposalsPending: () => this.proposals.pending,
       dbSizeBytes: () => this.backend.sizeBytes(),
       dbSizeInUseBytes: () => this.backend.sizeInUseBytes(),
-      // Every key from "\0" on (O(keys), at scrape time only).
-      keys: () => this.mvcc.range(ALL_KEYS_FROM, ALL_KEYS_END, { countOnly: true }).count,
+      keys: () => this.mvcc.keyCount(),
       watchers: () => {
         const w = this.watchable.watcherCount();
         return w.synced + w.unsynced;

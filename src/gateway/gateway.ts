@@ -24,8 +24,8 @@ import { Code, EtcdError } from '../errors';
 import type { CallInfo, RequestPipeline, StreamTicket } from '../etcdserver/pipeline';
 import { claimBody } from '../listener/http-connections';
 import { httpError, writeReply, type Reply } from '../listener/go-reply';
-import { serviceDefinition } from '../pb/load';
-import { apiMethod, encodeJsonRequest, goSyntaxError, parseJsonBody, wireToJson } from './json-codec';
+import { protoMethod, serviceDefinition } from '../pb/load';
+import { encodeJsonRequest, goSyntaxError, parseJsonBody, wireToJson } from './json-codec';
 import { JSON_HEADERS, JsonValueSplitter, NdjsonResponse, SERVER_METADATA_HEADERS } from './ndjson';
 import { GATEWAY_ROUTES, httpStatusFromCode, type GatewayRoute } from './routes';
 
@@ -76,7 +76,7 @@ export class Gateway {
       if (this.codecs.has(key)) continue;
       const service = `etcdserverpb.${route.service}`;
       const definition = serviceDefinition(service)[route.method];
-      const { requestType, responseType } = apiMethod(service, route.method);
+      const { requestType, responseType } = protoMethod(service, route.method);
       this.codecs.set(key, { route, requestType, responseType, definition });
     }
   }

@@ -10,37 +10,7 @@
 // Never throws anything but EtcdError(INVALID_ARGUMENT) for bad input.
 import * as protobuf from 'protobufjs';
 import { Code, EtcdError } from '../errors';
-import { PROTO_DIR } from '../pb/load';
 import { goJsonString } from '../listener/go-reply';
-import { resolve } from 'node:path';
-
-let root: protobuf.Root | undefined;
-const types = new Map<string, protobuf.Type>();
-
-/** A message type of etcd's API (e.g. "etcdserverpb.RangeRequest"). */
-export function apiType(fullName: string): protobuf.Type {
-  let type = types.get(fullName);
-  if (type !== undefined) return type;
-  if (root === undefined) {
-    root = new protobuf.Root();
-    root.resolvePath = (_origin, target) => resolve(PROTO_DIR, target);
-    root.loadSync(['etcdserverpb/rpc.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto'], { keepCase: true });
-    root.resolveAll();
-  }
-  type = root.lookupType(fullName);
-  types.set(fullName, type);
-  return type;
-}
-
-/** The request and response types of a gRPC method (e.g. "etcdserverpb.KV", "Range"). */
-export function apiMethod(service: string, method: string): { requestType: protobuf.Type; responseType: protobuf.Type } {
-  apiType('etcdserverpb.RangeRequest');
-  if (root === undefined) throw new Error('proto root not loaded');
-  const m = root.lookupService(service).methods[method];
-  m.resolve();
-  if (m.resolvedRequestType === null || m.resolvedResponseType === null) throw new Error(`unresolved method ${service}/${method}`);
-  return { requestType: m.resolvedRequestType, responseType: m.resolvedResponseType };
-}
 
 const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 const INT32_TYPES = new Set(['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32']);

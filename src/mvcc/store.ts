@@ -153,6 +153,13 @@ export class MvccStore {
     return { revision: head, compacted, hashRevision: at, history, index: () => this.index.getRange(t) };
   }
 
+  /** Live keys: the current table holds one row per key not deleted (LMDB keeps the count: O(1)). */
+  keyCount(): number {
+    const stats: unknown = this.current.getStats();
+    const n = typeof stats === 'object' && stats !== null ? Reflect.get(stats, 'entryCount') : undefined;
+    return typeof n === 'number' ? n : 0;
+  }
+
   /**
    * etcd's Hash as far as the mvcc store's share of etcd's bbolt file goes: its `key` and
    * `meta` (compaction) buckets in etcd's bytes; the other buckets are not covered (see

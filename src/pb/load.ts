@@ -72,16 +72,29 @@ export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
 let root: protobuf.Root | undefined;
 const types = new Map<string, protobuf.Type>();
 
-export function protoType(fullName: string): protobuf.Type {
-  let type = types.get(fullName);
-  if (type !== undefined) return type;
+/** Our entry payload and etcd's API (it imports rpc.proto) plus lock and election, as protobufjs reflection. */
+function protoRoot(): protobuf.Root {
   if (root === undefined) {
     root = new protobuf.Root();
     root.resolvePath = (_origin, target) => resolve(PROTO_DIR, target);
-    root.loadSync(['etcdtspb/internal.proto'], { keepCase: true });
+    root.loadSync(['etcdtspb/internal.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto'], { keepCase: true });
     root.resolveAll();
   }
-  type = root.lookupType(fullName);
+  return root;
+}
+
+export function protoType(fullName: string): protobuf.Type {
+  let type = types.get(fullName);
+  if (type !== undefined) return type;
+  type = protoRoot().lookupType(fullName);
   types.set(fullName, type);
   return type;
+}
+
+/** The request and response types of a gRPC method (e.g. "etcdserverpb.KV", "Range"). */
+export function protoMethod(service: string, method: string): { requestType: protobuf.Type; responseType: protobuf.Type } {
+  const m = protoRoot().lookupService(service).methods[method];
+  m.resolve();
+  if (m.resolvedRequestType === null || m.resolvedResponseType === null) throw new Error(`unresolved method ${service}/${method}`);
+  return { requestType: m.resolvedRequestType, responseType: m.resolvedResponseType };
 }
