@@ -42,12 +42,14 @@ const REVOKE_RETRY_MS = 3000;
 export class LeaseService {
   private readonly timer: NodeJS.Timeout;
   private nextId: bigint;
+  private closed = false;
 
   constructor(private readonly d: LeaseServiceDeps) {
     // etcd's request-ID scheme: the member's ID in the high bits, a counter below, kept positive.
     this.nextId = ((d.memberId & 0xffffn) << 47n) | (BigInt(Date.now()) & ((1n << 40n) - 1n)) << 7n;
     this.timer = setInterval(() => this.tick(), EXPIRY_CHECK_MS);
     this.timer.unref();
+    void this.followLeadership();
   }
 
   grant(req: LeaseGrantRequest, caller: Caller): Promise<LeaseGrantResponse> {
@@ -87,6 +89,7 @@ export class LeaseService {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.timer);
   }
 
@@ -112,8 +115,19 @@ export class LeaseService {
     }
   }
 
-  /** Follows leadership (promote / demote) and proposes revokes for expired leases. */
-  private tick(): void {
+  /**
+   * Promotes or demotes the lessor as soon as leadership or the applied index moves (etcd does it
+   * when the raft loop sees the change), so that a grant applied by a new leader already has its
+   * expiry (LeaseLeases' order, TimeToLive), not only at the next expiry tick.
+   */
+  private async followLeadership(): Promise<void> {
+    while (!this.closed) {
+      this.syncLeadership();
+      await this.d.progress(EXPIRY_CHECK_MS).catch(() => undefined);
+    }
+  }
+
+  private syncLeadership(): void {
     const { lessor } = this.d;
     if (lessor.isPrimary() && !this.d.isLeader()) lessor.demote();
     if (!lessor.isPrimary() && this.d.isReadyLeader()) {
@@ -122,6 +136,12 @@ export class LeaseService {
       lessor.promote(this.d.electionTimeoutMs);
       this.d.log.info({ leases: lessor.ids().length }, 'lessor promoted: this member expires leases now');
     }
+  }
+
+  /** Proposes revokes for expired leases (leadership followed on the way). */
+  private tick(): void {
+    const { lessor } = this.d;
+    this.syncLeadership();
     if (!lessor.isPrimary()) return;
     const batch = lessor.expired(Math.ceil((REVOKES_PER_SECOND * EXPIRY_CHECK_MS) / 1000));
     for (const id of batch) {
