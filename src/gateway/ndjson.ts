@@ -2,8 +2,9 @@
 // json.Decoder reads them back to back, whitespace or newlines between), split here without
 // parsing, each bounded in size. Out: one `{"result":…}` object per message and a newline, or a
 // last `{"error":{…}}` object (grpc-gateway v1.16's ForwardResponseStream and its StreamError).
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, ServerResponse } from 'node:http';
 import { goJsonString } from '../listener/go-reply';
+import { Http1ReplyStream, type Header, type ReplyStream } from './exchange';
 import { httpStatusFromCode } from './routes';
 
 /** Splits a stream of text into top-level JSON objects/arrays. */
@@ -64,27 +65,31 @@ export class JsonValueSplitter {
 }
 
 /** The headers of a gateway reply (after the CORS ones), as grpc-gateway sets them. */
-export const JSON_HEADERS: ReadonlyArray<readonly [string, string]> = [['Content-Type', 'application/json']];
-export const SERVER_METADATA_HEADERS: ReadonlyArray<readonly [string, string]> = [['Grpc-Metadata-Content-Type', 'application/grpc']];
+export const JSON_HEADERS: Header = [['Content-Type', 'application/json']];
+export const SERVER_METADATA_HEADERS: Header = [['Grpc-Metadata-Content-Type', 'application/grpc']];
 
 /** Writes a stream's reply: headers on the first message (so an early error sets the status). */
 export class NdjsonResponse {
+  private readonly out: ReplyStream;
   private started = false;
   ended = false;
 
+  /** `res`: the transport's reply (an HTTP/1 ServerResponse is written as Go's HTTP/1 server would). */
   constructor(
-    private readonly res: ServerResponse,
-    private readonly baseHeader: ReadonlyArray<readonly [string, string]>,
-  ) {}
+    res: ServerResponse | ReplyStream,
+    private readonly baseHeader: Header,
+  ) {
+    this.out = res instanceof ServerResponse ? new Http1ReplyStream(res) : res;
+  }
 
-  /** Writes one message's JSON; false when the socket's buffer is full (wait for 'drain'). */
+  /** Writes one message's JSON; false when the transport's buffer is full (wait for 'drain'). */
   result(json: string, cb?: () => void): boolean {
-    if (this.ended || this.res.destroyed) {
+    if (this.ended || this.out.destroyed) {
       cb?.();
       return true;
     }
     this.start(200, true);
-    return this.res.write(`{"result":${json}}\n`, cb === undefined ? undefined : () => cb());
+    return this.out.write(`{"result":${json}}\n`, cb);
   }
 
   /** Ends the stream with grpc-gateway's error chunk. */
@@ -94,27 +99,19 @@ export class NdjsonResponse {
     this.start(httpCode, false);
     this.ended = true;
     const status = STATUS_CODES[httpCode] ?? '';
-    this.res.end(`{"error":{"grpc_code":${code},"http_code":${httpCode},"message":${goJsonString(message)},"http_status":${goJsonString(status)}}}`);
+    this.out.end(`{"error":{"grpc_code":${code},"http_code":${httpCode},"message":${goJsonString(message)},"http_status":${goJsonString(status)}}}`);
   }
 
   end(): void {
     if (this.ended) return;
     this.start(200, true);
     this.ended = true;
-    this.res.end();
+    this.out.end();
   }
 
   private start(status: number, withMetadata: boolean): void {
-    if (this.started || this.res.headersSent) return;
+    if (this.started || this.out.headersSent) return;
     this.started = true;
-    const header = [...this.baseHeader, ...JSON_HEADERS, ...(withMetadata ? SERVER_METADATA_HEADERS : [])];
-    this.res.sendDate = false;
-    for (const [k, v] of [...header].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) this.res.setHeader(k, v);
-    this.res.setHeader('Date', new Date().toUTCString());
-    // No keep-alive headers of node's own (Go writes none); node still chunks the body.
-    this.res.removeHeader('Connection');
-    this.res.writeHead(status);
-    // Each message goes out at once, as grpc-gateway flushes after each.
-    this.res.socket?.setNoDelay(true);
+    this.out.head(status, [...this.baseHeader, ...JSON_HEADERS, ...(withMetadata ? SERVER_METADATA_HEADERS : [])]);
   }
 }

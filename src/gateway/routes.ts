@@ -1,5 +1,6 @@
-// The gateway's route table: etcd's generated rpc.pb.gw.go patterns (3.5), every one POST.
-// A route names the gRPC method it stands for; the gateway serves it with the handler gRPC uses.
+// The gateway's route table: etcd's generated rpc.pb.gw.go, v3lock.pb.gw.go and
+// v3election.pb.gw.go patterns (3.5; 3.4's are the same), every one POST. A route names the gRPC
+// method it stands for; the gateway serves it with the handler gRPC uses.
 import type { ServiceName } from '../etcdserver/pipeline';
 
 export type RouteKind = 'unary' | 'bidi' | 'server-stream';
@@ -17,6 +18,15 @@ const lease = svc('Lease');
 const cluster = svc('Cluster');
 const maintenance = svc('Maintenance');
 const auth = svc('Auth');
+const lock = svc('Lock');
+const election = svc('Election');
+
+/** The proto service a pipeline service name stands for (lock and election have packages of their own). */
+export function protoService(service: ServiceName): string {
+  if (service === 'Lock') return 'v3lockpb.Lock';
+  if (service === 'Election') return 'v3electionpb.Election';
+  return `etcdserverpb.${service}`;
+}
 
 /** Path after "/v3/" -> route. */
 export const GATEWAY_ROUTES: ReadonlyMap<string, GatewayRoute> = new Map([
@@ -64,6 +74,13 @@ export const GATEWAY_ROUTES: ReadonlyMap<string, GatewayRoute> = new Map([
   ['auth/role/delete', auth('RoleDelete')],
   ['auth/role/grant', auth('RoleGrantPermission')],
   ['auth/role/revoke', auth('RoleRevokePermission')],
+  ['lock/lock', lock('Lock')],
+  ['lock/unlock', lock('Unlock')],
+  ['election/campaign', election('Campaign')],
+  ['election/proclaim', election('Proclaim')],
+  ['election/leader', election('Leader')],
+  ['election/observe', svc('Election', 'server-stream')('Observe')],
+  ['election/resign', election('Resign')],
 ]);
 
 /** grpc-gateway's HTTPStatusFromCode (v1.16), by gRPC code. */

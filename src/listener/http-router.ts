@@ -6,11 +6,13 @@
 // Reply and never touches the connection (writing it, Go's way, is go-reply.ts's job).
 //
 // Subtree handlers (the gateway's "/v3/") get the request and reply themselves (they read
-// bodies and stream); on HTTP/2 (answer()) they are not served yet.
+// bodies and stream), over HTTP/1.x (serve()) and HTTP/2 (serveHttp2()). A subtree's root named
+// without its trailing slash ("/v3") is redirected to it, as Go's mux does for a pattern "/v3/".
 //
 // Not yet: --host-whitelist (etcd's default "*" admits every Host, as here), a --cors list other
 // than "*".
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as http2Constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from 'pino';
 import { notFound, writeReply, type Reply } from './go-reply';
 import { cleanPath, escapedPath, escapePath, htmlEscape, parseQuery, pathSegments, type RequestTarget } from './go-url';
@@ -23,10 +25,15 @@ export interface RouteRequest {
 
 export type RouteHandler = (r: RouteRequest) => Reply | Promise<Reply>;
 
+type Header = ReadonlyArray<readonly [string, string]>;
+
 /** A handler of a subtree that writes its own reply; `cors`: the access controller's headers. */
 export interface SubtreeHandler {
+  /** The patterns it stands for in Go's mux (e.g. "/v3/"): each is redirected to from its path without the slash. */
+  readonly roots: readonly string[];
   claims(cleanPath: string): boolean;
-  serve(req: IncomingMessage, res: ServerResponse, cleanPath: string, cors: ReadonlyArray<readonly [string, string]>, closeAfter: boolean): void;
+  serve(req: IncomingMessage, res: ServerResponse, cleanPath: string, cors: Header, closeAfter: boolean): void;
+  serveHttp2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, cleanPath: string, cors: Header): void;
 }
 
 /** What etcd's accessController adds with the default --cors "*" (Header().Add order). */
@@ -58,16 +65,12 @@ export class HttpRouter {
    * after the reply (see http-connections.ts).
    */
   serve(req: IncomingMessage, res: ServerResponse, target: RequestTarget, closeAfter: boolean): void {
-    const method = req.method ?? 'GET';
-    if (method !== 'OPTIONS' && method !== 'CONNECT' && target.path !== '*' && this.subtrees.length > 0) {
-      const escaped = escapedPath(target);
-      const subtree = cleanPath(escaped) === escaped ? this.subtrees.find((s) => s.claims(escaped)) : undefined;
-      if (subtree !== undefined) {
-        try {
-          return subtree.serve(req, res, escaped, CORS_HEADERS, closeAfter);
-        } catch (err) {
-          return this.failed(err, () => res.destroy());
-        }
+    const subtree = this.subtreeOf(req.method ?? 'GET', target);
+    if (subtree !== undefined) {
+      try {
+        return subtree.handler.serve(req, res, subtree.path, CORS_HEADERS, closeAfter);
+      } catch (err) {
+        return this.failed(err, () => res.destroy());
       }
     }
     let reply: Reply | Promise<Reply>;
@@ -81,6 +84,30 @@ export class HttpRouter {
       (r) => writeReply(req, res, r, closeAfter),
       (err: unknown) => this.failed(err, () => res.destroy()),
     );
+  }
+
+  /**
+   * HTTP/2 (http2-requests.ts): a request a subtree handler claims is handed to it (true);
+   * otherwise false, and answer() has the reply.
+   */
+  serveHttp2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: string, target: RequestTarget): boolean {
+    const subtree = this.subtreeOf(method, target);
+    if (subtree === undefined) return false;
+    try {
+      subtree.handler.serveHttp2(stream, headers, subtree.path, CORS_HEADERS);
+    } catch (err) {
+      this.failed(err, () => stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR));
+    }
+    return true;
+  }
+
+  /** The subtree handler of a clean path it claims (OPTIONS and CONNECT are the router's own). */
+  private subtreeOf(method: string, target: RequestTarget): { handler: SubtreeHandler; path: string } | undefined {
+    if (method === 'OPTIONS' || method === 'CONNECT' || target.path === '*' || this.subtrees.length === 0) return undefined;
+    const escaped = escapedPath(target);
+    if (cleanPath(escaped) !== escaped) return undefined;
+    const handler = this.subtrees.find((s) => s.claims(escaped));
+    return handler === undefined ? undefined : { handler, path: escaped };
   }
 
   /**
@@ -99,6 +126,8 @@ export class HttpRouter {
     // CONNECT keeps its path as sent, as Go's mux does.
     const clean = method === 'CONNECT' ? escaped : cleanPath(escaped);
     if (clean !== escaped) return cors(redirect(method, escapePath(clean), target.rawQuery));
+    // Go's mux: a path naming a registered subtree without its trailing slash ("/v3" for "/v3/").
+    if (this.subtrees.some((s) => s.roots.includes(`${clean}/`))) return cors(redirect(method, `${clean}/`, target.rawQuery));
     const handler = this.routes.get(JSON.stringify(pathSegments(clean)));
     if (handler === undefined) return cors(notFound());
     const reply = handler({ method, query: parseQuery(target.rawQuery) });
