@@ -10,7 +10,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { x509 } from './x509';
+import type * as X509 from '@peculiar/x509';
+import { x509 as loadX509 } from './x509';
 
 const YEAR_MS = 365 * 24 * 60 * 60 * 1000;
 
@@ -48,7 +49,8 @@ export async function selfCert(log: Logger, dir: string, hosts: string[], validi
 
   const alg = { name: 'ECDSA', namedCurve: 'P-521', hash: 'SHA-512' };
   const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-  const extensions: InstanceType<typeof x509.Extension>[] = [
+  const x509 = loadX509();
+  const extensions: X509.Extension[] = [
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.digitalSignature, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
     new x509.BasicConstraintsExtension(false, undefined, true),

@@ -15,6 +15,7 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { TlsInfo } from './tls-info';
 import { x509 } from './x509';
+import type * as X509 from '@peculiar/x509';
 
 /** A DNS lookup during the SAN check waits at most this long. */
 const LOOKUP_TIMEOUT_MS = 5000;
@@ -123,10 +124,10 @@ function serialKey(hex: string): string {
 
 /** etcd's checkCRL: reads the CRL file (PEM or DER) and refuses a chain with a revoked serial. */
 export async function checkCrl(crlFile: string, chain: Buffer[]): Promise<Error | undefined> {
-  let crl: InstanceType<typeof x509.X509Crl>;
+  let crl: X509.X509Crl;
   try {
     const bytes = await readFile(crlFile);
-    crl = new x509.X509Crl(bytes.includes('-----BEGIN') ? bytes.toString('latin1') : bytes);
+    crl = new (x509().X509Crl)(bytes.includes('-----BEGIN') ? bytes.toString('latin1') : bytes);
   } catch (err) {
     return err instanceof Error ? err : new Error(String(err));
   }

@@ -4,7 +4,9 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { x509 } from '../../src/tls/x509';
+import { x509 as loadX509 } from '../../src/tls/x509';
+
+const x509 = loadX509();
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const DAY_MS = 24 * 60 * 60 * 1000;
