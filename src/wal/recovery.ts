@@ -1,0 +1,98 @@
+// Opening a WAL directory: every segment read back in sequence order, the chain checked across
+// them, and the last segment made ready to append to (its torn tail zeroed and durable). The
+// only writes here are that repair and the removal of leftover spares; everything that cannot
+// be repaired throws WalCorruptError.
+import { closeSync, fdatasyncSync, ftruncateSync, openSync, readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { WalCorruptError } from './errors';
+import type { WalRecord } from './record-codec';
+import { parseSegmentFileName } from './segment-format';
+import { SPARE_SUFFIX, readSegmentFile, writeAllSync } from './segment-files';
+import { scanSegment, type ChainExpectation } from './segment-scan';
+
+export interface RecoveredSegment {
+  seq: number;
+  firstIndex: number;
+  path: string;
+  size: number;
+  firstOrdinal: number;
+  /** firstOrdinal - 1 when the segment holds no record. */
+  lastOrdinal: number;
+}
+
+export interface RecoveredLog {
+  /** In sequence order; empty for a new WAL. */
+  segments: RecoveredSegment[];
+  records: WalRecord[];
+  tornTail: boolean;
+  /** The last segment opened for writing (-1 for a new WAL). */
+  lastFd: number;
+  /** Where the next frame goes in the last segment, and the chain value there. */
+  endOffset: number;
+  endCrc: number;
+}
+
+const ZERO_CHUNK_BYTES = 1024 * 1024;
+
+export function recoverLog(dir: string, segmentBytes: number, log: Logger | undefined): RecoveredLog {
+  const names = readdirSync(dir);
+  // A spare gets its final name only once its records are durable: a leftover one holds nothing.
+  for (const name of names) if (name.endsWith(SPARE_SUFFIX)) unlinkSync(join(dir, name));
+  const found = names
+    .flatMap((name) => {
+      const parsed = parseSegmentFileName(name);
+      return parsed === undefined ? [] : [{ path: join(dir, name), ...parsed }];
+    })
+    .sort((a, b) => a.seq - b.seq);
+  const recovered: RecoveredLog = { segments: [], records: [], tornTail: false, lastFd: -1, endOffset: 0, endCrc: 0 };
+  let expected: ChainExpectation | undefined;
+  for (let i = 0; i < found.length; i++) {
+    const { path, seq, firstIndex } = found[i];
+    if (i > 0 && seq !== found[i - 1].seq + 1) {
+      throw new WalCorruptError(path, 0, seq === found[i - 1].seq ? `two segments with seq ${seq}` : `segment ${found[i - 1].seq + 1} is missing`);
+    }
+    const isLast = i === found.length - 1;
+    const { buf, dataEnd } = readSegmentFile(path);
+    const scan = scanSegment(buf, dataEnd, path, { seq, firstIndex }, expected, isLast);
+    for (const r of scan.records) recovered.records.push(r);
+    const lastOrdinal = scan.header.firstOrdinal + scan.records.length - 1;
+    expected = { prevCrc: scan.endCrc, firstOrdinal: lastOrdinal + 1 };
+    const segment: RecoveredSegment = { seq, firstIndex, path, size: buf.length, firstOrdinal: scan.header.firstOrdinal, lastOrdinal };
+    recovered.segments.push(segment);
+    if (!isLast) continue;
+    if (scan.torn) log?.warn({ path, offset: scan.endOffset, discardedBytes: scan.dirtyEnd - scan.endOffset }, 'wal: discarding the torn tail of the last segment');
+    recovered.lastFd = openSync(path, 'r+');
+    try {
+      segment.size = repairTail(recovered.lastFd, segment.size, scan.endOffset, scan.dirtyEnd, segmentBytes);
+    } catch (err) {
+      closeSync(recovered.lastFd);
+      throw err;
+    }
+    recovered.tornTail = scan.torn;
+    recovered.endOffset = scan.endOffset;
+    recovered.endCrc = scan.endCrc;
+  }
+  return recovered;
+}
+
+/**
+ * Zeroes [from, dirtyEnd) so that no byte of a torn record can come back, restores the
+ * preallocated size of a file that was cut short, and makes both durable before any append
+ * lands after them. Returns the file's size.
+ */
+function repairTail(fd: number, size: number, from: number, dirtyEnd: number, segmentBytes: number): number {
+  let changed = false;
+  if (dirtyEnd > from) {
+    const zeros = Buffer.alloc(Math.min(dirtyEnd - from, ZERO_CHUNK_BYTES));
+    for (let p = from; p < dirtyEnd; p += zeros.length) writeAllSync(fd, zeros, Math.min(zeros.length, dirtyEnd - p), p);
+    changed = true;
+  }
+  if (size < segmentBytes) {
+    ftruncateSync(fd, segmentBytes);
+    size = segmentBytes;
+    changed = true;
+  }
+  if (changed) fdatasyncSync(fd);
+  return size;
+}

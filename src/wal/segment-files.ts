@@ -1,0 +1,188 @@
+// File-system calls of the WAL, each in a blocking form (the idle fast path, open) and a libuv
+// threadpool form (group commit under load), plus the pool that keeps one preallocated spare
+// segment ready so that a cut does not wait for a file to be created.
+//
+// Preallocation is ftruncate (a sparse file) then fdatasync: measured on this ext4 volume, an
+// append+fdatasync into it costs the same as into a file of written zeros (~150 µs), while
+// writing 64 MiB of zeros takes ~60 ms of disk time and unlinking such a file later ~20 ms.
+// Either way later appends do not change the file size, so fdatasync has no size to journal.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+
+export const SPARE_SUFFIX = '.tmp';
+
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * A segment's bytes: `buf` has the file's length, and every byte from `dataEnd` on is zero.
+ * Read through one small reused buffer, copying only chunks that hold data: a preallocated
+ * segment is mostly zeros, and touching 64 MiB of fresh memory costs ~200 ms of page faults
+ * (measured) where reading the file this way costs ~20 ms. Buffer.alloc's zeros are lazy, so
+ * the pages past dataEnd are never touched as long as the reader stays below dataEnd.
+ */
+export function readSegmentFile(path: string): { buf: Buffer; dataEnd: number } {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const buf = Buffer.alloc(size);
+    const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, size));
+    let dataEnd = 0;
+    for (let pos = 0; pos < size; ) {
+      const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+      if (n === 0) throw new Error(`wal: ${path} ended at ${pos} while reading ${size} bytes`);
+      const end = dataLength(chunk, n);
+      if (end > 0) {
+        chunk.copy(buf, pos, 0, end);
+        dataEnd = pos + end;
+      }
+      pos += n;
+    }
+    return { buf, dataEnd };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const ZERO_BLOCK = Buffer.alloc(4096);
+
+/** The length of chunk[0, n) without its trailing zeros: memcmp a block at a time, bytes only in the last non-zero block. */
+function dataLength(chunk: Buffer, n: number): number {
+  let end = n;
+  while (end > 0) {
+    const start = Math.max(0, end - ZERO_BLOCK.length);
+    if (chunk.compare(ZERO_BLOCK, 0, end - start, start, end) !== 0) break;
+    end = start;
+  }
+  while (end > 0 && chunk[end - 1] === 0) end--;
+  return end;
+}
+
+export function writeAllSync(fd: number, buf: Buffer, len: number, pos: number): void {
+  for (let done = 0; done < len; ) done += fs.writeSync(fd, buf, done, len - done, pos + done);
+}
+
+export async function writeAll(fd: number, buf: Buffer, len: number, pos: number): Promise<void> {
+  for (let done = 0; done < len; ) {
+    done += await new Promise<number>((resolve, reject) =>
+      fs.write(fd, buf, done, len - done, pos + done, (err, n) => (err === null ? resolve(n) : reject(err))),
+    );
+  }
+}
+
+/** Calls `fn` with a node-style callback and settles with its error. */
+export function callback(fn: (cb: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => fn((err) => (err === null ? resolve() : reject(err))));
+}
+
+/** Makes the directory's entries (a rename, a new or removed file) durable. */
+export function fsyncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fd = await new Promise<number>((resolve, reject) => fs.open(dir, 'r', (err, f) => (err === null ? resolve(f) : reject(err))));
+  try {
+    await callback((cb) => fs.fsync(fd, cb));
+  } finally {
+    await callback((cb) => fs.close(fd, cb));
+  }
+}
+
+export interface SpareFile {
+  /** A temporary name; the WAL renames it to the segment's name when it starts using it. */
+  path: string;
+  fd: number;
+}
+
+/**
+ * At most one spare ready, at most one being created. Spares have random names so that a spare
+ * still being created by a closed instance never collides with a new instance's.
+ */
+export class SparePool {
+  private ready: SpareFile | undefined;
+  private creating: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly segmentBytes: number,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  /** Starts creating a spare in the background unless one is ready or on the way. */
+  prepare(): void {
+    if (this.ready !== undefined || this.creating !== undefined || this.closed) return;
+    this.creating = this.createAsync()
+      .then((spare) => {
+        if (this.closed || this.ready !== undefined) return discard(spare);
+        this.ready = spare;
+      })
+      .catch((err: unknown) => this.log?.warn({ err, dir: this.dir }, 'wal: failed to preallocate a spare segment; a cut will create one'))
+      .finally(() => (this.creating = undefined));
+  }
+
+  /** A spare of at least `size` bytes, created on this thread if none is ready. */
+  takeSync(size: number): SpareFile {
+    const spare = this.ready ?? this.createSync();
+    this.ready = undefined;
+    if (size > this.segmentBytes) fs.ftruncateSync(spare.fd, size);
+    return spare;
+  }
+
+  /** A spare of at least `size` bytes, waiting for the one being created if there is one. */
+  async take(size: number): Promise<SpareFile> {
+    if (this.ready === undefined && this.creating !== undefined) await this.creating;
+    const spare = this.ready ?? (await this.createAsync());
+    this.ready = undefined;
+    if (size > this.segmentBytes) await callback((cb) => fs.ftruncate(spare.fd, size, cb));
+    return spare;
+  }
+
+  /** Closes the ready spare's fd; the file stays (open() removes stray spares). */
+  close(): void {
+    this.closed = true;
+    if (this.ready !== undefined) fs.closeSync(this.ready.fd);
+    this.ready = undefined;
+  }
+
+  private nextPath(): string {
+    return join(this.dir, `spare-${randomBytes(6).toString('hex')}${SPARE_SUFFIX}`);
+  }
+
+  private createSync(): SpareFile {
+    const path = this.nextPath();
+    const fd = fs.openSync(path, 'wx');
+    try {
+      fs.ftruncateSync(fd, this.segmentBytes);
+      fs.fdatasyncSync(fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return { path, fd };
+  }
+
+  private async createAsync(): Promise<SpareFile> {
+    const path = this.nextPath();
+    const fd = await new Promise<number>((resolve, reject) => fs.open(path, 'wx', (err, f) => (err === null ? resolve(f) : reject(err))));
+    try {
+      await callback((cb) => fs.ftruncate(fd, this.segmentBytes, cb));
+      await callback((cb) => fs.fdatasync(fd, cb));
+    } catch (err) {
+      fs.close(fd, () => undefined);
+      throw err;
+    }
+    return { path, fd };
+  }
+}
+
+function discard(spare: SpareFile): void {
+  fs.close(spare.fd, () => fs.unlink(spare.path, () => undefined));
+}
