@@ -6,7 +6,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -225,13 +225,13 @@ const dir = mkdtempSync(join(tmpdir(), 'etcd-ts-metrics-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const quiet = pino({ level: 'silent' });
 
-function httpGet(port: number, path: string): Promise<{ status: number; type: string | undefined; body: string }> {
+function httpGet(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string | undefined; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers: { origin: 'http://example.com' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body, headers: res.headers }));
     });
     req.on('error', reject);
     req.end();
@@ -350,6 +350,10 @@ describe('/metrics of one member', () => {
       assert.equal(hl.status, 200);
       assert.match(hl.body, /"health":"true"/);
       assert.equal((await httpGet(l.ports[0], '/version')).status, 404);
+      // A bare mux, as etcd's serveMetrics: no CORS headers, and OPTIONS reaches /health (405 Allow: GET).
+      assert.equal(m.headers['access-control-allow-origin'], undefined);
+      const opt = await httpGet(l.ports[0], '/health', 'OPTIONS');
+      assert.deepEqual([opt.status, opt.headers.allow, opt.headers['access-control-allow-origin']], [405, 'GET', undefined]);
     } finally {
       await l.close();
       await h.close();

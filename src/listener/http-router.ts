@@ -48,7 +48,14 @@ export class HttpRouter {
   private readonly routes = new Map<string, RouteHandler>();
   private readonly subtrees: SubtreeHandler[] = [];
 
-  constructor(private readonly log: Logger) {}
+  /**
+   * `accessControl` false: a bare mux, as etcd's metrics listeners (serveMetrics) have — no CORS
+   * headers, and OPTIONS goes to the route like any other method.
+   */
+  constructor(
+    private readonly log: Logger,
+    private readonly accessControl = true,
+  ) {}
 
   /** Registers an exact path, e.g. "/health". */
   handle(path: string, handler: RouteHandler): void {
@@ -117,9 +124,9 @@ export class HttpRouter {
   answer(method: string, target: RequestTarget, http10: boolean): Reply | Promise<Reply> {
     // "OPTIONS *" is Go's server's own (globalOptionsHandler), before etcd sees the request.
     if (method === 'OPTIONS' && target.path === '*') return { status: 200, header: [['Content-Length', '0']], body: '' };
-    const cors = (reply: Reply): Reply => ({ ...reply, header: [...CORS_HEADERS, ...reply.header] });
+    const cors = this.accessControl ? (reply: Reply): Reply => ({ ...reply, header: [...CORS_HEADERS, ...reply.header] }) : (reply: Reply): Reply => reply;
     // The accessController answers OPTIONS before the mux, for every path.
-    if (method === 'OPTIONS') return cors({ status: 200, header: [], body: '' });
+    if (method === 'OPTIONS' && this.accessControl) return cors({ status: 200, header: [], body: '' });
     if (target.path === '*') return cors({ status: 400, header: http10 ? [] : [['Connection', 'close']], body: '' });
 
     const escaped = escapedPath(target);

@@ -68,7 +68,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
     }
     for (const url of config.listenClientHttpUrls) httpEndpoints.push(hostPort(url, await listeners.listen(url, 'http')));
     // etcd's --listen-metrics-urls: /metrics and /health only.
-    if (config.listenMetricsUrls.length > 0) metricsListeners = await startMetricsListeners(config.listenMetricsUrls, clientHttpMember(server), log);
+    if (config.listenMetricsUrls.length > 0) metricsListeners = await startMetricsListeners(config.listenMetricsUrls, clientHttpMember(server), log, tls.client);
   } catch (err) {
     await metricsListeners?.close();
     listeners.close();
