@@ -1,7 +1,8 @@
-// Loads the wire contract in proto/ once: the gRPC service definitions for the server, and
-// protobufjs types for the records we encode ourselves (Raft entries).
-import * as protoLoader from '@grpc/proto-loader';
-import * as grpc from '@grpc/grpc-js';
+// Loads the wire contract in proto/ once, into one protobufjs root: the gRPC service definitions
+// for the server are built from it (as @grpc/proto-loader would build them, without parsing the
+// files a second time: that was a tenth of start-up), and so are the types of the records we
+// encode ourselves (Raft entries) and the gateway's JSON codecs.
+import type * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { resolve } from 'node:path';
 import { decodePutRequest, decodeRangeRequest, encodePutResponse, encodeRangeResponse, encodeWatchResponse } from './fast-codec';
@@ -16,20 +17,14 @@ protobuf.Reader.recursionLimit = 10_000;
 /** proto/ at the repository root; this file runs from dist/src/pb/. */
 export const PROTO_DIR = resolve(__dirname, '../../../proto');
 
-const PROTO_FILES = ['etcdserverpb/rpc.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto', 'grpc/health/v1/health.proto'];
+/** Our entry payload and etcd's API (internal.proto imports rpc.proto), lock, election and health. */
+const PROTO_FILES = ['etcdtspb/internal.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto', 'grpc/health/v1/health.proto'];
 
 /** One decoding convention everywhere: 64-bit integers as decimal strings, enums as numbers. */
 export const CONVERSION: protobuf.IConversionOptions = { longs: String, enums: Number, bytes: Buffer, defaults: true, oneofs: true };
 
-let grpcObject: grpc.GrpcObject | undefined;
-
-export function grpcDefinitions(): grpc.GrpcObject {
-  if (grpcObject === undefined) {
-    const def = protoLoader.loadSync(PROTO_FILES, { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true });
-    grpcObject = grpc.loadPackageDefinition(def);
-  }
-  return grpcObject;
-}
+/** What the gRPC handlers were written against: @grpc/proto-loader's toObject options as we loaded with them. */
+const GRPC_CONVERSION: protobuf.IConversionOptions = { longs: String, enums: Number, defaults: true, oneofs: true };
 
 /**
  * The wire bytes each decoded request came from. A write is proposed as those very bytes (see
@@ -48,36 +43,43 @@ const FAST: Record<string, Codec> = {
 
 /** The service definition of e.g. `etcdserverpb.KV`, remembering each request's wire bytes. */
 export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
-  let node: unknown = grpcDefinitions();
-  for (const part of fullName.split('.')) node = (node as Record<string, unknown>)[part];
-  const service = (node as { service?: grpc.ServiceDefinition }).service;
-  if (service === undefined) throw new Error(`no gRPC service ${fullName} in proto/`);
-  const wrapped: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const [name, method] of Object.entries(service)) {
-    const fast = FAST[method.path];
-    const decode = fast?.decode ?? method.requestDeserialize;
-    wrapped[name] = {
-      ...method,
-      responseSerialize: (fast?.encode as ((m: unknown) => Buffer) | undefined) ?? method.responseSerialize,
+  const service = protoRoot().lookupService(fullName);
+  const methods: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methodsArray) {
+    method.resolve();
+    const requestType = method.resolvedRequestType;
+    const responseType = method.resolvedResponseType;
+    if (requestType === null || responseType === null) throw new Error(`unresolved method ${fullName}/${method.name}`);
+    const path = `/${fullName}/${method.name}`;
+    const fast = FAST[path];
+    const decode = fast?.decode ?? ((bytes: Buffer): unknown => requestType.toObject(requestType.decode(bytes), GRPC_CONVERSION));
+    methods[method.name] = {
+      path,
+      requestStream: method.requestStream === true,
+      responseStream: method.responseStream === true,
+      // As proto-loader's serializers: fromObject, then encode.
+      requestSerialize: (m: unknown) => Buffer.from(requestType.encode(requestType.fromObject(m as Record<string, unknown>)).finish()),
       requestDeserialize: (bytes: Buffer) => {
         const req: unknown = decode(bytes);
         if (typeof req === 'object' && req !== null) rawRequestBytes.set(req, bytes);
         return req;
       },
+      responseSerialize: (fast?.encode as ((m: unknown) => Buffer) | undefined) ?? ((m: unknown) => Buffer.from(responseType.encode(responseType.fromObject(m as Record<string, unknown>)).finish())),
+      responseDeserialize: (bytes: Buffer) => responseType.toObject(responseType.decode(bytes), GRPC_CONVERSION),
+      originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1),
     };
   }
-  return wrapped as grpc.ServiceDefinition;
+  return methods as grpc.ServiceDefinition;
 }
 
 let root: protobuf.Root | undefined;
 const types = new Map<string, protobuf.Type>();
 
-/** Our entry payload and etcd's API (it imports rpc.proto) plus lock and election, as protobufjs reflection. */
 function protoRoot(): protobuf.Root {
   if (root === undefined) {
     root = new protobuf.Root();
     root.resolvePath = (_origin, target) => resolve(PROTO_DIR, target);
-    root.loadSync(['etcdtspb/internal.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto'], { keepCase: true });
+    root.loadSync(PROTO_FILES, { keepCase: true });
     root.resolveAll();
   }
   return root;
