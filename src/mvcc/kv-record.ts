@@ -33,17 +33,28 @@ export function encodeRecord(kv: KeyValue, tombstone: boolean): Buffer {
 }
 
 export function decodeRecord(buf: Buffer): StoredRecord {
+  // Copies: a caller's buffer may be reused by its next read.
+  return decodeRecordOwned(buf, true);
+}
+
+/**
+ * Decodes a record whose buffer the caller owns and will not reuse (lmdb-js hands out a fresh
+ * copy for every value a get or getRange returns): key and value are views into it, not copies.
+ * A Range of 100,000 keys copied 30 MB twice more otherwise.
+ */
+export function decodeRecordOwned(buf: Buffer, copy = false): StoredRecord {
   const keyLen = buf.readUInt32BE(27);
   const keyEnd = HEADER_BYTES + keyLen;
+  const key = buf.subarray(HEADER_BYTES, keyEnd);
+  const value = buf.subarray(keyEnd);
   return {
     tombstone: (buf[0] & FLAG_TOMBSTONE) !== 0,
     create_revision: buf.readUIntBE(1, 6),
     mod_revision: buf.readUIntBE(7, 6),
     version: buf.readUIntBE(13, 6),
     lease: buf.readBigInt64BE(19),
-    // Copies: LMDB may hand out buffers that are reused by the next read.
-    key: Buffer.from(buf.subarray(HEADER_BYTES, keyEnd)),
-    value: Buffer.from(buf.subarray(keyEnd)),
+    key: copy ? Buffer.from(key) : key,
+    value: copy ? Buffer.from(value) : value,
   };
 }
 

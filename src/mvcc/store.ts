@@ -11,7 +11,7 @@
 import type { Database } from 'lmdb';
 import type { Backend, BinaryDB, ReadView } from '../backend/backend';
 import { CompactedError, FutureRevisionError } from './errors';
-import { decodeRecord, encodeRecord, recordKey, type KeyValue, type StoredRecord } from './kv-record';
+import { decodeRecord, decodeRecordOwned, encodeRecord, recordKey, type KeyValue, type StoredRecord } from './kv-record';
 import { storageBounds, storageKey } from './key-codec';
 import { inKeyOrder } from './range-scan';
 import { hashByRev, hashByRevAsync, hashKeyAndMetaBuckets, type HistoryRows, type IndexRows } from './hash';
@@ -388,7 +388,8 @@ export class MvccStore {
     }
     const { lo, hi, exact } = storageBounds(key, end.length === 0 ? undefined : end);
     const entries = mapIter(this.current.getRange({ start: lo, end: hi }), (e) => ({ storage: e.key, item: e.value }));
-    for (const raw of inKeyOrder(entries, recordKey, key, end.length === 0 ? undefined : end, exact)) yield decodeRecord(raw);
+    // getRange's values are fresh copies, each the record's own: decoded without copying again.
+    for (const raw of inKeyOrder(entries, recordKey, key, end.length === 0 ? undefined : end, exact)) yield decodeRecordOwned(raw);
   }
 
   private *scanAt(key: Buffer, end: RangeEnd, rev: number): Generator<StoredRecord> {

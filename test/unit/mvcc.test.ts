@@ -53,6 +53,23 @@ afterEach(async () => {
 });
 
 describe('mvcc store', () => {
+  test("a range's keys and values stay as read while more reads and writes follow (they are views into lmdb-js's own copies)", () => {
+    const s = open();
+    const n = 300;
+    put(s, Array.from({ length: n }, (_, i): [string, string] => [`k/${String(i).padStart(4, '0')}`, `v${i}-`.repeat(20 + (i % 7))]));
+    const first = s.store.range(b('k/'), b('k0')).kvs;
+    assert.equal(first.length, n);
+    // More reads (a range over the same rows, single gets) and a write that rewrites every value.
+    for (let r = 0; r < 3; r++) s.store.range(b('k/'), b('k0'));
+    for (let i = 0; i < n; i += 17) s.store.range(b(`k/${String(i).padStart(4, '0')}`), undefined);
+    put(s, Array.from({ length: n }, (_, i): [string, string] => [`k/${String(i).padStart(4, '0')}`, 'x'.repeat(100)]));
+    s.store.range(b('k/'), b('k0'));
+    first.forEach((kv, i) => {
+      assert.equal(kv.key.toString(), `k/${String(i).padStart(4, '0')}`);
+      assert.equal(kv.value.toString(), `v${i}-`.repeat(20 + (i % 7)));
+    });
+  });
+
   test('revisions, versions and history', () => {
     const s = open();
     assert.equal(s.store.currentRevision(), 1);
