@@ -2,6 +2,7 @@
 // api/. Every etcd service is registered, so methods not built yet answer UNIMPLEMENTED
 // (grpc-js's default for a missing handler) rather than an unknown-service error.
 import * as grpc from '@grpc/grpc-js';
+import type * as http2 from 'node:http2';
 import type { Logger } from 'pino';
 import type { CallInfo, RequestPipeline, ServiceName, StreamTicket } from '../etcdserver/pipeline';
 import { serviceDefinition } from '../pb/load';
@@ -9,6 +10,7 @@ import { authHandlers } from './auth';
 import { clusterHandlers } from './cluster';
 import { electionHandlers, serveObserve } from './election';
 import { toStatus } from './errors';
+import { FastUnary } from './fast-unary';
 import { useGrpcGoErrorText } from './grpc-go-errors';
 import type { Unary } from './handler';
 import { healthService } from './health';
@@ -144,7 +146,36 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
   // Outside the pipeline: a load balancer's probe carries no token and must not be refused for
   // want of a leader, which is what it asks about.
   g.addService(serviceDefinition('grpc.health.v1.Health'), { ...healthService(member) });
+  fastPaths.set(g, new FastUnary(member, pipeline, member.maxRequestBytes + GRPC_OVERHEAD_BYTES, log));
   return g;
+}
+
+const fastPaths = new WeakMap<grpc.Server, FastUnary>();
+const dispatching = new WeakSet<http2.Http2Server>();
+
+/**
+ * Puts the fast unary path (fast-unary.ts) in front of grpc-js on the HTTP/2 servers grpc-js has
+ * made for its connection injectors: each new stream goes to it first, and to grpc-js's own
+ * handler when it declines. grpc-js keeps the sessions (settings, keepalive, GOAWAY). Reaches
+ * into grpc-js's private server table: if a grpc-js upgrade moves it, this throws at start-up
+ * rather than silently serving without the fast path.
+ */
+export function installFastUnary(g: grpc.Server): void {
+  const fast = fastPaths.get(g);
+  if (fast === undefined) return;
+  const table: unknown = Reflect.get(g, 'http2Servers');
+  if (!(table instanceof Map)) throw new Error('grpc-js has no http2Servers table: the fast unary path cannot be installed');
+  for (const server of table.keys() as IterableIterator<http2.Http2Server>) {
+    if (dispatching.has(server)) continue;
+    const handlers = server.listeners('stream') as ((stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void)[];
+    if (handlers.length !== 1) throw new Error(`grpc-js's server has ${handlers.length} stream handlers, expected one`);
+    const [grpcJs] = handlers;
+    server.removeAllListeners('stream');
+    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
+      if (!fast.handle(stream, headers)) grpcJs.call(server, stream, headers, flags);
+    });
+    dispatching.add(server);
+  }
 }
 
 /** The parts of a grpc-js call the pipeline looks at. */

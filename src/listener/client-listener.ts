@@ -22,6 +22,7 @@ import { HttpConnections } from './http-connections';
 import type { HttpRouter } from './http-router';
 import { Http2Requests } from './http2-requests';
 import { trackClientSocket } from '../metrics/client-bytes';
+import { installFastUnary } from '../api/grpc-server';
 
 /**
  * What a listener serves. etcd 3.5 serves both on every --listen-client-urls entry; once
@@ -65,6 +66,7 @@ export class ClientListeners {
     private readonly tls?: TlsInfo,
   ) {
     this.injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    installFastUnary(grpcServer);
     this.http = new HttpConnections((req, res, target, closeAfter) => router.serve(req, res, target, closeAfter), log);
     this.http2 = new Http2Requests(router, log);
   }
