@@ -6,16 +6,14 @@
 //   npm run build && node dist/scripts/range-memory.js [--keys 100000] [--value-bytes 300] [--reps 3]
 // Not part of the test suite.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { call, kvClient } from '../test/helpers/grpc-client';
 import { freePort } from '../test/helpers/server-process';
+import { fillKeys, listening, median } from './store-fill';
 
 const MAIN = resolve(__dirname, '../src/server/main.js');
-const TXN_OPS = 128;
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -28,16 +26,6 @@ function arg(name: string, fallback: number): number {
 }
 
 const statusKiB = (pid: number, field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), res(true)));
-    s.once('error', () => res(false));
-  });
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function measure(impl: 'etcd' | 'etcd-ts', keys: number, valueBytes: number, reps: number): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'range-memory-'));
@@ -53,27 +41,7 @@ async function measure(impl: 'etcd' | 'etcd-ts', keys: number, valueBytes: numbe
   const clients = Array.from({ length: 8 }, () => kvClient(`127.0.0.1:${port}`));
   try {
     while (!(await listening(port))) await new Promise((r) => setTimeout(r, 10));
-    const value = randomBytes(valueBytes);
-    let next = 0;
-    await Promise.all(
-      clients.map(async (kv) => {
-        for (;;) {
-          try {
-            await call(kv, 'Range', { key: Buffer.from('x') }, 1000);
-            break;
-          } catch {
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        }
-        while (next < keys) {
-          const from = next;
-          next = Math.min(keys, next + TXN_OPS);
-          const success = [];
-          for (let i = from; i < next; i++) success.push({ request_put: { key: Buffer.from(`key/${String(i).padStart(7, '0')}`), value } });
-          await call(kv, 'Txn', { compare: [], success, failure: [] }, 30_000);
-        }
-      }),
-    );
+    await fillKeys(clients, keys, valueBytes);
     const before: number[] = [];
     const growth: number[] = [];
     const ms: number[] = [];

@@ -9,16 +9,14 @@
 // start on the same keys, values and revisions. Each rep starts each server (interleaved), polls a
 // Get every 10 ms until one succeeds, reads VmRSS, and SIGKILLs it. Not part of the test suite.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { call, kvClient } from '../test/helpers/grpc-client';
 import { freePort } from '../test/helpers/server-process';
+import { fillKeys, keyOf, listening, median } from './store-fill';
 
 const MAIN = resolve(__dirname, '../src/server/main.js');
-const TXN_OPS = 128;
 
 interface Args {
   keys: number;
@@ -48,7 +46,6 @@ process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
-const keyOf = (i: number): Buffer => Buffer.from(`key/${String(i).padStart(7, '0')}`);
 
 function spawnServer(impl: 'etcd' | 'etcd-ts', dataDir: string, port: number, peerPort: number): ChildProcess {
   const url = `http://127.0.0.1:${port}`;
@@ -101,52 +98,18 @@ async function timeStart(impl: 'etcd' | 'etcd-ts', dataDir: string): Promise<{ m
   }
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), res(true)));
-    s.once('error', () => res(false));
-  });
-}
-
 async function fill(a: Args, dataDir: string): Promise<void> {
   const [port, peerPort] = [await freePort(), await freePort()];
   const p = spawnServer('etcd-ts', dataDir, port, peerPort);
   const clients = Array.from({ length: a.clients }, () => kvClient(`127.0.0.1:${port}`));
   try {
-    let next = 0;
-    const value = randomBytes(a.valueBytes);
     const started = performance.now();
-    await Promise.all(
-      clients.map(async (kv) => {
-        // The first calls wait for the member to come up.
-        for (;;) {
-          try {
-            await call(kv, 'Range', { key: keyOf(0), serializable: true }, 1000);
-            break;
-          } catch {
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        }
-        while (next < a.keys) {
-          const from = next;
-          next = Math.min(a.keys, next + TXN_OPS);
-          const success = [];
-          for (let i = from; i < next; i++) success.push({ request_put: { key: keyOf(i), value } });
-          await call(kv, 'Txn', { compare: [], success, failure: [] }, 30_000);
-        }
-      }),
-    );
+    await fillKeys(clients, a.keys, a.valueBytes);
     process.stderr.write(`filled ${a.keys} keys in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   } finally {
     for (const c of clients) c.close();
     await kill(p);
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function main(): Promise<void> {

@@ -132,7 +132,9 @@ export class FastUnary {
       const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received);
       let request: unknown;
       try {
-        // A copy of exactly the message: the decoded request keeps its wire bytes (pb/load.ts).
+        // A copy of exactly the message: the decoded request keeps its wire bytes (pb/load.ts)
+        // until it is proposed, maybe turns later, and node may slice stream chunks from one
+        // shared read buffer.
         request = method.decode(Buffer.from(all.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + declared)));
       } catch {
         return fail({ code: 13, details: 'Error deserializing request' });

@@ -21,6 +21,7 @@ import { sniffConnection, type Sniffed } from './connection-sniff';
 import { HttpConnections } from './http-connections';
 import type { HttpRouter } from './http-router';
 import { Http2Requests } from './http2-requests';
+import { OpenSockets } from './open-sockets';
 import { trackClientSocket } from '../metrics/client-bytes';
 import { installFastUnary } from '../api/grpc-server';
 
@@ -51,12 +52,11 @@ export function isSecureUrl(url: string): boolean {
 export class ClientListeners {
   private readonly servers: Server[] = [];
   private readonly unixPaths: string[] = [];
-  private readonly sockets = new Set<Duplex>();
+  private readonly sockets = new OpenSockets();
   private readonly injector: grpc.ConnectionInjector;
   private readonly http: HttpConnections;
   private readonly http2: Http2Requests;
   private credentials: TlsCredentials | undefined;
-  private closed = false;
 
   /** `tls`: the client TLS (tls-info.ts clientTlsInfo), needed for https:// and unixs:// URLs. */
   constructor(
@@ -115,11 +115,9 @@ export class ClientListeners {
 
   /** Stops accepting and drops every connection, served or not yet. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.sockets.closed) return;
+    this.sockets.closeAll();
     for (const s of this.servers) s.close();
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
     for (const p of this.unixPaths) rmSync(p, { force: true });
     this.injector.destroy();
     this.http.close();
@@ -134,13 +132,7 @@ export class ClientListeners {
 
   /** Tracks a connection until it closes; false (and destroyed) once the listeners closed. */
   private admit(socket: Duplex): boolean {
-    if (this.closed) {
-      socket.destroy();
-      return false;
-    }
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    return true;
+    return this.sockets.admit(socket);
   }
 
   private accept(socket: Socket, traffic: ClientTraffic): void {
@@ -152,7 +144,7 @@ export class ClientListeners {
   }
 
   private serve({ protocol, connection }: Sniffed, traffic: Exclude<ClientTraffic, 'http'>): void {
-    if (this.closed) connection.destroy();
+    if (this.sockets.closed) connection.destroy();
     else if (protocol === 'other' && traffic === 'grpc+http') this.http.serve(connection);
     // A gRPC-only listener gives grpc-js everything, as etcd gives grpc-go the whole listener.
     else this.injector.injectConnection(connection);
@@ -171,7 +163,7 @@ export class ClientListeners {
     }
     if (traffic === 'http') return this.http2.serve(socket);
     sniffConnection(socket, this.log, (sniffed) => {
-      if (this.closed) sniffed.connection.destroy();
+      if (this.sockets.closed) sniffed.connection.destroy();
       else if (traffic === 'grpc+http' && sniffed.protocol === 'http2' && !sniffed.grpc) this.http2.serve(sniffed.connection);
       else this.injector.injectConnection(sniffed.connection);
     });

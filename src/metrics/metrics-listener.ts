@@ -23,6 +23,7 @@ import type { Logger } from 'pino';
 import { installHealth, type HealthMember } from '../listener/health';
 import { HttpConnections } from '../listener/http-connections';
 import { HttpRouter } from '../listener/http-router';
+import { OpenSockets } from '../listener/open-sockets';
 import { Http2Requests } from '../listener/http2-requests';
 import { TlsCredentials } from '../tls/credentials';
 import { TlsTerminator } from '../tls/terminator';
@@ -46,20 +47,10 @@ export async function startMetricsListeners(urls: string[], member: HealthMember
   const http = new HttpConnections((req, res, target, closeAfter) => router.serve(req, res, target, closeAfter), log);
   const http2 = new Http2Requests(router, log);
   const servers: Server[] = [];
-  const sockets = new Set<Duplex>();
+  const sockets = new OpenSockets();
+  const admit = (socket: Duplex): boolean => sockets.admit(socket);
   const ports: number[] = [];
-  let closed = false;
   let terminator: TlsTerminator | undefined;
-  /** Tracks a connection until it closes; false (and destroyed) once the listeners closed. */
-  const admit = (socket: Duplex): boolean => {
-    if (closed) {
-      socket.destroy();
-      return false;
-    }
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    return true;
-  };
   const serveSecure = (socket: TLSSocket): void => {
     if (!admit(socket)) return;
     if (socket.alpnProtocol === 'h2') http2.serve(socket);
@@ -72,9 +63,7 @@ export async function startMetricsListeners(urls: string[], member: HealthMember
     return terminator;
   };
   const close = async (): Promise<void> => {
-    closed = true;
-    for (const s of sockets) s.destroy();
-    sockets.clear();
+    sockets.closeAll();
     http.close();
     http2.close();
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));

@@ -193,16 +193,21 @@ function int64Plain(v: Int64 | undefined): number {
 function keyValueBytes(kv: KeyValuePb): number {
   let len = 0;
   if (kv.key.length > 0) len += 1 + varintBytes(kv.key.length) + kv.key.length;
-  for (const v of [kv.create_revision, kv.mod_revision, kv.version]) {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return -1;
-    if (v > 0) len += 1 + varintBytes(v);
-  }
+  const revisions = revisionBytes(kv.create_revision) + revisionBytes(kv.mod_revision) + revisionBytes(kv.version);
+  if (revisions < 0) return -1;
+  len += revisions;
   if (kv.value.length > 0) len += 1 + varintBytes(kv.value.length) + kv.value.length;
   const lease = int64Plain(kv.lease);
   if (lease === -1) return -1;
   if (lease > 0) len += 1 + varintBytes(lease);
   else if (lease === LEASE_AS_TEXT) len += 1 + uint64TextBytes(String(kv.lease));
   return len;
+}
+
+/** A revision or version field's encoded size (0 when zero), or a negative number when the sized path cannot take it. */
+function revisionBytes(v: Int64): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return -Infinity;
+  return v === 0 ? 0 : 1 + varintBytes(v);
 }
 
 function putVarint(buf: Buffer, pos: number, v: number): number {
