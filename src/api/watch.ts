@@ -14,6 +14,7 @@ import { eventBytes, WatchStream, type WatchReply } from '../watch/watch-stream'
 import type { StreamTicket } from '../etcdserver/pipeline';
 import { errorCode, toStatus } from './errors';
 import type { MemberApi } from './member-api';
+import { messageWriter } from './message-writer';
 import type { StreamControl } from './stream';
 import { GRPC_OVERHEAD_BYTES } from './validate';
 
@@ -31,6 +32,7 @@ export type WatchCall = grpc.ServerDuplexStream<WatchRequestPb, WatchResponsePb>
 
 export function serveWatch(call: WatchCall, ticket: StreamTicket, member: MemberApi, log: Logger): StreamControl {
   const store = member.watchable;
+  const write = messageWriter(call);
   let pendingBytes = 0;
   let pendingReplies = 0;
   const backedUp = (): boolean => pendingBytes > BLOCKED_BYTES || pendingReplies > BLOCKED_REPLIES;
@@ -52,7 +54,7 @@ export function serveWatch(call: WatchCall, ticket: StreamTicket, member: Member
         pendingBytes += size;
         pendingReplies++;
         if (!wasBackedUp && backedUp()) log.info({ pendingBytes, pendingReplies }, 'watch stream backed up; its watchers wait in history until it drains');
-        call.write(toResponse(member, reply), () => {
+        write(toResponse(member, reply), () => {
           const wasBlocked = backedUp();
           pendingBytes -= size;
           pendingReplies--;

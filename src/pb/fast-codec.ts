@@ -95,6 +95,11 @@ function writeBytes(w: protobuf.Writer, field: number, v: Buffer): void {
  * revision), and parsing the 64-bit decimal IDs each time showed in profiles.
  */
 let lastHeader: { c: Int64 | undefined; m: Int64 | undefined; r: Int64 | undefined; t: Int64 | undefined; bytes: Buffer } | undefined;
+/**
+ * The IDs' fields, encoded: they never change for a member, while the revision does with every
+ * write (a watch fan-out interleaves responses of several revisions, so lastHeader misses often).
+ */
+let idFields: { c: Int64 | undefined; m: Int64 | undefined; bytes: Buffer } | undefined;
 
 function writeHeader(w: protobuf.Writer, h: Partial<ResponseHeader> | undefined): void {
   const bytes = headerBytes(h);
@@ -105,16 +110,32 @@ function writeHeader(w: protobuf.Writer, h: Partial<ResponseHeader> | undefined)
 function headerBytes(h: Partial<ResponseHeader> | undefined): Buffer | undefined {
   if (h === undefined) return undefined;
   const l = lastHeader;
-  if (l === undefined || l.c !== h.cluster_id || l.m !== h.member_id || l.r !== h.revision || l.t !== h.raft_term) {
+  if (l !== undefined && l.c === h.cluster_id && l.m === h.member_id && l.r === h.revision && l.t === h.raft_term) return l.bytes;
+  let ids = idFields;
+  if (ids === undefined || ids.c !== h.cluster_id || ids.m !== h.member_id) {
+    const iw = protobuf.Writer.create();
+    writeInt64(iw, 1, h.cluster_id);
+    writeInt64(iw, 2, h.member_id);
+    ids = idFields = { c: h.cluster_id, m: h.member_id, bytes: iw.finish() as Buffer };
+  }
+  const rev = revisionBytes(h.revision ?? 0);
+  const term = revisionBytes(h.raft_term ?? 0);
+  let bytes: Buffer;
+  if (rev >= 0 && term >= 0) {
+    bytes = Buffer.allocUnsafe(ids.bytes.length + rev + term);
+    let pos = ids.bytes.copy(bytes, 0);
+    pos = putVarintField(bytes, pos, 3, (h.revision ?? 0) as number);
+    putVarintField(bytes, pos, 4, (h.raft_term ?? 0) as number);
+  } else {
     const hw = protobuf.Writer.create();
     writeInt64(hw, 1, h.cluster_id);
     writeInt64(hw, 2, h.member_id);
     writeInt64(hw, 3, h.revision);
     writeInt64(hw, 4, h.raft_term);
-    lastHeader = { c: h.cluster_id, m: h.member_id, r: h.revision, t: h.raft_term, bytes: hw.finish() as Buffer };
-    return lastHeader.bytes;
+    bytes = hw.finish() as Buffer;
   }
-  return l.bytes;
+  lastHeader = { c: h.cluster_id, m: h.member_id, r: h.revision, t: h.raft_term, bytes };
+  return bytes;
 }
 
 function writeKeyValue(w: protobuf.Writer, field: number, kv: KeyValuePb): void {
@@ -265,7 +286,43 @@ export function encodePutResponse(m: PutResponse): Buffer {
   return w.finish() as Buffer;
 }
 
+/**
+ * A WatchResponse sized first and written into one buffer when its events come encoded and its
+ * numbers are plain (a watch fan-out writes one per watcher per event); otherwise the writer.
+ */
 export function encodeWatchResponse(m: WatchResponsePb): Buffer {
+  const header = headerBytes(m.header);
+  const watchId = revisionBytes(m.watch_id ?? 0);
+  const compact = revisionBytes(m.compact_revision ?? 0);
+  if (watchId < 0 || compact < 0 || (m.cancel_reason !== undefined && m.cancel_reason.length > 0)) return encodeWatchResponseWithWriter(m);
+  let total = header === undefined ? 0 : 1 + varintBytes(header.length) + header.length;
+  total += watchId + compact;
+  if (m.created === true) total += 2;
+  if (m.canceled === true) total += 2;
+  if (m.fragment === true) total += 2;
+  for (const ev of m.events) {
+    if (!Buffer.isBuffer(ev)) return encodeWatchResponseWithWriter(m);
+    total += 1 + varintBytes(ev.length) + ev.length;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  if (header !== undefined) {
+    // Written even when empty, as the writer does: a present header stays present.
+    buf[pos++] = (1 << 3) | 2;
+    pos = putVarint(buf, pos, header.length);
+    pos += header.copy(buf, pos);
+  }
+  pos = putVarintField(buf, pos, 2, (m.watch_id ?? 0) as number);
+  if (m.created === true) pos = putVarintField(buf, pos, 3, 1);
+  if (m.canceled === true) pos = putVarintField(buf, pos, 4, 1);
+  pos = putVarintField(buf, pos, 5, (m.compact_revision ?? 0) as number);
+  if (m.fragment === true) pos = putVarintField(buf, pos, 7, 1);
+  for (const ev of m.events) pos = putBytesField(buf, pos, 11, ev as Buffer);
+  if (pos !== total) throw new Error(`encodeWatchResponse: wrote ${pos} bytes, sized ${total}`);
+  return buf;
+}
+
+function encodeWatchResponseWithWriter(m: WatchResponsePb): Buffer {
   const w = protobuf.Writer.create();
   writeHeader(w, m.header);
   writeInt64(w, 2, m.watch_id);
