@@ -216,6 +216,11 @@ export class RaftNode {
       this.fail(err);
       return;
     }
+    // Entries from the leader (appends) or for it (forwarded proposals) are writes to come, as
+    // local proposals are: under load they take the asynchronous path (see processReady).
+    if (m.entries !== undefined && m.entries.length > 0 && (m.type === MessageType.App || m.type === MessageType.Prop)) {
+      this.proposalsSinceReady += m.entries.length;
+    }
     this.schedule();
   }
 
