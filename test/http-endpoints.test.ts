@@ -344,7 +344,8 @@ describe('what a listener serves', { timeout: 30_000 }, () => {
   const grpcServer = new grpc.Server();
   const router = new HttpRouter(silent);
   router.handle('/x', () => ({ status: 200, header: [], body: 'x' }));
-  const listeners = new ClientListeners(grpcServer, router, silent);
+  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listeners = new ClientListeners({ serve: (c) => injector.injectConnection(c), shutdown: () => injector.destroy() }, router, silent);
   const ports = { both: 0, http: 0, grpc: 0 };
   before(async () => {
     ports.both = await listeners.listen('http://127.0.0.1:0');

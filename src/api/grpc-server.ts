@@ -1,9 +1,12 @@
 // The client-facing gRPC server: every call goes through the request pipeline to a handler of
-// api/. Every etcd service is registered, so methods not built yet answer UNIMPLEMENTED
-// (grpc-js's default for a missing handler) rather than an unknown-service error.
+// api/. Served by our own gRPC server (grpc/ over h2/) by default, or by grpc-js (with the fast
+// unary path in front of it) when ETCD_TS_GRPC=grpc-js; the services and handlers are the same,
+// written against grpc-js's call shapes, which our server's calls take.
 import * as grpc from '@grpc/grpc-js';
 import type * as http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { GrpcServer } from '../grpc/server';
 import type { CallInfo, RequestPipeline, ServiceName, StreamTicket } from '../etcdserver/pipeline';
 import { serviceDefinition } from '../pb/load';
 import { authHandlers } from './auth';
@@ -23,7 +26,41 @@ import type { StreamControl } from './stream';
 import { GRPC_OVERHEAD_BYTES } from './validate';
 import { serveWatch } from './watch';
 
-export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, log: Logger): grpc.Server {
+/** The client-facing gRPC server as the listeners use it: connections in, shut down at stop. */
+export interface ClientGrpcServer {
+  /** Serves one connection (past TLS and the listener's protocol sniffing). */
+  serve(connection: Duplex): void;
+  /** Ends every connection at once. */
+  shutdown(): void;
+}
+
+/**
+ * Which implementation serves gRPC: ours (grpc/, on our own HTTP/2), or grpc-js with the fast
+ * unary path when ETCD_TS_GRPC=grpc-js (kept while ours is new, to compare and to fall back on).
+ */
+function ownServerChosen(): boolean {
+  return process.env['ETCD_TS_GRPC'] !== 'grpc-js';
+}
+
+export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, log: Logger): ClientGrpcServer {
+  if (!ownServerChosen()) {
+    const g = createGrpcJsServer(member, pipeline, log);
+    const injector = g.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    installFastUnary(g);
+    return {
+      serve: (connection) => injector.injectConnection(connection),
+      shutdown: () => {
+        injector.destroy();
+        g.forceShutdown();
+      },
+    };
+  }
+  const own = new GrpcServer({ maxReceiveBytes: member.maxRequestBytes + GRPC_OVERHEAD_BYTES, maxConcurrentStreams: member.maxConcurrentStreams, log });
+  registerServices(own, member, pipeline, log);
+  return { serve: (connection) => own.serve(connection), shutdown: () => own.destroy() };
+}
+
+function createGrpcJsServer(member: MemberApi, pipeline: RequestPipeline, log: Logger): grpc.Server {
   useGrpcGoErrorText();
   const g = new grpc.Server({
     'grpc.max_receive_message_length': member.maxRequestBytes + GRPC_OVERHEAD_BYTES,
@@ -37,6 +74,17 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
     // Channelz bookkeeping costs on every call and nothing reads it.
     'grpc.enable_channelz': 0,
   });
+  registerServices(g, member, pipeline, log);
+  fastPaths.set(g, new FastUnary(member, pipeline, member.maxRequestBytes + GRPC_OVERHEAD_BYTES, log));
+  return g;
+}
+
+/** What both servers offer to register services with (grpc-js's addService). */
+interface ServiceRegistry {
+  addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void;
+}
+
+function registerServices(g: ServiceRegistry, member: MemberApi, pipeline: RequestPipeline, log: Logger): void {
   const unary = <Req, Res>(service: ServiceName, method: string, handler: Unary<Req, Res>): grpc.handleUnaryCall<Req, Res> => {
     return (call, callback) => {
       pipeline.unary(callInfo(service, method, call), call.request, handler).then(
@@ -146,8 +194,6 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
   // Outside the pipeline: a load balancer's probe carries no token and must not be refused for
   // want of a leader, which is what it asks about.
   g.addService(serviceDefinition('grpc.health.v1.Health'), { ...healthService(member) });
-  fastPaths.set(g, new FastUnary(member, pipeline, member.maxRequestBytes + GRPC_OVERHEAD_BYTES, log));
-  return g;
 }
 
 const fastPaths = new WeakMap<grpc.Server, FastUnary>();
@@ -160,7 +206,7 @@ const dispatching = new WeakSet<http2.Http2Server>();
  * into grpc-js's private server table: if a grpc-js upgrade moves it, this throws at start-up
  * rather than silently serving without the fast path.
  */
-export function installFastUnary(g: grpc.Server): void {
+function installFastUnary(g: grpc.Server): void {
   const fast = fastPaths.get(g);
   if (fast === undefined) return;
   const table: unknown = Reflect.get(g, 'http2Servers');

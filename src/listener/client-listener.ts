@@ -1,14 +1,13 @@
 // The member's client listeners: a net.Server per client URL. The member owns the sockets; a
 // sniffing step (connection-sniff.ts) looks at each connection's first bytes and hands HTTP/2 to
-// grpc-js through its connection injector and HTTP/1.x to the member's HTTP router, one port for
+// the gRPC server (api/grpc-server.ts) and HTTP/1.x to the member's HTTP router, one port for
 // both, as etcd multiplexes its client port with cmux.
 //
 // https:// and unixs:// URLs are served with TLS (tls/terminator.ts) first, as etcd 3.5 serves
-// them: ALPN h2 and http/1.1; after the handshake, HTTP/2 goes to grpc-js when its first request
+// them: ALPN h2 and http/1.1; after the handshake, HTTP/2 goes to the gRPC server when its first request
 // is gRPC and to the HTTP router otherwise (etcd's Go HTTP server routes each request by
 // Content-Type), anything else to the HTTP router without cmux's request-line test. unix:// and
 // unixs:// listen on the socket file named by the URL's host and path, as etcd does.
-import * as grpc from '@grpc/grpc-js';
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -23,7 +22,7 @@ import type { HttpRouter } from './http-router';
 import { Http2Requests } from './http2-requests';
 import { OpenSockets } from './open-sockets';
 import { trackClientSocket } from '../metrics/client-bytes';
-import { installFastUnary } from '../api/grpc-server';
+import type { ClientGrpcServer } from '../api/grpc-server';
 
 /**
  * What a listener serves. etcd 3.5 serves both on every --listen-client-urls entry; once
@@ -53,20 +52,17 @@ export class ClientListeners {
   private readonly servers: Server[] = [];
   private readonly unixPaths: string[] = [];
   private readonly sockets = new OpenSockets();
-  private readonly injector: grpc.ConnectionInjector;
   private readonly http: HttpConnections;
   private readonly http2: Http2Requests;
   private credentials: TlsCredentials | undefined;
 
   /** `tls`: the client TLS (tls-info.ts clientTlsInfo), needed for https:// and unixs:// URLs. */
   constructor(
-    grpcServer: grpc.Server,
+    private readonly grpcServer: ClientGrpcServer,
     router: HttpRouter,
     private readonly log: Logger,
     private readonly tls?: TlsInfo,
   ) {
-    this.injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    installFastUnary(grpcServer);
     this.http = new HttpConnections((req, res, target, closeAfter) => router.serve(req, res, target, closeAfter), log);
     this.http2 = new Http2Requests(router, log);
   }
@@ -119,7 +115,7 @@ export class ClientListeners {
     this.sockets.closeAll();
     for (const s of this.servers) s.close();
     for (const p of this.unixPaths) rmSync(p, { force: true });
-    this.injector.destroy();
+    this.grpcServer.shutdown();
     this.http.close();
     this.http2.close();
   }
@@ -146,8 +142,8 @@ export class ClientListeners {
   private serve({ protocol, connection }: Sniffed, traffic: Exclude<ClientTraffic, 'http'>): void {
     if (this.sockets.closed) connection.destroy();
     else if (protocol === 'other' && traffic === 'grpc+http') this.http.serve(connection);
-    // A gRPC-only listener gives grpc-js everything, as etcd gives grpc-go the whole listener.
-    else this.injector.injectConnection(connection);
+    // A gRPC-only listener gives the gRPC server everything, as etcd gives grpc-go the whole listener.
+    else this.grpcServer.serve(connection);
   }
 
   /** A connection past its TLS handshake (and etcd's certificate checks). */
@@ -165,7 +161,7 @@ export class ClientListeners {
     sniffConnection(socket, this.log, (sniffed) => {
       if (this.sockets.closed) sniffed.connection.destroy();
       else if (traffic === 'grpc+http' && sniffed.protocol === 'http2' && !sniffed.grpc) this.http2.serve(sniffed.connection);
-      else this.injector.injectConnection(sniffed.connection);
+      else this.grpcServer.serve(sniffed.connection);
     });
   }
 }

@@ -1,6 +1,5 @@
 // The embedded API: start a member in this process and get a handle with its endpoints and
 // close(). The command-line entry (main.ts) and the tests both use it.
-import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ClientListeners, unixSocketPath } from '../listener/client-listener';
 import { createClientRouter, type ClientHttpMember } from '../listener/client-routes';
@@ -53,7 +52,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
     join = await fetchMembership(others, new PeerDialer(tls.peer, log));
   }
   const server = new EtcdServer(config, log, fatal, join, tls.peer);
-  const grpcServer: grpc.Server = createGrpcServer(server, server.pipeline, log);
+  const grpcServer = createGrpcServer(server, server.pipeline, log);
   const listeners = new ClientListeners(grpcServer, createClientRouter(clientHttpMember(server), log, config.enableGrpcGateway ? new Gateway(server, server.pipeline, log) : undefined), log, tls.client);
   const endpoints: string[] = [];
   const httpEndpoints: string[] = [];
@@ -72,7 +71,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
   } catch (err) {
     await metricsListeners?.close();
     listeners.close();
-    grpcServer.forceShutdown();
+    grpcServer.shutdown();
     await server.close();
     throw err;
   }
@@ -86,7 +85,7 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
       closing ??= (async () => {
         await metricsListeners?.close();
         listeners.close();
-        grpcServer.forceShutdown();
+        grpcServer.shutdown();
         await server.close();
       })();
       return closing;

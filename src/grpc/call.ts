@@ -1,0 +1,216 @@
+// One gRPC call on our HTTP/2 server, shaped as grpc-js's server call objects so that the service
+// code (api/) serves it unchanged: `request`, `metadata`, `cancelled`, write() with its callback
+// and return value, end(), the 'data', 'end', 'cancelled', 'close', 'error' and 'drain' events,
+// and emit('error', status) to end the call with that status (grpc-js's Duplex does the same).
+import { EventEmitter } from 'node:events';
+import { TLSSocket } from 'node:tls';
+import type { HeaderField } from '../h2/hpack';
+import type { H2Stream } from '../h2/stream';
+import { frameMessage } from './message-reader';
+import { CallMetadata } from './metadata';
+
+export interface GrpcStatus {
+  code: number;
+  details: string;
+  metadata?: { toHttp2Headers?(): Record<string, unknown> } | null;
+}
+
+export const Code = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+} as const;
+
+/** grpc-js's response headers (no compression is offered back). */
+const RESPONSE_HEADERS: readonly HeaderField[] = [
+  [':status', '200'],
+  ['content-type', 'application/grpc+proto'],
+  ['grpc-accept-encoding', 'identity,deflate,gzip'],
+  ['grpc-encoding', 'identity'],
+];
+const OK_TRAILERS: readonly HeaderField[] = [
+  ['grpc-status', '0'],
+  ['grpc-message', 'OK'],
+];
+
+export class ServerCall extends EventEmitter {
+  request: unknown = undefined;
+  cancelled = false;
+  /** The call is over: its status was sent, or it was cancelled. */
+  destroyed = false;
+  private responded = false;
+  private ended = false;
+  private pendingStatus: GrpcStatus | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Write callbacks waiting for the stream's queued data to leave. */
+  private writeCallbacks: (() => void)[] = [];
+  private drainWanted = false;
+
+  constructor(
+    readonly stream: H2Stream,
+    readonly metadata: CallMetadata,
+    private readonly serialize: (message: unknown) => Buffer,
+    private readonly socket: unknown,
+    deadlineMs: number | undefined,
+  ) {
+    super();
+    // As grpc-js's server streams: an 'error' event ends the call with that status.
+    this.on('error', (err: unknown) => {
+      this.pendingStatus = toStatus(err);
+      this.end();
+    });
+    if (deadlineMs !== undefined) {
+      this.deadlineTimer = setTimeout(() => {
+        // As grpc-js: the handler hears 'cancelled' and the client gets DEADLINE_EXCEEDED.
+        this.deadlineTimer = undefined;
+        if (this.destroyed) return;
+        this.cancelled = true;
+        this.emit('cancelled', 'deadline');
+        this.sendStatus({ code: Code.DEADLINE_EXCEEDED, details: 'Deadline exceeded' });
+      }, deadlineMs);
+    }
+  }
+
+  getPath(): string {
+    return this.stream.header(':path') ?? '';
+  }
+
+  getPeer(): string {
+    const s = this.socket as { remoteAddress?: string; remotePort?: number };
+    return s.remoteAddress === undefined ? 'unknown' : `${s.remoteAddress}:${s.remotePort ?? 0}`;
+  }
+
+  /** As grpc-js: the TLS client's certificate when the call came over TLS. */
+  getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: ReturnType<TLSSocket['getPeerCertificate']> } {
+    if (!(this.socket instanceof TLSSocket)) return {};
+    const cert = this.socket.getPeerCertificate();
+    return { transportSecurityType: 'ssl', sslPeerCertificate: cert.raw === undefined ? undefined : cert };
+  }
+
+  /** Sends one message; false when the caller should wait for 'drain'. */
+  write(message: unknown, callback?: () => void): boolean {
+    if (this.ended || this.destroyed) return false;
+    let body: Buffer;
+    try {
+      body = this.serialize(message);
+    } catch {
+      this.sendStatus({ code: Code.INTERNAL, details: 'Error serializing response' });
+      return false;
+    }
+    this.respondHeaders();
+    const room = this.stream.write(frameMessage(body));
+    if (callback !== undefined) {
+      // Called once the message has left the stream's queue (grpc-js: once written out).
+      if (this.stream.queuedBytes === 0) process.nextTick(callback);
+      else {
+        this.writeCallbacks.push(callback);
+        this.waitDrain();
+      }
+    }
+    if (!room) this.waitDrain();
+    return room;
+  }
+
+  /** Ends the call: the status set by an 'error' event, else OK. */
+  end(): void {
+    this.sendStatus(this.pendingStatus ?? { code: Code.OK, details: 'OK' });
+  }
+
+  /** The unary answer (grpc-js's callback). */
+  answer(err: unknown, value?: unknown): void {
+    if (err !== null && err !== undefined) {
+      this.sendStatus(toStatus(err));
+      return;
+    }
+    this.write(value);
+    this.sendStatus({ code: Code.OK, details: 'OK' });
+  }
+
+  sendStatus(status: GrpcStatus): void {
+    if (this.ended || this.destroyed) return;
+    this.ended = true;
+    this.clearDeadline();
+    const trailers: HeaderField[] = status.code === Code.OK && status.details === 'OK' ? [...OK_TRAILERS] : [['grpc-status', String(status.code)], ['grpc-message', encodeURI(status.details)]];
+    addMetadata(trailers, status.metadata);
+    if (!this.responded) {
+      // Trailers-only, as grpc-js answers a call that ends before its first message.
+      this.responded = true;
+      this.stream.respond([...RESPONSE_HEADERS, ...trailers], true);
+    } else {
+      this.stream.end(trailers);
+    }
+    this.finish();
+  }
+
+  /** The client reset the stream, the connection went, or the deadline passed. */
+  cancel(): void {
+    if (this.destroyed) return;
+    this.cancelled = true;
+    this.ended = true;
+    this.clearDeadline();
+    if (!this.stream.closed) this.stream.reset();
+    this.emit('cancelled', 'cancelled');
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const callbacks = this.writeCallbacks;
+    this.writeCallbacks = [];
+    for (const cb of callbacks) cb();
+    process.nextTick(() => this.emit('close'));
+  }
+
+  private respondHeaders(): void {
+    if (this.responded) return;
+    this.responded = true;
+    this.stream.respond(RESPONSE_HEADERS);
+  }
+
+  private waitDrain(): void {
+    if (this.drainWanted) return;
+    this.drainWanted = true;
+    this.stream.onDrain(() => {
+      this.drainWanted = false;
+      const callbacks = this.writeCallbacks;
+      this.writeCallbacks = [];
+      for (const cb of callbacks) cb();
+      this.emit('drain');
+    });
+  }
+
+  private clearDeadline(): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+  }
+}
+
+/** grpc-js's serverErrorToStatus: a status-shaped error as it is, anything else UNKNOWN. */
+export function toStatus(err: unknown): GrpcStatus {
+  if (typeof err === 'object' && err !== null) {
+    const code: unknown = Reflect.get(err, 'code');
+    const details: unknown = Reflect.get(err, 'details');
+    const metadata: unknown = Reflect.get(err, 'metadata');
+    if (typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 16) {
+      const text = typeof details === 'string' ? details : err instanceof Error ? err.message : 'Unknown Error';
+      return { code, details: text, metadata: typeof metadata === 'object' ? (metadata as GrpcStatus['metadata']) : undefined };
+    }
+    if (err instanceof Error) return { code: Code.UNKNOWN, details: err.message };
+  }
+  return { code: Code.UNKNOWN, details: 'Unknown Error' };
+}
+
+/** A status's trailing metadata (grpc-js Metadata or none) as header fields. */
+function addMetadata(out: HeaderField[], metadata: GrpcStatus['metadata']): void {
+  const headers = metadata?.toHttp2Headers?.();
+  if (headers === undefined) return;
+  for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value)) for (const v of value) out.push([name, String(v)]);
+    else if (value !== undefined) out.push([name, String(value)]);
+  }
+}

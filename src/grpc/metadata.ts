@@ -1,0 +1,25 @@
+// A call's metadata, read from its request headers as grpc-js's Metadata would give it: by lower-
+// case key, every value of that key, "-bin" keys base64-decoded. Only get() is offered: it is all
+// the service code asks of it. Pseudo-headers and HTTP/2's own are not metadata.
+import type { HeaderField } from '../h2/hpack';
+
+export class CallMetadata {
+  constructor(private readonly fields: readonly HeaderField[]) {}
+
+  get(key: string): (string | Buffer)[] {
+    const name = key.toLowerCase();
+    if (name.startsWith(':')) return [];
+    const out: (string | Buffer)[] = [];
+    for (const [n, v] of this.fields) {
+      if (n !== name) continue;
+      if (name.endsWith('-bin')) for (const part of v.split(',')) out.push(Buffer.from(part.trim(), 'base64'));
+      else out.push(v);
+    }
+    return out;
+  }
+
+  /** Every metadata key and value, in order (for logs and tests). */
+  entries(): HeaderField[] {
+    return this.fields.filter(([n]) => !n.startsWith(':'));
+  }
+}
