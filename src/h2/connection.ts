@@ -29,6 +29,14 @@ import {
 import { HpackDecoder, HpackEncoder, HpackError, type HeaderField } from './hpack';
 import { H2Stream, type StreamOwner } from './stream';
 
+/**
+ * Bytes the socket may hold unsent before we stop reading from it: a client that sends requests
+ * and does not read the answers meets TCP backpressure instead of growing our memory.
+ */
+const SOCKET_BACKLOG_LIMIT_BYTES = 16 * 1024 * 1024;
+/** Streams open at once whatever the setting says (etcd's default setting is 2^32-1). */
+const MAX_OPEN_STREAMS = 100_000;
+
 export interface H2ConnectionOptions {
   maxConcurrentStreams: number;
   /** Our receive window, per stream and for the connection. */
@@ -72,6 +80,8 @@ export class H2Connection implements StreamOwner {
   private readonly blocked = new Set<H2Stream>();
   private goingAway = false;
   private closed = false;
+  /** Reading stopped until the socket drains (see SOCKET_BACKLOG_LIMIT_BYTES). */
+  private readPaused = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -293,7 +303,7 @@ export class H2Connection implements StreamOwner {
     }
     if (id <= this.lastStreamId || id % 2 === 0) throw new ConnectionError(ErrorCode.ProtocolError, `HEADERS opening stream ${id}`);
     this.lastStreamId = id;
-    if (this.goingAway || this.streams.size >= this.options.maxConcurrentStreams) {
+    if (this.goingAway || this.streams.size >= Math.min(this.options.maxConcurrentStreams, MAX_OPEN_STREAMS)) {
       this.queue(rstStreamFrame(id, ErrorCode.RefusedStream));
       return;
     }
@@ -527,23 +537,28 @@ export class H2Connection implements StreamOwner {
     if (this.closed || this.out.length === 0) return;
     const out = this.out;
     this.out = [];
-    if (out.length === 1) {
-      this.socket.write(out[0]);
-      return;
-    }
     let total = 0;
     for (const b of out) total += b.length;
-    // Small frames are copied into one buffer; large ones go as they are (one writev).
-    if (total <= 64 * 1024) {
+    if (out.length === 1) this.socket.write(out[0]);
+    else if (total <= 64 * 1024) {
+      // Small frames are copied into one buffer; large ones go as they are (one writev).
       this.socket.write(Buffer.concat(out, total));
-      return;
+    } else {
+      this.socket.cork();
+      for (const b of out) this.socket.write(b);
+      this.socket.uncork();
     }
-    this.socket.cork();
-    for (const b of out) this.socket.write(b);
-    this.socket.uncork();
+    if (!this.readPaused && this.socket.writableLength > SOCKET_BACKLOG_LIMIT_BYTES) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
   }
 
   private onSocketDrain(): void {
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
     for (const s of [...this.streams.values()]) s.drained();
   }
 
