@@ -163,8 +163,8 @@ export class H2Connection implements StreamOwner {
       this.fail(err);
       return;
     }
+    // What this produced (acks, window updates) leaves with the tick's other frames.
     if (pos < buf.length) this.pending = pos === 0 ? buf : buf.subarray(pos);
-    this.flush();
   }
 
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
