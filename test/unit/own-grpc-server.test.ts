@@ -226,4 +226,37 @@ describe('own gRPC server', { timeout: 60_000 }, () => {
     assert.ok(goaway !== undefined, 'a GOAWAY frame was sent');
     assert.equal(goaway.readUInt32BE(4), 1);
   });
+
+  test('random frames after the preface never break the server: each connection ends with GOAWAY or goes on, and new ones are served', async () => {
+    let seed = 12345;
+    const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    for (let round = 0; round < 60; round++) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      const parts: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')];
+      for (let f = 0; f < 1 + rand(8); f++) {
+        const payload = Buffer.alloc(rand(3) === 0 ? rand(40) : rand(300));
+        for (let i = 0; i < payload.length; i++) payload[i] = rand(256);
+        const header = Buffer.alloc(9);
+        // Lengths sometimes lie (longer or shorter than the payload that follows).
+        header.writeUIntBE(rand(5) === 0 ? rand(20000) : payload.length, 0, 3);
+        header[3] = rand(12);
+        header[4] = rand(256);
+        header.writeUInt32BE(rand(4) === 0 ? 0 : rand(9), 5);
+        parts.push(header, payload);
+      }
+      socket.end(Buffer.concat(parts));
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 300))]);
+      socket.destroy();
+    }
+    // The server still serves.
+    const kv = client('etcdserverpb.KV');
+    try {
+      const res = await unary(kv, 'Range', { key: Buffer.from('after'), limit: 2 });
+      assert.equal((res.kvs as { value: Buffer }[])[0].value.toString(), 'vv');
+    } finally {
+      kv.close();
+    }
+  });
 });
