@@ -170,11 +170,7 @@ export function encodeRangeResponse(m: RangeResponse): Buffer {
   if (count > 0) total += 1 + varintBytes(count);
   const buf = Buffer.allocUnsafe(total);
   let pos = 0;
-  if (header !== undefined) {
-    buf[pos++] = (1 << 3) | 2;
-    pos = putVarint(buf, pos, header.length);
-    pos += header.copy(buf, pos);
-  }
+  if (header !== undefined) pos = putEmbedded(buf, pos, 1, header);
   for (let i = 0; i < m.kvs.length; i++) {
     const kv = m.kvs[i];
     buf[pos++] = (2 << 3) | 2;
@@ -246,6 +242,13 @@ function putVarintField(buf: Buffer, pos: number, field: number, v: number): num
   return putVarint(buf, pos, v);
 }
 
+/** A length-delimited field written even when empty, as the writer writes a message field (a present header stays present). */
+function putEmbedded(buf: Buffer, pos: number, field: number, body: Buffer): number {
+  buf[pos++] = (field << 3) | 2;
+  pos = putVarint(buf, pos, body.length);
+  return pos + body.copy(buf, pos);
+}
+
 function putBytesField(buf: Buffer, pos: number, field: number, v: Buffer): number {
   if (v.length === 0) return pos;
   buf[pos++] = (field << 3) | 2;
@@ -306,12 +309,7 @@ export function encodeWatchResponse(m: WatchResponsePb): Buffer {
   }
   const buf = Buffer.allocUnsafe(total);
   let pos = 0;
-  if (header !== undefined) {
-    // Written even when empty, as the writer does: a present header stays present.
-    buf[pos++] = (1 << 3) | 2;
-    pos = putVarint(buf, pos, header.length);
-    pos += header.copy(buf, pos);
-  }
+  if (header !== undefined) pos = putEmbedded(buf, pos, 1, header);
   pos = putVarintField(buf, pos, 2, (m.watch_id ?? 0) as number);
   if (m.created === true) pos = putVarintField(buf, pos, 3, 1);
   if (m.canceled === true) pos = putVarintField(buf, pos, 4, 1);
