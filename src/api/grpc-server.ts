@@ -2,8 +2,7 @@
 // api/. Served by our own gRPC server (grpc/ over h2/) by default, or by grpc-js (with the fast
 // unary path in front of it) when ETCD_TS_GRPC=grpc-js; the services and handlers are the same,
 // written against grpc-js's call shapes, which our server's calls take.
-import * as grpc from '@grpc/grpc-js';
-import type * as http2 from 'node:http2';
+import type * as grpc from '@grpc/grpc-js';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { GrpcServer } from '../grpc/server';
@@ -13,8 +12,6 @@ import { authHandlers } from './auth';
 import { clusterHandlers } from './cluster';
 import { electionHandlers, serveObserve } from './election';
 import { toStatus } from './errors';
-import { FastUnary } from './fast-unary';
-import { useGrpcGoErrorText } from './grpc-go-errors';
 import type { Unary } from './handler';
 import { healthService } from './health';
 import { kvHandlers } from './kv';
@@ -44,43 +41,18 @@ function ownServerChosen(): boolean {
 
 export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, log: Logger): ClientGrpcServer {
   if (!ownServerChosen()) {
-    const g = createGrpcJsServer(member, pipeline, log);
-    const injector = g.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    installFastUnary(g);
-    return {
-      serve: (connection) => injector.injectConnection(connection),
-      shutdown: () => {
-        injector.destroy();
-        g.forceShutdown();
-      },
-    };
+    // Loaded only when chosen: grpc-js is a tenth of a member's start-up.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { serveWithGrpcJs } = require('./grpc-js-server') as typeof import('./grpc-js-server');
+    return serveWithGrpcJs(member, pipeline, log, (g) => registerServices(g, member, pipeline, log));
   }
   const own = new GrpcServer({ maxReceiveBytes: member.maxRequestBytes + GRPC_OVERHEAD_BYTES, maxConcurrentStreams: member.maxConcurrentStreams, log });
   registerServices(own, member, pipeline, log);
   return { serve: (connection) => own.serve(connection), shutdown: () => own.destroy() };
 }
 
-function createGrpcJsServer(member: MemberApi, pipeline: RequestPipeline, log: Logger): grpc.Server {
-  useGrpcGoErrorText();
-  const g = new grpc.Server({
-    'grpc.max_receive_message_length': member.maxRequestBytes + GRPC_OVERHEAD_BYTES,
-    // Responses are not capped: a Range may return a lot.
-    'grpc.max_send_message_length': -1,
-    'grpc.max_concurrent_streams': member.maxConcurrentStreams,
-    // Clients ping (etcdctl, kube-apiserver every 30 s); keep connections open for them.
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
-    'grpc.keepalive_timeout_ms': 20 * 1000,
-    // Channelz bookkeeping costs on every call and nothing reads it.
-    'grpc.enable_channelz': 0,
-  });
-  registerServices(g, member, pipeline, log);
-  fastPaths.set(g, new FastUnary(member, pipeline, member.maxRequestBytes + GRPC_OVERHEAD_BYTES, log));
-  return g;
-}
-
 /** What both servers offer to register services with (grpc-js's addService). */
-interface ServiceRegistry {
+export interface ServiceRegistry {
   addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void;
 }
 
@@ -194,34 +166,6 @@ function registerServices(g: ServiceRegistry, member: MemberApi, pipeline: Reque
   // Outside the pipeline: a load balancer's probe carries no token and must not be refused for
   // want of a leader, which is what it asks about.
   g.addService(serviceDefinition('grpc.health.v1.Health'), { ...healthService(member) });
-}
-
-const fastPaths = new WeakMap<grpc.Server, FastUnary>();
-const dispatching = new WeakSet<http2.Http2Server>();
-
-/**
- * Puts the fast unary path (fast-unary.ts) in front of grpc-js on the HTTP/2 servers grpc-js has
- * made for its connection injectors: each new stream goes to it first, and to grpc-js's own
- * handler when it declines. grpc-js keeps the sessions (settings, keepalive, GOAWAY). Reaches
- * into grpc-js's private server table: if a grpc-js upgrade moves it, this throws at start-up
- * rather than silently serving without the fast path.
- */
-function installFastUnary(g: grpc.Server): void {
-  const fast = fastPaths.get(g);
-  if (fast === undefined) return;
-  const table: unknown = Reflect.get(g, 'http2Servers');
-  if (!(table instanceof Map)) throw new Error('grpc-js has no http2Servers table: the fast unary path cannot be installed');
-  for (const server of table.keys() as IterableIterator<http2.Http2Server>) {
-    if (dispatching.has(server)) continue;
-    const handlers = server.listeners('stream') as ((stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void)[];
-    if (handlers.length !== 1) throw new Error(`grpc-js's server has ${handlers.length} stream handlers, expected one`);
-    const [grpcJs] = handlers;
-    server.removeAllListeners('stream');
-    server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
-      if (!fast.handle(stream, headers)) grpcJs.call(server, stream, headers, flags);
-    });
-    dispatching.add(server);
-  }
 }
 
 /** The parts of a grpc-js call the pipeline looks at. */

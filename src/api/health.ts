@@ -5,9 +5,12 @@
 // Status: SERVING while this member knows a leader, NOT_SERVING otherwise (issue 15). Real etcd
 // 3.4/3.5 set SERVING once at start and leave it (3.5 flips it only around a defrag with
 // --experimental-stop-grpc-service-on-defrag).
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { ServingStatus, type HealthCheckRequest, type HealthCheckResponse } from '../pb/types';
 import type { MemberApi } from './member-api';
+
+/** gRPC's NOT_FOUND status code. */
+const NOT_FOUND = 5;
 
 /** etcd's allGRPCServices: the one service name its health server knows. */
 const ALL_SERVICES = '';
@@ -23,7 +26,7 @@ export function healthService(member: HealthMember): HealthService {
   const status = (): ServingStatus => (member.hasLeader() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   return {
     Check: (call, callback) => {
-      if (call.request.service !== ALL_SERVICES) return callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
+      if (call.request.service !== ALL_SERVICES) return callback({ code: NOT_FOUND, details: 'unknown service' });
       callback(null, { status: status() });
     },
     Watch: (call) => {
