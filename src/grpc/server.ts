@@ -33,8 +33,17 @@ export interface GrpcServerOptions {
   /** HTTP/2 receive window per stream and connection. */
   windowBytes?: number;
   maxHeaderListBytes?: number;
+  /** See MAX_PENDING_BYTES_PER_CONNECTION (the default). */
+  maxPendingBytesPerConnection?: number;
   log?: Logger;
 }
+
+/**
+ * Bytes of incomplete request messages one connection may hold across its streams. Each stream
+ * is bounded by the message size limit, but a client could open many streams and leave a large
+ * message unfinished on each; past this the stream that would add more is ended instead.
+ */
+const MAX_PENDING_BYTES_PER_CONNECTION = 64 * 1024 * 1024;
 
 /** grpc-js's deadline syntax and units (server-interceptors.ts). */
 const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/;
@@ -43,6 +52,8 @@ const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1
 export class GrpcServer {
   private readonly methods = new Map<string, Method>();
   private readonly connections = new Set<H2Connection>();
+  /** Per connection (by socket): bytes of unfinished request messages its streams hold. */
+  private readonly pendingBytes = new WeakMap<Duplex, { bytes: number }>();
   private closing = false;
 
   constructor(private readonly options: GrpcServerOptions) {}
@@ -121,6 +132,15 @@ export class GrpcServer {
     }
     const call = new ServerCall(stream, new CallMetadata(stream.headers), method.serialize, socket, deadlineMs);
     const reader = new MessageReader(this.options.maxReceiveBytes);
+    let pending = this.pendingBytes.get(socket);
+    if (pending === undefined) this.pendingBytes.set(socket, (pending = { bytes: 0 }));
+    const held = pending;
+    let heldHere = 0;
+    const release = (): void => {
+      held.bytes -= heldHere;
+      heldHere = 0;
+    };
+    call.once('close', release);
     const decode = (raw: RawMessage): unknown => {
       let bytes = raw.bytes;
       if (raw.compressed) {
@@ -140,6 +160,12 @@ export class GrpcServer {
         let messages: RawMessage[];
         try {
           messages = reader.push(data);
+          held.bytes += reader.pendingBytes - heldHere;
+          heldHere = reader.pendingBytes;
+          if (held.bytes > (this.options.maxPendingBytesPerConnection ?? MAX_PENDING_BYTES_PER_CONNECTION)) {
+            call.sendStatus({ code: Code.RESOURCE_EXHAUSTED, details: 'grpc: too many bytes of unfinished requests on this connection' });
+            return;
+          }
         } catch (err) {
           if (err instanceof MessageTooLarge) {
             call.sendStatus({ code: Code.RESOURCE_EXHAUSTED, details: `grpc: received message larger than max (${err.declared} vs. ${this.options.maxReceiveBytes})` });

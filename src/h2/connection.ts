@@ -35,7 +35,7 @@ import { H2Stream, type StreamOwner } from './stream';
  */
 const SOCKET_BACKLOG_LIMIT_BYTES = 16 * 1024 * 1024;
 /** Streams open at once whatever the setting says (etcd's default setting is 2^32-1). */
-const MAX_OPEN_STREAMS = 100_000;
+const MAX_OPEN_STREAMS = 10_000;
 
 export interface H2ConnectionOptions {
   maxConcurrentStreams: number;

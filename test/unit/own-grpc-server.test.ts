@@ -259,4 +259,38 @@ describe('own gRPC server', { timeout: 60_000 }, () => {
       kv.close();
     }
   });
+
+  test('unfinished request messages a connection holds across its streams are bounded: past the bound a stream is ended with RESOURCE_EXHAUSTED', async () => {
+    const small = new GrpcServer({ maxReceiveBytes: MAX_RECEIVE, maxConcurrentStreams: 100, maxPendingBytesPerConnection: 100 * 1024 });
+    small.addService(serviceDefinition('etcdserverpb.KV'), { Range: (_call: ServerCall, callback: Callback) => callback(null, { header: {}, kvs: [], count: 0, more: false }) });
+    const srv = createServer((socket) => small.serve(socket));
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const addr = srv.address();
+    const session = http2.connect(`http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}`);
+    try {
+      // Each stream declares a 60 KiB message and sends 40 KiB of it: two fit under 100 KiB, the third does not.
+      const statuses: string[] = [];
+      const streams = [0, 1, 2].map(() => {
+        const req = session.request({ ':method': 'POST', ':path': '/etcdserverpb.KV/Range', 'content-type': 'application/grpc', te: 'trailers' });
+        const head = Buffer.alloc(5);
+        head.writeUInt32BE(60 * 1024, 1);
+        req.write(Buffer.concat([head, Buffer.alloc(40 * 1024)]));
+        return req;
+      });
+      const third = streams[2];
+      await new Promise<void>((resolve) => {
+        third.on('response', (h) => {
+          statuses.push(String(h['grpc-status']), String(h['grpc-message']));
+          resolve();
+        });
+      });
+      assert.equal(statuses[0], String(grpc.status.RESOURCE_EXHAUSTED));
+      assert.match(decodeURI(statuses[1]), /unfinished requests/);
+      for (const r of streams) r.close();
+    } finally {
+      session.close();
+      small.destroy();
+      srv.close();
+    }
+  });
 });
