@@ -75,6 +75,8 @@ export class H2Connection implements StreamOwner {
   /** Connection-level bytes received and not yet given back. */
   private unacked = 0;
   private out: Buffer[] = [];
+  /** Bytes in `out`. */
+  private outBytes = 0;
   private flushScheduled = false;
   /** Streams whose data waits for the connection window. */
   private readonly blocked = new Set<H2Stream>();
@@ -458,13 +460,7 @@ export class H2Connection implements StreamOwner {
   }
 
   socketBacklog(): number {
-    return this.socket.writableLength + this.outBytes();
-  }
-
-  private outBytes(): number {
-    let n = 0;
-    for (const b of this.out) n += b.length;
-    return n;
+    return this.socket.writableLength + this.outBytes;
   }
 
   /**
@@ -524,6 +520,7 @@ export class H2Connection implements StreamOwner {
   private queue(buf: Buffer): void {
     if (this.closed) return;
     this.out.push(buf);
+    this.outBytes += buf.length;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After the current tick's promise callbacks: the replies a batch of applied writes
@@ -536,9 +533,9 @@ export class H2Connection implements StreamOwner {
     this.flushScheduled = false;
     if (this.closed || this.out.length === 0) return;
     const out = this.out;
+    const total = this.outBytes;
     this.out = [];
-    let total = 0;
-    for (const b of out) total += b.length;
+    this.outBytes = 0;
     if (out.length === 1) this.socket.write(out[0]);
     else if (total <= 64 * 1024) {
       // Small frames are copied into one buffer; large ones go as they are (one writev).
@@ -581,6 +578,7 @@ export class H2Connection implements StreamOwner {
     if (this.closed) return;
     this.closed = true;
     this.out = [];
+    this.outBytes = 0;
     const streams = [...this.streams.values()];
     this.streams.clear();
     this.blocked.clear();
