@@ -1,27 +1,13 @@
 // HPACK encoding for tests: Huffman coding and field representations, to build the header
 // blocks a client might send (the server side only ever decodes).
-import { HUFFMAN_CODES } from '../../src/listener/hpack/huffman-code';
+import { huffmanEncode as encodeInto, huffmanEncodedLength } from '../../src/h2/huffman';
 import { encodeInteger } from '../../src/listener/hpack/integer';
 import type { Indexing } from '../../src/listener/hpack/representations';
 
 export function huffmanEncode(octets: Uint8Array): Buffer {
-  const out: number[] = [];
-  let acc = 0;
-  let bits = 0;
-  for (const o of octets) {
-    const { code, bits: n } = HUFFMAN_CODES[o];
-    for (let i = n - 1; i >= 0; i--) {
-      acc = (acc << 1) | (Math.floor(code / 2 ** i) & 1);
-      if (++bits === 8) {
-        out.push(acc);
-        acc = 0;
-        bits = 0;
-      }
-    }
-  }
-  // Pad with the most significant bits of EOS, all ones.
-  if (bits > 0) out.push((acc << (8 - bits)) | ((1 << (8 - bits)) - 1));
-  return Buffer.from(out);
+  const out = Buffer.alloc(huffmanEncodedLength(octets));
+  encodeInto(octets, out, 0);
+  return out;
 }
 
 export function stringLiteral(value: string | Uint8Array, huffman: boolean): Buffer {
