@@ -5,7 +5,8 @@
 // stream is corked until the end of the tick, so what one notify produces leaves in one write.
 // The order of messages, the response headers before the first one and the trailers after the last
 // one are grpc-js's own: the call sends them, and ending the Duplex ends the HTTP/2 stream after
-// what was written to it. Other callers (the gateway's adapters) keep write().
+// what was written to it. Our own gRPC server's calls (grpc/call.ts) write straight to their
+// stream already, and the gateway's adapters have their own write(): both keep write().
 import type { Writable } from 'node:stream';
 
 export type MessageWriter<T> = (message: T, written: () => void) => void;
