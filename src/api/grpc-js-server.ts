@@ -33,8 +33,8 @@ function createGrpcJsServer(member: MemberApi, pipeline: RequestPipeline, log: L
     'grpc.max_concurrent_streams': member.maxConcurrentStreams,
     // Clients ping (etcdctl, kube-apiserver every 30 s); keep connections open for them.
     'grpc.keepalive_permit_without_calls': 1,
-    'grpc.keepalive_time_ms': 2 * 60 * 60 * 1000,
-    'grpc.keepalive_timeout_ms': 20 * 1000,
+    'grpc.keepalive_time_ms': member.grpcKeepalive.intervalMs,
+    'grpc.keepalive_timeout_ms': member.grpcKeepalive.timeoutMs,
     // Channelz bookkeeping costs on every call and nothing reads it.
     'grpc.enable_channelz': 0,
   });

@@ -46,7 +46,13 @@ export function createGrpcServer(member: MemberApi, pipeline: RequestPipeline, l
     const { serveWithGrpcJs } = require('./grpc-js-server') as typeof import('./grpc-js-server');
     return serveWithGrpcJs(member, pipeline, log, (g) => registerServices(g, member, pipeline, log));
   }
-  const own = new GrpcServer({ maxReceiveBytes: member.maxRequestBytes + GRPC_OVERHEAD_BYTES, maxConcurrentStreams: member.maxConcurrentStreams, log });
+  const own = new GrpcServer({
+    maxReceiveBytes: member.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    maxConcurrentStreams: member.maxConcurrentStreams,
+    keepaliveIntervalMs: member.grpcKeepalive.intervalMs,
+    keepaliveTimeoutMs: member.grpcKeepalive.timeoutMs,
+    log,
+  });
   registerServices(own, member, pipeline, log);
   return { serve: (connection) => own.serve(connection), shutdown: () => own.destroy() };
 }

@@ -55,6 +55,8 @@ export interface MemberApi {
   readonly maxTxnOps: number;
   /** HTTP/2 streams per client connection (--max-concurrent-streams). */
   readonly maxConcurrentStreams: number;
+  /** Server pings of quiet client connections (--grpc-keepalive-interval, --grpc-keepalive-timeout). */
+  readonly grpcKeepalive: { intervalMs: number; timeoutMs: number };
   /** Where watch streams register their watchers (fed by this member's applies). */
   readonly watchable: WatchableStore;
   readonly auth: AuthApi;

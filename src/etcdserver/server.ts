@@ -56,6 +56,7 @@ export class EtcdServer implements MemberApi {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly maxConcurrentStreams: number;
+  readonly grpcKeepalive: { intervalMs: number; timeoutMs: number };
   readonly membership: Membership;
   readonly watchable: WatchableStore;
   /** Every client call passes here, whatever its transport. */
@@ -109,6 +110,7 @@ export class EtcdServer implements MemberApi {
     this.maxRequestBytes = config.maxRequestBytes;
     this.maxTxnOps = config.maxTxnOps;
     this.maxConcurrentStreams = Math.min(config.maxConcurrentStreams, 4294967295);
+    this.grpcKeepalive = { intervalMs: config.grpcKeepaliveIntervalMs, timeoutMs: config.grpcKeepaliveTimeoutMs };
     // etcd's request timeout: long enough to ride out an election.
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     this.backend = new Backend({ dir: join(config.dataDir, 'member', 'lmdb') });

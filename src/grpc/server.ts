@@ -33,6 +33,9 @@ export interface GrpcServerOptions {
   /** HTTP/2 receive window per stream and connection. */
   windowBytes?: number;
   maxHeaderListBytes?: number;
+  /** A connection quiet this long is pinged, and closed if the ping goes unanswered for keepaliveTimeoutMs (0: never). */
+  keepaliveIntervalMs?: number;
+  keepaliveTimeoutMs?: number;
   /** See MAX_PENDING_BYTES_PER_CONNECTION (the default). */
   maxPendingBytesPerConnection?: number;
   log?: Logger;
@@ -86,6 +89,8 @@ export class GrpcServer {
         maxConcurrentStreams: this.options.maxConcurrentStreams,
         windowBytes: this.options.windowBytes ?? 4 * 1024 * 1024,
         maxHeaderListBytes: this.options.maxHeaderListBytes ?? 64 * 1024,
+        keepaliveIntervalMs: this.options.keepaliveIntervalMs ?? 0,
+        keepaliveTimeoutMs: this.options.keepaliveTimeoutMs ?? 20_000,
         onStream: (stream) => this.onStream(stream, socket),
         onClose: (err) => {
           this.connections.delete(connection);

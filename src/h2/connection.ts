@@ -34,6 +34,8 @@ import { H2Stream, type StreamOwner } from './stream';
  * and does not read the answers meets TCP backpressure instead of growing our memory.
  */
 const SOCKET_BACKLOG_LIMIT_BYTES = 16 * 1024 * 1024;
+/** The payload of our keepalive PINGs, so that their ACKs are told from others'. */
+const KEEPALIVE_PING = Buffer.from('etcd-tsK', 'latin1');
 /** Streams open at once whatever the setting says (etcd's default setting is 2^32-1). */
 const MAX_OPEN_STREAMS = 10_000;
 
@@ -43,6 +45,14 @@ export interface H2ConnectionOptions {
   windowBytes: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce (also bounds a header block's bytes). */
   maxHeaderListBytes: number;
+  /**
+   * A connection from which nothing has arrived for this long is sent a PING, and closed if no
+   * answer comes within keepaliveTimeoutMs (grpc-go's server keepalive, etcd's
+   * --grpc-keepalive-interval and --grpc-keepalive-timeout): a client that vanished without
+   * closing its connection would otherwise hold its streams (watches) for ever. 0: never.
+   */
+  keepaliveIntervalMs: number;
+  keepaliveTimeoutMs: number;
   /** A new stream's request headers are complete. */
   onStream(stream: H2Stream): void;
   /** The connection ended (closed, or torn down with an error). */
@@ -84,6 +94,11 @@ export class H2Connection implements StreamOwner {
   private closed = false;
   /** Reading stopped until the socket drains (see SOCKET_BACKLOG_LIMIT_BYTES). */
   private readPaused = false;
+  /** When something last arrived (keepalive). */
+  private lastReadMs = Date.now();
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** The keepalive PING sent and not answered yet: closes the connection when it fires. */
+  private pingDeadline: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Duplex,
@@ -108,6 +123,10 @@ export class H2Connection implements StreamOwner {
     if (head !== undefined && head.length > 0) this.receive(head);
     // A sniffing listener may have paused the socket; adding a 'data' listener does not resume it.
     socket.resume();
+    if (options.keepaliveIntervalMs > 0) {
+      this.keepaliveTimer = setInterval(() => this.keepalive(), options.keepaliveIntervalMs);
+      this.keepaliveTimer.unref();
+    }
   }
 
   /** Streams open now. */
@@ -135,6 +154,7 @@ export class H2Connection implements StreamOwner {
 
   private receive(chunk: Buffer): void {
     if (this.closed) return;
+    this.lastReadMs = Date.now();
     const buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = undefined;
     let pos = 0;
@@ -194,6 +214,10 @@ export class H2Connection implements StreamOwner {
         if (id !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'PING on a stream');
         if (payload.length !== 8) throw new ConnectionError(ErrorCode.FrameSizeError, 'PING of the wrong size');
         if ((flags & Flags.Ack) === 0) this.queue(frame(FrameType.Ping, Flags.Ack, 0, payload));
+        else if (payload.equals(KEEPALIVE_PING) && this.pingDeadline !== undefined) {
+          clearTimeout(this.pingDeadline);
+          this.pingDeadline = undefined;
+        }
         return;
       case FrameType.GoAway:
         if (id !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'GOAWAY on a stream');
@@ -398,6 +422,17 @@ export class H2Connection implements StreamOwner {
     this.pump(s);
   }
 
+  private keepalive(): void {
+    if (this.closed || this.pingDeadline !== undefined) return;
+    if (Date.now() - this.lastReadMs < this.options.keepaliveIntervalMs) return;
+    this.queue(frame(FrameType.Ping, 0, 0, KEEPALIVE_PING));
+    this.pingDeadline = setTimeout(() => {
+      this.pingDeadline = undefined;
+      this.fail(new ConnectionError(ErrorCode.NoError, 'keepalive ping not answered'));
+    }, this.options.keepaliveTimeoutMs);
+    this.pingDeadline.unref();
+  }
+
   // ---- writing (StreamOwner) ----
 
   sendHeaders(stream: H2Stream, fields: readonly HeaderField[], endStream: boolean): void {
@@ -577,6 +612,8 @@ export class H2Connection implements StreamOwner {
   private teardown(err?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
+    if (this.pingDeadline !== undefined) clearTimeout(this.pingDeadline);
     this.out = [];
     this.outBytes = 0;
     const streams = [...this.streams.values()];

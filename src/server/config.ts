@@ -21,6 +21,10 @@ export interface ServerConfig {
   maxTxnOps: number;
   /** HTTP/2 streams one client connection may open at once (etcd's default: 2^32-1, Go's "unlimited"). */
   maxConcurrentStreams: number;
+  /** A client connection quiet this long is pinged (--grpc-keepalive-interval; 0: never). */
+  grpcKeepaliveIntervalMs: number;
+  /** ...and closed if the ping is not answered within this (--grpc-keepalive-timeout). */
+  grpcKeepaliveTimeoutMs: number;
   quotaBackendBytes: number;
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
@@ -125,6 +129,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxRequestBytes: 1.5 * 1024 * 1024,
   maxTxnOps: 128,
   maxConcurrentStreams: 4294967295,
+  grpcKeepaliveIntervalMs: 2 * 60 * 60 * 1000,
+  grpcKeepaliveTimeoutMs: 20 * 1000,
   quotaBackendBytes: 0,
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,

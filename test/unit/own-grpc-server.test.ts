@@ -293,4 +293,52 @@ describe('own gRPC server', { timeout: 60_000 }, () => {
       srv.close();
     }
   });
+
+  test('keepalive: a quiet connection is pinged; one that answers stays, one that does not is closed after the timeout', async () => {
+    const ka = new GrpcServer({ maxReceiveBytes: MAX_RECEIVE, maxConcurrentStreams: 100, keepaliveIntervalMs: 150, keepaliveTimeoutMs: 300 });
+    ka.addService(serviceDefinition('etcdserverpb.KV'), { Range: (_call: ServerCall, callback: Callback) => callback(null, { header: {}, kvs: [], count: 0, more: false }) });
+    let closedByServer = 0;
+    const srv = createServer((socket) => {
+      socket.on('close', () => closedByServer++);
+      ka.serve(socket);
+    });
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const addr = srv.address();
+    const kaPort = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    try {
+      // grpc-js answers pings: its connection outlives many intervals and keeps serving.
+      const Ctor = grpc.makeGenericClientConstructor(serviceDefinition('etcdserverpb.KV'), 'KV');
+      const kv = new Ctor(`127.0.0.1:${kaPort}`, grpc.credentials.createInsecure()) as unknown as AnyClient;
+      await unary(kv, 'Range', { key: Buffer.from('a') });
+      await new Promise((r) => setTimeout(r, 1200));
+      await unary(kv, 'Range', { key: Buffer.from('b') });
+      assert.equal(closedByServer, 0, 'the answering connection was kept');
+      kv.close();
+      await new Promise((r) => setTimeout(r, 100));
+      const before = closedByServer;
+
+      // A client that acknowledges SETTINGS but never answers a PING.
+      const socket = connect(kaPort, '127.0.0.1');
+      socket.on('error', () => undefined);
+      const types: number[] = [];
+      socket.on('data', (c: Buffer) => {
+        for (let pos = 0; pos + 9 <= c.length; pos += 9 + c.readUIntBE(pos, 3)) types.push(c[pos + 3]);
+      });
+      const closed = new Promise<number>((resolve) => {
+        const t0 = Date.now();
+        socket.on('close', () => resolve(Date.now() - t0));
+      });
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]), Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0])]));
+      const ms = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]);
+      assert.ok(ms > 0, 'the silent connection was closed');
+      assert.ok(types.includes(6), 'it was pinged first');
+      assert.ok(types.includes(7), 'and told why with GOAWAY');
+      for (let i = 0; i < 50 && closedByServer === before; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(closedByServer > before, 'the server closed its side');
+      socket.destroy();
+    } finally {
+      ka.destroy();
+      srv.close();
+    }
+  });
 });
