@@ -11,6 +11,7 @@ import type * as http2 from 'node:http2';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { CallInfo, RequestPipeline } from '../etcdserver/pipeline';
+import { grpcTimeoutMs } from '../grpc/call';
 import { serviceDefinition } from '../pb/load';
 import { toStatus } from './errors';
 import type { Unary } from './handler';
@@ -18,9 +19,6 @@ import { kvHandlers } from './kv';
 import type { MemberApi } from './member-api';
 
 const FAST_METHODS = ['Range', 'Put', 'DeleteRange', 'Txn'] as const;
-/** grpc-js's deadline syntax and units (server-interceptors.ts). */
-const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/;
-const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 /** grpc-js's response headers for every call (no compression is offered back). */
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' };
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' };
@@ -67,9 +65,8 @@ export class FastUnary {
     const timeout = headers['grpc-timeout'];
     let timeoutMs: number | undefined;
     if (timeout !== undefined) {
-      const m = DEADLINE.exec(String(timeout));
-      if (m === null) return false;
-      timeoutMs = (Number(m[1]) * UNIT_MS[m[2]]) | 0;
+      timeoutMs = grpcTimeoutMs(String(timeout));
+      if (timeoutMs === undefined) return false;
     }
     this.serve(stream, headers, method, timeoutMs);
     return true;

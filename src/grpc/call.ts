@@ -3,11 +3,12 @@
 // and return value, end(), the 'data', 'end', 'cancelled', 'close', 'error' and 'drain' events,
 // and emit('error', status) to end the call with that status (grpc-js's Duplex does the same).
 import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { HeaderField } from '../h2/hpack';
 import type { H2Stream } from '../h2/stream';
 import { frameMessage } from './message-reader';
-import { CallMetadata } from './metadata';
+import type { CallMetadata } from './metadata';
 
 export interface GrpcStatus {
   code: number;
@@ -25,13 +26,39 @@ export const Code = {
   INTERNAL: 13,
 } as const;
 
-/** grpc-js's response headers (no compression is offered back). */
+/** grpc-js's headers of a response with messages (no compression is offered back). */
 const RESPONSE_HEADERS: readonly HeaderField[] = [
   [':status', '200'],
   ['content-type', 'application/grpc+proto'],
   ['grpc-accept-encoding', 'identity,deflate,gzip'],
   ['grpc-encoding', 'identity'],
 ];
+/** grpc-js's headers of a trailers-only response (one that ends before any message). */
+const TRAILERS_ONLY_HEADERS: readonly HeaderField[] = [
+  [':status', '200'],
+  ['content-type', 'application/grpc+proto'],
+];
+
+/** grpc-js's deadline syntax and units (server-interceptors.ts). */
+const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/;
+const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** A grpc-timeout header's value in milliseconds, or undefined when grpc-js could not read it. */
+export function grpcTimeoutMs(value: string): number | undefined {
+  const m = DEADLINE.exec(value);
+  return m === null ? undefined : (Number(m[1]) * UNIT_MS[m[2]]) | 0;
+}
+
+/** Ends a stream that has sent nothing yet with a status alone, as grpc-js does. */
+export function trailersOnly(stream: H2Stream, status: GrpcStatus): void {
+  stream.respond([...TRAILERS_ONLY_HEADERS, ...statusTrailers(status)], true);
+}
+
+function statusTrailers(status: GrpcStatus): HeaderField[] {
+  const trailers: HeaderField[] = status.code === Code.OK && status.details === 'OK' ? [...OK_TRAILERS] : [['grpc-status', String(status.code)], ['grpc-message', encodeURI(status.details)]];
+  addMetadata(trailers, status.metadata);
+  return trailers;
+}
 const OK_TRAILERS: readonly HeaderField[] = [
   ['grpc-status', '0'],
   ['grpc-message', 'OK'],
@@ -54,7 +81,7 @@ export class ServerCall extends EventEmitter {
     readonly stream: H2Stream,
     readonly metadata: CallMetadata,
     private readonly serialize: (message: unknown) => Buffer,
-    private readonly socket: unknown,
+    private readonly socket: Duplex,
     deadlineMs: number | undefined,
   ) {
     super();
@@ -73,15 +100,6 @@ export class ServerCall extends EventEmitter {
         this.sendStatus({ code: Code.DEADLINE_EXCEEDED, details: 'Deadline exceeded' });
       }, deadlineMs);
     }
-  }
-
-  getPath(): string {
-    return this.stream.header(':path') ?? '';
-  }
-
-  getPeer(): string {
-    const s = this.socket as { remoteAddress?: string; remotePort?: number };
-    return s.remoteAddress === undefined ? 'unknown' : `${s.remoteAddress}:${s.remotePort ?? 0}`;
   }
 
   /** As grpc-js: the TLS client's certificate when the call came over TLS. */
@@ -134,14 +152,11 @@ export class ServerCall extends EventEmitter {
     if (this.ended || this.destroyed) return;
     this.ended = true;
     this.clearDeadline();
-    const trailers: HeaderField[] = status.code === Code.OK && status.details === 'OK' ? [...OK_TRAILERS] : [['grpc-status', String(status.code)], ['grpc-message', encodeURI(status.details)]];
-    addMetadata(trailers, status.metadata);
     if (!this.responded) {
-      // Trailers-only, as grpc-js answers a call that ends before its first message.
       this.responded = true;
-      this.stream.respond([...RESPONSE_HEADERS, ...trailers], true);
+      trailersOnly(this.stream, status);
     } else {
-      this.stream.end(trailers);
+      this.stream.end(statusTrailers(status));
     }
     this.finish();
   }

@@ -17,9 +17,4 @@ export class CallMetadata {
     }
     return out;
   }
-
-  /** Every metadata key and value, in order (for logs and tests). */
-  entries(): HeaderField[] {
-    return this.fields.filter(([n]) => !n.startsWith(':'));
-  }
 }

@@ -10,9 +10,8 @@ import type { Duplex } from 'node:stream';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { H2Connection } from '../h2/connection';
-import type { HeaderField } from '../h2/hpack';
 import type { H2Stream } from '../h2/stream';
-import { Code, ServerCall, type GrpcStatus } from './call';
+import { Code, ServerCall, grpcTimeoutMs, trailersOnly } from './call';
 import { MessageReader, MessageTooLarge, type RawMessage } from './message-reader';
 import { CallMetadata } from './metadata';
 
@@ -48,9 +47,6 @@ export interface GrpcServerOptions {
  */
 const MAX_PENDING_BYTES_PER_CONNECTION = 64 * 1024 * 1024;
 
-/** grpc-js's deadline syntax and units (server-interceptors.ts). */
-const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/;
-const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 export class GrpcServer {
   private readonly methods = new Map<string, Method>();
@@ -131,9 +127,8 @@ export class GrpcServer {
     let deadlineMs: number | undefined;
     const timeout = stream.header('grpc-timeout');
     if (timeout !== undefined) {
-      const m = DEADLINE.exec(timeout);
-      if (m === null) return trailersOnly(stream, { code: 11, details: `Invalid grpc-timeout value "${timeout}"` });
-      deadlineMs = (Number(m[1]) * UNIT_MS[m[2]]) | 0;
+      deadlineMs = grpcTimeoutMs(timeout);
+      if (deadlineMs === undefined) return trailersOnly(stream, { code: 11, details: `Invalid grpc-timeout value "${timeout}"` });
     }
     const call = new ServerCall(stream, new CallMetadata(stream.headers), method.serialize, socket, deadlineMs);
     const reader = new MessageReader(this.options.maxReceiveBytes);
@@ -226,13 +221,4 @@ export class GrpcServer {
       call.sendStatus({ code: Code.UNKNOWN, details: err instanceof Error ? err.message : 'Unknown Error' });
     }
   }
-}
-
-const TRAILERS_ONLY_HEADERS: readonly HeaderField[] = [
-  [':status', '200'],
-  ['content-type', 'application/grpc+proto'],
-];
-
-function trailersOnly(stream: H2Stream, status: GrpcStatus): void {
-  stream.respond([...TRAILERS_ONLY_HEADERS, ['grpc-status', String(status.code)], ['grpc-message', encodeURI(status.details)]], true);
 }

@@ -438,10 +438,7 @@ export class H2Connection implements StreamOwner {
   sendHeaders(stream: H2Stream, fields: readonly HeaderField[], endStream: boolean): void {
     if (this.closed) return;
     this.queueHeaderBlock(stream.id, this.encoder.encode(fields), endStream);
-    if (endStream) {
-      stream.localClosed = true;
-      this.afterLocalEnd(stream);
-    }
+    if (endStream) this.endLocally(stream);
   }
 
   pump(s: H2Stream): void {
@@ -466,25 +463,22 @@ export class H2Connection implements StreamOwner {
       else s.queue[0] = head.subarray(n);
       if (isLast) {
         s.pendingEnd = false;
-        s.localClosed = true;
-        this.afterLocalEnd(s);
+        this.endLocally(s);
         return;
       }
     }
+    // All data is out: the end the stream was given, if any, follows it.
     if (s.pendingTrailers !== undefined) {
-      const trailers = s.pendingTrailers;
+      this.queueHeaderBlock(s.id, this.encoder.encode(s.pendingTrailers), true);
       s.pendingTrailers = undefined;
-      s.localClosed = true;
-      this.queueHeaderBlock(s.id, this.encoder.encode(trailers), true);
-      this.afterLocalEnd(s);
     } else if (s.pendingEnd) {
-      s.pendingEnd = false;
-      s.localClosed = true;
       this.queue(frame(FrameType.Data, Flags.EndStream, s.id));
-      this.afterLocalEnd(s);
+      s.pendingEnd = false;
     } else {
       s.drained();
+      return;
     }
+    this.endLocally(s);
   }
 
   sendReset(s: H2Stream, code: ErrorCode): void {
@@ -499,10 +493,11 @@ export class H2Connection implements StreamOwner {
   }
 
   /**
-   * We ended the stream. If the client is still sending, it is told to stop with RST_STREAM
-   * NO_ERROR (RFC 9113 §8.1), as gRPC servers do when they answer before the request's end.
+   * We sent the stream's END_STREAM. If the client is still sending, it is told to stop with
+   * RST_STREAM NO_ERROR (RFC 9113 §8.1), as gRPC servers do when they answer before the request's end.
    */
-  private afterLocalEnd(s: H2Stream): void {
+  private endLocally(s: H2Stream): void {
+    s.localClosed = true;
     if (!s.remoteClosed) {
       this.queue(rstStreamFrame(s.id, ErrorCode.NoError));
       s.remoteClosed = true;
