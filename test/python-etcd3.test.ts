@@ -89,11 +89,12 @@ function assertAsPythonEtcd3(steps: Map<string, Step>, who: string): void {
   assert.deepEqual(m('nospace_put').error, NO_SPACE, who);
   assert.deepEqual(m('nospace_lease').error, NO_SPACE, who);
   assert.deepEqual(m('nospace_get').value, 'v1', who);
-  // Every acknowledged put is deleted. Real etcd 3.4 once deleted one more than it acknowledged
-  // (the put it answered with NOSPACE had been applied too), so there one extra is allowed.
+  // Every acknowledged put is deleted, and at most one more: a put that passed the check before
+  // it was proposed but no longer fits when applied is applied and answered NOSPACE (etcd's
+  // quotaApplierV3; seen on both servers, as the file grows between the two checks).
   const deleted = m('nospace_delete_prefix').value as number;
   const written = fill.written as number;
-  assert.ok(deleted === written || (who === 'etcd' && deleted === written + 1), `${who}: deleted ${deleted}, written ${written}`);
+  assert.ok(deleted === written || deleted === written + 1, `${who}: deleted ${deleted}, written ${written}`);
   assert.equal(m('nospace_compact').ok, true, who);
   assert.equal(m('defragment').ok, true, `${who}: ${JSON.stringify(m('defragment').error)}`);
   assert.deepEqual(m('put_before_disarm').error, NO_SPACE, who);

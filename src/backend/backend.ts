@@ -8,14 +8,26 @@
 // table handles, and the directories are renamed: <dir> -> <dir>-old, <dir>-defrag -> <dir>.
 // (No dots in these names: lmdb-js takes a path with an extension for a file, not a directory.)
 // A crash at any point leaves either the old or the new directory whole (see recoverDefrag).
+//
+// Commits need not be synced one by one (transaction(fn, { sync: false })): the caller makes
+// them recoverable otherwise (the raft write-ahead log) and calls checkpoint() now and then. A
+// checkpoint is a synced commit whose meta page is saved aside (checkpoint-meta.ts); after an
+// unclean stop the environment opens at the last checkpoint, a state whole on disk, and the
+// caller redoes what came after it. Synced transactions are checkpoints too.
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CheckpointFile, readMetaPage, restoreMetaPage } from './checkpoint-meta';
 
 export type BinaryDB = Database<Buffer, Buffer>;
 
 const SIZE_REFRESH_MS = 100;
+/** lmdb-js's transactionSync flags: abortable, committed before it returns, not flushed (MDB_NOSYNC). */
+const NO_SYNC_COMMIT = 0x1 | 0x2 | 0x10000;
+/** Writes that commit a transaction of their own when called outside one (wrapped: see table()). */
+const SELF_COMMITTING = new Set<PropertyKey>(['putSync', 'removeSync', 'clearSync', 'dropSync']);
+const META_CHECKPOINT = 'backend/checkpoint';
 
 /**
  * One consistent read snapshot of the whole environment that stays valid across event-loop turns
@@ -31,6 +43,22 @@ export interface BackendOptions {
   dir: string;
   /** Initial map size; LMDB grows it on demand. */
   mapSizeBytes?: number;
+}
+
+export interface TransactionOptions {
+  /**
+   * false: the commit is visible at once but not synced; it is durable only after the next
+   * checkpoint(), and an unclean stop before that opens the store at the last checkpoint.
+   */
+  sync?: boolean;
+}
+
+/** The store was opened at its last checkpoint after an unclean stop. */
+export interface CheckpointRestore {
+  /** The LMDB transaction the file stood at. */
+  fromTxnId: number | undefined;
+  /** The checkpoint's transaction. */
+  toTxnId: number;
 }
 
 /** One table as opened, so that it can be opened again in a defragmented environment. */
@@ -54,14 +82,31 @@ export class Backend {
   private sizeAtMs = 0;
   /** Told each write transaction's commit + fsync time, in seconds (etcd_disk_backend_commit_duration_seconds). */
   private commitObserver: ((seconds: number) => void) | undefined;
+  private checkpointFile: CheckpointFile;
+  /** The directory the open environment's files are in now (the copy's, in the middle of a defragment). */
+  private envDir: string;
+  /** A read transaction on the state before the last saved checkpoint: LMDB reuses none of its pages (see checkpoint-meta.ts). */
+  private pin: Transaction | undefined;
+  /** Commits since the last saved checkpoint. */
+  private commitsSinceCheckpoint = 0;
+  private checkpoints = 0;
+  /** The last checkpoint is being taken (close()). */
+  private closing = false;
+  /** Set when the store was opened at its last checkpoint after an unclean stop. */
+  readonly restored: CheckpointRestore | undefined;
 
   constructor(options: BackendOptions) {
     this.dir = options.dir;
     this.mapSizeBytes = options.mapSizeBytes ?? 1024 * 1024 * 1024;
     recoverDefrag(this.dir);
     mkdirSync(this.dir, { recursive: true });
+    this.checkpointFile = new CheckpointFile(this.dir);
+    this.envDir = this.dir;
+    this.restored = restoreCheckpoint(this.dir, this.checkpointFile);
     this.env = this.openEnv(this.dir);
     this.meta = this.table((env) => env.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' }));
+    // From the first unsynced commit on there must be a checkpoint to fall back to.
+    this.checkpoint(true);
   }
 
   /** A sorted table of binary keys and binary values. */
@@ -107,9 +152,18 @@ export class Backend {
       // From here to the renames nothing awaits: no read or write sees a half-swapped backend.
       const old = this.env;
       this.env = this.openEnv(copyDir);
+      this.envDir = copyDir;
       for (const t of this.tables) t.reopen(this.env);
+      // The copy gets its own checkpoint before it takes the directory's name.
+      this.releasePin();
+      this.checkpointFile.close();
+      this.checkpointFile = new CheckpointFile(copyDir);
+      this.checkpoint(true);
+      this.checkpointFile.close();
       renameSync(this.dir, `${this.dir}-old`);
       renameSync(copyDir, this.dir);
+      this.envDir = this.dir;
+      this.checkpointFile = new CheckpointFile(this.dir);
       this.sizeAtMs = 0;
       resume();
       resume = undefined;
@@ -132,31 +186,85 @@ export class Backend {
     this.commitObserver = observer;
   }
 
-  /** Runs fn in one write transaction, committed and fsynced before it returns. */
-  transaction<T>(fn: () => T): T {
+  /**
+   * Runs fn in one write transaction, committed before it returns: synced too (a checkpoint),
+   * unless options.sync is false (see TransactionOptions). Inside another transaction, fn joins it.
+   */
+  transaction<T>(fn: () => T, options?: TransactionOptions): T {
     if (this.inTransaction) return fn();
+    const sync = options?.sync ?? true;
+    // The pin for this checkpoint is taken before it commits: it holds the state before it.
+    const pin = sync ? this.env.useReadTransaction() : undefined;
+    let txnId = 0;
     this.inTransaction = true;
     const observer = this.commitObserver;
+    let result: T;
     try {
-      if (observer === undefined) return this.env.transactionSync(fn);
       let fnEndMs = 0;
-      const result = this.env.transactionSync(() => {
+      result = this.env.transactionSync(() => {
+        txnId = this.env.getWriteTxnId();
         const r = fn();
         fnEndMs = performance.now();
         return r;
-      });
-      observer((performance.now() - fnEndMs) / 1000);
-      return result;
+      }, sync ? undefined : NO_SYNC_COMMIT);
+      if (observer !== undefined) observer((performance.now() - fnEndMs) / 1000);
+    } catch (err) {
+      pin?.done();
+      throw err;
     } finally {
       this.inTransaction = false;
     }
+    this.commitsSinceCheckpoint++;
+    if (pin !== undefined) this.saveCheckpoint(txnId, pin);
+    return result;
+  }
+
+  /**
+   * Makes every commit so far durable and the state to fall back to after an unclean stop (see
+   * the header): one synced commit, its meta page saved. Nothing to do when nothing committed
+   * since the last one, unless forced.
+   */
+  checkpoint(force = false): void {
+    if (!force && this.commitsSinceCheckpoint === 0) return;
+    if (this.inTransaction) throw new Error('backend: checkpoint inside a transaction');
+    const n = ++this.checkpoints;
+    this.transaction(() => this.meta.putSync(META_CHECKPOINT, numberBuffer(n)));
+  }
+
+  /** Commits made since the last checkpoint (they are not all durable yet). */
+  uncheckpointedCommits(): number {
+    return this.commitsSinceCheckpoint;
+  }
+
+  /**
+   * After the synced commit txnId, on this thread: saves its meta page as the checkpoint and
+   * moves the pin to `pin`. No other commit can come between (asynchronous transactions need
+   * this thread to run their callback before they commit), so the page is still in its slot.
+   */
+  private saveCheckpoint(txnId: number, pin: Transaction): void {
+    const meta = readMetaPage(join(this.envDir, 'data.mdb'), txnId);
+    if (meta === undefined) {
+      pin.done();
+      throw new Error(`backend: the meta page of transaction ${txnId} is not where LMDB keeps it; cannot checkpoint`);
+    }
+    this.checkpointFile.save(meta, this.closing);
+    this.releasePin();
+    this.pin = pin;
+    this.commitsSinceCheckpoint = 0;
+  }
+
+  private releasePin(): void {
+    this.pin?.done();
+    this.pin = undefined;
   }
 
   /**
    * Runs fn in a write transaction whose commit and fsync happen on LMDB's writer thread, so the
    * event loop keeps serving while the disk works. fn itself runs on this thread, inside the
    * transaction; reads outside fn see the previous state until the returned promise resolves,
-   * by which time the transaction is on disk.
+   * by which time the transaction is on disk. It is not a checkpoint: after an unclean stop the
+   * store opens at the last checkpoint, before it, so what it writes must be redone then (as a
+   * compaction batch is) or be followed by checkpoint() (as a snapshot install is).
    */
   transactionAsync<T>(fn: () => T): Promise<T> {
     const observer = this.commitObserver;
@@ -170,9 +278,10 @@ export class Backend {
         fnEndMs = performance.now();
       }
     });
-    if (observer === undefined) return committed;
+    // Synced, but not a checkpoint (its meta page is not saved): the next checkpoint covers it.
     return committed.then((r) => {
-      observer((performance.now() - fnEndMs) / 1000);
+      this.commitsSinceCheckpoint++;
+      observer?.((performance.now() - fnEndMs) / 1000);
       return r;
     });
   }
@@ -201,9 +310,7 @@ export class Backend {
   }
 
   putMetaNumber(key: string, value: number): void {
-    const buf = Buffer.allocUnsafe(8);
-    buf.writeBigInt64BE(BigInt(value));
-    this.meta.putSync(key, buf);
+    this.meta.putSync(key, numberBuffer(value));
   }
 
   getMetaBuffer(key: string, view?: ReadView): Buffer | undefined {
@@ -245,7 +352,13 @@ export class Backend {
     return Math.min(pages * pageSize, this.sizeBytes());
   }
 
+  /** Closes after a last checkpoint, saved as a clean close: the next open takes the file as it stands. */
   async close(): Promise<void> {
+    // Saved as a clean close: nothing commits after it.
+    this.closing = true;
+    this.checkpoint(true);
+    this.releasePin();
+    this.checkpointFile.close();
     await this.env.close();
   }
 
@@ -284,13 +397,41 @@ export class Backend {
         if (cached !== undefined) return cached;
         const value: unknown = Reflect.get(current, prop);
         if (typeof value !== 'function') return value;
-        const fn = (value as (...args: unknown[]) => unknown).bind(current);
+        const method = value as (...args: unknown[]) => unknown;
+        // Called outside a transaction, such a write commits one of its own: made a checkpoint,
+        // so that an unclean stop never opens the store at a state before it.
+        const fn = SELF_COMMITTING.has(prop)
+          ? (...args: unknown[]) => (this.inTransaction ? method.apply(current, args) : this.transaction(() => method.apply(current, args)))
+          : method.bind(current);
         bound.set(prop, fn);
         return fn;
       },
     });
     return handle;
   }
+}
+
+function numberBuffer(value: number): Buffer {
+  const buf = Buffer.allocUnsafe(8);
+  buf.writeBigInt64BE(BigInt(value));
+  return buf;
+}
+
+/**
+ * Before the environment opens: after an unclean stop puts the last checkpoint's meta page back
+ * (when the file stands past it). After a clean close the file is whole as it stands, and
+ * another program may have changed it since (an operator's repair): it is taken as it is. So is
+ * a file with no saved checkpoint (a new directory, or one written by a version without them,
+ * which synced every commit). Not covered: another program writing to the file after an unclean
+ * stop, before etcd-ts opened it again (it may reuse the checkpoint's pages).
+ */
+function restoreCheckpoint(dir: string, file: CheckpointFile): CheckpointRestore | undefined {
+  const dataFile = join(dir, 'data.mdb');
+  if (!existsSync(dataFile)) return undefined;
+  const saved = file.read();
+  if (saved === undefined || saved.clean) return undefined;
+  const fromTxnId = restoreMetaPage(dataFile, saved);
+  return fromTxnId === saved.txnId ? undefined : { fromTxnId, toTxnId: saved.txnId };
 }
 
 /**

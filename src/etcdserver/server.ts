@@ -4,6 +4,7 @@
 // their apply results; linearizable reads pass the read barrier; requests only the leader can
 // serve go through forwarder.ts.
 import { join } from 'node:path';
+import { Wal } from '../wal/wal';
 import type { Logger } from 'pino';
 import { EntryApplier } from '../apply/entry-applier';
 import { mvccError, range as applyRange } from '../apply/range';
@@ -72,6 +73,7 @@ export class EtcdServer implements MemberApi {
   private raisingNoSpace: Promise<void> | undefined;
   private readonly leases: LeaseService;
   private readonly backend: Backend;
+  private readonly wal: Wal;
   private readonly mvcc: MvccStore;
   private readonly node: RaftNode;
   private readonly proposals: Proposals;
@@ -114,6 +116,12 @@ export class EtcdServer implements MemberApi {
     // etcd's request timeout: long enough to ride out an election.
     this.requestTimeoutMs = 5000 + 2 * config.electionTimeoutMs;
     this.backend = new Backend({ dir: join(config.dataDir, 'member', 'lmdb') });
+    const restored = this.backend.restored;
+    if (restored !== undefined) log.info({ 'from-txn': restored.fromTxnId, 'checkpoint-txn': restored.toTxnId }, 'the store did not stop cleanly: opened it at its last checkpoint; the write-ahead log redoes what came after');
+    const walDir = config.walDir !== '' ? config.walDir : join(config.dataDir, 'member', 'wal');
+    const opened = Wal.open(walDir, { log, segmentBytes: walSegmentBytes() });
+    if (opened.tornTail) log.warn({ 'wal-dir': walDir }, 'write-ahead log ended in a torn write (the process stopped mid-write); truncated it there');
+    this.wal = opened.wal;
     this.membership = new Membership(this.backend, config, joinRecord, log);
     this.mvcc = new MvccStore(this.backend);
     this.watchable = new WatchableStore(this.mvcc, log, config.watchProgressNotifyIntervalMs);
@@ -226,6 +234,8 @@ export class EtcdServer implements MemberApi {
       },
       onApplied: (index) => this.readBarrier.onApplied(index),
       backend: this.backend,
+      wal: this.wal,
+      walRecords: opened.records,
       id: selfId.toString(),
       voters: this.membership.voterIds().map(String),
       learners: this.membership.learnerIds().map(String),
@@ -629,6 +639,8 @@ export class EtcdServer implements MemberApi {
     await this.transport.close();
     // The batch in flight, if any, commits before the environment closes.
     await compactionStopped;
+    this.wal.close();
+    // Closing checkpoints: a clean stop leaves the next start nothing to fall back from.
     await this.backend.close();
   }
 
@@ -698,4 +710,13 @@ export class EtcdServer implements MemberApi {
     await this.readBarrier.wait();
   }
 
+}
+
+/**
+ * WAL segments are 64 MiB, as etcd's (which has no flag for it); ETCD_TS_WAL_SEGMENT_BYTES makes
+ * them smaller, for tests whose kills should land around segment cuts.
+ */
+function walSegmentBytes(): number | undefined {
+  const n = Number(process.env['ETCD_TS_WAL_SEGMENT_BYTES']);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
 }

@@ -1,16 +1,18 @@
-// The durable Raft log and hard state, in the member's LMDB environment. Writes happen inside the
-// Ready transaction the driver opens, so entries, hard state and the state they produce reach
-// disk with one fsync. The newest entries are also kept in memory: raft reads entries it was told
-// are stable while their transaction may still be committing on LMDB's writer thread (invisible
-// to readers until then), and replication reads the newest entries most of all.
+// The Raft log and hard state, in the member's LMDB environment. Entries are staged in memory as
+// soon as the driver takes them from raft (raft reads them from here at once), and written into
+// LMDB later, inside the transaction that applies them, once the write-ahead log holds them.
+// The newest entries stay in memory after that too: replication reads them most of all.
 import type { Database } from 'lmdb';
 import type { Backend } from '../backend/backend';
 import { entrySizeBytes, type LogStorage } from '../raft/log';
 import { EntryType, type Entry, type HardState } from '../raft/types';
+import type { WalRecord } from '../wal/wal';
 
 const META_HARD_STATE = 'raft/hardstate';
 const META_FIRST_INDEX = 'raft/first-index';
 const META_FIRST_TERM = 'raft/first-term'; // term of the entry just before the first kept one
+/** The write-ahead log's mark of the last record whose effects this store holds (see redo). */
+const META_WAL_MARK = 'raft/wal-mark';
 /**
  * Newest entries kept in memory once durable, by count and by payload bytes (entries not yet
  * durable always stay: the write pipeline's bound keeps those few).
@@ -30,6 +32,8 @@ export class LogStore implements LogStorage {
   private cacheBytes = 0;
   /** Entries up to here are committed to LMDB and may leave the cache. */
   private durable = 0;
+  /** The last entry written into LMDB's table (staged ones may follow). */
+  private persistedLast: number;
 
   constructor(private readonly backend: Backend) {
     this.log = backend.orderedTable<Buffer, number>('raft-log', { keys: 'ordered-binary', values: 'binary' });
@@ -38,6 +42,7 @@ export class LogStore implements LogStorage {
     let last = this.first - 1;
     for (const k of this.log.getKeys({ reverse: true, limit: 1 })) last = k;
     this.last = last;
+    this.persistedLast = last;
     this.cacheStart = last + 1;
     this.durable = last;
   }
@@ -93,12 +98,19 @@ export class LogStore implements LogStorage {
     return JSON.parse(raw.toString('utf8')) as HardState;
   }
 
-  /** Inside the Ready transaction: appends entries, dropping any stored suffix they replace. */
+  /** Inside a transaction: appends entries, dropping any stored suffix they replace. */
   append(entries: Entry[]): void {
+    this.stage(entries);
+    this.persist(entries);
+  }
+
+  /**
+   * Appends entries in memory only (raft reads them from here from now on), replacing any suffix
+   * they overwrite; persist() writes them into LMDB later, in the same order.
+   */
+  stage(entries: Entry[]): void {
     if (entries.length === 0) return;
     const first = entries[0].index;
-    for (let i = first; i <= this.last; i++) this.log.removeSync(i);
-    for (const e of entries) this.log.putSync(e.index, encodeEntry(e));
     this.last = entries[entries.length - 1].index;
     if (first < this.cacheStart || first > this.cacheStart + this.cache.length) {
       this.dropCache(first);
@@ -109,6 +121,15 @@ export class LogStore implements LogStorage {
     for (const e of entries) this.cacheBytes += e.data.length;
     this.cache.push(...entries);
     this.durable = Math.min(this.durable, first - 1);
+  }
+
+  /** Inside a transaction: writes staged entries into LMDB, dropping the stored suffix they replace. */
+  persist(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const first = entries[0].index;
+    for (let i = first; i <= this.persistedLast; i++) this.log.removeSync(i);
+    for (const e of entries) this.log.putSync(e.index, encodeEntry(e));
+    this.persistedLast = entries[entries.length - 1].index;
   }
 
   /** The transaction holding entries up to index is on disk: the cache may let them go. */
@@ -142,16 +163,35 @@ export class LogStore implements LogStorage {
    * the whole log: no peer will ever ask for the entries.
    */
   appendApplied(entries: Entry[]): void {
+    this.stageApplied(entries);
+    this.persistApplied(entries);
+  }
+
+  /** In memory: entries appended and at once compacted (see appendApplied); persistApplied() follows. */
+  stageApplied(entries: Entry[]): void {
     if (entries.length === 0) return;
     const last = entries[entries.length - 1];
-    const doomed = [...this.log.getKeys({ start: this.first })];
-    for (const k of doomed) this.log.removeSync(k);
     this.first = last.index + 1;
     this.last = last.index;
     this.termBeforeFirst = last.term;
     this.dropCache(this.first);
-    this.backend.putMetaNumber(META_FIRST_INDEX, this.first);
-    this.backend.putMetaNumber(META_FIRST_TERM, this.termBeforeFirst);
+  }
+
+  /**
+   * Inside a transaction: the log starts after these entries (staged with stageApplied). From
+   * the entries, not from memory: later entries may be staged already, but this transaction
+   * holds the state up to these only.
+   */
+  persistApplied(entries: Entry[]): void {
+    if (entries.length === 0) return;
+    const last = entries[entries.length - 1];
+    if (this.persistedLast >= 0) {
+      const doomed = [...this.log.getKeys({})];
+      for (const k of doomed) this.log.removeSync(k);
+    }
+    this.persistedLast = -1;
+    this.backend.putMetaNumber(META_FIRST_INDEX, last.index + 1);
+    this.backend.putMetaNumber(META_FIRST_TERM, last.term);
   }
 
   /** Inside a transaction: the log now starts after a snapshot at (index, term); drops all entries. */
@@ -163,8 +203,44 @@ export class LogStore implements LogStorage {
     this.termBeforeFirst = term;
     this.dropCache(index + 1);
     this.durable = index;
+    this.persistedLast = index;
     this.backend.putMetaNumber(META_FIRST_INDEX, this.first);
     this.backend.putMetaNumber(META_FIRST_TERM, term);
+  }
+
+  /** The write-ahead log mark recorded with the store's state (0: none yet). */
+  walMark(): number {
+    return this.backend.getMetaNumber(META_WAL_MARK) ?? 0;
+  }
+
+  /** Inside the transaction that holds the effects of every WAL record up to mark. */
+  setWalMark(mark: number): void {
+    this.backend.putMetaNumber(META_WAL_MARK, mark);
+  }
+
+  /**
+   * At start-up, inside a transaction: redoes the write-ahead log's records that came after the
+   * store's mark (the store opened at its last checkpoint, which may stand before the log's
+   * end). Entries are appended as they were (the newer replacing a suffix), hard states set;
+   * committed entries not yet applied are then applied by raft as usual. A snapshot record the
+   * store is past already is skipped (its install was checkpointed before the record was written).
+   */
+  redo(records: WalRecord[]): void {
+    for (const r of records) {
+      if (r.kind === 'hardstate') {
+        this.setHardState(r.hardState);
+        continue;
+      }
+      if (r.kind === 'snapshot') {
+        if (r.index <= this.first - 1) continue;
+        throw new Error(`raftnode: the write-ahead log has a snapshot at ${r.index} that the store never installed (its log starts at ${this.first})`);
+      }
+      // Entries below the first kept one are applied already (the store compacted them).
+      const entries = r.entries.filter((e) => e.index >= this.first);
+      if (entries.length === 0) continue;
+      if (entries[0].index > this.last + 1) throw new Error(`raftnode: the write-ahead log's entries resume at ${entries[0].index} but the store's log ends at ${this.last}`);
+      this.append(entries);
+    }
   }
 
   setHardState(hs: HardState): void {

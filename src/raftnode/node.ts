@@ -1,13 +1,21 @@
-// Drives the pure Raft state machine: ticks it on a timer, feeds it proposals, and handles each
-// Ready in one LMDB write transaction — append entries, save hard state, apply committed entries
-// (the applier records the applied index in that same transaction) — committed with one fsync.
-// Every proposal that arrives while a Ready is being written joins the next one: group commit.
+// Drives the pure Raft state machine: ticks it on a timer, feeds it proposals, and handles its
+// Readies as etcd does, write-ahead log first:
+// 1. A Ready's new entries and hard state go to the write-ahead log (wal/); one fdatasync makes
+//    them durable, for every Ready queued meanwhile (group commit).
+// 2. Then, in one LMDB transaction, committed without a sync of its own: the entries go into the
+//    log table, the hard state into meta, committed entries are applied (the applier records
+//    the applied index), and the WAL mark of the last record the transaction holds.
+// 3. Then clients and peers hear of the results.
+// Nothing is visible to readers before it is durable. Every second the backend checkpoints (a
+// synced commit it can fall back to after an unclean stop) and the WAL lets go of what the
+// checkpoint holds; at start-up the records past the store's mark are redone (recover).
 // Other parts of the member learn of leader changes and applied entries through onLeaderChange,
 // onAppliedIndex and waitFor (events after the Ready that caused them is on disk), not by polling.
 import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend';
-import { Raft } from '../raft/raft';
-import { MessageType, Role, hexId, type ConfChange, type Entry, type MemberId, type Message, type ReadState } from '../raft/types';
+import { ProposalDroppedError, Raft } from '../raft/raft';
+import { EntryType, MessageType, Role, hexId, type ConfChange, type Entry, type MemberId, type Message, type ReadState, type Ready } from '../raft/types';
+import type { Wal, WalMark, WalRecord } from '../wal/wal';
 import { Listeners, Waiters } from './listeners';
 import { LogStore } from './log-store';
 
@@ -23,24 +31,38 @@ export interface Applier {
   restore(index: number): void;
 }
 
-/** At most this many waiting proposals are written on the event loop thread when idle. */
+/** At most this many waiting proposals are synced on the event loop thread when idle. */
 const SYNC_WRITE_MAX_PROPOSALS = 2;
 /**
- * Ready transactions queued or committing at once. Entries stay in memory (LogStore's cache)
- * until their transaction is on disk, so the pipeline's depth bounds them; deeper would not
- * write faster (LMDB commits one transaction at a time).
+ * Readies taken from raft whose WAL sync or LMDB transaction is pending. Their entries stay in
+ * memory (LogStore's cache) and their results wait, so this bounds both; the WAL syncs every
+ * queued Ready at once anyway, so a deeper pipeline would not sync less often.
  */
-const MAX_WRITES_IN_FLIGHT = 4;
+const MAX_READIES_IN_FLIGHT = 4;
+/** How often the backend checkpoints (when written since), so that the WAL can let records go. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+/** ...or sooner, after this many unsynced commits: pages of a checkpointed state are not reused until the next one, so this bounds the file's growth. */
+const CHECKPOINT_MAX_COMMITS = 2000;
 /**
  * Committed entries one Ready applies, in bytes. Far above etcd-io/raft's default (MaxSizePerMsg,
- * 1 MiB): here each Ready is one fsync'd transaction that also applies (etcd applies apart from
- * its WAL writes), so small batches would cost a sync each; a follower catching up on 50,000
- * entries still applies them in bounded steps.
+ * 1 MiB): each Ready is applied in a transaction of its own, so small batches would cost a
+ * commit each; a follower catching up on 50,000 entries still applies them in bounded steps.
  */
 const MAX_COMMITTED_SIZE_PER_READY_BYTES = 64 * 1024 * 1024;
 
 export type LeaderListener = (leader: MemberId | undefined, term: number) => void;
 export type AppliedListener = (index: number) => void;
+
+/** A Ready taken from raft whose WAL records are not yet known durable, or not yet applied. */
+interface PendingReady {
+  rd: Ready;
+  /** The WAL mark of its last record (that of an earlier Ready when it wrote none). */
+  mark: WalMark;
+  /** Messages to send once it is applied (a leader's appends went out already). */
+  messages: Message[];
+  /** performance.now() when its records were queued for the WAL. */
+  queuedAtMs: number;
+}
 
 interface WrittenReady {
   messages: Message[];
@@ -51,12 +73,13 @@ interface WrittenReady {
   lastWritten: number;
   /** The term of the hard state this Ready wrote, if it wrote one. */
   hardStateTerm: number | undefined;
-  /** performance.now() when the Ready was written into its transaction (its commit + fsync follow). */
-  writtenAtMs: number;
 }
 
 export interface RaftNodeOptions {
   backend: Backend;
+  /** The write-ahead log, and the records it held when opened (redone here past the store's mark). */
+  wal: Wal;
+  walRecords: WalRecord[];
   id: MemberId;
   voters: MemberId[];
   learners?: MemberId[];
@@ -82,7 +105,7 @@ export interface RaftNodeOptions {
   onApplied?: (index: number) => void;
   /** A membership change was applied (inside the transaction). */
   onMembershipChanged?: () => void;
-  /** A Ready's transaction (log entries, hard state) committed and fsynced: how long that took, in seconds (etcd's WAL fsync). */
+  /** A Ready's WAL records (log entries, hard state) synced: how long that took, in seconds (etcd's WAL fsync). */
   onReadySynced?: (seconds: number) => void;
   /** Raft's state changes and leader changes are logged here (info), as etcd logs them. */
   log?: Logger;
@@ -92,6 +115,14 @@ export class RaftNode {
   readonly raft: Raft;
   private readonly store: LogStore;
   private readonly backend: Backend;
+  private readonly wal: Wal;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  /** Readies taken from raft and not yet applied, in order. */
+  private pending: PendingReady[] = [];
+  /** The WAL mark the store's state holds (that of the last Ready applied). */
+  private appliedMark: WalMark;
+  /** Membership changes handed out for applying and not yet applied (see proposeConfChange). */
+  private confChangesPending = 0;
   private readonly applier: Applier;
   private readonly send: (messages: Message[]) => void;
   private readonly logRetainEntries: number;
@@ -102,11 +133,9 @@ export class RaftNode {
   /** holdWrites() callers waiting for the write transactions in flight to finish (at most one). */
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
-  /** A write transaction is queued whose callback has not run yet. */
-  private queued = false;
   /** A snapshot is being written. */
   private installing = false;
-  /** Asynchronous write transactions queued or committing. */
+  /** Readies pending (see `pending`), and a snapshot being installed. */
   private inFlight = 0;
   /** The only voter keeps no log beyond its applied state (see LogStore.appendApplied). */
   private readonly soleVoter: boolean;
@@ -142,6 +171,10 @@ export class RaftNode {
     this.send = options.send ?? (() => undefined);
     this.logRetainEntries = options.logRetainEntries ?? 10_000;
     this.store = new LogStore(options.backend);
+    this.wal = options.wal;
+    this.appliedMark = this.recover(options.walRecords);
+    this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
+    this.checkpointTimer.unref();
     this.leaderListeners = new Listeners('leader change', options.log);
     this.appliedListeners = new Listeners('applied index', options.log);
     this.waiters = new Waiters(options.log);
@@ -247,21 +280,35 @@ export class RaftNode {
       return Promise.resolve(false);
     }
     this.installing = true;
-    this.inFlight++;
     let conf: { voters: MemberId[]; learners: MemberId[] } | undefined;
     let term = this.durableTerm;
-    return this.backend
-      .transactionAsync(() => {
-        conf = install();
-        this.store.resetTo(snap.index, snap.term);
-        this.applier.restore(snap.index);
-        const hs = { ...this.raft.hardState(), commit: snap.index };
-        this.store.setHardState(hs);
-        term = hs.term;
+    let hs = this.raft.hardState();
+    // Readies in flight apply first: the snapshot replaces the state they build on.
+    return this.drained()
+      .then(() => {
+        if (this.stopped) throw new Error('raftnode: stopped before the snapshot was installed');
+        this.inFlight++;
+        return this.backend.transactionAsync(() => {
+          conf = install();
+          this.store.resetTo(snap.index, snap.term);
+          this.applier.restore(snap.index);
+          hs = { ...this.raft.hardState(), commit: snap.index };
+          this.store.setHardState(hs);
+          this.store.setWalMark(this.wal.lastMark());
+          term = hs.term;
+        });
+      })
+      .then(() => {
+        // The install is the state to fall back to from now on, before the WAL says it happened:
+        // a crash in between falls back to the state before it, which the WAL redoes.
+        this.backend.checkpoint(true);
+        this.appliedMark = this.wal.append([{ kind: 'snapshot', index: snap.index, term: snap.term }, { kind: 'hardstate', hardState: hs }]);
+        return this.wal.sync();
       })
       .then(() => {
         this.inFlight--;
         this.installing = false;
+        if (this.inFlight === 0) this.wakeIdleWaiters();
         if (conf !== undefined) this.raft.setConfiguration(conf.voters, conf.learners);
         this.durableTerm = Math.max(this.durableTerm, term);
         this.durableApplied = Math.max(this.durableApplied, snap.index);
@@ -270,13 +317,16 @@ export class RaftNode {
         return true;
       })
       .catch((err: unknown) => {
-        this.fail(err);
+        if (!this.stopped) this.fail(err);
         return false;
       });
   }
 
   /** Proposes a membership change (encoded by the caller); throws when raft refuses it now. */
   proposeConfChange(data: Buffer): void {
+    // raft counts a change applied once its Ready is taken; the member's configuration changes
+    // only when that Ready is applied here. Changes go one at a time until then too.
+    if (this.confChangesPending > 0) throw new ProposalDroppedError('a membership change is in progress');
     this.raft.proposeConfChange(data);
     this.proposalsSinceReady++;
     this.schedule();
@@ -333,7 +383,7 @@ export class RaftNode {
   async holdWrites(): Promise<() => void> {
     if (this.writesHeld) throw new Error('raftnode: writes are held already');
     this.writesHeld = true;
-    while (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.drained();
     let released = false;
     return () => {
       if (released) return;
@@ -341,6 +391,11 @@ export class RaftNode {
       this.writesHeld = false;
       this.schedule();
     };
+  }
+
+  /** Resolves once no Ready is pending and no snapshot being installed (at once when stopped). */
+  private async drained(): Promise<void> {
+    while (this.inFlight > 0 && !this.stopped) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   private wakeIdleWaiters(): void {
@@ -354,6 +409,8 @@ export class RaftNode {
     this.wakeIdleWaiters();
     if (this.ticker !== undefined) clearInterval(this.ticker);
     this.ticker = undefined;
+    if (this.checkpointTimer !== undefined) clearInterval(this.checkpointTimer);
+    this.checkpointTimer = undefined;
     this.waiters.close();
   }
 
@@ -375,17 +432,16 @@ export class RaftNode {
   }
 
   /**
-   * Hands Readies to the disk, in one of two ways.
-   * - Under load, asynchronously: the Ready is taken inside the write transaction's callback,
-   *   when LMDB's writer thread has opened it, so it carries every proposal that arrived up to
-   *   then (group commit). Commit and fsync run on the writer thread while the event loop keeps
-   *   serving and the next transaction is already queued (pipelining).
-   * - When idle (nothing in flight, a proposal or two waiting), synchronously: one fsync on this
-   *   thread costs less latency than the hand-offs to and from the writer thread.
-   * Either way, clients hear of a Ready's results only once its transaction is on disk.
+   * Takes a Ready from raft and hands its records to the WAL, in one of two ways.
+   * - When idle (nothing in flight, a proposal or two waiting), on this thread: one fdatasync
+   *   here costs less latency than the hand-offs to and from the thread pool; it is applied at once.
+   * - Under load, on the thread pool: Readies taken meanwhile queue their records, and the WAL
+   *   writes all of them with the next single fdatasync (group commit); each is applied once its
+   *   records are durable, in order (applyDurable).
+   * raft is advanced at once, so that the next Ready can be taken while this one is on its way.
    */
   private processReady(): void {
-    if (this.stopped || this.queued || this.installing) return;
+    if (this.stopped || this.installing) return;
     if (!this.raft.hasReady()) {
       // A change that needs no write (a leader lost without a new term) is told here.
       this.announceLeader();
@@ -395,45 +451,41 @@ export class RaftNode {
       // Only messages (heartbeats, votes) and read states: nothing to write.
       const rd = this.raft.ready();
       this.raft.advance(rd);
-      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1, lastWritten: -1, hardStateTerm: undefined, writtenAtMs: -1 });
+      this.afterWrite({ messages: rd.messages, release: undefined, readStates: rd.readStates, applied: -1, lastWritten: -1, hardStateTerm: undefined });
       return;
     }
-    // The pipeline is full: the oldest transaction's afterWrite schedules this again.
-    if (this.inFlight >= MAX_WRITES_IN_FLIGHT) return;
+    // The pipeline is full: the oldest Ready's application schedules this again.
+    if (this.inFlight >= MAX_READIES_IN_FLIGHT) return;
     // A defragment holds writes: heartbeats and votes above still go out, the rest waits.
     if (this.writesHeld) return;
-    if (this.inFlight === 0 && this.proposalsSinceReady <= SYNC_WRITE_MAX_PROPOSALS) {
-      let done: WrittenReady | undefined;
-      try {
-        done = this.backend.transaction(() => this.writeReady());
-      } catch (err) {
-        this.fail(err);
-        return;
-      }
-      this.afterWrite(done);
+    const idle = this.inFlight === 0 && !this.wal.busy() && this.proposalsSinceReady <= SYNC_WRITE_MAX_PROPOSALS;
+    let pending: PendingReady;
+    try {
+      pending = this.takeReady();
+      if (idle) this.wal.syncNow();
+    } catch (err) {
+      this.fail(err);
       return;
     }
-    this.queued = true;
     this.inFlight++;
-    this.backend
-      .transactionAsync(() => {
-        this.queued = false;
-        const done = this.writeReady();
-        // More proposals may have come while this ran; queue the next transaction behind this one.
-        this.schedule();
-        return done;
-      })
-      .then((done) => {
-        this.inFlight--;
-        this.afterWrite(done);
-        if (this.inFlight === 0) this.wakeIdleWaiters();
-      })
-      .catch((err: unknown) => this.fail(err));
+    if (idle) {
+      if (pending.queuedAtMs >= 0) this.onReadySynced?.((performance.now() - pending.queuedAtMs) / 1000);
+      this.applyDurable(pending.mark);
+    } else {
+      this.wal.sync().then(
+        () => {
+          if (pending.queuedAtMs >= 0) this.onReadySynced?.((performance.now() - pending.queuedAtMs) / 1000);
+          this.applyDurable(pending.mark);
+        },
+        (err: unknown) => this.fail(err),
+      );
+    }
+    // Proposals that came meanwhile make the next Ready at once.
+    if (this.raft.hasReady()) this.schedule();
   }
 
-  /** Inside the write transaction: persist the Ready, apply what it commits, advance raft. */
-  private writeReady(): WrittenReady | undefined {
-    if (this.stopped || !this.raft.hasReady()) return undefined;
+  /** Takes the next Ready: the leader's appends go out, the entries are staged, the records queued for the WAL; raft advances. */
+  private takeReady(): PendingReady {
     this.proposalsSinceReady = 0;
     const rd = this.raft.ready();
     // A leader's appends and heartbeats need not wait for its own fsync (Raft thesis §10.2.1):
@@ -447,13 +499,60 @@ export class RaftNode {
         this.send(early);
       }
     }
+    const records: WalRecord[] = [];
+    if (rd.entries.length > 0) records.push({ kind: 'entries', entries: rd.entries });
+    if (rd.hardState !== undefined) records.push({ kind: 'hardstate', hardState: rd.hardState });
+    const mark = records.length > 0 ? this.wal.append(records) : this.wal.lastMark();
+    if (this.appliesAllItWrites(rd)) this.store.stageApplied(rd.entries);
+    else this.store.stage(rd.entries);
+    if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.confChangesPending++;
+    this.raft.advance(rd);
+    const pending = { rd, mark, messages, queuedAtMs: records.length > 0 && this.onReadySynced !== undefined ? performance.now() : -1 };
+    this.pending.push(pending);
+    return pending;
+  }
+
+  /** The only voter applies in the same Ready every entry it writes: it keeps no log (see LogStore.appendApplied). */
+  private appliesAllItWrites(rd: Ready): boolean {
     const last = rd.entries[rd.entries.length - 1];
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
-    if (this.soleVoter && last !== undefined && lastCommitted !== undefined && lastCommitted.index >= last.index) {
-      this.store.appendApplied(rd.entries);
-    } else {
-      this.store.append(rd.entries);
+    return this.soleVoter && last !== undefined && lastCommitted !== undefined && lastCommitted.index >= last.index;
+  }
+
+  /**
+   * The WAL holds every record up to `durable`: applies the pending Readies it covers, in order,
+   * in one LMDB transaction (unsynced: the WAL has them), then tells their results.
+   */
+  private applyDurable(durable: WalMark): void {
+    if (this.stopped) return;
+    let n = 0;
+    while (n < this.pending.length && this.pending[n].mark <= durable) n++;
+    if (n === 0) return;
+    const batch = this.pending.splice(0, n);
+    let written: (WrittenReady | undefined)[];
+    try {
+      written = this.backend.transaction(() => {
+        const out = batch.map((p) => this.writeReady(p));
+        this.store.setWalMark(batch[batch.length - 1].mark);
+        return out;
+      }, { sync: false });
+    } catch (err) {
+      this.fail(err);
+      return;
     }
+    this.appliedMark = batch[batch.length - 1].mark;
+    this.inFlight -= n;
+    for (const done of written) this.afterWrite(done);
+    if (this.backend.uncheckpointedCommits() >= CHECKPOINT_MAX_COMMITS) this.checkpoint();
+    if (this.inFlight === 0) this.wakeIdleWaiters();
+    if (this.raft.hasReady()) this.schedule();
+  }
+
+  /** Inside the LMDB transaction: persist the Ready's entries and hard state, apply what it commits. */
+  private writeReady(p: PendingReady): WrittenReady | undefined {
+    const rd = p.rd;
+    if (this.appliesAllItWrites(rd)) this.store.persistApplied(rd.entries);
+    else this.store.persist(rd.entries);
     if (rd.hardState !== undefined) this.store.setHardState(rd.hardState);
     let release: (() => void) | undefined;
     if (rd.committedEntries.length > 0) {
@@ -461,18 +560,57 @@ export class RaftNode {
       release = applied.release;
       for (const cc of applied.confChanges) this.raft.applyConfChange(cc);
       if (applied.confChanges.length > 0) this.onMembershipChanged();
+      if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.confChangesPending--;
       this.maybeCompactLog(rd.committedEntries[rd.committedEntries.length - 1].index);
     }
-    this.raft.advance(rd);
     const applied = rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1].index : -1;
     const lastWritten = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1].index : -1;
-    return { messages, release, readStates: rd.readStates, applied, lastWritten, hardStateTerm: rd.hardState?.term, writtenAtMs: this.onReadySynced === undefined ? -1 : performance.now() };
+    return { messages: p.messages, release, readStates: rd.readStates, applied, lastWritten, hardStateTerm: rd.hardState?.term };
+  }
+
+  /**
+   * At start-up: redoes the WAL records after the store's mark in one synced transaction (the
+   * store opened at its last checkpoint; the WAL holds what came after). A store past the WAL's
+   * end (a WAL directory that was lost or replaced) keeps its state, and its mark comes down to
+   * the WAL's end so that new records are never taken as held. Returns the mark the store holds.
+   */
+  private recover(records: WalRecord[]): WalMark {
+    const stored = this.store.walMark();
+    const last = this.wal.lastMark();
+    const firstMark = last - records.length + 1;
+    if (records.length > 0 && stored < firstMark - 1) {
+      throw new Error(`raftnode: the store holds write-ahead log records up to ${stored}, but the log starts at record ${firstMark}`);
+    }
+    const redo = records.slice(Math.max(0, stored - firstMark + 1));
+    this.backend.transaction(() => {
+      this.store.redo(redo);
+      this.store.setWalMark(last);
+    });
+    this.store.markDurable(this.store.lastIndex());
+    if (redo.length > 0) this.log?.info({ records: redo.length, 'last-index': this.store.lastIndex() }, 'redid write-ahead log records past the store\'s last checkpoint');
+    return last;
+  }
+
+  /**
+   * Makes every applied Ready durable in LMDB (a synced commit the store falls back to after an
+   * unclean stop) and lets the WAL drop the records it holds. Between Readies' transactions (this
+   * thread runs them), so the store holds exactly the records up to appliedMark.
+   */
+  private checkpoint(): void {
+    if (this.stopped || this.installing || this.backend.writesHeld) return;
+    if (this.backend.uncheckpointedCommits() === 0) return;
+    const mark = this.appliedMark;
+    try {
+      this.backend.checkpoint();
+      void this.wal.releaseBefore(mark);
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   /** After the Ready's transaction is on disk. */
   private afterWrite(done: WrittenReady | undefined): void {
     if (done === undefined || this.stopped) return;
-    if (done.writtenAtMs >= 0) this.onReadySynced?.((performance.now() - done.writtenAtMs) / 1000);
     if (done.lastWritten >= 0) this.store.markDurable(done.lastWritten);
     if (done.hardStateTerm !== undefined) this.durableTerm = Math.max(this.durableTerm, done.hardStateTerm);
     if (done.messages.length > 0) this.send(done.messages);

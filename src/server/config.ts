@@ -7,6 +7,8 @@ export interface InitialMember {
 export interface ServerConfig {
   name: string;
   dataDir: string;
+  /** Where the write-ahead log lives ('' = <data-dir>/member/wal, as etcd's --wal-dir). */
+  walDir: string;
   listenClientUrls: string[];
   advertiseClientUrls: string[];
   /** etcd 3.5: URLs serving HTTP only; when set, listenClientUrls serve gRPC only. */
@@ -118,6 +120,7 @@ export interface ServerConfig {
 export const DEFAULT_CONFIG: ServerConfig = {
   name: 'default',
   dataDir: '',
+  walDir: '',
   listenClientUrls: ['http://localhost:2379'],
   advertiseClientUrls: ['http://localhost:2379'],
   listenClientHttpUrls: [],

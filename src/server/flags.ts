@@ -49,6 +49,7 @@ const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'panic', 'fatal'];
 const IMPLEMENTED: Record<string, FlagSpec> = {
   name: { kind: 'string', set: (c, v) => (c.name = v) },
   'data-dir': { kind: 'string', set: (c, v) => (c.dataDir = v) },
+  'wal-dir': { kind: 'string', set: (c, v) => (c.walDir = v) },
   'listen-client-urls': { kind: 'urls', set: (c, v) => (c.listenClientUrls = urls(v)) },
   'advertise-client-urls': { kind: 'urls', set: (c, v) => (c.advertiseClientUrls = urls(v)) },
   'listen-client-http-urls': { kind: 'urls', set: (c, v) => (c.listenClientHttpUrls = urls(v)) },
@@ -175,7 +176,7 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
 };
 
 const NOT_YET: [string, Kind][] = [
-  ['wal-dir', 'string'], ['initial-election-tick-advance', 'bool'], ['max-snapshots', 'int'], ['max-wals', 'int'],
+  ['initial-election-tick-advance', 'bool'], ['max-snapshots', 'int'], ['max-wals', 'int'],
   ['backend-batch-interval', 'string'], ['backend-batch-limit', 'int'], ['backend-bbolt-freelist-type', 'string'],
   ['grpc-keepalive-min-time', 'string'], ['discovery', 'string'], ['discovery-fallback', 'string'],
   ['discovery-proxy', 'string'], ['discovery-srv', 'string'], ['discovery-srv-name', 'string'],

@@ -1,13 +1,13 @@
 // The I/O steps a WAL batch is made of, and their two executors: blocking (the idle fast path,
 // lowest latency: no hand-off to the threadpool and back) and libuv threadpool (under load, so
 // the event loop keeps serving while the disk works). wal.ts decides the order once, as a list
-// of steps; these only carry them out.
-import { close, closeSync, fdatasync, fdatasyncSync, rename, renameSync } from 'node:fs';
+// of steps; these only carry them out. Segment files are opened O_DSYNC, so a write step is
+// durable when it completes: there is no separate sync step.
+import { close, closeSync, rename, renameSync } from 'node:fs';
 import { callback, fsyncDir, fsyncDirSync, writeAll, writeAllSync, type SparePool, type SpareFile } from './segment-files';
 
 export type IoStep =
   | { op: 'write'; fd: number; buf: Buffer; len: number; pos: number }
-  | { op: 'fdatasync'; fd: number }
   /** A preallocated file of at least `size` bytes, handed to `use`. */
   | { op: 'take-spare'; size: number; use: (spare: SpareFile) => void }
   | { op: 'rename'; from: string; to: string }
@@ -15,7 +15,7 @@ export type IoStep =
   | { op: 'close'; fd: number };
 
 export interface IoCounters {
-  /** fdatasyncs of segment files. */
+  /** Durable writes to segment files. */
   syncs: number;
   writes: number;
   bytesWritten: number;
@@ -32,10 +32,6 @@ export function execSync(step: IoStep, ctx: IoContext): void {
     case 'write':
       writeAllSync(step.fd, step.buf, step.len, step.pos);
       return countWrite(ctx.counters, step.len);
-    case 'fdatasync':
-      fdatasyncSync(step.fd);
-      ctx.counters.syncs++;
-      return;
     case 'take-spare':
       return step.use(ctx.spares.takeSync(step.size));
     case 'rename':
@@ -52,10 +48,6 @@ export async function execAsync(step: IoStep, ctx: IoContext): Promise<void> {
     case 'write':
       await writeAll(step.fd, step.buf, step.len, step.pos);
       return countWrite(ctx.counters, step.len);
-    case 'fdatasync':
-      await callback((cb) => fdatasync(step.fd, cb));
-      ctx.counters.syncs++;
-      return;
     case 'take-spare':
       return step.use(await ctx.spares.take(step.size));
     case 'rename':
@@ -69,5 +61,6 @@ export async function execAsync(step: IoStep, ctx: IoContext): Promise<void> {
 
 function countWrite(counters: IoCounters, bytes: number): void {
   counters.writes++;
+  counters.syncs++;
   counters.bytesWritten += bytes;
 }

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { WalCorruptError } from './errors';
 import type { WalRecord } from './record-codec';
 import { parseSegmentFileName } from './segment-format';
-import { SPARE_SUFFIX, readSegmentFile, writeAllSync } from './segment-files';
+import { SEGMENT_WRITE_FLAGS, SPARE_SUFFIX, readSegmentFile, writeAllSync } from './segment-files';
 import { scanSegment, type ChainExpectation } from './segment-scan';
 
 export interface RecoveredSegment {
@@ -62,7 +62,7 @@ export function recoverLog(dir: string, segmentBytes: number, log: Logger | unde
     recovered.segments.push(segment);
     if (!isLast) continue;
     if (scan.torn) log?.warn({ path, offset: scan.endOffset, discardedBytes: scan.dirtyEnd - scan.endOffset }, 'wal: discarding the torn tail of the last segment');
-    recovered.lastFd = openSync(path, 'r+');
+    recovered.lastFd = openSync(path, SEGMENT_WRITE_FLAGS);
     try {
       segment.size = repairTail(recovered.lastFd, segment.size, scan.endOffset, scan.dirtyEnd, segmentBytes);
     } catch (err) {

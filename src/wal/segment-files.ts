@@ -6,6 +6,11 @@
 // append+fdatasync into it costs the same as into a file of written zeros (~150 µs), while
 // writing 64 MiB of zeros takes ~60 ms of disk time and unlinking such a file later ~20 ms.
 // Either way later appends do not change the file size, so fdatasync has no size to journal.
+//
+// Segment files are opened with O_DSYNC: a write returns once its data is durable, as a write
+// followed by fdatasync would, but in one system call. Under load that is one hand-off to the
+// thread pool and back per batch instead of two; measured with 50 clients, each hand-off waited
+// ~2 ms for the busy event loop, and the put rate followed.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +19,9 @@ import type { Logger } from 'pino';
 export const SPARE_SUFFIX = '.tmp';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** How a segment file is opened for appending (see the header): writes are durable on return. */
+export const SEGMENT_WRITE_FLAGS = fs.constants.O_RDWR | fs.constants.O_DSYNC;
+const SPARE_CREATE_FLAGS = SEGMENT_WRITE_FLAGS | fs.constants.O_CREAT | fs.constants.O_EXCL;
 
 /**
  * A segment's bytes: `buf` has the file's length, and every byte from `dataEnd` on is zero.
@@ -158,7 +166,7 @@ export class SparePool {
 
   private createSync(): SpareFile {
     const path = this.nextPath();
-    const fd = fs.openSync(path, 'wx');
+    const fd = fs.openSync(path, SPARE_CREATE_FLAGS);
     try {
       fs.ftruncateSync(fd, this.segmentBytes);
       fs.fdatasyncSync(fd);
@@ -171,7 +179,7 @@ export class SparePool {
 
   private async createAsync(): Promise<SpareFile> {
     const path = this.nextPath();
-    const fd = await new Promise<number>((resolve, reject) => fs.open(path, 'wx', (err, f) => (err === null ? resolve(f) : reject(err))));
+    const fd = await new Promise<number>((resolve, reject) => fs.open(path, SPARE_CREATE_FLAGS, (err, f) => (err === null ? resolve(f) : reject(err))));
     try {
       await callback((cb) => fs.ftruncate(fd, this.segmentBytes, cb));
       await callback((cb) => fs.fdatasync(fd, cb));

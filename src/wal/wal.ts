@@ -1,14 +1,15 @@
 // The write-ahead log of raft records (entries, hard states, snapshot marks): append-only
-// segment files with one fdatasync per batch, as etcd's wal package. It owns the files in its
+// segment files with one durable write per batch (O_DSYNC: see segment-files.ts), as etcd's wal
+// package has one fdatasync per batch. It owns the files in its
 // directory and nothing else: it knows no LMDB, no gRPC, nothing of raft beyond the record types.
 // The format is drawn in segment-format.ts and record-codec.ts; recovery rules in segment-scan.ts.
 //
 // Invariants:
 // - Records reach the disk in append order, and a record is durable only when every record
 //   before it is: one writer at a time (never two writes to a file at once), and a segment is
-//   fdatasynced whole before the next one gets its name.
+//   durable whole (its writes returned) before the next one gets its name.
 // - A segment file with a final name always has a durable header (it is written and
-//   fdatasynced under the spare's temporary name before the rename), so only the last
+//   made durable under the spare's temporary name before the rename), so only the last
 //   segment can end in a torn write. Spares left over are deleted on open.
 // - One Wal per directory at a time (no file lock: the caller owns the data dir).
 // - After an I/O error nothing more is acknowledged: the WAL rejects every later call.
@@ -44,7 +45,7 @@ export interface WalOptions {
 }
 
 export interface WalStats {
-  /** fdatasyncs of segment files (records and new segments' headers). */
+  /** Durable writes to segment files (records and new segments' headers), each like a write + fdatasync. */
   syncs: number;
   writes: number;
   bytesWritten: number;
@@ -164,7 +165,7 @@ export class Wal {
     return this.lastMark();
   }
 
-  /** Writes and fdatasyncs everything queued, on this thread. Throws while an async write is in flight (see busy()). */
+  /** Writes everything queued, durably, on this thread. Throws while an async write is in flight (see busy()). */
   syncNow(): void {
     this.assertUsable();
     if (this.writing) throw new Error('wal: syncNow while an asynchronous write is in flight');
@@ -179,7 +180,7 @@ export class Wal {
   }
 
   /**
-   * Resolves once everything appended before the call is on disk. While one write+fdatasync is
+   * Resolves once everything appended before the call is on disk. While one durable write is
    * in flight, records appended meanwhile wait and go together in the next one (group commit).
    */
   sync(): Promise<void> {
@@ -215,8 +216,8 @@ export class Wal {
     this.assertUsable();
     while (this.segments.length > 1) {
       const [oldest, next] = this.segments;
-      // `next.header === undefined`: the next segment has its name on disk, so `oldest` was
-      // fdatasynced whole and closed.
+      // `next.header === undefined`: the next segment has its name on disk, so `oldest` is
+      // durable whole and closed.
       if (oldest.lastOrdinal > mark || oldest.lastOrdinal > this.durableOrdinal || next.header !== undefined) break;
       this.segments.shift();
       // One at a time with a directory fsync each: a crash mid-way leaves the newest segments,
@@ -306,8 +307,8 @@ export class Wal {
   }
 
   /**
-   * The I/O of one batch, in order; run by execSync (syncNow) or execAsync (sync). A segment is
-   * fdatasynced after its last write of the batch, so before the next segment gets its name.
+   * The I/O of one batch, in order; run by execSync (syncNow) or execAsync (sync). Each write is
+   * durable when it returns (O_DSYNC), so a segment is durable before the next one gets its name.
    * A new segment is written under its spare's temporary name and renamed only once its header
    * and first records are durable: a crash before the rename loses only unacknowledged records.
    */
@@ -317,7 +318,6 @@ export class Wal {
       if (segment.header !== undefined && segment.fd < 0) yield* this.startSegmentSteps(segment);
       yield { op: 'write', fd: segment.fd, buf: runs[i].buf, len: runs[i].len, pos: runs[i].offset };
       if (i + 1 < runs.length && runs[i + 1].segment === segment) continue;
-      yield { op: 'fdatasync', fd: segment.fd };
       if (segment.header !== undefined) yield* this.nameSegmentSteps(segment);
     }
   }
@@ -337,7 +337,7 @@ export class Wal {
     yield { op: 'write', fd: segment.fd, buf: header, len: header.length, pos: 0 };
   }
 
-  /** After the segment's fdatasync: its final name, made durable; the previous segment is done. */
+  /** Once the segment's first writes returned: its final name, made durable; the previous segment is done. */
   private *nameSegmentSteps(segment: Segment): Generator<IoStep, void, void> {
     yield { op: 'rename', from: segment.sparePath, to: segment.path };
     yield { op: 'fsync-dir' };
@@ -399,7 +399,6 @@ export class Wal {
     const segment = this.planSegment(0, 0, this.segmentBytes);
     try {
       for (const step of this.startSegmentSteps(segment)) execSync(step, this.io);
-      execSync({ op: 'fdatasync', fd: segment.fd }, this.io);
       for (const step of this.nameSegmentSteps(segment)) execSync(step, this.io);
     } catch (err) {
       this.close();

@@ -31,6 +31,8 @@ export interface Cluster {
   /** Starts (or restarts) member i with its data dir. */
   start(i: number): Promise<ServerProcess>;
   kill(i: number): Promise<void>;
+  /** Stops member i cleanly (SIGTERM; see ServerProcess.stop). */
+  stop(i: number): Promise<void>;
   /** With proxies: cuts every link between the members in `side` and the others. */
   partition(side: number[]): void;
   /** With TCP proxies: every byte between the members in `side` and the others vanishes, both
@@ -97,6 +99,10 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
     },
     async kill(i) {
       await members[i].process?.kill();
+      members[i].process = undefined;
+    },
+    async stop(i) {
+      await members[i].process?.stop();
       members[i].process = undefined;
     },
     partition(side) {

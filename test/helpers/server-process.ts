@@ -68,6 +68,11 @@ export interface ServerProcess {
   stderr(): string;
   /** SIGKILL and wait for the exit. */
   kill(): Promise<void>;
+  /**
+   * SIGTERM and wait for the exit: a clean stop, after which the store's files hold everything
+   * (after a SIGKILL the write-ahead log holds the newest part, redone at the next start).
+   */
+  stop(): Promise<void>;
   /** Starts the binary again on the same data dir and port. */
   restart(): Promise<ServerProcess>;
   /** Kills the process (if running) and removes the data dir. */
@@ -122,6 +127,10 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     stderr: () => err,
     async kill() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await exited;
     },
     async restart() {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { Wal } from '../../src/wal/wal';
 import { Backend } from '../../src/backend/backend';
 import { MAX_LISTENERS, ListenerLimitError } from '../../src/raftnode/listeners';
 import { LogStore } from '../../src/raftnode/log-store';
@@ -32,7 +33,9 @@ interface Harness {
 
 /** A sole voter: it elects itself at once and commits each proposal in its own Ready. */
 function start(): Harness {
-  const backend = new Backend({ dir: join(root, `n${dirs++}`), mapSizeBytes: 64 * 1024 * 1024 });
+  const nodeDir = join(root, `n${dirs++}`);
+  const backend = new Backend({ dir: join(nodeDir, 'lmdb'), mapSizeBytes: 64 * 1024 * 1024 });
+  const { wal, records } = Wal.open(join(nodeDir, 'wal'));
   const logs: Harness['logs'] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done): void {
@@ -51,7 +54,7 @@ function start(): Harness {
     },
     restore: () => undefined,
   };
-  const node = new RaftNode({ backend, id: '1', voters: ['1'], applier, tickMs: 10, electionTicks: 10, onFatal: (err) => assert.fail(err), log });
+  const node = new RaftNode({ backend, wal, walRecords: records, id: '1', voters: ['1'], applier, tickMs: 10, electionTicks: 10, onFatal: (err) => assert.fail(err), log });
   return {
     backend,
     node,
@@ -59,6 +62,7 @@ function start(): Harness {
     applied,
     async close() {
       node.stop();
+      wal.close();
       await backend.close();
     },
   };
