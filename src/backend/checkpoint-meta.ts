@@ -82,21 +82,28 @@ export function readMetaPage(dataFile: string, txnId: number): MetaPage | undefi
   }
 }
 
-/** The transaction id of data.mdb's current meta page (the higher of the two), or undefined. */
-export function currentTxnId(dataFile: string): number | undefined {
+/** data.mdb's current meta page (the one of the higher transaction id), or undefined if the layout is not the one we know. */
+export function readNewestMetaPage(dataFile: string): MetaPage | undefined {
   const fd = openSync(dataFile, 'r');
   try {
-    const buf = Buffer.alloc(MAX_PAGE_BYTES);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const info0 = pageMetaInfo(buf.subarray(0, n), 0);
+    const first = Buffer.alloc(MAX_PAGE_BYTES);
+    const n = readSync(fd, first, 0, first.length, 0);
+    const info0 = pageMetaInfo(first.subarray(0, n), 0);
     if (info0 === undefined) return undefined;
-    const second = Buffer.alloc(info0.pageBytes);
-    if (readSync(fd, second, 0, info0.pageBytes, info0.pageBytes) !== info0.pageBytes) return undefined;
+    const pageBytes = info0.pageBytes;
+    const second = Buffer.alloc(pageBytes);
+    if (readSync(fd, second, 0, pageBytes, pageBytes) !== pageBytes) return undefined;
     const info1 = pageMetaInfo(second, 1);
-    return Math.max(info0.txnId, info1?.txnId ?? 0);
+    if (info1 === undefined || info1.txnId <= info0.txnId) return { txnId: info0.txnId, pageBytes, page: Buffer.from(first.subarray(0, pageBytes)) };
+    return { txnId: info1.txnId, pageBytes, page: second };
   } finally {
     closeSync(fd);
   }
+}
+
+/** The transaction id of data.mdb's current meta page (the higher of the two), or undefined. */
+export function currentTxnId(dataFile: string): number | undefined {
+  return readNewestMetaPage(dataFile)?.txnId;
 }
 
 /**

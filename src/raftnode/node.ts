@@ -592,20 +592,20 @@ export class RaftNode {
   }
 
   /**
-   * Makes every applied Ready durable in LMDB (a synced commit the store falls back to after an
-   * unclean stop) and lets the WAL drop the records it holds. Between Readies' transactions (this
-   * thread runs them), so the store holds exactly the records up to appliedMark.
+   * Makes every applied Ready durable in LMDB (a checkpoint the store falls back to after an
+   * unclean stop; its flush runs in the background) and then lets the WAL drop the records it
+   * holds. Started between Readies' transactions (this thread runs them), so the checkpoint's
+   * state holds exactly the records up to appliedMark.
    */
   private checkpoint(): void {
     if (this.stopped || this.installing || this.backend.writesHeld) return;
-    if (this.backend.uncheckpointedCommits() === 0) return;
     const mark = this.appliedMark;
-    try {
-      this.backend.checkpoint();
-      void this.wal.releaseBefore(mark);
-    } catch (err) {
-      this.fail(err);
-    }
+    this.backend.checkpointInBackground().then(
+      (saved) => {
+        if (saved && !this.stopped) void this.wal.releaseBefore(mark);
+      },
+      (err: unknown) => this.fail(err),
+    );
   }
 
   /** After the Ready's transaction is on disk. */
