@@ -244,6 +244,9 @@ export class EtcdServer implements MemberApi {
       electionTicks: Math.max(1, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
       preVote: config.preVote,
       logRetainEntries: Math.min(config.snapshotCount, 10_000),
+      // 0 keeps the defaults, as etcd's backend does.
+      checkpointIntervalMs: config.backendBatchIntervalMs > 0 ? config.backendBatchIntervalMs : undefined,
+      checkpointMaxCommits: config.backendBatchLimit > 0 ? config.backendBatchLimit : undefined,
       onReadySynced: (seconds) => metrics.walFsynced(seconds),
       onFatal,
       log,

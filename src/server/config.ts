@@ -28,6 +28,13 @@ export interface ServerConfig {
   /** ...and closed if the ping is not answered within this (--grpc-keepalive-timeout). */
   grpcKeepaliveTimeoutMs: number;
   quotaBackendBytes: number;
+  /**
+   * etcd commits its backend every --backend-batch-interval or --backend-batch-limit
+   * transactions; etcd-ts checkpoints its store (a synced commit; the WAL holds what came since)
+   * as often.
+   */
+  backendBatchIntervalMs: number;
+  backendBatchLimit: number;
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   snapshotCount: number;
@@ -135,6 +142,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   grpcKeepaliveIntervalMs: 2 * 60 * 60 * 1000,
   grpcKeepaliveTimeoutMs: 20 * 1000,
   quotaBackendBytes: 0,
+  backendBatchIntervalMs: 100,
+  backendBatchLimit: 10_000,
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,
   snapshotCount: 100_000,

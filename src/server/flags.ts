@@ -67,6 +67,8 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
   'max-request-bytes': { kind: 'int', set: (c, v) => (c.maxRequestBytes = int('max-request-bytes', v)) },
   'max-txn-ops': { kind: 'int', set: (c, v) => (c.maxTxnOps = int('max-txn-ops', v)) },
   'max-concurrent-streams': { kind: 'int', set: (c, v) => (c.maxConcurrentStreams = int('max-concurrent-streams', v)) },
+  'backend-batch-interval': { kind: 'string', set: (c, v) => (c.backendBatchIntervalMs = durationMs('backend-batch-interval', v)) },
+  'backend-batch-limit': { kind: 'int', set: (c, v) => (c.backendBatchLimit = Number(v)) },
   'grpc-keepalive-interval': { kind: 'string', set: (c, v) => (c.grpcKeepaliveIntervalMs = durationMs('grpc-keepalive-interval', v)) },
   'grpc-keepalive-timeout': { kind: 'string', set: (c, v) => (c.grpcKeepaliveTimeoutMs = durationMs('grpc-keepalive-timeout', v)) },
   'quota-backend-bytes': { kind: 'int', set: (c, v) => (c.quotaBackendBytes = int('quota-backend-bytes', v)) },
@@ -177,7 +179,7 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
 
 const NOT_YET: [string, Kind][] = [
   ['initial-election-tick-advance', 'bool'], ['max-snapshots', 'int'], ['max-wals', 'int'],
-  ['backend-batch-interval', 'string'], ['backend-batch-limit', 'int'], ['backend-bbolt-freelist-type', 'string'],
+  ['backend-bbolt-freelist-type', 'string'],
   ['grpc-keepalive-min-time', 'string'], ['discovery', 'string'], ['discovery-fallback', 'string'],
   ['discovery-proxy', 'string'], ['discovery-srv', 'string'], ['discovery-srv-name', 'string'],
   ['strict-reconfig-check', 'bool'], ['enable-v2', 'bool'], ['cors', 'string'], ['host-whitelist', 'string'],
