@@ -18,7 +18,7 @@ import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { closeSync, existsSync, fdatasync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CheckpointFile, readMetaPage, readNewestMetaPage, restoreMetaPage } from './checkpoint-meta';
+import { CheckpointFile, currentTxnId, readMetaPage, readNewestMetaPage, restoreMetaPage, type SavedCheckpoint } from './checkpoint-meta';
 
 export type BinaryDB = Database<Buffer, Buffer>;
 
@@ -109,11 +109,20 @@ export class Backend {
     mkdirSync(this.dir, { recursive: true });
     this.checkpointFile = new CheckpointFile(this.dir);
     this.envDir = this.dir;
-    this.restored = restoreCheckpoint(this.dir, this.checkpointFile);
+    const { restored, saved } = restoreCheckpoint(this.dir, this.checkpointFile);
+    this.restored = restored;
     this.env = this.openEnv(this.dir);
     this.meta = this.table((env) => env.openDB<Buffer, string>({ name: 'meta', encoding: 'binary' }));
-    // From the first unsynced commit on there must be a checkpoint to fall back to.
-    this.checkpoint(true);
+    // From the first unsynced commit on there must be a checkpoint to fall back to. When the file
+    // stands at the saved one (restored, or closed cleanly and not changed since), pinning its
+    // state suffices, and the saved copy says from now on that this open was not closed cleanly.
+    // Otherwise (no saved checkpoint, or another program wrote since) a new one is taken.
+    if (saved !== undefined && currentTxnId(join(this.dir, 'data.mdb')) === saved.txnId) {
+      this.pin = this.env.useReadTransaction();
+      if (saved.clean) this.checkpointFile.save(saved, false);
+    } else {
+      this.checkpoint(true);
+    }
   }
 
   /** A sorted table of binary keys and binary values. */
@@ -494,13 +503,13 @@ function numberBuffer(value: number): Buffer {
  * which synced every commit). Not covered: another program writing to the file after an unclean
  * stop, before etcd-ts opened it again (it may reuse the checkpoint's pages).
  */
-function restoreCheckpoint(dir: string, file: CheckpointFile): CheckpointRestore | undefined {
+function restoreCheckpoint(dir: string, file: CheckpointFile): { restored: CheckpointRestore | undefined; saved: SavedCheckpoint | undefined } {
   const dataFile = join(dir, 'data.mdb');
-  if (!existsSync(dataFile)) return undefined;
+  if (!existsSync(dataFile)) return { restored: undefined, saved: undefined };
   const saved = file.read();
-  if (saved === undefined || saved.clean) return undefined;
+  if (saved === undefined || saved.clean) return { restored: undefined, saved };
   const fromTxnId = restoreMetaPage(dataFile, saved);
-  return fromTxnId === saved.txnId ? undefined : { fromTxnId, toTxnId: saved.txnId };
+  return { restored: fromTxnId === saved.txnId ? undefined : { fromTxnId, toTxnId: saved.txnId }, saved };
 }
 
 /**

@@ -180,8 +180,9 @@ function decodeSlot(buf: Buffer): SavedCheckpoint | undefined {
 /**
  * Before LMDB opens data.mdb: unless the file stands at the checkpoint already, puts the
  * checkpoint's meta page into both meta slots (each with its own page number), so that LMDB
- * opens at that state, and syncs the file. Returns the transaction id the file stood at before
- * (what the unclean stop had committed).
+ * opens at that state. Not synced: a crash before the next checkpoint restores it again (and a
+ * sync here would first write out everything the stop left unsynced, hundreds of MB after a
+ * bulk load). Returns the transaction id the file stood at before (what the stop had committed).
  */
 export function restoreMetaPage(dataFile: string, meta: MetaPage): number | undefined {
   const before = currentTxnId(dataFile);
@@ -193,7 +194,6 @@ export function restoreMetaPage(dataFile: string, meta: MetaPage): number | unde
       page.writeBigUInt64LE(BigInt(slot), 0);
       writeSync(fd, page, 0, page.length, slot * meta.pageBytes);
     }
-    fdatasyncSync(fd);
   } finally {
     closeSync(fd);
   }

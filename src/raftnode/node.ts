@@ -580,8 +580,8 @@ export class RaftNode {
   }
 
   /**
-   * At start-up: redoes the WAL records after the store's mark in one synced transaction (the
-   * store opened at its last checkpoint; the WAL holds what came after). A store past the WAL's
+   * At start-up: redoes the WAL records after the store's mark in one transaction (the store
+   * opened at its last checkpoint; the WAL holds what came after). A store past the WAL's
    * end (a WAL directory that was lost or replaced) keeps its state, and its mark comes down to
    * the WAL's end so that new records are never taken as held. Returns the mark the store holds.
    */
@@ -593,10 +593,15 @@ export class RaftNode {
       throw new Error(`raftnode: the store holds write-ahead log records up to ${stored}, but the log starts at record ${firstMark}`);
     }
     const redo = records.slice(Math.max(0, stored - firstMark + 1));
-    this.backend.transaction(() => {
-      this.store.redo(redo);
-      this.store.setWalMark(last);
-    });
+    // Unsynced (a crash redoes it all again), unless the mark comes down: a store that fell back
+    // to its checkpoint with the higher mark would take the WAL's next records as held.
+    this.backend.transaction(
+      () => {
+        this.store.redo(redo);
+        this.store.setWalMark(last);
+      },
+      { sync: stored > last },
+    );
     this.store.markDurable(this.store.lastIndex());
     if (redo.length > 0) this.log?.info({ records: redo.length, 'last-index': this.store.lastIndex() }, 'redid write-ahead log records past the store\'s last checkpoint');
     return last;

@@ -30,7 +30,7 @@ export type { WalRecord } from './record-codec';
 export { WalCorruptError, WalUnusableError } from './errors';
 export type WalMark = number;
 
-export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 /** The caller bounds its pipeline; this only stops a runaway queue from eating the heap. */
 export const MAX_PENDING_BYTES = 256 * 1024 * 1024;
 const SEGMENT_BYTES_MIN = 4096;
