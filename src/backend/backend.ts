@@ -305,9 +305,12 @@ export class Backend {
    * this thread to run their callback before they commit), so the page is still in its slot.
    */
   private saveCheckpoint(txnId: number, pin: Transaction): void {
-    const meta = readMetaPage(join(this.envDir, 'data.mdb'), txnId);
+    const dataFile = join(this.envDir, 'data.mdb');
+    const meta = readMetaPage(dataFile, txnId);
     if (meta === undefined) {
       pin.done();
+      // A transaction that changed nothing commits no meta page: the last checkpoint stands.
+      if ((currentTxnId(dataFile) ?? Infinity) < txnId) return;
       throw new Error(`backend: the meta page of transaction ${txnId} is not where LMDB keeps it; cannot checkpoint`);
     }
     this.checkpointFile.save(meta, this.closing);

@@ -11,7 +11,7 @@ import { mvccError, range as applyRange } from '../apply/range';
 import { isReadOnly, isSerializable, txn as applyTxn } from '../apply/txn';
 import type { MemberApi } from '../api/member-api';
 import { Backend } from '../backend/backend';
-import { Errors } from '../errors';
+import { EtcdError, Errors } from '../errors';
 import { MvccStore, type KVHash } from '../mvcc/store';
 import * as pb from '../pb/types';
 import { MessageType, type Message } from '../raft/types';
@@ -53,6 +53,9 @@ const MAX_PROPOSAL_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
 /** Unary client calls served at once, and streams open, at most. */
 const MAX_UNARY_CALLS_IN_FLIGHT = 10_000;
 const MAX_STREAMS = 20_000;
+/** The refusal a write over the quota gets (compared by message: the error is made per request). */
+const NO_SPACE = Errors.noSpace();
+
 export class EtcdServer implements MemberApi {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
@@ -399,7 +402,7 @@ export class EtcdServer implements MemberApi {
 
   async put(req: pb.PutRequest, caller: Caller): Promise<pb.PutResponse> {
     await this.checkQuota({ put: req });
-    return this.proposer.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined), caller);
+    return this.afterQuotaRefusal(this.proposer.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined), caller));
   }
 
   deleteRange(req: pb.DeleteRangeRequest, caller: Caller): Promise<pb.DeleteRangeResponse> {
@@ -414,7 +417,7 @@ export class EtcdServer implements MemberApi {
       return this.auth.serialize(caller, (ai) => checkTxnAuth(store, this.lessor, ai, req), () => applyTxn(this.mvcc.read(), req, { leaseExists: () => false }));
     }
     await this.checkQuota({ txn: req });
-    return this.proposer.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined), caller);
+    return this.afterQuotaRefusal(this.proposer.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined), caller));
   }
 
   /** The auto compactor's calls come without a caller. */
@@ -437,7 +440,7 @@ export class EtcdServer implements MemberApi {
 
   async leaseGrant(req: pb.LeaseGrantRequest, caller: Caller): Promise<pb.LeaseGrantResponse> {
     await this.checkQuota({ lease_grant: req });
-    return this.leases.grant(req, caller);
+    return this.afterQuotaRefusal(this.leases.grant(req, caller));
   }
 
   leaseRevoke(req: pb.LeaseRevokeRequest, caller: Caller): Promise<pb.LeaseRevokeResponse> {
@@ -657,6 +660,22 @@ export class EtcdServer implements MemberApi {
     if (this.quota.available(req)) return;
     await this.raiseNoSpace();
     throw Errors.noSpace();
+  }
+
+  /**
+   * A write that fitted when proposed may no longer fit when applied (the file grew meanwhile):
+   * applied, it is answered `database space exceeded` and the member raises its alarm. The answer
+   * waits for the alarm, as a refusal before proposing does: a client told NOSPACE then sees it
+   * listed.
+   */
+  private async afterQuotaRefusal<T>(result: Promise<T>): Promise<T> {
+    try {
+      return await result;
+    } catch (err) {
+      // With a NOSPACE alarm up (any member's), the refusal came from it, not from the quota.
+      if (err instanceof EtcdError && err.message === NO_SPACE.message && this.alarms.get(pb.AlarmType.NOSPACE).length === 0) await this.raiseNoSpace();
+      throw err;
+    }
   }
 
   /** Raises this member's NOSPACE alarm through Raft, unless it is up already or being raised. */
