@@ -58,12 +58,8 @@ function pageMetaInfo(page: Buffer, slot: number): { txnId: number; pageBytes: n
   return { txnId: Number(page.readBigUInt64LE(META_TXNID_OFFSET)), pageBytes };
 }
 
-/**
- * Reads both meta pages of data.mdb (through the page cache: what LMDB wrote last, synced or
- * not) and returns the one of transaction txnId, or undefined if neither is (a later commit
- * replaced it) or the layout is not the one we know.
- */
-export function readMetaPage(dataFile: string, txnId: number): MetaPage | undefined {
+/** Both meta pages of data.mdb, read through the page cache (what LMDB wrote last, synced or not); undefined if the layout is not the one we know. */
+function readMetaPages(dataFile: string): [MetaPage, MetaPage | undefined] | undefined {
   const fd = openSync(dataFile, 'r');
   try {
     const first = Buffer.alloc(MAX_PAGE_BYTES);
@@ -71,34 +67,27 @@ export function readMetaPage(dataFile: string, txnId: number): MetaPage | undefi
     const info0 = pageMetaInfo(first.subarray(0, n), 0);
     if (info0 === undefined) return undefined;
     const pageBytes = info0.pageBytes;
-    if (info0.txnId === txnId) return { txnId, pageBytes, page: Buffer.from(first.subarray(0, pageBytes)) };
+    const page0 = { txnId: info0.txnId, pageBytes, page: Buffer.from(first.subarray(0, pageBytes)) };
     const second = Buffer.alloc(pageBytes);
-    if (readSync(fd, second, 0, pageBytes, pageBytes) !== pageBytes) return undefined;
+    if (readSync(fd, second, 0, pageBytes, pageBytes) !== pageBytes) return [page0, undefined];
     const info1 = pageMetaInfo(second, 1);
-    if (info1 === undefined || info1.pageBytes !== pageBytes || info1.txnId !== txnId) return undefined;
-    return { txnId, pageBytes, page: second };
+    return [page0, info1 === undefined || info1.pageBytes !== pageBytes ? undefined : { txnId: info1.txnId, pageBytes, page: second }];
   } finally {
     closeSync(fd);
   }
 }
 
-/** data.mdb's current meta page (the one of the higher transaction id), or undefined if the layout is not the one we know. */
+/** The meta page of transaction txnId, or undefined if neither slot holds it (a later commit replaced it). */
+export function readMetaPage(dataFile: string, txnId: number): MetaPage | undefined {
+  return readMetaPages(dataFile)?.find((m) => m?.txnId === txnId) ?? undefined;
+}
+
+/** data.mdb's current meta page (the one of the higher transaction id). */
 export function readNewestMetaPage(dataFile: string): MetaPage | undefined {
-  const fd = openSync(dataFile, 'r');
-  try {
-    const first = Buffer.alloc(MAX_PAGE_BYTES);
-    const n = readSync(fd, first, 0, first.length, 0);
-    const info0 = pageMetaInfo(first.subarray(0, n), 0);
-    if (info0 === undefined) return undefined;
-    const pageBytes = info0.pageBytes;
-    const second = Buffer.alloc(pageBytes);
-    if (readSync(fd, second, 0, pageBytes, pageBytes) !== pageBytes) return undefined;
-    const info1 = pageMetaInfo(second, 1);
-    if (info1 === undefined || info1.txnId <= info0.txnId) return { txnId: info0.txnId, pageBytes, page: Buffer.from(first.subarray(0, pageBytes)) };
-    return { txnId: info1.txnId, pageBytes, page: second };
-  } finally {
-    closeSync(fd);
-  }
+  const pages = readMetaPages(dataFile);
+  if (pages === undefined) return undefined;
+  const [a, b] = pages;
+  return b !== undefined && b.txnId > a.txnId ? b : a;
 }
 
 /** The transaction id of data.mdb's current meta page (the higher of the two), or undefined. */
