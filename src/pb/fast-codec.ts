@@ -227,16 +227,23 @@ function revisionBytes(v: Int64): number {
   return v === 0 ? 0 : 1 + varintBytes(v);
 }
 
-function putVarint(buf: Buffer, pos: number, v: number): number {
-  while (v >= 0x80) {
+/** Writes a varint of a non-negative integer up to 2^53; returns the position after it. */
+export function putVarint(buf: Buffer, pos: number, v: number): number {
+  // Bit operations once the value fits 31 bits; division above.
+  while (v >= 0x80000000) {
     buf[pos++] = (v % 0x80) | 0x80;
     v = Math.floor(v / 0x80);
+  }
+  while (v >= 0x80) {
+    buf[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
   }
   buf[pos++] = v;
   return pos;
 }
 
-function putVarintField(buf: Buffer, pos: number, field: number, v: number): number {
+/** A varint field (tag of one byte: fields below 16), left out when zero as proto3 does. */
+export function putVarintField(buf: Buffer, pos: number, field: number, v: number): number {
   if (v === 0) return pos;
   buf[pos++] = field << 3;
   return putVarint(buf, pos, v);
@@ -339,7 +346,7 @@ export function embeddedBytes(field: number, length: number): number {
   return varintBytes(field << 3) + varintBytes(length) + length;
 }
 
-function varintBytes(n: number): number {
+export function varintBytes(n: number): number {
   let bytes = 1;
   for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) bytes++;
   return bytes;

@@ -16,7 +16,7 @@
 //   message, a known field with the wrong wire type, a field number 0, an end-group without its
 //   start or a varint longer than 10 bytes throws an Error (CodecError); bytes are read by index
 //   with explicit bounds checks only, so no RangeError can come out of a Buffer read.
-import { embeddedBytes } from '../pb/fast-codec';
+import { embeddedBytes, putVarint, putVarintField, varintBytes } from '../pb/fast-codec';
 import type { Entry, EntryType, Message, MessageType } from '../raft/types';
 
 export interface MessageBatch {
@@ -87,38 +87,9 @@ function checked(v: number | undefined, what: string): number {
 }
 
 /** Bytes of a varint holding n (an integer in [0, 2^53]). */
-function varintSize(n: number): number {
-  if (n < 0x80) return 1;
-  if (n < 0x4000) return 2;
-  if (n < 0x200000) return 3;
-  if (n < 0x10000000) return 4;
-  let bytes = 5;
-  for (let v = Math.floor(n / 0x800000000); v > 0; v = Math.floor(v / 0x80)) bytes++;
-  return bytes;
-}
-
 /** A varint-typed number field's encoded size: 0 when zero (omitted), else tag (one byte: fields < 16) and value. */
 function numberFieldSize(n: number): number {
-  return n === 0 ? 0 : 1 + varintSize(n);
-}
-
-function putVarint(buf: Buffer, pos: number, v: number): number {
-  while (v >= 0x80000000) {
-    buf[pos++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  while (v >= 0x80) {
-    buf[pos++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[pos++] = v;
-  return pos;
-}
-
-function putNumberField(buf: Buffer, pos: number, field: number, v: number): number {
-  if (v === 0) return pos;
-  buf[pos++] = field << 3;
-  return putVarint(buf, pos, v);
+  return n === 0 ? 0 : 1 + varintBytes(n);
 }
 
 function putIdField(buf: Buffer, pos: number, field: number, id: Uint8Array): number {
@@ -205,29 +176,29 @@ export function encodeBatch(b: MessageBatch): Buffer {
     pos = putBytesField(buf, pos, 1, textBytes(m.type));
     pos = putIdField(buf, pos, 2, idBytes(m.from));
     pos = putIdField(buf, pos, 3, idBytes(m.to));
-    pos = putNumberField(buf, pos, 4, m.term ?? 0);
-    pos = putNumberField(buf, pos, 5, m.logTerm ?? 0);
-    pos = putNumberField(buf, pos, 6, m.index ?? 0);
+    pos = putVarintField(buf, pos, 4, m.term ?? 0);
+    pos = putVarintField(buf, pos, 5, m.logTerm ?? 0);
+    pos = putVarintField(buf, pos, 6, m.index ?? 0);
     const entries = m.entries;
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k];
       buf[pos++] = (7 << 3) | LEN;
       pos = putVarint(buf, pos, sizes[slot++]);
-      pos = putNumberField(buf, pos, 1, e.term ?? 0);
-      pos = putNumberField(buf, pos, 2, e.index ?? 0);
-      pos = putNumberField(buf, pos, 3, e.type ?? 0);
+      pos = putVarintField(buf, pos, 1, e.term ?? 0);
+      pos = putVarintField(buf, pos, 2, e.index ?? 0);
+      pos = putVarintField(buf, pos, 3, e.type ?? 0);
       pos = putBytesField(buf, pos, 4, e.data);
     }
-    pos = putNumberField(buf, pos, 8, m.commit ?? 0);
+    pos = putVarintField(buf, pos, 8, m.commit ?? 0);
     if (m.reject) {
       buf[pos++] = 9 << 3;
       buf[pos++] = 1;
     }
-    pos = putNumberField(buf, pos, 10, m.rejectHint ?? 0);
+    pos = putVarintField(buf, pos, 10, m.rejectHint ?? 0);
     if (m.context !== undefined) pos = putBytesField(buf, pos, 11, m.context);
     if (m.snapshot !== undefined) {
-      pos = putNumberField(buf, pos, 12, m.snapshot.index ?? 0);
-      pos = putNumberField(buf, pos, 13, m.snapshot.term ?? 0);
+      pos = putVarintField(buf, pos, 12, m.snapshot.index ?? 0);
+      pos = putVarintField(buf, pos, 13, m.snapshot.term ?? 0);
     }
   }
   if (pos !== total) throw new CodecError(`peer codec: wrote ${pos} bytes, sized ${total}`);

@@ -67,6 +67,8 @@ interface PendingReady {
   messages: Message[];
   /** performance.now() when its records were queued for the WAL. */
   queuedAtMs: number;
+  /** It applies a membership change (see confChangesPending). */
+  changesMembership: boolean;
 }
 
 interface WrittenReady {
@@ -516,9 +518,10 @@ export class RaftNode {
     const mark = records.length > 0 ? this.wal.append(records) : this.wal.lastMark();
     if (this.appliesAllItWrites(rd)) this.store.stageApplied(rd.entries);
     else this.store.stage(rd.entries);
-    if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.confChangesPending++;
+    const changesMembership = rd.committedEntries.some((e) => e.type === EntryType.ConfChange);
+    if (changesMembership) this.confChangesPending++;
     this.raft.advance(rd);
-    const pending = { rd, mark, messages, queuedAtMs: records.length > 0 && this.onReadySynced !== undefined ? performance.now() : -1 };
+    const pending = { rd, mark, messages, queuedAtMs: records.length > 0 && this.onReadySynced !== undefined ? performance.now() : -1, changesMembership };
     this.pending.push(pending);
     return pending;
   }
@@ -571,7 +574,7 @@ export class RaftNode {
       release = applied.release;
       for (const cc of applied.confChanges) this.raft.applyConfChange(cc);
       if (applied.confChanges.length > 0) this.onMembershipChanged();
-      if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.confChangesPending--;
+      if (p.changesMembership) this.confChangesPending--;
       this.maybeCompactLog(rd.committedEntries[rd.committedEntries.length - 1].index);
     }
     const applied = rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1].index : -1;

@@ -13,6 +13,7 @@ import * as protobuf from 'protobufjs';
 import { PROTO_DIR } from '../../src/pb/load';
 import { decodeBatch, encodeBatch, type MessageBatch } from '../../src/peer/codec';
 import { MessageType, type EntryType, type Message } from '../../src/raft/types';
+import { Prng } from '../robustness/prng';
 
 // ---- the protobufjs codec this one replaced (as src/peer/codec.ts had it) ------------------------
 
@@ -119,17 +120,6 @@ function pbEncodeMinimal(b: MessageBatch): Buffer {
 
 // ---- random batches ----------------------------------------------------------------------------
 
-/** A seeded generator (mulberry32): failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TYPES = Object.values(MessageType) as string[];
 const ID_EDGES = ['0', '1', '127', '128', '9007199254740991', '9007199254740992', '9007199254740993', '9223372036854775808', '18446744073709551615', '14841639068965178418'];
@@ -138,7 +128,9 @@ const NUMBER_EDGES = [0, 1, 127, 128, 16383, 16384, 2 ** 28 - 1, 2 ** 28, 2 ** 3
 class Gen {
   readonly r: () => number;
   constructor(seed: number) {
-    this.r = rng(seed);
+    // Seeded: a failure reproduces.
+    const prng = new Prng(seed);
+    this.r = () => prng.next();
   }
   int(n: number): number {
     return Math.floor(this.r() * n);
