@@ -101,6 +101,8 @@ export class Backend {
   private dataFd = -1;
   /** Set when the store was opened at its last checkpoint after an unclean stop. */
   readonly restored: CheckpointRestore | undefined;
+  /** The open batch transaction (see batched()), if any. */
+  private batch: OpenBatch | undefined;
 
   constructor(options: BackendOptions) {
     this.dir = options.dir;
@@ -161,6 +163,7 @@ export class Backend {
         await new Promise((r) => setTimeout(r, 50));
       }
       resume = await holdWrites();
+      this.commitBatch();
       rmSync(copyDir, { recursive: true, force: true });
       mkdirSync(copyDir, { recursive: true });
       // lmdb-js copies into a directory (data.mdb inside it).
@@ -204,11 +207,95 @@ export class Backend {
   }
 
   /**
+   * Runs fn inside the batch transaction, opening one if none is open: etcd's batch tx. The
+   * transaction stays open across calls and event-loop turns until commitBatch() (or any other
+   * transaction, a checkpoint, a read view) commits it, unsynced. Reads on this thread see its
+   * writes at once (lmdb-js reads through the open write transaction), so applied state is
+   * visible before it is committed; the caller makes it recoverable otherwise (the WAL holds it).
+   * One commit for many applies rewrites each B-tree path once instead of once per apply: fewer
+   * pages written and flushed by the next checkpoint, and one commit's CPU.
+   *
+   * While a read view or an asynchronous transaction is open, fn gets a transaction of its own
+   * instead (unsynced, committed at once): lmdb-js reads through an open write transaction even
+   * when given a view's, and its writer thread must not wait for a transaction held open here.
+   * fn throwing aborts the whole batch, earlier calls' writes included: the caller must then
+   * stop using the store (the member fails and redoes its WAL on restart).
+   */
+  batched<T>(fn: () => T): T {
+    if (this.inTransaction) return fn();
+    if (this.openViews > 0 || this.asyncTransactions > 0 || this.defragmenting || this.closing) return this.transaction(fn, { sync: false });
+    if (this.batch === undefined) this.batch = this.openBatch();
+    const batch = this.batch;
+    this.inTransaction = true;
+    try {
+      const result = fn();
+      batch.calls++;
+      return result;
+    } catch (err) {
+      this.batch = undefined;
+      batch.abort(err);
+      throw err;
+    } finally {
+      this.inTransaction = false;
+    }
+  }
+
+  /** Calls to batched() the open batch transaction holds (0: none open). */
+  batchedCalls(): number {
+    return this.batch?.calls ?? 0;
+  }
+
+  /** Commits the batch transaction, if one is open (unsynced: the next checkpoint makes it durable). */
+  commitBatch(): void {
+    const batch = this.batch;
+    if (batch === undefined) return;
+    if (this.inTransaction) throw new Error('backend: commitBatch inside a transaction');
+    this.batch = undefined;
+    const startMs = performance.now();
+    batch.commit();
+    this.commitObserver?.((performance.now() - startMs) / 1000);
+    this.commitsSinceCheckpoint++;
+  }
+
+  /**
+   * Opens a write transaction that lmdb-js keeps open until the value its callback returned
+   * settles: a thenable of our own, so that committing (or aborting) happens synchronously, at
+   * the moment commitBatch() calls the continuation lmdb-js handed to it.
+   */
+  private openBatch(): OpenBatch {
+    let commit: ((result: unknown) => unknown) | undefined;
+    let abort: ((err: unknown) => unknown) | undefined;
+    const settles = {
+      then(onCommit: (result: unknown) => unknown, onAbort: (err: unknown) => unknown): void {
+        commit = onCommit;
+        abort = onAbort;
+      },
+    };
+    this.env.transactionSync(() => settles, NO_SYNC_COMMIT);
+    if (commit === undefined || abort === undefined) throw new Error('backend: lmdb-js did not keep the batch transaction open');
+    const onCommit = commit;
+    const onAbort = abort;
+    return {
+      calls: 0,
+      commit: () => void onCommit(undefined),
+      abort: (err) => {
+        // lmdb-js aborts and rethrows; the caller throws err itself.
+        try {
+          onAbort(err);
+        } catch {
+          // rethrown by lmdb-js
+        }
+      },
+    };
+  }
+
+  /**
    * Runs fn in one write transaction, committed before it returns: synced too (a checkpoint),
    * unless options.sync is false (see TransactionOptions). Inside another transaction, fn joins it.
    */
   transaction<T>(fn: () => T, options?: TransactionOptions): T {
     if (this.inTransaction) return fn();
+    this.commitBatch();
     const sync = options?.sync ?? true;
     // The pin for this checkpoint is taken before it commits: it holds the state before it.
     const pin = sync ? this.env.useReadTransaction() : undefined;
@@ -242,15 +329,16 @@ export class Backend {
    * since the last one, unless forced.
    */
   checkpoint(force = false): void {
-    if (!force && this.commitsSinceCheckpoint === 0) return;
     if (this.inTransaction) throw new Error('backend: checkpoint inside a transaction');
+    this.commitBatch();
+    if (!force && this.commitsSinceCheckpoint === 0) return;
     const n = ++this.checkpoints;
     this.transaction(() => this.meta.putSync(META_CHECKPOINT, numberBuffer(n)));
   }
 
   /** Commits made since the last checkpoint (they are not all durable yet). */
   uncheckpointedCommits(): number {
-    return this.commitsSinceCheckpoint;
+    return this.commitsSinceCheckpoint + this.batchedCalls();
   }
 
   /**
@@ -264,6 +352,7 @@ export class Backend {
    * when another checkpoint was saved meanwhile).
    */
   async checkpointInBackground(): Promise<boolean> {
+    if (!this.inTransaction) this.commitBatch();
     if (this.backgroundCheckpoint || this.commitsSinceCheckpoint === 0 || this.asyncTransactions > 0 || this.inTransaction || this.defragmenting) return false;
     const env = this.env;
     const generation = this.checkpointGeneration;
@@ -339,6 +428,7 @@ export class Backend {
    * compaction batch is) or be followed by checkpoint() (as a snapshot install is).
    */
   transactionAsync<T>(fn: () => T): Promise<T> {
+    this.commitBatch();
     const observer = this.commitObserver;
     let fnEndMs = 0;
     this.asyncTransactions++;
@@ -368,6 +458,8 @@ export class Backend {
 
   /** Pins the current committed state for reads spread over time (see ReadView). */
   readView(): ReadView {
+    // Reads through the view must not see the batch's writes (lmdb-js would read through it).
+    this.commitBatch();
     const transaction = this.env.useReadTransaction();
     let open = true;
     this.openViews++;
@@ -490,6 +582,13 @@ export class Backend {
     });
     return handle;
   }
+}
+
+/** A batch transaction lmdb-js holds open (see Backend.batched). */
+interface OpenBatch {
+  calls: number;
+  commit: () => void;
+  abort: (err: unknown) => void;
 }
 
 function numberBuffer(value: number): Buffer {

@@ -545,11 +545,11 @@ export class RaftNode {
     const batch = this.pending.splice(0, n);
     let written: (WrittenReady | undefined)[];
     try {
-      written = this.backend.transaction(() => {
+      written = this.backend.batched(() => {
         const out = batch.map((p) => this.writeReady(p));
         this.store.setWalMark(batch[batch.length - 1].mark);
         return out;
-      }, { sync: false });
+      });
     } catch (err) {
       this.fail(err);
       return;
