@@ -49,6 +49,12 @@ const CHECKPOINT_INTERVAL_MS = 100;
 /** ...or sooner, after this many unsynced commits (etcd's backend batch limit). */
 const CHECKPOINT_MAX_COMMITS = 10_000;
 /**
+ * Applies share one open LMDB transaction until the next checkpoint (Backend.batched); it is
+ * committed sooner once the entries applied in it hold this many bytes, which bounds the dirty
+ * pages it keeps in memory when values are large.
+ */
+const BATCH_MAX_ENTRY_BYTES = 4 * 1024 * 1024;
+/**
  * Committed entries one Ready applies, in bytes. Far above etcd-io/raft's default (MaxSizePerMsg,
  * 1 MiB): each Ready is applied in a transaction of its own, so small batches would cost a
  * commit each; a follower catching up on 50,000 entries still applies them in bounded steps.
@@ -169,6 +175,8 @@ export class RaftNode {
   private durableTerm: number;
   /** See appliedIndex(). */
   private durableApplied: number;
+  /** Bytes of entries applied in the open batch transaction (see BATCH_MAX_ENTRY_BYTES). */
+  private batchEntryBytes = 0;
 
   constructor(options: RaftNodeOptions) {
     this.log = options.log;
@@ -535,7 +543,8 @@ export class RaftNode {
 
   /**
    * The WAL holds every record up to `durable`: applies the pending Readies it covers, in order,
-   * in one LMDB transaction (unsynced: the WAL has them), then tells their results.
+   * in the backend's batch transaction (committed unsynced at the next checkpoint: the WAL has
+   * them, and reads see them at once), then tells their results.
    */
   private applyDurable(durable: WalMark): void {
     if (this.stopped) return;
@@ -556,6 +565,8 @@ export class RaftNode {
     }
     this.appliedMark = batch[batch.length - 1].mark;
     this.inFlight -= n;
+    for (const p of batch) for (const e of p.rd.committedEntries) this.batchEntryBytes += e.data.length;
+    if (this.batchEntryBytes >= BATCH_MAX_ENTRY_BYTES) this.commitBatch();
     for (const done of written) this.afterWrite(done);
     if (this.backend.uncheckpointedCommits() >= this.checkpointMaxCommits) this.checkpoint();
     if (this.inFlight === 0) this.wakeIdleWaiters();
@@ -616,8 +627,19 @@ export class RaftNode {
    * holds. Started between Readies' transactions (this thread runs them), so the checkpoint's
    * state holds exactly the records up to appliedMark.
    */
+  /** Commits the backend's batch transaction (see BATCH_MAX_ENTRY_BYTES). */
+  private commitBatch(): void {
+    try {
+      this.backend.commitBatch();
+    } catch (err) {
+      this.fail(err);
+    }
+    this.batchEntryBytes = 0;
+  }
+
   private checkpoint(): void {
     if (this.stopped || this.installing || this.backend.writesHeld) return;
+    this.batchEntryBytes = 0;
     const mark = this.appliedMark;
     this.backend.checkpointInBackground().then(
       (saved) => {

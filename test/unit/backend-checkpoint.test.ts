@@ -177,4 +177,78 @@ describe('backend checkpoints', () => {
       await b.close();
     }
   });
+  test('the batch transaction: reads see it at once, views and other transactions commit it first, a throw aborts it', async () => {
+    const dir = join(root, 'batch');
+    const b = new Backend({ dir });
+    const t = b.binaryTable('t');
+    const get = (k: string): string | undefined => t.get(Buffer.from(k))?.toString();
+    try {
+      b.batched(() => t.putSync(Buffer.from('a'), Buffer.from('1')));
+      // Across event-loop turns the batch stays open, and this thread reads through it.
+      await new Promise((r) => setImmediate(r));
+      b.batched(() => t.putSync(Buffer.from('b'), Buffer.from('2')));
+      assert.equal(b.batchedCalls(), 2);
+      assert.equal(get('a'), '1');
+      assert.equal(get('b'), '2');
+      // A read view sees committed state only, so opening one commits the batch first.
+      const view = b.readView();
+      assert.equal(b.batchedCalls(), 0);
+      assert.equal(t.get(Buffer.from('b'), { transaction: view.transaction })?.toString(), '2');
+      // While the view is open a batched call gets a transaction of its own, and the view
+      // keeps reading its own state.
+      b.batched(() => t.putSync(Buffer.from('c'), Buffer.from('3')));
+      assert.equal(b.batchedCalls(), 0);
+      assert.equal(t.get(Buffer.from('c'), { transaction: view.transaction }), undefined);
+      assert.equal(get('c'), '3');
+      view.done();
+      // Another transaction commits the open batch before it runs.
+      b.batched(() => t.putSync(Buffer.from('d'), Buffer.from('4')));
+      assert.equal(b.batchedCalls(), 1);
+      b.transaction(() => t.putSync(Buffer.from('e'), Buffer.from('5')), { sync: false });
+      assert.equal(b.batchedCalls(), 0);
+      // A throw aborts the whole open batch, earlier calls included.
+      b.batched(() => t.putSync(Buffer.from('f'), Buffer.from('6')));
+      assert.throws(() =>
+        b.batched(() => {
+          t.putSync(Buffer.from('g'), Buffer.from('7'));
+          throw new Error('apply failed');
+        }),
+      /apply failed/);
+      assert.equal(b.batchedCalls(), 0);
+      assert.equal(get('f'), undefined);
+      assert.equal(get('g'), undefined);
+      assert.equal(get('e'), '5');
+      // And the next batch starts afresh.
+      b.batched(() => t.putSync(Buffer.from('h'), Buffer.from('8')));
+      b.commitBatch();
+      assert.equal(get('h'), '8');
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('a batch left open at SIGKILL is lost back to the last checkpoint; one committed and checkpointed is kept', async () => {
+    const dir = join(root, 'batch-kill');
+    const script = `
+      const { Backend } = require(${JSON.stringify(BACKEND_MODULE)});
+      const b = new Backend({ dir: process.argv[1] });
+      const t = b.binaryTable('t');
+      (async () => {
+        for (let i = 0; i < 100; i++) b.batched(() => t.putSync(Buffer.from('kept' + i), Buffer.from('1')));
+        await b.checkpointInBackground();
+        for (let i = 0; i < 100; i++) b.batched(() => t.putSync(Buffer.from('open' + i), Buffer.from('2')));
+        await new Promise((r) => setTimeout(r, 20));
+        process.kill(process.pid, 'SIGKILL');
+      })();`;
+    const r = spawnSync(process.execPath, ['-e', script, dir], { encoding: 'utf8' });
+    assert.equal(r.signal, 'SIGKILL', r.stderr);
+    const b = new Backend({ dir });
+    try {
+      const keys = Object.keys(contents(b));
+      assert.equal(keys.filter((k) => k.startsWith('kept')).length, 100);
+      assert.equal(keys.filter((k) => k.startsWith('open')).length, 0);
+    } finally {
+      await b.close();
+    }
+  });
 });
