@@ -95,6 +95,8 @@ export class Backend {
   /** Checkpoints saved so far: a background one started before another was saved is dropped. */
   private checkpointGeneration = 0;
   private backgroundCheckpoint = false;
+  /** Settles when the background checkpoint running now (if any) is over: its files stay open until then. */
+  private backgroundDone: Promise<void> = Promise.resolve();
   /** Asynchronous transactions queued or committing (a background checkpoint starts only between them). */
   private asyncTransactions = 0;
   /** data.mdb opened for the background checkpoint's fdatasync (-1: not open). */
@@ -163,6 +165,7 @@ export class Backend {
         await new Promise((r) => setTimeout(r, 50));
       }
       resume = await holdWrites();
+      await this.backgroundDone;
       this.commitBatch();
       rmSync(copyDir, { recursive: true, force: true });
       mkdirSync(copyDir, { recursive: true });
@@ -366,6 +369,8 @@ export class Backend {
       throw new Error('backend: cannot read the meta page of data.mdb; cannot checkpoint');
     }
     this.backgroundCheckpoint = true;
+    let over = (): void => undefined;
+    this.backgroundDone = new Promise<void>((resolve) => (over = resolve));
     try {
       if (this.dataFd < 0) this.dataFd = openSync(join(this.envDir, 'data.mdb'), 'r');
       const fd = this.dataFd;
@@ -374,7 +379,14 @@ export class Backend {
         pin.done();
         return false;
       }
-      this.checkpointFile.save(meta, false);
+      // The save's fdatasync runs on the thread pool too (on this thread it held the loop for a
+      // millisecond or more, every checkpoint); the old checkpoint stays pinned until it is done.
+      // A synced checkpoint saved meanwhile is newer: this one is dropped then.
+      await this.checkpointFile.saveAsync(meta);
+      if (env !== this.env || generation !== this.checkpointGeneration || this.closing) {
+        pin.done();
+        return false;
+      }
       this.checkpointGeneration++;
       this.releasePin();
       this.pin = pin;
@@ -385,6 +397,7 @@ export class Backend {
       throw err;
     } finally {
       this.backgroundCheckpoint = false;
+      over();
     }
   }
 
@@ -528,6 +541,7 @@ export class Backend {
   async close(): Promise<void> {
     // Saved as a clean close: nothing commits after it.
     this.closing = true;
+    await this.backgroundDone;
     this.checkpoint(true);
     this.releasePin();
     this.closeDataFd();

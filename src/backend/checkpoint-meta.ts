@@ -17,7 +17,7 @@
 // fdatasync per save), each with a checksum: a torn write leaves the other slot valid. A slot
 // also says whether the environment was closed cleanly after it: then the file is whole as it
 // stands (and may have been changed since by another program, which must be kept).
-import { closeSync, existsSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from '../mvcc/hash';
 
@@ -130,6 +130,22 @@ export class CheckpointFile {
 
   /** Saves meta as the newest checkpoint, durably (one write into the older slot, one fdatasync). */
   save(meta: MetaPage, clean = false): void {
+    this.write(meta, clean);
+    fdatasyncSync(this.fd);
+  }
+
+  /**
+   * Saves meta as the newest checkpoint and resolves once that is durable: the write here (into
+   * the page cache, in program order with every other save), its fdatasync on the thread pool.
+   * Until it resolves either slot may be what a crash leaves, so the caller keeps both states.
+   */
+  saveAsync(meta: MetaPage): Promise<void> {
+    this.write(meta, false);
+    const fd = this.fd;
+    return new Promise((resolve, reject) => fdatasync(fd, (err) => (err === null ? resolve() : reject(err))));
+  }
+
+  private write(meta: MetaPage, clean: boolean): void {
     if (this.fd < 0) {
       const existing = this.read();
       this.seq = existing?.seq ?? 0;
@@ -145,7 +161,6 @@ export class CheckpointFile {
     meta.page.copy(slot, SLOT_HEADER_BYTES, 0, meta.pageBytes);
     slot.writeUInt32LE(crc32c(slot.subarray(0, slotBytes - 4)), slotBytes - 4);
     writeSync(this.fd, slot, 0, slotBytes, (this.seq % 2) * slotBytes);
-    fdatasyncSync(this.fd);
   }
 
   close(): void {
