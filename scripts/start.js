@@ -36,6 +36,9 @@ if (stale()) {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
+  // The proto descriptor the server loads (without it, it parses proto/ at every start).
+  const d = spawnSync(process.execPath, [join(root, 'dist', 'scripts', 'proto-descriptor.js')], { stdio: 'ignore' });
+  if (d.status !== 0) process.exit(d.status ?? 1);
   writeFileSync(stamp, `${startedAt.toISOString()}\n`);
   utimesSync(stamp, startedAt, startedAt);
 }

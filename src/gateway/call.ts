@@ -2,7 +2,7 @@
 // gRPC client sends and receives), the call as the request pipeline sees it, and grpc-gateway's
 // error reply.
 import type * as grpc from '@grpc/grpc-js';
-import type * as protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs/light';
 import type { Logger } from 'pino';
 import { toStatus } from '../api/errors';
 import { Code, EtcdError } from '../errors';

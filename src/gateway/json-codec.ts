@@ -8,7 +8,7 @@
 //  - on input, proto or lowerCamel names, integers as numbers or strings, enums by name or number,
 //    unknown fields ignored (grpc-gateway's allowUnknownFields), null as absent.
 // Never throws anything but EtcdError(INVALID_ARGUMENT) for bad input.
-import * as protobuf from 'protobufjs';
+import * as protobuf from 'protobufjs/light';
 import { Code, EtcdError } from '../errors';
 import { goJsonString } from '../listener/go-reply';
 

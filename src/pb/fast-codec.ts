@@ -2,7 +2,7 @@
 // responses, the response header and KeyValue). They produce and take the same shapes as the generic codec
 // (pb/types.ts) but skip its object conversions, which dominated the cost of a read.
 // Field numbers are etcd's (proto/etcdserverpb/rpc.proto, proto/mvccpb/kv.proto).
-import * as protobuf from 'protobufjs';
+import * as protobuf from 'protobufjs/light';
 import type { Int64, KeyValuePb, PutRequest, PutResponse, RangeRequest, RangeResponse, ResponseHeader, EventPb, WatchResponsePb } from './types';
 
 const EMPTY = Buffer.alloc(0);

@@ -4,7 +4,7 @@
 // drops empty fields): a top-level Range (see fast-codec's decodeRangeRequest) and a read-only Txn,
 // whose compares and range ops read an empty range_end sent on the wire as from-key. protobufjs
 // decodes both cases to an empty Buffer, so this scans the request's wire bytes for the ones sent.
-import * as protobuf from 'protobufjs';
+import * as protobuf from 'protobufjs/light';
 import { FROM_KEY } from './fast-codec';
 import type { RequestOp, TxnRequest } from './types';
 
