@@ -10,7 +10,9 @@ export class CallMetadata {
     const name = key.toLowerCase();
     if (name.startsWith(':')) return [];
     const out: (string | Buffer)[] = [];
-    for (const [n, v] of this.fields) {
+    const fields = this.fields;
+    for (let i = 0; i < fields.length; i++) {
+      const [n, v] = fields[i];
       if (n !== name) continue;
       if (name.endsWith('-bin')) for (const part of v.split(',')) out.push(Buffer.from(part.trim(), 'base64'));
       else out.push(v);

@@ -55,7 +55,10 @@ export class H2Stream {
 
   /** The first value of a header field (names are lower case on the wire). */
   header(name: string): string | undefined {
-    for (const [n, v] of this.headers) if (n === name) return v;
+    // Indexed: called several times per request, and for-of with destructuring allocated an
+    // iterator result per field there (2.5 KB per put at 50 clients in an allocation profile).
+    const h = this.headers;
+    for (let i = 0; i < h.length; i++) if (h[i][0] === name) return h[i][1];
     return undefined;
   }
 
