@@ -17,6 +17,7 @@ import type { MemberApi } from './member-api';
 import { messageWriter } from './message-writer';
 import type { StreamControl } from './stream';
 import { GRPC_OVERHEAD_BYTES } from './validate';
+import { hiddenSlot } from '../hidden-slot';
 
 /**
  * Replies in flight per stream beyond which its watchers wait in history: etcd's stream channel
@@ -139,9 +140,9 @@ function handle(stream: WatchStream, req: WatchRequestPb): void {
   // Anything else is ignored, as etcd does, rather than ending the stream.
 }
 
-/** Encoded events, by event: one event usually goes to many watchers. */
-const encodedPlain = new WeakMap<Event, Buffer>();
-const encodedWithPrev = new WeakMap<Event, Buffer>();
+/** Encoded events, by event: one event usually goes to many watchers (slots, not WeakMaps: see hidden-slot.ts). */
+const encodedPlain = hiddenSlot<Buffer>('event encoded');
+const encodedWithPrev = hiddenSlot<Buffer>('event encoded with prev_kv');
 
 function encoded(ev: Event, prevKv: boolean): Buffer {
   const cache = prevKv && ev.prevKv !== undefined ? encodedWithPrev : encodedPlain;

@@ -9,6 +9,7 @@ import * as protobuf from 'protobufjs/light';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { hiddenSlot } from '../hidden-slot';
 import { decodePutRequest, decodeRangeRequest, encodePutResponse, encodeRangeResponse, encodeWatchResponse } from './fast-codec';
 
 // protobufjs refuses messages nested deeper than 100 by default, while Go's decoder (etcd's)
@@ -34,7 +35,7 @@ const GRPC_CONVERSION: protobuf.IConversionOptions = { longs: String, enums: Num
  * The wire bytes each decoded request came from. A write is proposed as those very bytes (see
  * apply/entry-codec.ts) instead of being encoded again.
  */
-export const rawRequestBytes = new WeakMap<object, Buffer>();
+export const rawRequestBytes = hiddenSlot<Buffer>('raw request bytes');
 
 type Codec = { decode?: (b: Buffer) => unknown; encode?: (m: never) => Buffer };
 
