@@ -9,8 +9,10 @@
 // (No dots in these names: lmdb-js takes a path with an extension for a file, not a directory.)
 // A crash at any point leaves either the old or the new directory whole (see recoverDefrag).
 //
-// Commits need not be synced one by one (transaction(fn, { sync: false })): the caller makes
-// them recoverable otherwise (the raft write-ahead log) and calls checkpoint() now and then. A
+// Commits need not be synced one by one (transaction(fn, { sync: false })), nor be one per call:
+// batched(fn) runs fn in a write transaction held open across calls until the next checkpoint,
+// as etcd's batch tx, and reads on the event loop see it at once. The caller makes such writes
+// recoverable otherwise (the raft write-ahead log) and calls checkpoint() now and then. A
 // checkpoint is a synced commit whose meta page is saved aside (checkpoint-meta.ts); after an
 // unclean stop the environment opens at the last checkpoint, a state whole on disk, and the
 // caller redoes what came after it. Synced transactions are checkpoints too.
@@ -554,7 +556,8 @@ export class Backend {
       path,
       mapSize: this.mapSizeBytes,
       maxDbs: 16,
-      // A write must be on disk before the reply; transactionSync commits and fsyncs in place.
+      // Commits happen on this thread when asked (transactionSync), synced or not as each asks;
+      // checkpoints decide what is durable, not lmdb-js's background flushes.
       overlappingSync: false,
       noMemInit: true,
     });

@@ -56,8 +56,8 @@ const CHECKPOINT_MAX_COMMITS = 10_000;
 const BATCH_MAX_ENTRY_BYTES = 4 * 1024 * 1024;
 /**
  * Committed entries one Ready applies, in bytes. Far above etcd-io/raft's default (MaxSizePerMsg,
- * 1 MiB): each Ready is applied in a transaction of its own, so small batches would cost a
- * commit each; a follower catching up on 50,000 entries still applies them in bounded steps.
+ * 1 MiB): each Ready is one pass through the write pipeline (WAL write, apply, replies), so a
+ * follower catching up takes few of them; 50,000 entries are still applied in bounded steps.
  */
 const MAX_COMMITTED_SIZE_PER_READY_BYTES = 64 * 1024 * 1024;
 
@@ -621,12 +621,6 @@ export class RaftNode {
     return last;
   }
 
-  /**
-   * Makes every applied Ready durable in LMDB (a checkpoint the store falls back to after an
-   * unclean stop; its flush runs in the background) and then lets the WAL drop the records it
-   * holds. Started between Readies' transactions (this thread runs them), so the checkpoint's
-   * state holds exactly the records up to appliedMark.
-   */
   /** Commits the backend's batch transaction (see BATCH_MAX_ENTRY_BYTES). */
   private commitBatch(): void {
     try {
@@ -637,6 +631,12 @@ export class RaftNode {
     this.batchEntryBytes = 0;
   }
 
+  /**
+   * Makes every applied Ready durable in LMDB (a checkpoint the store falls back to after an
+   * unclean stop; its flush runs in the background) and then lets the WAL drop the records it
+   * holds. Started between Readies' transactions (this thread runs them), so the checkpoint's
+   * state holds exactly the records up to appliedMark.
+   */
   private checkpoint(): void {
     if (this.stopped || this.installing || this.backend.writesHeld) return;
     this.batchEntryBytes = 0;
