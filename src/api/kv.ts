@@ -22,9 +22,10 @@ export function kvHandlers(member: MemberApi): KvHandlers {
       checkRange(req);
       return withHeader(member, await member.range(req, ctx));
     },
-    Put: async (req, ctx) => {
+    // The hot write: a then() instead of an async function saves a promise and a frame per call.
+    Put: (req, ctx) => {
       checkPut(req);
-      return withHeader(member, await member.put(req, ctx));
+      return member.put(req, ctx).then((resp) => withHeader(member, resp));
     },
     DeleteRange: async (req, ctx) => {
       checkDeleteRange(req);

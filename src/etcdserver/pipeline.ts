@@ -120,25 +120,39 @@ export class RequestPipeline {
   }
 
   /** Serves a unary call: admits it, runs the handler, reports it to the hooks. */
-  async unary<Req, Res>(info: CallInfo, req: Req, handler: (req: Req, ctx: CallContext) => Promise<Res>): Promise<Res> {
+  unary<Req, Res>(info: CallInfo, req: Req, handler: (req: Req, ctx: CallContext) => Promise<Res>): Promise<Res> {
+    // then() rather than an async function with try/finally: every client call passes here,
+    // and the async form cost a promise and a suspended frame per call (allocation profile).
     const startedMs = Date.now();
-    let code = Code.OK;
     this.o.hooks?.started?.(info.service, info.method);
+    const finished = (code: Code): void => this.o.hooks?.finished?.(info.service, info.method, code, Date.now() - startedMs);
+    let running: Promise<Res>;
     try {
       const ctx = this.admit(info, true);
       if (this.unaryInFlight >= this.o.maxUnaryInFlight) throw Errors.tooManyRequests();
       this.unaryInFlight++;
       try {
-        return await handler(req, ctx);
-      } finally {
+        running = handler(req, ctx);
+      } catch (err) {
         this.unaryInFlight--;
+        throw err;
       }
     } catch (err) {
-      code = err instanceof EtcdError ? err.code : Code.INTERNAL;
-      throw err;
-    } finally {
-      this.o.hooks?.finished?.(info.service, info.method, code, Date.now() - startedMs);
+      finished(codeOf(err));
+      return Promise.reject(err);
     }
+    return running.then(
+      (res) => {
+        this.unaryInFlight--;
+        finished(Code.OK);
+        return res;
+      },
+      (err: unknown) => {
+        this.unaryInFlight--;
+        finished(codeOf(err));
+        throw err;
+      },
+    );
   }
 
   /**
@@ -195,9 +209,14 @@ export class RequestPipeline {
   }
 
   /** etcd's EtcdServer.AuthInfoFromCtx: the token's user, else (--client-cert-auth) the certificate's. */
-  private async identify(info: CallInfo): Promise<AuthInfo | undefined> {
+  private identify(info: CallInfo): Promise<AuthInfo | undefined> {
     const id = this.o.identity;
-    if (id === undefined || !id.enabled()) return undefined;
+    // Auth off (the common case): one shared settled promise, no async call per request.
+    if (id === undefined || !id.enabled()) return NO_IDENTITY;
+    return this.identifyEnabled(info, id);
+  }
+
+  private async identifyEnabled(info: CallInfo, id: IdentitySource): Promise<AuthInfo | undefined> {
     const token = tokenOf(info);
     if (token !== undefined) {
       const ai = await id.fromToken(token);
@@ -236,3 +255,11 @@ function tokenOf(info: CallInfo): string | undefined {
 function requiresLeader(info: CallInfo): boolean {
   return info.meta(REQUIRE_LEADER_KEY) === 'true';
 }
+
+/** The status a failed call ends with. */
+function codeOf(err: unknown): Code {
+  return err instanceof EtcdError ? err.code : Code.INTERNAL;
+}
+
+/** What a call runs as when auth is off. */
+const NO_IDENTITY: Promise<AuthInfo | undefined> = Promise.resolve(undefined);

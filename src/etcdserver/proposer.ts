@@ -38,14 +38,23 @@ export class Proposer {
    * Proposes a request through Raft; resolves with what `pick` takes of its apply result. The
    * caller's identity goes in the header (none: the member's own requests, and Authenticate).
    */
-  async propose<T>(request: InternalRequest, pick: (a: Applied) => T | undefined, caller?: Caller): Promise<T> {
-    const { node, selfId } = this.d;
-    if (this.d.stopped()) throw Errors.stopped();
+  propose<T>(request: InternalRequest, pick: (a: Applied) => T | undefined, caller?: Caller): Promise<T> {
+    // Promise steps only where one is needed (every write passes here): no async function.
+    const { node } = this.d;
+    if (this.d.stopped()) return Promise.reject(Errors.stopped());
     // As etcd: a member whose apply lags far behind commit takes no more until it catches up.
-    if (node.committedIndex() > node.appliedIndex() + MAX_APPLY_LAG_ENTRIES) throw Errors.tooManyRequests();
-    const ai = await caller?.authInfo();
-    const req = ai === undefined ? request : { ...request, header: { username: ai.username, auth_revision: ai.revision } };
-    if (node.leader() === undefined) await this.leaderToPropose();
+    if (node.committedIndex() > node.appliedIndex() + MAX_APPLY_LAG_ENTRIES) return Promise.reject(Errors.tooManyRequests());
+    if (caller === undefined) return this.withLeader(request, pick);
+    return caller.authInfo().then((ai) => this.withLeader(ai === undefined ? request : { ...request, header: { username: ai.username, auth_revision: ai.revision } }, pick));
+  }
+
+  private withLeader<T>(req: InternalRequest, pick: (a: Applied) => T | undefined): Promise<T> {
+    if (this.d.node.leader() === undefined) return this.leaderToPropose().then(() => this.submit(req, pick));
+    return this.submit(req, pick);
+  }
+
+  private submit<T>(req: InternalRequest, pick: (a: Applied) => T | undefined): Promise<T> {
+    const { node, selfId } = this.d;
     return this.d.proposals.propose(
       req,
       (id) => {

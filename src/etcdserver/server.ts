@@ -3,6 +3,7 @@
 // resolves a PutResponse, txn() a TxnResponse, and so on. Proposals wait in proposals.ts for
 // their apply results; linearizable reads pass the read barrier; requests only the leader can
 // serve go through forwarder.ts.
+import type { Applied } from '../apply/applied';
 import { join } from 'node:path';
 import { Wal } from '../wal/wal';
 import type { Logger } from 'pino';
@@ -55,6 +56,9 @@ const MAX_UNARY_CALLS_IN_FLIGHT = 10_000;
 const MAX_STREAMS = 20_000;
 /** The refusal a write over the quota gets (compared by message: the error is made per request). */
 const NO_SPACE = Errors.noSpace();
+
+/** What a Put's proposal resolves with (shared: no closure per call). */
+const pickPut = (a: Applied): pb.PutResponse | undefined => (a.kind === 'put' ? a.response : undefined);
 
 export class EtcdServer implements MemberApi {
   readonly maxRequestBytes: number;
@@ -400,9 +404,11 @@ export class EtcdServer implements MemberApi {
     return this.auth.serialize(caller, (ai) => store.isRangePermitted(ai, req.key, checkedRangeEnd(req.range_end)), () => applyRange(this.mvcc, req));
   }
 
-  async put(req: pb.PutRequest, caller: Caller): Promise<pb.PutResponse> {
-    await this.checkQuota({ put: req });
-    return this.afterQuotaRefusal(this.proposer.propose({ put: req }, (a) => (a.kind === 'put' ? a.response : undefined), caller));
+  put(req: pb.PutRequest, caller: Caller): Promise<pb.PutResponse> {
+    const request = { put: req };
+    // The quota's common answer is known at once: no async step on the hot path then.
+    if (!this.quota.available(request)) return this.refuseNoSpace();
+    return this.afterQuotaRefusal(this.proposer.propose(request, pickPut, caller));
   }
 
   deleteRange(req: pb.DeleteRangeRequest, caller: Caller): Promise<pb.DeleteRangeResponse> {
@@ -658,6 +664,11 @@ export class EtcdServer implements MemberApi {
    */
   private async checkQuota(req: QuotaRequest): Promise<void> {
     if (this.quota.available(req)) return;
+    await this.refuseNoSpace();
+  }
+
+  /** A write that does not fit: the NOSPACE alarm is raised, then the write refused. */
+  private async refuseNoSpace(): Promise<never> {
     await this.raiseNoSpace();
     throw Errors.noSpace();
   }
@@ -668,14 +679,13 @@ export class EtcdServer implements MemberApi {
    * waits for the alarm, as a refusal before proposing does: a client told NOSPACE then sees it
    * listed.
    */
-  private async afterQuotaRefusal<T>(result: Promise<T>): Promise<T> {
-    try {
-      return await result;
-    } catch (err) {
+  private afterQuotaRefusal<T>(result: Promise<T>): Promise<T> {
+    // A catch() rather than an async function: one promise less per write.
+    return result.catch(async (err: unknown) => {
       // With a NOSPACE alarm up (any member's), the refusal came from it, not from the quota.
       if (err instanceof EtcdError && err.message === NO_SPACE.message && this.alarms.get(pb.AlarmType.NOSPACE).length === 0) await this.raiseNoSpace();
       throw err;
-    }
+    });
   }
 
   /** Raises this member's NOSPACE alarm through Raft, unless it is up already or being raised. */
