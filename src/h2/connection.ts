@@ -348,8 +348,9 @@ export class H2Connection implements StreamOwner {
     if (s === undefined) return;
     s.localClosed = true;
     s.remoteClosed = true;
+    const handler = s.handler;
     this.forget(s);
-    s.handler?.onReset(payload.readUInt32BE(0) as ErrorCode);
+    handler?.onReset(payload.readUInt32BE(0) as ErrorCode);
   }
 
   private onSettings(flags: number, id: number, payload: Buffer): void {
@@ -511,6 +512,10 @@ export class H2Connection implements StreamOwner {
 
   private forget(s: H2Stream): void {
     if (!this.streams.delete(s.id)) return;
+    // The handler's closures hold the call; a stream promoted to the old generation would keep
+    // them (and what they point to) alive through every minor GC until a full one (see
+    // etcdserver/proposals.ts, forget).
+    s.handler = undefined;
     this.blocked.delete(s);
     if (this.goingAway && this.streams.size === 0) this.endSocket();
   }
@@ -524,8 +529,9 @@ export class H2Connection implements StreamOwner {
   /** A stream error: RST_STREAM, and the handler hears of it. */
   private resetStream(s: H2Stream, code: ErrorCode): void {
     s.localClosed = true;
+    const handler = s.handler;
     this.sendReset(s, code);
-    s.handler?.onReset(code);
+    handler?.onReset(code);
   }
 
   private queueHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
