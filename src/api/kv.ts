@@ -31,7 +31,7 @@ export function kvHandlers(member: MemberApi): KvHandlers {
       checkDeleteRange(req);
       return withHeader(member, await member.deleteRange(req, ctx));
     },
-    Txn: async (req, ctx) => {
+    Txn: (req, ctx) => {
       checkTxn(req, member.maxTxnOps);
       if (isReadOnly(req)) {
         // Served from the decoded request, not its bytes: an empty range_end must be told
@@ -39,7 +39,7 @@ export function kvHandlers(member: MemberApi): KvHandlers {
         const raw = rawRequestBytes.get(req);
         if (raw !== undefined) markFromKeyEnds(raw, req);
       }
-      return withHeader(member, await member.txn(req, ctx));
+      return member.txn(req, ctx).then((resp) => withHeader(member, resp));
     },
     Compact: async (req, ctx) => withHeader(member, await member.compact(req, ctx)),
   };

@@ -59,6 +59,7 @@ const NO_SPACE = Errors.noSpace();
 
 /** What a Put's proposal resolves with (shared: no closure per call). */
 const pickPut = (a: Applied): pb.PutResponse | undefined => (a.kind === 'put' ? a.response : undefined);
+const pickTxn = (a: Applied): pb.TxnResponse | undefined => (a.kind === 'txn' ? a.response : undefined);
 
 export class EtcdServer implements MemberApi {
   readonly maxRequestBytes: number;
@@ -416,14 +417,18 @@ export class EtcdServer implements MemberApi {
   }
 
   /** A txn of ranges only is served here without raft, as etcd's; the others are proposed. */
-  async txn(req: pb.TxnRequest, caller: Caller): Promise<pb.TxnResponse> {
-    if (isReadOnly(req)) {
-      if (!isSerializable(req)) await this.linearizableReadBarrier();
-      const { store } = this.auth;
-      return this.auth.serialize(caller, (ai) => checkTxnAuth(store, this.lessor, ai, req), () => applyTxn(this.mvcc.read(), req, { leaseExists: () => false }));
-    }
-    await this.checkQuota({ txn: req });
-    return this.afterQuotaRefusal(this.proposer.propose({ txn: req }, (a) => (a.kind === 'txn' ? a.response : undefined), caller));
+  txn(req: pb.TxnRequest, caller: Caller): Promise<pb.TxnResponse> {
+    if (isReadOnly(req)) return this.readOnlyTxn(req, caller);
+    // As put: no async step on the hot path when the quota has room.
+    const request = { txn: req };
+    if (!this.quota.available(request)) return this.refuseNoSpace();
+    return this.afterQuotaRefusal(this.proposer.propose(request, pickTxn, caller));
+  }
+
+  private async readOnlyTxn(req: pb.TxnRequest, caller: Caller): Promise<pb.TxnResponse> {
+    if (!isSerializable(req)) await this.linearizableReadBarrier();
+    const { store } = this.auth;
+    return this.auth.serialize(caller, (ai) => checkTxnAuth(store, this.lessor, ai, req), () => applyTxn(this.mvcc.read(), req, { leaseExists: () => false }));
   }
 
   /** The auto compactor's calls come without a caller. */
