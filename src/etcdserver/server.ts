@@ -57,7 +57,7 @@ const MAX_STREAMS = 20_000;
 /** The refusal a write over the quota gets (compared by message: the error is made per request). */
 const NO_SPACE = Errors.noSpace();
 
-/** What a Put's proposal resolves with (shared: no closure per call). */
+/** What a Put's and a Txn's proposals resolve with (shared: no closure per call). */
 const pickPut = (a: Applied): pb.PutResponse | undefined => (a.kind === 'put' ? a.response : undefined);
 const pickTxn = (a: Applied): pb.TxnResponse | undefined => (a.kind === 'txn' ? a.response : undefined);
 
@@ -406,10 +406,7 @@ export class EtcdServer implements MemberApi {
   }
 
   put(req: pb.PutRequest, caller: Caller): Promise<pb.PutResponse> {
-    const request = { put: req };
-    // The quota's common answer is known at once: no async step on the hot path then.
-    if (!this.quota.available(request)) return this.refuseNoSpace();
-    return this.afterQuotaRefusal(this.proposer.propose(request, pickPut, caller));
+    return this.proposeWithinQuota({ put: req }, pickPut, caller);
   }
 
   deleteRange(req: pb.DeleteRangeRequest, caller: Caller): Promise<pb.DeleteRangeResponse> {
@@ -419,10 +416,16 @@ export class EtcdServer implements MemberApi {
   /** A txn of ranges only is served here without raft, as etcd's; the others are proposed. */
   txn(req: pb.TxnRequest, caller: Caller): Promise<pb.TxnResponse> {
     if (isReadOnly(req)) return this.readOnlyTxn(req, caller);
-    // As put: no async step on the hot path when the quota has room.
-    const request = { txn: req };
+    return this.proposeWithinQuota({ txn: req }, pickTxn, caller);
+  }
+
+  /**
+   * A write the quota counts, proposed unless it does not fit (checkQuota), answered as
+   * afterQuotaRefusal says. The quota's common answer is known at once: no async step then.
+   */
+  private proposeWithinQuota<T>(request: QuotaRequest & pb.InternalRequest, pick: (a: Applied) => T | undefined, caller: Caller): Promise<T> {
     if (!this.quota.available(request)) return this.refuseNoSpace();
-    return this.afterQuotaRefusal(this.proposer.propose(request, pickTxn, caller));
+    return this.afterQuotaRefusal(this.proposer.propose(request, pick, caller));
   }
 
   private async readOnlyTxn(req: pb.TxnRequest, caller: Caller): Promise<pb.TxnResponse> {
