@@ -345,6 +345,18 @@ export class MvccStore {
     if (rev < compacted) throw new CompactedError();
     const limit = options.limit ?? 0;
     if (end !== undefined && end.length > 0 && Buffer.compare(key, end) >= 0) return { kvs: [], count: 0, revision: head };
+    // At the head, a range of short keys (every storage key in LMDB's bounds is in the range) is
+    // counted by LMDB without reading a record: a Range with a limit, or count_only, over a
+    // million keys then costs its limit, not the million (~2.7 s decoding every record).
+    if (rev === head && end !== undefined && (options.countOnly === true || limit > 0)) {
+      const { lo, hi, exact } = storageBounds(key, end.length === 0 ? undefined : end);
+      if (exact) {
+        const count = this.current.getKeysCount({ start: lo, end: hi });
+        const kvs: KeyValue[] = [];
+        if (!options.countOnly) for (const r of this.scanCurrent(key, end)) if (kvs.push(r) >= limit) break;
+        return { kvs, count, revision: head };
+      }
+    }
     const records = rev === head ? this.scanCurrent(key, end) : this.scanAt(key, end, rev);
     const kvs: KeyValue[] = [];
     let count = 0;

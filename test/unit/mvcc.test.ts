@@ -105,6 +105,21 @@ describe('mvcc store', () => {
     assert.deepEqual(keys(s.store.range(b('a'), ALL)), ['a', 'b', 'c']);
   });
 
+  test('a limited or count-only range at the head counts every key in it, long (bucketed) keys and deletes included, without reading past its limit', () => {
+    const s = open();
+    const long = (c: string): Buffer => Buffer.concat([b('p/'), Buffer.alloc(LMDB_KEY_PREFIX_BYTES + 10, c)]);
+    put(s, [['p/a', '1'], ['p/b', '2'], [long('x'), '3'], [long('y'), '4'], ['p/z', '5'], ['q', '6']]);
+    del(s, 'p/b');
+    const limited = s.store.range(b('p/'), b('p0'), { limit: 2 });
+    assert.deepEqual([limited.kvs.length, limited.count], [2, 4]);
+    assert.equal(limited.kvs[0].key.toString(), 'p/a');
+    assert.equal(s.store.range(b('p/'), b('p0'), { countOnly: true }).count, 4);
+    assert.equal(s.store.range(b('p/'), ALL, { limit: 1 }).count, 5, 'from-key');
+    // A long bound takes the scanning path: the same counts.
+    assert.equal(s.store.range(long('x'), b('p0'), { limit: 1 }).count, 3);
+    assert.equal(s.store.range(b('p/'), b('p0'), { revision: 2, limit: 1 }).count, 5, 'older revisions count as before');
+  });
+
   test('future and compacted revisions are refused', () => {
     const s = open();
     put(s, [['a', '1']]);
