@@ -7,7 +7,9 @@
 // from those numbers when /metrics is scraped. As go-grpc-prometheus's Register, the services
 // etcd's v3rpc.Server registers (etcdserverpb's six and grpc.health.v1) are there from the start
 // with every code at 0; Lock and Election, registered later in etcd, appear once called.
-import { Counter, Histogram, type Registry } from 'prom-client';
+// The counters are registered when metrics.ts loads prom-client (late, see there).
+import type * as PromClient from 'prom-client';
+import type { Histogram, Registry } from 'prom-client';
 import { Code } from '../errors';
 import type { PipelineHooks, ServiceName } from '../etcdserver/pipeline';
 
@@ -65,9 +67,15 @@ interface MethodStats {
 export class GrpcMetrics implements PipelineHooks {
   /** By full service name, then method. */
   private readonly methods = new Map<string, Map<string, MethodStats>>();
-  private readonly handling: Histogram | undefined;
+  private handling: Histogram | undefined;
 
-  constructor(registry: Registry, extensive: boolean) {
+  constructor(private readonly extensive: boolean) {
+    for (const [service, methods] of PREREGISTERED) for (const [method, type] of methods) this.add(service, method, type);
+  }
+
+  /** Registers grpc_server_* with prom-client, once it is loaded. */
+  register(prom: typeof PromClient, registry: Registry): void {
+    const { Counter, Histogram } = prom;
     const all = (): MethodStats[] => [...this.methods.values()].flatMap((m) => [...m.values()]);
     new Counter({
       name: 'grpc_server_started_total',
@@ -91,7 +99,7 @@ export class GrpcMetrics implements PipelineHooks {
         }
       },
     });
-    if (extensive) {
+    if (this.extensive) {
       this.handling = new Histogram({
         name: 'grpc_server_handling_seconds',
         help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
@@ -99,8 +107,8 @@ export class GrpcMetrics implements PipelineHooks {
         buckets: DEF_BUCKETS,
         registers: [registry],
       });
+      for (const s of all()) this.observeWith(s);
     }
-    for (const [service, methods] of PREREGISTERED) for (const [method, type] of methods) this.add(service, method, type);
   }
 
   started(service: ServiceName, method: string): void {
@@ -122,11 +130,15 @@ export class GrpcMetrics implements PipelineHooks {
     if (byMethod === undefined) this.methods.set(service, (byMethod = new Map()));
     const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
     const s: MethodStats = { labels, started: 0, handled: CODE_NAMES.map(() => 0), observe: undefined };
-    if (this.handling !== undefined) {
-      this.handling.zero(labels);
-      s.observe = this.handling.labels(labels).observe;
-    }
+    this.observeWith(s);
     byMethod.set(method, s);
     return s;
+  }
+
+  /** With --metrics extensive (and prom-client loaded): a method's latency histogram child. */
+  private observeWith(s: MethodStats): void {
+    if (this.handling === undefined) return;
+    this.handling.zero(s.labels);
+    s.observe = this.handling.labels(s.labels).observe;
   }
 }

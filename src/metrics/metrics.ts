@@ -11,7 +11,14 @@
 // etcd names kept as etcd 3.5 has them, including its quirks: proposals_committed_total and
 // proposals_applied_total are gauges (the indexes), the watcher gauge is
 // etcd_debugging_mvcc_watcher_total.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+//
+// prom-client is loaded on first need, not at start-up: its require (with @opentelemetry/api,
+// some 80 modules) cost ~45 ms of the ~440 ms to a first served Get. It is needed at the first
+// scrape, when histogram observations made before have filled their bounded buffer, or a second
+// after start (so that its Node.js metrics, the event-loop delay and GC histograms, begin then).
+// With --metrics extensive it is loaded at once: every call observes a histogram.
+import type * as PromClient from 'prom-client';
+import type { Histogram, Registry } from 'prom-client';
 import { clientBytes } from './client-bytes';
 import { GrpcMetrics } from './grpc-metrics';
 import { mvccOps } from './mvcc-counts';
@@ -48,14 +55,35 @@ function exponentialBuckets(start: number, factor: number, count: number): numbe
   return b;
 }
 
-/** A peer's histogram child and failure count, found once per peer. */
+/** A peer's histogram child (once prom-client is loaded) and failure count, found once per peer. */
 interface PeerStats {
-  observeRtt: (seconds: number) => void;
+  observeRtt: ((seconds: number) => void) | undefined;
   sentFailures: number;
 }
 
+type Prom = typeof PromClient;
+
+/** Observations made before prom-client was loaded, at most this many (then it is loaded). */
+const MAX_PENDING_OBSERVATIONS = 1024;
+/** When prom-client is loaded if nothing asked for it sooner. */
+const LOAD_AFTER_MS = 1000;
+
+/** The histograms observed before prom-client is loaded, by index in `pending`. */
+const enum Hist {
+  WalFsync,
+  BackendCommit,
+  PeerRtt,
+}
+
+/** prom-client's objects, made when it is loaded. */
+interface Loaded {
+  readonly registry: Registry;
+  readonly walFsync: Histogram;
+  readonly backendCommit: Histogram;
+  readonly peerRtt: Histogram;
+}
+
 export class EtcdMetrics {
-  readonly registry = new Registry();
   /** The request pipeline's hooks (grpc_server_*). */
   readonly grpc: GrpcMetrics;
   // Bumped by the member: plain numbers, moved into prom-client's counters at scrape time.
@@ -64,13 +92,41 @@ export class EtcdMetrics {
   slowApplies = 0;
   private gauges: MemberGauges | undefined;
   private lastLeader: string | undefined;
-  private readonly walFsync: Histogram;
-  private readonly backendCommit: Histogram;
-  private readonly peerRtt: Histogram;
   private readonly peers = new Map<string, PeerStats>();
+  private loaded: Loaded | undefined;
+  /** Before prom-client is loaded: observations as (histogram, peer or "", seconds) triples. */
+  private pending: Array<Hist | string | number> = [];
+  private loadTimer: NodeJS.Timeout | undefined;
 
-  constructor(o: MetricsOptions) {
-    const registers = [this.registry];
+  constructor(private readonly o: MetricsOptions) {
+    this.grpc = new GrpcMetrics(o.extensive);
+    if (o.extensive) this.load();
+    else this.loadTimer = setTimeout(() => this.load(), LOAD_AFTER_MS).unref();
+  }
+
+  /** Stops the timer that would load prom-client (the member is closing). */
+  close(): void {
+    clearTimeout(this.loadTimer);
+  }
+
+  /** Loads prom-client, registers every metric and replays the observations made before. */
+  private load(): Loaded {
+    if (this.loaded !== undefined) return this.loaded;
+    clearTimeout(this.loadTimer);
+    const prom = require('prom-client') as Prom;
+    const loaded = (this.loaded = this.register(prom));
+    for (const [to, p] of this.peers) p.observeRtt = loaded.peerRtt.labels({ To: to }).observe;
+    const pending = this.pending;
+    this.pending = [];
+    for (let i = 0; i < pending.length; i += 3) this.observe(pending[i] as Hist, pending[i + 1] as string, pending[i + 2] as number);
+    return loaded;
+  }
+
+  private register(prom: Prom): Loaded {
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
+    const o = this.o;
+    const registry = new Registry();
+    const registers = [registry];
     const self = this;
     const gauge = (name: string, help: string, read: (g: MemberGauges) => number): void => {
       new Gauge({
@@ -103,13 +159,13 @@ export class EtcdMetrics {
     counter('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.', () => this.proposalsFailed);
     counter('etcd_server_slow_apply_total', 'The total number of slow apply requests (likely overloaded from slow disk).', () => this.slowApplies);
     new Gauge({ name: 'etcd_server_quota_backend_bytes', help: 'Current backend storage quota size in bytes.', registers }).set(o.quotaBackendBytes);
-    this.walFsync = new Histogram({
+    const walFsync = new Histogram({
       name: 'etcd_disk_wal_fsync_duration_seconds',
       help: 'The latency distributions of fsync called by WAL.',
       buckets: exponentialBuckets(0.001, 2, 14),
       registers,
     });
-    this.backendCommit = new Histogram({
+    const backendCommit = new Histogram({
       name: 'etcd_disk_backend_commit_duration_seconds',
       help: 'The latency distributions of commit called by backend.',
       buckets: exponentialBuckets(0.001, 2, 14),
@@ -123,7 +179,7 @@ export class EtcdMetrics {
     counter('etcd_mvcc_txn_total', 'Total number of txns seen by this member.', () => mvccOps.txn);
     gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.', (g) => g.keys());
     gauge('etcd_debugging_mvcc_watcher_total', 'Total number of watchers.', (g) => g.watchers());
-    this.peerRtt = new Histogram({
+    const peerRtt = new Histogram({
       name: 'etcd_network_peer_round_trip_time_seconds',
       help: 'Round-Trip-Time histogram between peers',
       labelNames: ['To'],
@@ -142,8 +198,20 @@ export class EtcdMetrics {
     });
     counter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.', () => clientBytes().sent);
     counter('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.', () => clientBytes().received);
-    this.grpc = new GrpcMetrics(this.registry, o.extensive);
-    collectDefaultMetrics({ register: this.registry });
+    this.grpc.register(prom, registry);
+    collectDefaultMetrics({ register: registry });
+    return { registry, walFsync, backendCommit, peerRtt };
+  }
+
+  /** One histogram observation: into prom-client's histogram, or kept until it is loaded. */
+  private observe(h: Hist, to: string, seconds: number): void {
+    const loaded = this.loaded;
+    if (loaded === undefined) {
+      this.pending.push(h, to, seconds);
+      if (this.pending.length >= 3 * MAX_PENDING_OBSERVATIONS) this.load();
+    } else if (h === Hist.WalFsync) loaded.walFsync.observe(seconds);
+    else if (h === Hist.BackendCommit) loaded.backendCommit.observe(seconds);
+    else this.peer(to).observeRtt?.(seconds);
   }
 
   /** Where the scrape-time gauges read from (the member, once its parts exist). */
@@ -159,17 +227,17 @@ export class EtcdMetrics {
 
   /** A Raft Ready's log and hard state commit + fsync (etcd's WAL fsync). */
   walFsynced(seconds: number): void {
-    this.walFsync.observe(seconds);
+    this.observe(Hist.WalFsync, '', seconds);
   }
 
   /** A backend write transaction's commit + fsync. */
   backendCommitted(seconds: number): void {
-    this.backendCommit.observe(seconds);
+    this.observe(Hist.BackendCommit, '', seconds);
   }
 
   /** A PING answered by peer `to` (member ID in hex, etcd's label). */
   peerRoundTrip(to: string, seconds: number): void {
-    this.peer(to).observeRtt(seconds);
+    this.observe(Hist.PeerRtt, to, seconds);
   }
 
   /** Message batches for peer `to` dropped (its stream down or backed up). */
@@ -177,19 +245,20 @@ export class EtcdMetrics {
     this.peer(to).sentFailures += frames;
   }
 
+  /** prom-client's Registry.PROMETHEUS_CONTENT_TYPE (a registry's default), known without loading it. */
   get contentType(): string {
-    return this.registry.contentType;
+    return 'text/plain; version=0.0.4; charset=utf-8';
   }
 
   /** The text exposition format 0.0.4, as etcd's promhttp handler serves it. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return this.load().registry.metrics();
   }
 
   private peer(to: string): PeerStats {
     let p = this.peers.get(to);
     if (p === undefined) {
-      p = { observeRtt: this.peerRtt.labels({ To: to }).observe, sentFailures: 0 };
+      p = { observeRtt: this.loaded?.peerRtt.labels({ To: to }).observe, sentFailures: 0 };
       this.peers.set(to, p);
     }
     return p;
