@@ -20,6 +20,11 @@ const META_WAL_MARK = 'raft/wal-mark';
 const MAX_CACHED_ENTRIES = 4096;
 const MAX_CACHED_BYTES = 64 * 1024 * 1024;
 
+/** The store's WAL mark (LogStore.walMark), read before the log store exists: the WAL opens first. */
+export function storedWalMark(backend: Backend): number {
+  return backend.getMetaNumber(META_WAL_MARK) ?? 0;
+}
+
 export class LogStore implements LogStorage {
   private readonly log: Database<Buffer, number>;
   private first: number;
@@ -210,7 +215,7 @@ export class LogStore implements LogStorage {
 
   /** The write-ahead log mark recorded with the store's state (0: none yet). */
   walMark(): number {
-    return this.backend.getMetaNumber(META_WAL_MARK) ?? 0;
+    return storedWalMark(this.backend);
   }
 
   /** Inside the transaction that holds the effects of every WAL record up to mark. */

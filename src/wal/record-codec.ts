@@ -125,6 +125,46 @@ export function payloadKind(buf: Buffer, start: number): number {
 }
 
 /**
+ * For a record start-up does not need (the store holds its effects already): checks that
+ * buf[start..end) parses as decodeRecordPayload would parse it (the same RangeErrors), without
+ * allocating anything, and returns the last raft index it names: an entries record's last
+ * entry, a snapshot mark's index, -1 for a hard state or an empty entries record.
+ */
+export function recordLastIndex(buf: Buffer, start: number, end: number): number {
+  let p = start + PAYLOAD_PREFIX_BYTES;
+  switch (payloadKind(buf, start)) {
+    case PayloadKind.Entries: {
+      if (p + 4 > end) throw new RangeError('record body runs past its frame');
+      const count = buf.readUInt32LE(p);
+      p += 4;
+      if (count > (end - p) / ENTRY_FIXED_BYTES) throw new RangeError(`entry count ${count} does not fit the record`);
+      let last = -1;
+      for (let i = 0; i < count; i++) {
+        if (p + ENTRY_FIXED_BYTES > end) throw new RangeError('record body runs past its frame');
+        last = readU64(buf, p);
+        readU64(buf, p + 8);
+        const type = buf[p + 16];
+        if (type !== 0 && type !== 1) throw new RangeError(`entry type ${type}`);
+        p += ENTRY_FIXED_BYTES + buf.readUInt32LE(p + 17);
+        if (p > end) throw new RangeError('record body runs past its frame');
+      }
+      return last;
+    }
+    case PayloadKind.HardState:
+      if (p + 17 > end || p + 17 + buf[p + 16] > end) throw new RangeError('record body runs past its frame');
+      readU64(buf, p);
+      readU64(buf, p + 8);
+      return -1;
+    case PayloadKind.Snapshot:
+      if (p + 16 > end) throw new RangeError('record body runs past its frame');
+      readU64(buf, p + 8);
+      return readU64(buf, p);
+    default:
+      throw new RangeError(`unknown record kind ${payloadKind(buf, start)}`);
+  }
+}
+
+/**
  * The record in buf[start..end). Throws a RangeError if the bytes do not parse: the caller has
  * checked the CRC, so that means a format bug or a collision, and it reports corruption.
  * Entry data is copied so that the records do not pin the segment's read buffer.

@@ -24,7 +24,10 @@ export interface RecoveredSegment {
 export interface RecoveredLog {
   /** In sequence order; empty for a new WAL. */
   segments: RecoveredSegment[];
+  /** The records from ordinal decodeFrom on (all of them by default), in order; the earlier ones were checked only. */
   records: WalRecord[];
+  /** The last raft index any valid record names, -1 if none. */
+  lastIndex: number;
   tornTail: boolean;
   /** The last segment opened for writing (-1 for a new WAL). */
   lastFd: number;
@@ -35,7 +38,7 @@ export interface RecoveredLog {
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 
-export function recoverLog(dir: string, segmentBytes: number, log: Logger | undefined): RecoveredLog {
+export function recoverLog(dir: string, segmentBytes: number, log: Logger | undefined, decodeFrom = 0): RecoveredLog {
   const names = readdirSync(dir);
   // A spare gets its final name only once its records are durable: a leftover one holds nothing.
   for (const name of names) if (name.endsWith(SPARE_SUFFIX)) unlinkSync(join(dir, name));
@@ -45,7 +48,7 @@ export function recoverLog(dir: string, segmentBytes: number, log: Logger | unde
       return parsed === undefined ? [] : [{ path: join(dir, name), ...parsed }];
     })
     .sort((a, b) => a.seq - b.seq);
-  const recovered: RecoveredLog = { segments: [], records: [], tornTail: false, lastFd: -1, endOffset: 0, endCrc: 0 };
+  const recovered: RecoveredLog = { segments: [], records: [], lastIndex: -1, tornTail: false, lastFd: -1, endOffset: 0, endCrc: 0 };
   let expected: ChainExpectation | undefined;
   for (let i = 0; i < found.length; i++) {
     const { path, seq, firstIndex } = found[i];
@@ -54,9 +57,10 @@ export function recoverLog(dir: string, segmentBytes: number, log: Logger | unde
     }
     const isLast = i === found.length - 1;
     const { buf, dataEnd } = readSegmentFile(path);
-    const scan = scanSegment(buf, dataEnd, path, { seq, firstIndex }, expected, isLast);
+    const scan = scanSegment(buf, dataEnd, path, { seq, firstIndex }, expected, isLast, decodeFrom);
     for (const r of scan.records) recovered.records.push(r);
-    const lastOrdinal = scan.header.firstOrdinal + scan.records.length - 1;
+    if (scan.lastIndex >= 0) recovered.lastIndex = scan.lastIndex;
+    const lastOrdinal = scan.endOrdinal - 1;
     expected = { prevCrc: scan.endCrc, firstOrdinal: lastOrdinal + 1 };
     const segment: RecoveredSegment = { seq, firstIndex, path, size: buf.length, firstOrdinal: scan.header.firstOrdinal, lastOrdinal };
     recovered.segments.push(segment);

@@ -16,7 +16,7 @@
 //   generation of the file, which chain among themselves but belong to no current position).
 import { crc32c } from '../mvcc/hash';
 import { WalCorruptError } from './errors';
-import { PAYLOAD_PREFIX_BYTES, PayloadKind, decodeRecordPayload, payloadKind, payloadOrdinal, type WalRecord } from './record-codec';
+import { PAYLOAD_PREFIX_BYTES, PayloadKind, decodeRecordPayload, payloadKind, payloadOrdinal, recordLastIndex, type WalRecord } from './record-codec';
 import { FRAME_HEADER_BYTES, HEADER_FRAME_BYTES, decodeHeaderFrame, frameBytes, type SegmentHeader } from './segment-format';
 
 const SECTOR_BYTES = 512;
@@ -24,8 +24,12 @@ const ZEROS = Buffer.alloc(64 * 1024);
 
 export interface SegmentScan {
   header: SegmentHeader;
-  /** records[i] has ordinal header.firstOrdinal + i. */
+  /** The decoded records, those with ordinals from max(header.firstOrdinal, decodeFrom) on, in order. */
   records: WalRecord[];
+  /** The ordinal after the last valid record. */
+  endOrdinal: number;
+  /** The last raft index the valid records name (entries or snapshot marks), -1 if none. */
+  lastIndex: number;
   /** Where the next frame goes. */
   endOffset: number;
   /** The chain value after the last valid frame. */
@@ -45,6 +49,9 @@ export interface ChainExpectation {
 /**
  * `buf` is the whole file; every byte from `dataEnd` on is zero (readSegmentFile), and the scan
  * never reads there in bulk, so a mostly empty preallocated segment costs only its data.
+ * Records with ordinals below `decodeFrom` are checked (crc, ordinal, structure) but not decoded:
+ * start-up needs only those past the store's mark, and decoding (with its copies of entry data)
+ * the rest of a full segment was most of the time to open the log.
  */
 export function scanSegment(
   buf: Buffer,
@@ -53,6 +60,7 @@ export function scanSegment(
   name: { seq: number; firstIndex: number },
   expected: ChainExpectation | undefined,
   isLast: boolean,
+  decodeFrom = 0,
 ): SegmentScan {
   const decoded = decodeHeaderFrame(buf);
   if (typeof decoded === 'string') throw new WalCorruptError(file, 0, decoded);
@@ -67,10 +75,11 @@ export function scanSegment(
   let off = HEADER_FRAME_BYTES;
   let crc = decoded.crc;
   let ordinal = header.firstOrdinal;
+  let lastIndex = -1;
   let bad: string;
   for (;;) {
     const left = buf.length - off;
-    if (left === 0) return { header, records, endOffset: off, endCrc: crc, torn: false, dirtyEnd: off };
+    if (left === 0) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, torn: false, dirtyEnd: off };
     if (left < FRAME_HEADER_BYTES) {
       bad = 'frame header runs past the end of the segment';
       break;
@@ -79,7 +88,7 @@ export function scanSegment(
     const stored = buf.readUInt32LE(off + 4);
     if (len === 0 && stored === 0) {
       const dirtyEnd = nonZeroEnd(buf, off, dataEnd);
-      if (dirtyEnd === off) return { header, records, endOffset: off, endCrc: crc, torn: false, dirtyEnd };
+      if (dirtyEnd === off) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, torn: false, dirtyEnd };
       bad = 'non-zero bytes after the end of the log';
       break;
     }
@@ -101,7 +110,15 @@ export function scanSegment(
     if (payloadOrdinal(buf, start) !== ordinal >>> 0) throw new WalCorruptError(file, off, `record ordinal is not ${ordinal}`);
     if (payloadKind(buf, start) === PayloadKind.SegmentHeader) throw new WalCorruptError(file, off, 'segment header inside a segment');
     try {
-      records.push(decodeRecordPayload(buf, start, start + len));
+      if (ordinal < decodeFrom) {
+        const index = recordLastIndex(buf, start, start + len);
+        if (index >= 0) lastIndex = index;
+      } else {
+        const record = decodeRecordPayload(buf, start, start + len);
+        records.push(record);
+        if (record.kind === 'entries' && record.entries.length > 0) lastIndex = record.entries[record.entries.length - 1].index;
+        else if (record.kind === 'snapshot') lastIndex = record.index;
+      }
     } catch (err) {
       throw new WalCorruptError(file, off, err instanceof Error ? err.message : String(err));
     }
@@ -114,7 +131,7 @@ export function scanSegment(
   if (wholeFrameHeader && !hasZeroSector(buf, off) && hasSuccessor(buf, off, ordinal + 1, dataEnd)) {
     throw new WalCorruptError(file, off, `${bad}, and a later record that chains on it follows`);
   }
-  return { header, records, endOffset: off, endCrc: crc, torn: true, dirtyEnd: nonZeroEnd(buf, off, dataEnd) };
+  return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, torn: true, dirtyEnd: nonZeroEnd(buf, off, dataEnd) };
 }
 
 /** The end of the last non-zero byte at or after `from` (`from` if there is none); none lies past dataEnd. */

@@ -42,6 +42,11 @@ const FREE_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
 export interface WalOptions {
   segmentBytes?: number;
   log?: Logger;
+  /**
+   * The mark up to which the caller holds the records' effects already (the store's WAL mark):
+   * open() checks those records but does not decode or return them.
+   */
+  heldMark?: number;
 }
 
 export interface WalStats {
@@ -116,15 +121,15 @@ export class Wal {
   }
 
   /**
-   * Opens (creating if need be) the WAL in `dir` and reads every valid record back, in order.
-   * records[i] has mark wal.lastMark() - records.length + 1 + i. A torn tail of the last segment
-   * is zeroed and appending continues there; corruption anywhere else throws WalCorruptError.
+   * Opens (creating if need be) the WAL in `dir` and reads every valid record back, in order,
+   * those after options.heldMark only. records[i] has mark wal.lastMark() - records.length + 1 + i.
+   * A torn tail of the last segment is zeroed and appending continues there; corruption anywhere else throws WalCorruptError.
    */
   static open(dir: string, options: WalOptions = {}): { wal: Wal; records: WalRecord[]; tornTail: boolean } {
     const segmentBytes = Math.ceil(Math.max(SEGMENT_BYTES_MIN, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES) / 8) * 8;
     mkdirSync(dir, { recursive: true });
     const wal = new Wal(dir, segmentBytes, options.log);
-    const log = recoverLog(dir, segmentBytes, options.log);
+    const log = recoverLog(dir, segmentBytes, options.log, (options.heldMark ?? 0) + 1);
     if (log.segments.length === 0) {
       wal.createFirstSegment();
       return { wal, records: [], tornTail: false };
@@ -137,7 +142,7 @@ export class Wal {
     wal.nextOrdinal = last.lastOrdinal + 1;
     wal.durableOrdinal = last.lastOrdinal;
     wal.lastIndex = Math.max(0, last.firstIndex - 1);
-    for (const r of log.records) wal.noteIndex(r);
+    if (log.lastIndex >= 0) wal.lastIndex = log.lastIndex;
     return { wal, records: log.records, tornTail: log.tornTail };
   }
 

@@ -166,6 +166,35 @@ describe('wal', () => {
     assert.deepEqual(last.records.slice(-20), filler(401, 20));
   });
 
+  test('records up to heldMark are checked but not returned; the log goes on as after a full read', () => {
+    const dir = freshDir();
+    const segmentBytes = 4096;
+    const hs = (commit: number): WalRecord => ({ kind: 'hardstate', hardState: { term: 2, vote: '1', commit } });
+    const all: WalRecord[] = [...filler(1, 60, 120), hs(60), { kind: 'snapshot', index: 70, term: 2 }, ...filler(71, 30, 120), hs(100)];
+    writeWal(dir, all, segmentBytes);
+    assert.ok(segmentFiles(dir).length >= 3);
+    for (const held of [0, 1, 59, 61, all.length - 1, all.length, all.length + 10]) {
+      const { wal, records } = Wal.open(dir, { segmentBytes, heldMark: held });
+      assert.equal(wal.lastMark(), all.length);
+      assert.deepEqual(records, all.slice(Math.min(held, all.length)), `heldMark ${held}`);
+      wal.close();
+    }
+    // The last raft index (100) is known from records that were not decoded: the next segment is named after it.
+    const { wal } = Wal.open(dir, { segmentBytes, heldMark: all.length });
+    const before = segmentFiles(dir).length;
+    for (let i = 0; segmentFiles(dir).length === before && i < 1000; i++) {
+      wal.append([hs(100 + i)]);
+      wal.syncNow();
+    }
+    const files = segmentFiles(dir);
+    assert.equal(parseSegmentFileName(files[files.length - 1])?.firstIndex, 101);
+    wal.close();
+    // A damaged record is found even where it is not decoded.
+    const first = join(dir, files[0]);
+    patch(first, frameOffsets(first)[2] + 12, Buffer.from([0xff]));
+    assert.throws(() => Wal.open(dir, { segmentBytes, heldMark: all.length }), WalCorruptError);
+  });
+
   test('release keeps every segment that holds a record after the mark', async () => {
     const dir = freshDir();
     const all = filler(1, 100, 120);
