@@ -1,9 +1,10 @@
 // The etcd-ts command: etcd's flags and ETCD_* variables in, a serving member out.
+// First: every module required after this one compiles through the code cache.
+import { saveSoon } from './code-cache';
 import { FlagError, parseCommand, USAGE } from './flags';
 import { start } from './embed';
 import { createExitLogger, createLoggerFromConfig, LogConfigError, withCaller } from './logger';
 import { ETCD_TS_VERSION, ETCD_VERSION, CLUSTER_VERSION } from './version';
-import { runSnapshotCommand } from '../snapshot/command';
 
 async function main(): Promise<void> {
   let cmd;
@@ -25,6 +26,8 @@ async function main(): Promise<void> {
     return;
   }
   if (cmd.action === 'snapshot-restore' || cmd.action === 'snapshot-status') {
+    // Loaded only here: the server itself never needs the snapshot file tools.
+    const { runSnapshotCommand } = await import('../snapshot/command');
     process.exitCode = await runSnapshotCommand(cmd);
     return;
   }
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
   for (const w of cmd.warnings) log.warn(w);
   for (const name of cmd.notImplemented) log.warn({ flag: `--${name}` }, `flag --${name} is not implemented yet by etcd-ts; ignored`);
   const handle = await start({ ...config, logger: root });
+  saveSoon((stats) => log.debug({ ...stats }, 'wrote the code cache of the modules compiled from source'));
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     // Pending async log writes go out before the exit.
