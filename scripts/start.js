@@ -2,7 +2,8 @@
 // `npm start`: compiles only when a source changed since the last build, then runs the server in
 // this process. A full `tsc` takes about 10 s on a small machine; etcd is up in half a second, and
 // so should a restart be when nothing changed. Staleness is by modification time: any .ts file
-// under src/, test/ or scripts/, tsconfig.json or package.json newer than dist/.build-stamp.
+// under src/, test/ or scripts/, tsconfig.json or package.json newer than dist/.build-stamp; the
+// web dashboard (ui/, built by scripts/build-ui.ts) has its own stamp, dist/ui/.build-stamp.
 const { existsSync, readdirSync, statSync, utimesSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { spawnSync } = require('node:child_process');
@@ -10,14 +11,14 @@ const { spawnSync } = require('node:child_process');
 const root = join(__dirname, '..');
 const stamp = join(root, 'dist', '.build-stamp');
 
-/** The newest modification time (ms) of the .ts files under dir. */
-function newestTs(dir) {
+/** The newest modification time (ms) of the files under dir whose names end with one of `exts`. */
+function newestTs(dir, exts = ['.ts']) {
   let newest = 0;
   if (!existsSync(dir)) return newest;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestTs(p));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    if (entry.isDirectory()) newest = Math.max(newest, newestTs(p, exts));
+    else if (exts.some((e) => entry.name.endsWith(e))) newest = Math.max(newest, statSync(p).mtimeMs);
   }
   return newest;
 }
@@ -28,6 +29,14 @@ function stale() {
   const inputs = [newestTs(join(root, 'src')), newestTs(join(root, 'test')), newestTs(join(root, 'scripts'))];
   for (const f of ['tsconfig.json', 'package.json']) inputs.push(statSync(join(root, f)).mtimeMs);
   return Math.max(...inputs) >= built;
+}
+
+const uiStamp = join(root, 'dist', 'ui', '.build-stamp');
+
+function uiStale() {
+  if (!existsSync(uiStamp)) return true;
+  const inputs = [newestTs(join(root, 'ui'), ['.ts', '.tsx', '.json', '.html', '.css', '.svg']), statSync(join(root, 'package.json')).mtimeMs, statSync(join(root, 'scripts', 'build-ui.ts')).mtimeMs];
+  return Math.max(...inputs) >= statSync(uiStamp).mtimeMs;
 }
 
 if (stale()) {
@@ -41,6 +50,14 @@ if (stale()) {
   if (d.status !== 0) process.exit(d.status ?? 1);
   writeFileSync(stamp, `${startedAt.toISOString()}\n`);
   utimesSync(stamp, startedAt, startedAt);
+}
+
+// The dashboard's build script (dist/scripts/build-ui.js) is compiled with the server, above.
+if (uiStale()) {
+  const startedAt = new Date();
+  const u = spawnSync(process.execPath, [join(root, 'dist', 'scripts', 'build-ui.js')], { stdio: 'inherit' });
+  if (u.status !== 0) process.exit(u.status ?? 1);
+  utimesSync(uiStamp, startedAt, startedAt);
 }
 
 require(join(root, 'dist', 'src', 'server', 'main.js'));

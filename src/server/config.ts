@@ -77,6 +77,8 @@ export interface ServerConfig {
   listenMetricsUrls: string[];
   /** Serve etcd's HTTP/JSON gateway (/v3/...) on the client URLs (etcd: true). */
   enableGrpcGateway: boolean;
+  /** Serve the web dashboard at /ui/ on the client URLs (etcd-ts only; a client of the gateway). */
+  enableUi: boolean;
   /** etcd's --logger (3.5: only 'zap'). Checked at start. */
   loggerType: string;
   /** etcd's --log-outputs: 'default' (stderr), 'stderr', 'stdout', or file paths. */
@@ -164,6 +166,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   metrics: 'basic',
   listenMetricsUrls: [],
   enableGrpcGateway: true,
+  enableUi: true,
   loggerType: 'zap',
   logOutputs: ['default'],
   logFormat: 'json',

@@ -5,6 +5,7 @@ import { ClientListeners, unixSocketPath } from '../listener/client-listener';
 import { createClientRouter, type ClientHttpMember } from '../listener/client-routes';
 import { createGrpcServer } from '../api/grpc-server';
 import { Gateway } from '../gateway/gateway';
+import { UiHandler } from '../ui/ui-handler';
 import { completeConfig, parseInitialCluster, type ServerConfig } from './config';
 import { existsSync } from 'node:fs';
 import { join as join_ } from 'node:path';
@@ -53,7 +54,9 @@ export async function start(options: StartOptions = {}): Promise<EtcdHandle> {
   }
   const server = new EtcdServer(config, log, fatal, join, tls.peer);
   const grpcServer = createGrpcServer(server, server.pipeline, log);
-  const listeners = new ClientListeners(grpcServer, createClientRouter(clientHttpMember(server), log, config.enableGrpcGateway ? new Gateway(server, server.pipeline, log) : undefined), log, tls.client);
+  const gateway = config.enableGrpcGateway ? new Gateway(server, server.pipeline, log) : undefined;
+  const router = createClientRouter(clientHttpMember(server), log, gateway, config.enableUi ? new UiHandler() : undefined);
+  const listeners = new ClientListeners(grpcServer, router, log, tls.client);
   const endpoints: string[] = [];
   const httpEndpoints: string[] = [];
   let metricsListeners: MetricsListeners | undefined;

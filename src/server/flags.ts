@@ -168,6 +168,8 @@ const IMPLEMENTED: Record<string, FlagSpec> = {
   metrics: { kind: 'string', set: (c, v) => (c.metrics = v) },
   'listen-metrics-urls': { kind: 'urls', set: (c, v) => (c.listenMetricsUrls = urls(v)) },
   'enable-grpc-gateway': { kind: 'bool', set: (c, v) => (c.enableGrpcGateway = v === 'true') },
+  // etcd-ts only: the web dashboard at /ui/ (etcd has none).
+  'enable-ui': { kind: 'bool', set: (c, v) => (c.enableUi = v === 'true') },
   logger: { kind: 'string', set: (c, v) => (c.loggerType = v) },
   // A comma-separated list, as etcd's StringSlice flag.
   'log-outputs': { kind: 'string', set: (c, v) => (c.logOutputs = v.split(',')) },
@@ -402,6 +404,9 @@ Security (https:// and unixs:// client URLs, https:// peer URLs):
 
 Logging:
   --log-level 'info'                debug, info, warn, error, panic, or fatal.
+
+Dashboard (etcd-ts only):
+  --enable-ui 'true'                Serve the web dashboard at /ui/ on the client URLs (it talks to the gateway, /v3/).
 
 Every other etcd flag is accepted; one not implemented yet is logged as a warning.
 Each flag can also be given as an environment variable: ETCD_ + the flag name in upper case with
