@@ -25,6 +25,8 @@ export interface WatchedPage {
   context: BrowserContext;
   /** Console errors, uncaught exceptions and failed requests seen so far. */
   problems: string[];
+  /** Replies with a status of 400 or more ("<status> <method> <url>"), to say which request a console error was. */
+  refusals: string[];
 }
 
 /** A new page (own context: own sessionStorage) that records every console error. */
@@ -36,7 +38,11 @@ export async function openPage(browser: Browser, viewport = DESKTOP): Promise<Wa
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
-  return { page, context, problems };
+  const refusals: string[] = [];
+  page.on('response', (r) => {
+    if (r.status() >= 400) refusals.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  return { page, context, problems, refusals };
 }
 
 /**
@@ -45,7 +51,7 @@ export async function openPage(browser: Browser, viewport = DESKTOP): Promise<Wa
  */
 export function assertNoProblems(w: WatchedPage, expected: RegExp[] = []): void {
   const left = w.problems.filter((p) => !expected.some((e) => e.test(p)));
-  assert.deepEqual(left, [], 'the page logged errors');
+  assert.deepEqual(left, [], `the page logged errors; refused requests: ${JSON.stringify(w.refusals)}`);
 }
 
 /** Saves the page at desktop and phone width as test-artifacts/ui/<name>-desktop.png and -phone.png. */

@@ -34,16 +34,17 @@ export function App() {
   useEffect(() => {
     let live = true;
     (async (): Promise<AuthState> => {
-      // AuthStatus answers without a token; a refusal means auth is on and wants one.
+      // Logged in: the user's own rights (a token that is no longer valid ends the session and
+      // this runs again). Otherwise AuthStatus: with auth on the server refuses it without a
+      // token, which is the sign to show the login form.
+      if (session() !== undefined) return { kind: 'ready', rights: await loadRights() };
       let enabled: boolean;
       try {
         enabled = await authEnabled();
       } catch {
         enabled = true;
       }
-      if (!enabled) return { kind: 'ready', rights: EVERYTHING };
-      if (session() === undefined) return { kind: 'login' };
-      return { kind: 'ready', rights: await loadRights() };
+      return enabled ? { kind: 'login' } : { kind: 'ready', rights: EVERYTHING };
     })().then(
       (s) => live && setAuth(session() === undefined && s.kind === 'ready' && !s.rights.all ? { kind: 'login' } : s),
       (err: unknown) => live && setAuth(session() === undefined ? { kind: 'login' } : { kind: 'error', message: errorText(err) }),
