@@ -301,7 +301,8 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv): ParsedComm
   const warnings: string[] = [];
   const values = new Map<string, string>();
   for (const [key, raw] of Object.entries(env)) {
-    if (!key.startsWith('ETCD_') || raw === undefined) continue;
+    // ETCD_TS_* are etcd-ts's own switches (ETCD_TS_GRPC, ETCD_TS_CODE_CACHE, ...), not flags.
+    if (!key.startsWith('ETCD_') || key.startsWith('ETCD_TS_') || raw === undefined) continue;
     const name = key.slice(5).toLowerCase().replace(/_/g, '-');
     const spec = FLAGS[name];
     if (spec === undefined) {

@@ -69,12 +69,13 @@ describe('flags', () => {
   });
 
   test('ETCD_* environment variables; flags win', () => {
-    const cmd = run(['--name', 'flag'], { ETCD_NAME: 'env', ETCD_DATA_DIR: '/from-env', ETCD_BOGUS: '1', ETCDCTL_API: '3' });
+    const cmd = run(['--name', 'flag'], { ETCD_NAME: 'env', ETCD_DATA_DIR: '/from-env', ETCD_BOGUS: '1', ETCDCTL_API: '3', ETCD_TS_CODE_CACHE: 'off' });
     assert.equal(cmd.config.name, 'flag');
     assert.equal(cmd.config.dataDir, '/from-env');
     assert.ok(cmd.warnings.some((w) => w.includes('ETCD_BOGUS')));
     assert.ok(cmd.warnings.some((w) => w.includes('ETCD_NAME')));
     assert.ok(!cmd.warnings.some((w) => w.includes('ETCDCTL_API')));
+    assert.ok(!cmd.warnings.some((w) => w.includes('ETCD_TS_')), 'etcd-ts\'s own switches are not flags');
   });
 
   test('--version and --help', () => {
