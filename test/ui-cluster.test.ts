@@ -1,0 +1,56 @@
+// The dashboard's cluster page on a 3-member cluster, in chromium: exactly one leader; after the
+// leader's SIGKILL the page (served by a member that stays up) shows another leader and the old
+// one unreachable, within a generous bound (time printed). Screenshot of the cluster page.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser } from 'playwright-core';
+import { assertNoProblems, chromiumMissing, launch, openPage, screenshots } from './helpers/browser';
+import { startCluster, statusOf, waitForLeader, type Cluster } from './helpers/cluster';
+
+describe('the cluster page of a 3-member cluster', { skip: chromiumMissing }, () => {
+  let cluster: Cluster;
+  let browser: Browser;
+  before(async () => {
+    cluster = await startCluster(3);
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await cluster?.cleanup();
+  });
+
+  test('one leader; after the leader is killed, another', async () => {
+    const leaderId = await waitForLeader(cluster.endpoints());
+    const leader = cluster.members.findIndex((m) => m.id === leaderId);
+    // The page is served by a member that stays up.
+    const host = cluster.members.findIndex((_, i) => i !== leader);
+    const w = await openPage(browser);
+    const { page } = w;
+    await page.goto(`http://127.0.0.1:${cluster.members[host].clientPort}/ui/#/cluster`);
+    const rows = page.locator('table.members tbody tr');
+    await page.locator('table.members tr[data-role="follower"]').nth(1).waitFor();
+    assert.equal(await rows.count(), 3);
+    assert.deepEqual(await page.locator('tr[data-role="leader"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-member'))), [cluster.members[leader].name]);
+    // Charts need two scrapes per member.
+    await page.waitForTimeout(4500);
+    await screenshots(page, 'cluster');
+
+    const killedAt = Date.now();
+    await cluster.kill(leader);
+    await page.locator(`tr[data-member="${cluster.members[leader].name}"][data-role="unreachable"]`).waitFor({ timeout: 30_000 });
+    const newLeader = page.locator('tr[data-role="leader"]');
+    await newLeader.waitFor({ timeout: 30_000 });
+    const shownMs = Date.now() - killedAt;
+    process.stdout.write(`# cluster page: new leader shown ${shownMs} ms after the SIGKILL\n`);
+    const leaders = await newLeader.evaluateAll((els) => els.map((e) => e.getAttribute('data-member')));
+    assert.equal(leaders.length, 1);
+    assert.notEqual(leaders[0], cluster.members[leader].name);
+    // The members agree with the page.
+    const st = await statusOf(cluster.endpoints()[host]);
+    assert.equal(cluster.members.find((m) => m.id === String(st?.leader))?.name, leaders[0]);
+    await page.locator('[data-testid="leader-log"] li').first().waitFor();
+    await screenshots(page, 'cluster-after-kill');
+    // The killed member's requests fail while the page polls it (timeouts or refusals); nothing else.
+    assertNoProblems(w, [/ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET/]);
+  });
+});
