@@ -4,7 +4,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { execFile, spawnSync } from 'node:child_process';
 import { startServer, type ServerProcess } from './helpers/server-process';
+
+const curlMissing: string | false = spawnSync('curl', ['--version']).status === 0 ? false : 'curl is not installed (apt-get install curl)';
+if (curlMissing) process.stdout.write(`# skipping the TLS test: ${curlMissing}\n`);
+
+function curlOut(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => execFile('curl', args, { timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
+}
 
 /** A raw GET of `path` exactly as written (fetch would normalise dot segments). */
 function rawGet(endpoint: string, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string; location: string }> {
@@ -65,6 +73,23 @@ describe('the dashboard files at /ui/', () => {
     assert.deepEqual([dots.status, dots.location], [301, '/package.json']);
     assert.equal((await rawGet(server.endpoint, '/package.json')).status, 404);
     assert.equal((await rawGet(server.endpoint, '/ui/', 'POST')).status, 405);
+  });
+});
+
+describe('over TLS (auto TLS), HTTP/2 and HTTP/1.1', { skip: curlMissing }, () => {
+  test('the dashboard and the gateway it calls share the TLS port', async (t) => {
+    const server = await startServer({ scheme: 'https', args: ['--auto-tls'] });
+    t.after(() => server.cleanup());
+    for (const version of ['--http2', '--http1.1']) {
+      const out = await curlOut(['-sk', version, '-o', '/dev/null', '-w', '%{http_version} %{http_code} %{content_type}', `${server.url}/ui/`]);
+      assert.equal(out, `${version === '--http2' ? '2' : '1.1'} 200 text/html; charset=utf-8`, version);
+      const js = await curlOut(['-sk', version, '-o', '/dev/null', '-w', '%{http_code} %{content_type}', `${server.url}/ui/app/main.js`]);
+      assert.equal(js, '200 text/javascript; charset=utf-8', version);
+      const missing = await curlOut(['-sk', version, '-o', '/dev/null', '-w', '%{http_code}', `${server.url}/ui/%2e%2e/package.json`]);
+      assert.equal(missing, '404', version);
+    }
+    const status = await curlOut(['-sk', '--http2', '-X', 'POST', '-d', '{}', '-o', '/dev/null', '-w', '%{http_code}', `${server.url}/v3/maintenance/status`]);
+    assert.equal(status, '200');
   });
 });
 
