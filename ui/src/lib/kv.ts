@@ -1,5 +1,5 @@
 // KV calls as the views use them: bytes in, decoded key-values out.
-import { fromBase64, keyAfter, toBase64 } from './bytes.js';
+import { fromBase64, toBase64 } from './bytes.js';
 import { num, type KeyValue, type KeyValueJson, type RangeResponseJson } from './etcd-types.js';
 import { call, type CallOptions } from './gateway.js';
 
@@ -68,5 +68,3 @@ export async function del(key: Uint8Array): Promise<number> {
 export async function compact(revision: number): Promise<void> {
   await call('kv/compaction', { revision: String(revision), physical: false });
 }
-
-export { keyAfter };

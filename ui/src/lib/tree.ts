@@ -24,9 +24,6 @@ export interface TreePage {
   next: Uint8Array | undefined;
   /** The revision its first request read. */
   revision: number;
-  /** Range requests made for this page, and the most keys one of them asked for. */
-  requests: number;
-  maxLimit: number;
 }
 
 /** The key a prefix's listing starts at: the empty prefix lists every key (from "\0"). */
@@ -51,28 +48,24 @@ export async function listPage(prefix: Uint8Array, from: Uint8Array | undefined,
   let cursor = from ?? firstKey(prefix);
   const entries: TreeEntry[] = [];
   let revision: number | undefined;
-  let requests = 0;
-  let maxLimit = 0;
   for (;;) {
     // One more than the entries still wanted: enough to learn whether a page follows.
     const limit = pageSize + 1 - entries.length;
-    maxLimit = Math.max(maxLimit, limit);
-    requests++;
     const r = await range({ key: cursor, rangeEnd: end, limit, keysOnly: true });
     revision ??= r.revision;
     for (const kv of r.kvs) {
       const e = entryOf(prefix, kv.key);
       const last = entries[entries.length - 1];
       if (last !== undefined && last.folder && e.folder && equal(last.path, e.path)) continue;
-      if (entries.length === pageSize) return { entries, next: e.folder ? e.path : kv.key, revision, requests, maxLimit };
+      if (entries.length === pageSize) return { entries, next: e.folder ? e.path : kv.key, revision };
       entries.push(e);
     }
     const last = entries[entries.length - 1];
-    if (!r.more || last === undefined) return { entries, next: undefined, revision, requests, maxLimit };
+    if (!r.more || last === undefined) return { entries, next: undefined, revision };
     if (last.folder) {
       // The folder may go on past this batch: jump over the rest of its keys unread.
       cursor = prefixEnd(last.path);
-      if (!everyKey(end) && compareBytes(cursor, end) >= 0) return { entries, next: undefined, revision, requests, maxLimit };
+      if (!everyKey(end) && compareBytes(cursor, end) >= 0) return { entries, next: undefined, revision };
     } else cursor = keyAfter(last.path);
   }
 }

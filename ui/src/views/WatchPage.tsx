@@ -18,7 +18,6 @@ interface Shown {
   revision: number;
   before: string | undefined;
   after: string | undefined;
-  atMs: number;
 }
 
 type State = { kind: 'connecting' } | { kind: 'live'; since: number } | { kind: 'retrying'; reason: string } | { kind: 'failed'; reason: string };
@@ -126,6 +125,5 @@ function toShown(e: EventJson): Shown {
     revision: num(e.kv?.mod_revision),
     before: e.prev_kv === undefined ? undefined : cut(text(fromBase64(e.prev_kv.value))),
     after: type === 'PUT' ? cut(text(fromBase64(e.kv?.value))) : undefined,
-    atMs: Date.now(),
   };
 }
