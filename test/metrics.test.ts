@@ -197,6 +197,7 @@ const ETCD_METRICS: ReadonlyArray<readonly [string, MetricType]> = [
   ['etcd_server_slow_apply_total', 'counter'],
   ['etcd_disk_wal_fsync_duration_seconds', 'histogram'],
   ['etcd_disk_backend_commit_duration_seconds', 'histogram'],
+  ['etcd_server_apply_duration_seconds', 'histogram'],
   ['etcd_mvcc_db_total_size_in_bytes', 'gauge'],
   ['etcd_mvcc_db_total_size_in_use_in_bytes', 'gauge'],
   ['etcd_server_quota_backend_bytes', 'gauge'],
@@ -311,6 +312,11 @@ describe('/metrics of one member', () => {
       assert.ok(moved('etcd_server_proposals_applied_total') >= 12);
       assert.ok(moved('etcd_disk_wal_fsync_duration_seconds_count') >= 1);
       assert.ok(moved('etcd_disk_backend_commit_duration_seconds_count') >= 1);
+      // Every applied request, labelled as etcd labels it.
+      const applied = (op: string): number => moved('etcd_server_apply_duration_seconds_count', { version: 'v3', op, success: 'true' });
+      assert.deepEqual([applied('Put'), applied('Txn'), applied('DeleteRange')], [10, 1, 1]);
+      assert.ok(valueOf(after1, 'etcd_server_apply_duration_seconds_sum', { op: 'Put' }) > 0);
+      assert.equal(valueOf(after1, 'etcd_server_apply_duration_seconds_count', { success: 'false' }), 0);
       assert.ok(moved('etcd_network_client_grpc_received_bytes_total') > 10 * 10);
       assert.ok(moved('etcd_network_client_grpc_sent_bytes_total') > 10 * 10);
       assert.ok(valueOf(after1, 'etcd_mvcc_db_total_size_in_bytes') >= valueOf(after1, 'etcd_mvcc_db_total_size_in_use_in_bytes'));

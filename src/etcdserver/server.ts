@@ -166,6 +166,7 @@ export class EtcdServer implements MemberApi {
       deliver: (results) => this.proposals.deliver(results),
       notify: (events, revision) => this.watchable.notify(events, revision),
       slowApply: () => metrics.slowApplies++,
+      appliedRequest: (op, success, seconds) => metrics.requestApplied(op, success, seconds),
       members: this.membership,
       alarms: this.alarms,
       alarmChanged: (alarm, raised, member) => {

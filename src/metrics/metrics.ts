@@ -73,6 +73,8 @@ const enum Hist {
   WalFsync,
   BackendCommit,
   PeerRtt,
+  /** Labelled by "<op>|<success>". */
+  Apply,
 }
 
 /** prom-client's objects, made when it is loaded. */
@@ -81,6 +83,7 @@ interface Loaded {
   readonly walFsync: Histogram;
   readonly backendCommit: Histogram;
   readonly peerRtt: Histogram;
+  readonly applySec: Histogram;
 }
 
 export class EtcdMetrics {
@@ -93,6 +96,8 @@ export class EtcdMetrics {
   private gauges: MemberGauges | undefined;
   private lastLeader: string | undefined;
   private readonly peers = new Map<string, PeerStats>();
+  /** etcd_server_apply_duration_seconds children by "<op>|<success>", once prom-client is loaded. */
+  private readonly applyChildren = new Map<string, (seconds: number) => void>();
   private loaded: Loaded | undefined;
   /** Before prom-client is loaded: observations as (histogram, peer or "", seconds) triples. */
   private pending: Array<Hist | string | number> = [];
@@ -198,9 +203,17 @@ export class EtcdMetrics {
     });
     counter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.', () => clientBytes().sent);
     counter('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.', () => clientBytes().received);
+    // etcd observes every applied request (applierV3backend.Apply); v2 requests are gone in 3.5, so version is always "v3".
+    const applySec = new Histogram({
+      name: 'etcd_server_apply_duration_seconds',
+      help: 'The latency distributions of v2 apply called by backend.',
+      labelNames: ['version', 'op', 'success'],
+      buckets: exponentialBuckets(0.0001, 2, 20),
+      registers,
+    });
     this.grpc.register(prom, registry);
     collectDefaultMetrics({ register: registry });
-    return { registry, walFsync, backendCommit, peerRtt };
+    return { registry, walFsync, backendCommit, peerRtt, applySec };
   }
 
   /** One histogram observation: into prom-client's histogram, or kept until it is loaded. */
@@ -211,7 +224,18 @@ export class EtcdMetrics {
       if (this.pending.length >= 3 * MAX_PENDING_OBSERVATIONS) this.load();
     } else if (h === Hist.WalFsync) loaded.walFsync.observe(seconds);
     else if (h === Hist.BackendCommit) loaded.backendCommit.observe(seconds);
+    else if (h === Hist.Apply) this.applyChild(loaded, to)(seconds);
     else this.peer(to).observeRtt?.(seconds);
+  }
+
+  private applyChild(loaded: Loaded, key: string): (seconds: number) => void {
+    let observe = this.applyChildren.get(key);
+    if (observe === undefined) {
+      const [op, success] = key.split('|');
+      observe = loaded.applySec.labels({ version: 'v3', op, success }).observe;
+      this.applyChildren.set(key, observe);
+    }
+    return observe;
   }
 
   /** Where the scrape-time gauges read from (the member, once its parts exist). */
@@ -233,6 +257,11 @@ export class EtcdMetrics {
   /** A backend write transaction's commit + fsync. */
   backendCommitted(seconds: number): void {
     this.observe(Hist.BackendCommit, '', seconds);
+  }
+
+  /** One applied request: etcd's op name, whether it succeeded, its apply time (etcd_server_apply_duration_seconds). */
+  requestApplied(op: string, success: boolean, seconds: number): void {
+    this.observe(Hist.Apply, success ? `${op}|true` : `${op}|false`, seconds);
   }
 
   /** A PING answered by peer `to` (member ID in hex, etcd's label). */
