@@ -164,7 +164,7 @@ export function ClusterPage({ rights }: { rights: Rights }) {
             <Chart title="Writes" unit="per second" lines={lines((s) => s.writesPerSec)} />
             <Chart title="Reads" unit="per second" lines={lines((s) => s.readsPerSec)} />
             <Chart title="WAL fsync" unit="ms, mean" lines={lines((s) => s.fsyncMs)} />
-            <Chart title="Apply (backend commit)" unit="ms, mean" lines={lines((s) => s.applyMs)} />
+            <Chart title="Apply" unit="ms, mean" lines={lines((s) => s.applyMs)} />
             <Chart title="Watchers" unit="count" lines={lines((s) => s.watchers)} />
           </div>
           {(rights.all || rights.root) && <Compaction />}
