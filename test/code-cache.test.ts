@@ -2,9 +2,10 @@
 // written ~2 s after a start, used by the next start, and entries V8 rejects cost only the gain.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { b, call, kvClient } from './helpers/grpc-client';
 import { startServer, type ServerProcess } from './helpers/server-process';
 
@@ -67,4 +68,25 @@ test('code cache: written after a start, used by the next; rejected entries are 
   assert.deepEqual(third, { fromCache: 0, compiled: first.compiled, rejected: first.compiled });
   assert.equal(await putGet(s, 'two'), 'two');
   for (const f of entries) assert.notDeepEqual(readFileSync(join(dir, f)), junk, `${f} was written anew`);
+});
+
+test('code cache: a module that uses import() still can after a start from the cache; no warnings', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'etcd-ts-code-cache-import-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'plain.js'), 'module.exports = () => "plain";\n');
+  writeFileSync(join(dir, 'dynamic.js'), 'module.exports = () => import("node:path").then((m) => typeof m.join);\n');
+  // What main.ts does: load the cache first, then the modules, then save once serving.
+  const script = [
+    `const cc = require(${JSON.stringify(resolve(__dirname, '../src/server/code-cache.js'))});`,
+    `const plain = require(${JSON.stringify(join(dir, 'plain.js'))});`,
+    `const dynamic = require(${JSON.stringify(join(dir, 'dynamic.js'))});`,
+    'dynamic().then((r) => { process.stdout.write(`${plain()} ${r}\\n`); cc.saveSoon((s) => process.stdout.write(`${s.fromCache} ${s.compiled}\\n`)); setTimeout(() => {}, 3000); });',
+  ].join('\n');
+  const run = (): { out: string[]; err: string } => {
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, ETCD_TS_CODE_CACHE_DIR: join(dir, 'cache') }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return { out: r.stdout.trim().split('\n'), err: r.stderr };
+  };
+  assert.deepEqual(run(), { out: ['plain function', '0 1'], err: '' }, 'the plain module compiled; the import() one left to Node');
+  assert.deepEqual(run(), { out: ['plain function', '1 0'], err: '' }, 'the plain module from the cache; import() works');
 });

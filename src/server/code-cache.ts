@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { Script, constants as vmConstants } from 'node:vm';
+import { Script } from 'node:vm';
 
 /** What Node's CommonJS loader has that @types/node does not declare. */
 interface LoaderModule {
@@ -70,7 +70,10 @@ function install(): void {
   }
   const original = loader.prototype._compile;
   loader.prototype._compile = function compileWithCache(this: LoaderModule, content: string, filename: string, format?: string): unknown {
-    if (format === 'module') return original.call(this, content, filename, format);
+    // A module that may import() is left to Node: on Node 20 a script compiled from cached data
+    // loses its dynamic import callback ("A dynamic import callback was not specified", measured),
+    // and vm's way to name the default one is experimental (it prints a warning).
+    if (format === 'module' || content.includes('import(')) return original.call(this, content, filename, format);
     let script: Script;
     const name = createHash('sha1').update(filename).update('\0').update(content).digest('hex');
     let cachedData: Buffer | undefined;
@@ -80,7 +83,7 @@ function install(): void {
       cachedData = undefined;
     }
     try {
-      script = new Script(loader.wrap(content), { filename, cachedData, importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+      script = new Script(loader.wrap(content), { filename, cachedData });
     } catch {
       // Not CommonJS as Node 20 reads it (ES module syntax): Node's own path decides.
       return original.call(this, content, filename, format);
