@@ -73,8 +73,10 @@ const enum Hist {
   WalFsync,
   BackendCommit,
   PeerRtt,
-  /** Labelled by "<op>|<success>". */
-  Apply,
+  /** An applied request that succeeded (as etcd counts), labelled by its op. */
+  Applied,
+  /** One that failed. */
+  ApplyFailed,
 }
 
 /** prom-client's objects, made when it is loaded. */
@@ -96,10 +98,10 @@ export class EtcdMetrics {
   private gauges: MemberGauges | undefined;
   private lastLeader: string | undefined;
   private readonly peers = new Map<string, PeerStats>();
-  /** etcd_server_apply_duration_seconds children by "<op>|<success>", once prom-client is loaded. */
-  private readonly applyChildren = new Map<string, (seconds: number) => void>();
+  /** etcd_server_apply_duration_seconds children by op, then success (0 false, 1 true), once prom-client is loaded. */
+  private readonly applyChildren = new Map<string, Array<(seconds: number) => void>>();
   private loaded: Loaded | undefined;
-  /** Before prom-client is loaded: observations as (histogram, peer or "", seconds) triples. */
+  /** Before prom-client is loaded: observations as (histogram, peer or op or "", seconds) triples. */
   private pending: Array<Hist | string | number> = [];
   private loadTimer: NodeJS.Timeout | undefined;
 
@@ -224,18 +226,15 @@ export class EtcdMetrics {
       if (this.pending.length >= 3 * MAX_PENDING_OBSERVATIONS) this.load();
     } else if (h === Hist.WalFsync) loaded.walFsync.observe(seconds);
     else if (h === Hist.BackendCommit) loaded.backendCommit.observe(seconds);
-    else if (h === Hist.Apply) this.applyChild(loaded, to)(seconds);
+    else if (h === Hist.Applied || h === Hist.ApplyFailed) this.applyChild(loaded, to, h === Hist.Applied)(seconds);
     else this.peer(to).observeRtt?.(seconds);
   }
 
-  private applyChild(loaded: Loaded, key: string): (seconds: number) => void {
-    let observe = this.applyChildren.get(key);
-    if (observe === undefined) {
-      const [op, success] = key.split('|');
-      observe = loaded.applySec.labels({ version: 'v3', op, success }).observe;
-      this.applyChildren.set(key, observe);
-    }
-    return observe;
+  private applyChild(loaded: Loaded, op: string, success: boolean): (seconds: number) => void {
+    let children = this.applyChildren.get(op);
+    if (children === undefined) this.applyChildren.set(op, (children = []));
+    const i = success ? 1 : 0;
+    return (children[i] ??= loaded.applySec.labels({ version: 'v3', op, success: String(success) }).observe);
   }
 
   /** Where the scrape-time gauges read from (the member, once its parts exist). */
@@ -261,7 +260,7 @@ export class EtcdMetrics {
 
   /** One applied request: etcd's op name, whether it succeeded, its apply time (etcd_server_apply_duration_seconds). */
   requestApplied(op: string, success: boolean, seconds: number): void {
-    this.observe(Hist.Apply, success ? `${op}|true` : `${op}|false`, seconds);
+    this.observe(success ? Hist.Applied : Hist.ApplyFailed, op, seconds);
   }
 
   /** A PING answered by peer `to` (member ID in hex, etcd's label). */

@@ -12,7 +12,7 @@
 //   snapshot  (kind 3) = index u64 | term u64
 //   kind 4 is the segment header (segment-format.ts).
 // Encoding writes straight into the caller's batch buffer: no per-record allocation.
-import type { Entry, HardState } from '../raft/types';
+import type { Entry, EntryType, HardState } from '../raft/types';
 
 export type WalRecord =
   /** Appended entries; a later record whose first index is lower replaces the suffix (raft's append). */
@@ -124,43 +124,46 @@ export function payloadKind(buf: Buffer, start: number): number {
   return buf[start + 4];
 }
 
+/** The last raft index a record names: an entries record's last entry, a snapshot mark's index; -1 for none. */
+export function lastIndexOf(record: WalRecord): number {
+  if (record.kind === 'entries') return record.entries.length > 0 ? record.entries[record.entries.length - 1].index : -1;
+  return record.kind === 'snapshot' ? record.index : -1;
+}
+
 /**
  * For a record start-up does not need (the store holds its effects already): checks that
- * buf[start..end) parses as decodeRecordPayload would parse it (the same RangeErrors), without
- * allocating anything, and returns the last raft index it names: an entries record's last
- * entry, a snapshot mark's index, -1 for a hard state or an empty entries record.
+ * buf[start..end) parses as decodeRecordPayload parses it (the same RangeErrors) and returns the
+ * last raft index it names: an entries record's last entry, a snapshot mark's index, -1 for a
+ * hard state or an empty entries record. Entries are walked, not copied: those are the bulk.
  */
 export function recordLastIndex(buf: Buffer, start: number, end: number): number {
-  let p = start + PAYLOAD_PREFIX_BYTES;
-  switch (payloadKind(buf, start)) {
-    case PayloadKind.Entries: {
-      if (p + 4 > end) throw new RangeError('record body runs past its frame');
-      const count = buf.readUInt32LE(p);
-      p += 4;
-      if (count > (end - p) / ENTRY_FIXED_BYTES) throw new RangeError(`entry count ${count} does not fit the record`);
-      let last = -1;
-      for (let i = 0; i < count; i++) {
-        if (p + ENTRY_FIXED_BYTES > end) throw new RangeError('record body runs past its frame');
-        last = readU64(buf, p);
-        readU64(buf, p + 8);
-        const type = buf[p + 16];
-        if (type !== 0 && type !== 1) throw new RangeError(`entry type ${type}`);
-        p += ENTRY_FIXED_BYTES + buf.readUInt32LE(p + 17);
-        if (p > end) throw new RangeError('record body runs past its frame');
-      }
-      return last;
-    }
-    case PayloadKind.HardState:
-      if (p + 17 > end || p + 17 + buf[p + 16] > end) throw new RangeError('record body runs past its frame');
-      readU64(buf, p);
-      readU64(buf, p + 8);
-      return -1;
-    case PayloadKind.Snapshot:
-      if (p + 16 > end) throw new RangeError('record body runs past its frame');
-      readU64(buf, p + 8);
-      return readU64(buf, p);
-    default:
-      throw new RangeError(`unknown record kind ${payloadKind(buf, start)}`);
+  if (payloadKind(buf, start) !== PayloadKind.Entries) return lastIndexOf(decodeRecordPayload(buf, start, end));
+  let last = -1;
+  walkEntries(buf, start + PAYLOAD_PREFIX_BYTES, end, (index) => (last = index));
+  return last;
+}
+
+/**
+ * The entries of an entries body at buf[p..end), each checked and handed to `take` with where
+ * its data lies; throws a RangeError where the bytes do not parse.
+ */
+function walkEntries(buf: Buffer, p: number, end: number, take: (index: number, term: number, type: EntryType, at: number, len: number) => void): void {
+  if (p + 4 > end) throw new RangeError('record body runs past its frame');
+  const count = buf.readUInt32LE(p);
+  p += 4;
+  // Each entry takes at least ENTRY_FIXED_BYTES: a count that cannot fit is garbage, not work to attempt.
+  if (count > (end - p) / ENTRY_FIXED_BYTES) throw new RangeError(`entry count ${count} does not fit the record`);
+  for (let i = 0; i < count; i++) {
+    if (p + ENTRY_FIXED_BYTES > end) throw new RangeError('record body runs past its frame');
+    const index = readU64(buf, p);
+    const term = readU64(buf, p + 8);
+    const type = buf[p + 16];
+    if (type !== 0 && type !== 1) throw new RangeError(`entry type ${type}`);
+    const len = buf.readUInt32LE(p + 17);
+    p += ENTRY_FIXED_BYTES;
+    if (p + len > end) throw new RangeError('record body runs past its frame');
+    take(index, term, type, p, len);
+    p += len;
   }
 }
 
@@ -176,27 +179,12 @@ export function decodeRecordPayload(buf: Buffer, start: number, end: number): Wa
   };
   switch (payloadKind(buf, start)) {
     case PayloadKind.Entries: {
-      need(4);
-      const count = buf.readUInt32LE(p);
-      p += 4;
-      // Each entry takes at least ENTRY_FIXED_BYTES: a count that cannot fit is garbage, not an
-      // allocation to attempt.
-      if (count > (end - p) / ENTRY_FIXED_BYTES) throw new RangeError(`entry count ${count} does not fit the record`);
-      const entries: Entry[] = new Array<Entry>(count);
-      for (let i = 0; i < count; i++) {
-        need(ENTRY_FIXED_BYTES);
-        const index = readU64(buf, p);
-        const term = readU64(buf, p + 8);
-        const type = buf[p + 16];
-        if (type !== 0 && type !== 1) throw new RangeError(`entry type ${type}`);
-        const len = buf.readUInt32LE(p + 17);
-        p += ENTRY_FIXED_BYTES;
-        need(len);
+      const entries: Entry[] = [];
+      walkEntries(buf, p, end, (index, term, type, at, len) => {
         const data = Buffer.allocUnsafe(len);
-        buf.copy(data, 0, p, p + len);
-        p += len;
-        entries[i] = { index, term, type, data };
-      }
+        buf.copy(data, 0, at, at + len);
+        entries.push({ index, term, type, data });
+      });
       return { kind: 'entries', entries };
     }
     case PayloadKind.HardState: {

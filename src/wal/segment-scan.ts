@@ -16,7 +16,7 @@
 //   generation of the file, which chain among themselves but belong to no current position).
 import { crc32c } from '../mvcc/hash';
 import { WalCorruptError } from './errors';
-import { PAYLOAD_PREFIX_BYTES, PayloadKind, decodeRecordPayload, payloadKind, payloadOrdinal, recordLastIndex, type WalRecord } from './record-codec';
+import { PAYLOAD_PREFIX_BYTES, PayloadKind, decodeRecordPayload, lastIndexOf, payloadKind, payloadOrdinal, recordLastIndex, type WalRecord } from './record-codec';
 import { FRAME_HEADER_BYTES, HEADER_FRAME_BYTES, decodeHeaderFrame, frameBytes, type SegmentHeader } from './segment-format';
 
 const SECTOR_BYTES = 512;
@@ -110,15 +110,14 @@ export function scanSegment(
     if (payloadOrdinal(buf, start) !== ordinal >>> 0) throw new WalCorruptError(file, off, `record ordinal is not ${ordinal}`);
     if (payloadKind(buf, start) === PayloadKind.SegmentHeader) throw new WalCorruptError(file, off, 'segment header inside a segment');
     try {
-      if (ordinal < decodeFrom) {
-        const index = recordLastIndex(buf, start, start + len);
-        if (index >= 0) lastIndex = index;
-      } else {
+      let index: number;
+      if (ordinal < decodeFrom) index = recordLastIndex(buf, start, start + len);
+      else {
         const record = decodeRecordPayload(buf, start, start + len);
         records.push(record);
-        if (record.kind === 'entries' && record.entries.length > 0) lastIndex = record.entries[record.entries.length - 1].index;
-        else if (record.kind === 'snapshot') lastIndex = record.index;
+        index = lastIndexOf(record);
       }
+      if (index >= 0) lastIndex = index;
     } catch (err) {
       throw new WalCorruptError(file, off, err instanceof Error ? err.message : String(err));
     }

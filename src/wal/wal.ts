@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { execAsync, execSync, type IoContext, type IoStep } from './batch-io';
 import { WalUnusableError } from './errors';
-import { encodeRecordPayload, recordPayloadBytes, type WalRecord } from './record-codec';
+import { encodeRecordPayload, lastIndexOf, recordPayloadBytes, type WalRecord } from './record-codec';
 import { recoverLog } from './recovery';
 import { FRAME_HEADER_BYTES, HEADER_FRAME_BYTES, encodeHeaderFrame, frameBytes, sealFrame, segmentFileName } from './segment-format';
 import { SparePool, callback, fsyncDir } from './segment-files';
@@ -123,7 +123,8 @@ export class Wal {
   /**
    * Opens (creating if need be) the WAL in `dir` and reads every valid record back, in order,
    * those after options.heldMark only. records[i] has mark wal.lastMark() - records.length + 1 + i.
-   * A torn tail of the last segment is zeroed and appending continues there; corruption anywhere else throws WalCorruptError.
+   * A torn tail of the last segment is zeroed and appending continues there; corruption anywhere
+   * else throws WalCorruptError.
    */
   static open(dir: string, options: WalOptions = {}): { wal: Wal; records: WalRecord[]; tornTail: boolean } {
     const segmentBytes = Math.ceil(Math.max(SEGMENT_BYTES_MIN, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES) / 8) * 8;
@@ -297,8 +298,8 @@ export class Wal {
   }
 
   private noteIndex(record: WalRecord): void {
-    if (record.kind === 'entries' && record.entries.length > 0) this.lastIndex = record.entries[record.entries.length - 1].index;
-    else if (record.kind === 'snapshot') this.lastIndex = record.index;
+    const index = lastIndexOf(record);
+    if (index >= 0) this.lastIndex = index;
   }
 
   // --- write side -------------------------------------------------------------------------------
