@@ -1,6 +1,7 @@
 // The payload of a Raft log entry: a small fixed header naming the proposer and its request ID,
 // then the request as protobuf (proto/etcdtspb/internal.proto). The header lets the proposing
 // member find its own in-memory request without decoding the bytes it just encoded.
+import { decodePutRequest } from '../pb/fast-codec';
 import { CONVERSION, protoType, rawRequestBytes } from '../pb/load';
 import type { InternalRequest, RequestHeader } from '../pb/types';
 
@@ -119,7 +120,28 @@ export function entryHeader(data: Buffer): EntryHeader {
   return { member: data.readBigUInt64BE(0), id: data.readBigUInt64BE(8) };
 }
 
+/** InternalRequest's field 3 (put), length-delimited: its tag byte. */
+const PUT_TAG = (3 << 3) | 2;
+
 export function decodeEntryData(data: Buffer): InternalRequest {
+  const body = entryBody(data);
+  // A put without a header (no auth) is most of what a follower applies: decoded by hand, as the
+  // gRPC handler decodes a PutRequest, without protobufjs's generic decode and toObject.
+  if (body.length > 1 && body[0] === PUT_TAG) {
+    const [len, at] = readVarint(body, 1);
+    if (at > 0 && at + len === body.length) return { put: decodePutRequest(body.subarray(at)) };
+  }
   const type = protoType('etcdtspb.InternalRequest');
-  return type.toObject(type.decode(entryBody(data)), CONVERSION) as InternalRequest;
+  return type.toObject(type.decode(body), CONVERSION) as InternalRequest;
+}
+
+/** A varint at pos and the position after it; position -1 when it runs past the end or past 32 bits. */
+function readVarint(buf: Buffer, pos: number): [number, number] {
+  let v = 0;
+  for (let shift = 0; shift < 32 && pos < buf.length; shift += 7) {
+    const b = buf[pos++];
+    v += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) return [v, pos];
+  }
+  return [0, -1];
 }

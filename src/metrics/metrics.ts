@@ -4,9 +4,10 @@
 //
 // Cheap rule: the member's hot paths bump plain numbers (fields here, mvcc-counts.ts,
 // client-bytes.ts, the per-method records of grpc-metrics.ts); what the member can tell at once
-// (leader, indexes, sizes, watchers) is read at scrape time by collect() callbacks. Histograms are
-// observed per Raft Ready / backend commit / peer PING, never per request (except
-// grpc_server_handling_seconds, which etcd too only keeps with --metrics extensive).
+// (leader, indexes, sizes, watchers) is read at scrape time by collect() callbacks. The member's
+// histograms (WAL fsync, backend commit, peer round trip, apply duration) are our own
+// HotHistograms, observed without prom-client; grpc_server_handling_seconds, which etcd too only
+// keeps with --metrics extensive, is prom-client's.
 //
 // etcd names kept as etcd 3.5 has them, including its quirks: proposals_committed_total and
 // proposals_applied_total are gauges (the indexes), the watcher gauge is
@@ -14,13 +15,14 @@
 //
 // prom-client is loaded on first need, not at start-up: its require (with @opentelemetry/api,
 // some 80 modules) cost ~45 ms of the ~440 ms to a first served Get. It is needed at the first
-// scrape, when histogram observations made before have filled their bounded buffer, or a second
-// after start (so that its Node.js metrics, the event-loop delay and GC histograms, begin then).
+// scrape, or a second after start (so that its Node.js metrics, the event-loop delay and GC
+// histograms, begin then).
 // With --metrics extensive it is loaded at once: every call observes a histogram.
 import type * as PromClient from 'prom-client';
-import type { Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { clientBytes } from './client-bytes';
 import { GrpcMetrics } from './grpc-metrics';
+import { HotHistogram, exponentialBuckets, type HistogramSeries } from './hot-histogram';
 import { mvccOps } from './mvcc-counts';
 
 /** What the member tells at scrape time. */
@@ -48,45 +50,16 @@ export interface MetricsOptions {
 /** etcd's slow-apply threshold (warningApplyDuration). */
 export const SLOW_APPLY_MS = 100;
 
-/** prometheus.ExponentialBuckets(start, factor, count). */
-function exponentialBuckets(start: number, factor: number, count: number): number[] {
-  const b: number[] = [];
-  for (let i = 0, v = start; i < count; i++, v *= factor) b.push(v);
-  return b;
-}
-
-/** A peer's histogram child (once prom-client is loaded) and failure count, found once per peer. */
+/** A peer's round-trip series and failure count, found once per peer. */
 interface PeerStats {
-  observeRtt: ((seconds: number) => void) | undefined;
+  rtt: HistogramSeries;
   sentFailures: number;
 }
 
 type Prom = typeof PromClient;
 
-/** Observations made before prom-client was loaded, at most this many (then it is loaded). */
-const MAX_PENDING_OBSERVATIONS = 1024;
 /** When prom-client is loaded if nothing asked for it sooner. */
 const LOAD_AFTER_MS = 1000;
-
-/** The histograms observed before prom-client is loaded, by index in `pending`. */
-const enum Hist {
-  WalFsync,
-  BackendCommit,
-  PeerRtt,
-  /** An applied request that succeeded (as etcd counts), labelled by its op. */
-  Applied,
-  /** One that failed. */
-  ApplyFailed,
-}
-
-/** prom-client's objects, made when it is loaded. */
-interface Loaded {
-  readonly registry: Registry;
-  readonly walFsync: Histogram;
-  readonly backendCommit: Histogram;
-  readonly peerRtt: Histogram;
-  readonly applySec: Histogram;
-}
 
 export class EtcdMetrics {
   /** The request pipeline's hooks (grpc_server_*). */
@@ -98,11 +71,14 @@ export class EtcdMetrics {
   private gauges: MemberGauges | undefined;
   private lastLeader: string | undefined;
   private readonly peers = new Map<string, PeerStats>();
-  /** etcd_server_apply_duration_seconds children by op, then success (0 false, 1 true), once prom-client is loaded. */
-  private readonly applyChildren = new Map<string, Array<(seconds: number) => void>>();
-  private loaded: Loaded | undefined;
-  /** Before prom-client is loaded: observations as (histogram, peer or op or "", seconds) triples. */
-  private pending: Array<Hist | string | number> = [];
+  private readonly walFsync = new HotHistogram('etcd_disk_wal_fsync_duration_seconds', 'The latency distributions of fsync called by WAL.', exponentialBuckets(0.001, 2, 14));
+  private readonly backendCommit = new HotHistogram('etcd_disk_backend_commit_duration_seconds', 'The latency distributions of commit called by backend.', exponentialBuckets(0.001, 2, 14));
+  private readonly peerRtt = new HotHistogram('etcd_network_peer_round_trip_time_seconds', 'Round-Trip-Time histogram between peers', exponentialBuckets(0.0001, 2, 16), ['To']);
+  // etcd observes every applied request (applierV3backend.Apply); v2 requests are gone in 3.5, so version is always "v3".
+  private readonly applySec = new HotHistogram('etcd_server_apply_duration_seconds', 'The latency distributions of v2 apply called by backend.', exponentialBuckets(0.0001, 2, 20), ['version', 'op', 'success']);
+  /** etcd_server_apply_duration_seconds series by op, then success (0 false, 1 true). */
+  private readonly applySeries = new Map<string, HistogramSeries[]>();
+  private registry: Registry | undefined;
   private loadTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: MetricsOptions) {
@@ -116,21 +92,15 @@ export class EtcdMetrics {
     clearTimeout(this.loadTimer);
   }
 
-  /** Loads prom-client, registers every metric and replays the observations made before. */
-  private load(): Loaded {
-    if (this.loaded !== undefined) return this.loaded;
+  /** Loads prom-client and registers every metric. */
+  private load(): Registry {
+    if (this.registry !== undefined) return this.registry;
     clearTimeout(this.loadTimer);
-    const prom = require('prom-client') as Prom;
-    const loaded = (this.loaded = this.register(prom));
-    for (const [to, p] of this.peers) p.observeRtt = loaded.peerRtt.labels({ To: to }).observe;
-    const pending = this.pending;
-    this.pending = [];
-    for (let i = 0; i < pending.length; i += 3) this.observe(pending[i] as Hist, pending[i + 1] as string, pending[i + 2] as number);
-    return loaded;
+    return (this.registry = this.register(require('prom-client') as Prom));
   }
 
-  private register(prom: Prom): Loaded {
-    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
+  private register(prom: Prom): Registry {
+    const { Counter, Gauge, Registry, collectDefaultMetrics } = prom;
     const o = this.o;
     const registry = new Registry();
     const registers = [registry];
@@ -166,18 +136,10 @@ export class EtcdMetrics {
     counter('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.', () => this.proposalsFailed);
     counter('etcd_server_slow_apply_total', 'The total number of slow apply requests (likely overloaded from slow disk).', () => this.slowApplies);
     new Gauge({ name: 'etcd_server_quota_backend_bytes', help: 'Current backend storage quota size in bytes.', registers }).set(o.quotaBackendBytes);
-    const walFsync = new Histogram({
-      name: 'etcd_disk_wal_fsync_duration_seconds',
-      help: 'The latency distributions of fsync called by WAL.',
-      buckets: exponentialBuckets(0.001, 2, 14),
-      registers,
-    });
-    const backendCommit = new Histogram({
-      name: 'etcd_disk_backend_commit_duration_seconds',
-      help: 'The latency distributions of commit called by backend.',
-      buckets: exponentialBuckets(0.001, 2, 14),
-      registers,
-    });
+    // Our histograms have what the registry reads of a metric (name, help, type, get()).
+    const custom = (h: HotHistogram): void => registry.registerMetric(h as unknown as PromClient.Metric);
+    custom(this.walFsync);
+    custom(this.backendCommit);
     gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', (g) => g.dbSizeBytes());
     gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', (g) => g.dbSizeInUseBytes());
     counter('etcd_mvcc_put_total', 'Total number of puts seen by this member.', () => mvccOps.put);
@@ -186,13 +148,7 @@ export class EtcdMetrics {
     counter('etcd_mvcc_txn_total', 'Total number of txns seen by this member.', () => mvccOps.txn);
     gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.', (g) => g.keys());
     gauge('etcd_debugging_mvcc_watcher_total', 'Total number of watchers.', (g) => g.watchers());
-    const peerRtt = new Histogram({
-      name: 'etcd_network_peer_round_trip_time_seconds',
-      help: 'Round-Trip-Time histogram between peers',
-      labelNames: ['To'],
-      buckets: exponentialBuckets(0.0001, 2, 16),
-      registers,
-    });
+    custom(this.peerRtt);
     new Counter({
       name: 'etcd_network_peer_sent_failures_total',
       help: 'The total number of send failures from peers.',
@@ -205,36 +161,17 @@ export class EtcdMetrics {
     });
     counter('etcd_network_client_grpc_sent_bytes_total', 'The total number of bytes sent to grpc clients.', () => clientBytes().sent);
     counter('etcd_network_client_grpc_received_bytes_total', 'The total number of bytes received from grpc clients.', () => clientBytes().received);
-    // etcd observes every applied request (applierV3backend.Apply); v2 requests are gone in 3.5, so version is always "v3".
-    const applySec = new Histogram({
-      name: 'etcd_server_apply_duration_seconds',
-      help: 'The latency distributions of v2 apply called by backend.',
-      labelNames: ['version', 'op', 'success'],
-      buckets: exponentialBuckets(0.0001, 2, 20),
-      registers,
-    });
+    custom(this.applySec);
     this.grpc.register(prom, registry);
     collectDefaultMetrics({ register: registry });
-    return { registry, walFsync, backendCommit, peerRtt, applySec };
+    return registry;
   }
 
-  /** One histogram observation: into prom-client's histogram, or kept until it is loaded. */
-  private observe(h: Hist, to: string, seconds: number): void {
-    const loaded = this.loaded;
-    if (loaded === undefined) {
-      this.pending.push(h, to, seconds);
-      if (this.pending.length >= 3 * MAX_PENDING_OBSERVATIONS) this.load();
-    } else if (h === Hist.WalFsync) loaded.walFsync.observe(seconds);
-    else if (h === Hist.BackendCommit) loaded.backendCommit.observe(seconds);
-    else if (h === Hist.Applied || h === Hist.ApplyFailed) this.applyChild(loaded, to, h === Hist.Applied)(seconds);
-    else this.peer(to).observeRtt?.(seconds);
-  }
-
-  private applyChild(loaded: Loaded, op: string, success: boolean): (seconds: number) => void {
-    let children = this.applyChildren.get(op);
-    if (children === undefined) this.applyChildren.set(op, (children = []));
+  private applied(op: string, success: boolean): HistogramSeries {
+    let series = this.applySeries.get(op);
+    if (series === undefined) this.applySeries.set(op, (series = []));
     const i = success ? 1 : 0;
-    return (children[i] ??= loaded.applySec.labels({ version: 'v3', op, success: String(success) }).observe);
+    return (series[i] ??= this.applySec.labelled({ version: 'v3', op, success: String(success) }));
   }
 
   /** Where the scrape-time gauges read from (the member, once its parts exist). */
@@ -250,22 +187,22 @@ export class EtcdMetrics {
 
   /** A Raft Ready's log and hard state commit + fsync (etcd's WAL fsync). */
   walFsynced(seconds: number): void {
-    this.observe(Hist.WalFsync, '', seconds);
+    this.walFsync.observe(seconds);
   }
 
   /** A backend write transaction's commit + fsync. */
   backendCommitted(seconds: number): void {
-    this.observe(Hist.BackendCommit, '', seconds);
+    this.backendCommit.observe(seconds);
   }
 
   /** One applied request: etcd's op name, whether it succeeded, its apply time (etcd_server_apply_duration_seconds). */
   requestApplied(op: string, success: boolean, seconds: number): void {
-    this.observe(success ? Hist.Applied : Hist.ApplyFailed, op, seconds);
+    this.applied(op, success).observe(seconds);
   }
 
   /** A PING answered by peer `to` (member ID in hex, etcd's label). */
   peerRoundTrip(to: string, seconds: number): void {
-    this.observe(Hist.PeerRtt, to, seconds);
+    this.peer(to).rtt.observe(seconds);
   }
 
   /** Message batches for peer `to` dropped (its stream down or backed up). */
@@ -280,13 +217,13 @@ export class EtcdMetrics {
 
   /** The text exposition format 0.0.4, as etcd's promhttp handler serves it. */
   text(): Promise<string> {
-    return this.load().registry.metrics();
+    return this.load().metrics();
   }
 
   private peer(to: string): PeerStats {
     let p = this.peers.get(to);
     if (p === undefined) {
-      p = { observeRtt: this.loaded?.peerRtt.labels({ To: to }).observe, sentFailures: 0 };
+      p = { rtt: this.peerRtt.labelled({ To: to }), sentFailures: 0 };
       this.peers.set(to, p);
     }
     return p;
