@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { HeaderField } from '../h2/hpack';
 import type { H2Stream } from '../h2/stream';
-import { frameMessage } from './message-reader';
+import { FRAME_HEADER_BYTES } from '../h2/frames';
+import { MESSAGE_PREFIX_BYTES } from './message-reader';
 import type { CallMetadata } from './metadata';
 
 export interface GrpcStatus {
@@ -25,6 +26,9 @@ export const Code = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
 } as const;
+
+/** Free bytes a serializer leaves before a message: the DATA frame header, then gRPC's prefix. */
+const HEADROOM_BYTES = FRAME_HEADER_BYTES + MESSAGE_PREFIX_BYTES;
 
 /** grpc-js's headers of a response with messages (no compression is offered back). */
 const RESPONSE_HEADERS: readonly HeaderField[] = [
@@ -80,7 +84,8 @@ export class ServerCall extends EventEmitter {
   constructor(
     readonly stream: H2Stream,
     readonly metadata: CallMetadata,
-    private readonly serialize: (message: unknown) => Buffer,
+    /** Encodes a message after `headroom` free bytes. */
+    private readonly serialize: (message: unknown, headroom: number) => Buffer,
     private readonly socket: Duplex,
     deadlineMs: number | undefined,
   ) {
@@ -112,15 +117,19 @@ export class ServerCall extends EventEmitter {
   /** Sends one message; false when the caller should wait for 'drain'. */
   write(message: unknown, callback?: () => void): boolean {
     if (this.ended || this.destroyed) return false;
-    let body: Buffer;
+    // The message is encoded after room for its DATA frame header and gRPC prefix: one buffer
+    // from encoder to socket, where a watch fan-out copied each message twice more per watcher.
+    let frame: Buffer;
     try {
-      body = this.serialize(message);
+      frame = this.serialize(message, HEADROOM_BYTES);
     } catch {
       this.sendStatus({ code: Code.INTERNAL, details: 'Error serializing response' });
       return false;
     }
+    frame[FRAME_HEADER_BYTES] = 0; // not compressed
+    frame.writeUInt32BE(frame.length - HEADROOM_BYTES, FRAME_HEADER_BYTES + 1);
     this.respondHeaders();
-    const room = this.stream.write(frameMessage(body));
+    const room = this.stream.writeFramed(frame);
     if (callback !== undefined) {
       // Called once the message has left the stream's queue (grpc-js: once written out).
       if (this.stream.queuedBytes === 0) process.nextTick(callback);

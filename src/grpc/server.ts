@@ -14,6 +14,7 @@ import type { H2Stream } from '../h2/stream';
 import { Code, ServerCall, grpcTimeoutMs, trailersOnly } from './call';
 import { MessageReader, MessageTooLarge, type RawMessage } from './message-reader';
 import { CallMetadata } from './metadata';
+import { withHeadroom } from '../pb/fast-codec';
 
 type Kind = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
 
@@ -21,7 +22,8 @@ interface Method {
   path: string;
   kind: Kind;
   deserialize: (bytes: Buffer) => unknown;
-  serialize: (message: unknown) => Buffer;
+  /** Encodes a response after `headroom` free bytes (see ServerCall.write). */
+  serialize: (message: unknown, headroom: number) => Buffer;
   handler: (call: ServerCall, callback: (err: unknown, value?: unknown) => void) => void;
 }
 
@@ -67,7 +69,7 @@ export class GrpcServer {
         path: def.path,
         kind,
         deserialize: def.requestDeserialize as (bytes: Buffer) => unknown,
-        serialize: def.responseSerialize as (message: unknown) => Buffer,
+        serialize: framedSerializer(def),
         handler: impl as Method['handler'],
       });
     }
@@ -221,4 +223,11 @@ export class GrpcServer {
       call.sendStatus({ code: Code.UNKNOWN, details: err instanceof Error ? err.message : 'Unknown Error' });
     }
   }
+}
+
+/** The definition's serializer with headroom (pb/load.ts adds one), or its plain one and a copy. */
+function framedSerializer(def: grpc.MethodDefinition<unknown, unknown>): Method['serialize'] {
+  const framed: unknown = Reflect.get(def, 'responseSerializeFramed');
+  if (typeof framed === 'function') return framed as Method['serialize'];
+  return (message, headroom) => withHeadroom(def.responseSerialize(message), headroom);
 }

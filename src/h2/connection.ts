@@ -450,7 +450,30 @@ export class H2Connection implements StreamOwner {
         if (this.sendWindow <= 0) this.blocked.add(s);
         return;
       }
-      const head = s.queue[0];
+      let head = s.queue[0];
+      if (s.reserved[0]) {
+        const payload = head.length - FRAME_HEADER_BYTES;
+        if (payload <= room) {
+          // Room was left for the header: the payload goes out in its own buffer, uncopied.
+          const isLast = s.queue.length === 1 && s.pendingEnd;
+          putFrameHeader(head, 0, payload, FrameType.Data, isLast ? Flags.EndStream : 0, s.id);
+          this.queue(head);
+          s.sendWindow -= payload;
+          this.sendWindow -= payload;
+          s.queuedBytes -= payload;
+          s.queue.shift();
+          s.reserved.shift();
+          if (isLast) {
+            s.pendingEnd = false;
+            this.endLocally(s);
+            return;
+          }
+          continue;
+        }
+        // Larger than the windows or the frame size allow: sent in pieces, as plain data.
+        head = s.queue[0] = head.subarray(FRAME_HEADER_BYTES);
+        s.reserved[0] = false;
+      }
       const n = Math.min(room, head.length);
       const isLast = n === head.length && s.queue.length === 1 && s.pendingEnd;
       const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + n);
@@ -460,8 +483,10 @@ export class H2Connection implements StreamOwner {
       s.sendWindow -= n;
       this.sendWindow -= n;
       s.queuedBytes -= n;
-      if (n === head.length) s.queue.shift();
-      else s.queue[0] = head.subarray(n);
+      if (n === head.length) {
+        s.queue.shift();
+        s.reserved.shift();
+      } else s.queue[0] = head.subarray(n);
       if (isLast) {
         s.pendingEnd = false;
         this.endLocally(s);

@@ -3,7 +3,7 @@
 // headers, data and trailers — and to reset. DATA is sent as the peer's flow-control windows allow;
 // what the windows hold back waits here, and write() says when the caller should wait for drain.
 import type { HeaderField } from './hpack';
-import { ErrorCode } from './frames';
+import { ErrorCode, FRAME_HEADER_BYTES } from './frames';
 
 export interface H2StreamHandler {
   /** A DATA payload (valid to keep: socket chunks are not reused); endStream: the peer's last. */
@@ -29,6 +29,12 @@ export class H2Stream {
   handler: H2StreamHandler | undefined;
   /** DATA waiting for window, oldest first. */
   readonly queue: Buffer[] = [];
+  /**
+   * Per queue entry: whether its first FRAME_HEADER_BYTES are room left for a DATA frame header
+   * (writeFramed), so that a payload that fits the windows goes out in its own buffer, uncopied.
+   */
+  readonly reserved: boolean[] = [];
+  /** Payload bytes queued (reserved header room not counted). */
   queuedBytes = 0;
   /** Trailers to send once the queue is empty (undefined: none yet). */
   pendingTrailers: readonly HeaderField[] | undefined;
@@ -78,7 +84,23 @@ export class H2Stream {
     if (this.localClosed || this.pendingTrailers !== undefined || this.pendingEnd) return false;
     if (data.length > 0) {
       this.queue.push(data);
+      this.reserved.push(false);
       this.queuedBytes += data.length;
+      this.owner.pump(this);
+    }
+    return this.queuedBytes + this.owner.socketBacklog() < HIGH_WATER_BYTES;
+  }
+
+  /**
+   * As write(), for a payload that starts FRAME_HEADER_BYTES into `frame`: the connection writes
+   * the DATA frame header there instead of copying the payload into a frame of its own.
+   */
+  writeFramed(frame: Buffer): boolean {
+    if (this.localClosed || this.pendingTrailers !== undefined || this.pendingEnd) return false;
+    if (frame.length > FRAME_HEADER_BYTES) {
+      this.queue.push(frame);
+      this.reserved.push(true);
+      this.queuedBytes += frame.length - FRAME_HEADER_BYTES;
       this.owner.pump(this);
     }
     return this.queuedBytes + this.owner.socketBacklog() < HIGH_WATER_BYTES;
@@ -96,6 +118,7 @@ export class H2Stream {
     if (this.localClosed) return;
     this.localClosed = true;
     this.queue.length = 0;
+    this.reserved.length = 0;
     this.queuedBytes = 0;
     this.owner.sendReset(this, code);
   }

@@ -154,22 +154,22 @@ function writeKeyValue(w: protobuf.Writer, field: number, kv: KeyValuePb): void 
  * Range of 100,000 keys made 800,000 of them, and a second copy of every key and value). Values
  * it does not expect (a negative or fractional int64) go to the writer-based encoder.
  */
-export function encodeRangeResponse(m: RangeResponse): Buffer {
+export function encodeRangeResponse(m: RangeResponse, headroom = 0): Buffer {
   const header = headerBytes(m.header);
   const count = int64Plain(m.count);
   const kvLens = new Array<number>(m.kvs.length);
   let total = header === undefined ? 0 : 1 + varintBytes(header.length) + header.length;
   for (let i = 0; i < m.kvs.length; i++) {
     const len = keyValueBytes(m.kvs[i]);
-    if (len < 0) return encodeRangeResponseWithWriter(m);
+    if (len < 0) return withHeadroom(encodeRangeResponseWithWriter(m), headroom);
     kvLens[i] = len;
     total += 1 + varintBytes(len) + len;
   }
-  if (count < 0) return encodeRangeResponseWithWriter(m);
+  if (count < 0) return withHeadroom(encodeRangeResponseWithWriter(m), headroom);
   if (m.more) total += 2;
   if (count > 0) total += 1 + varintBytes(count);
-  const buf = Buffer.allocUnsafe(total);
-  let pos = 0;
+  const buf = Buffer.allocUnsafe(headroom + total);
+  let pos = headroom;
   if (header !== undefined) pos = putEmbedded(buf, pos, 1, header);
   for (let i = 0; i < m.kvs.length; i++) {
     const kv = m.kvs[i];
@@ -189,7 +189,7 @@ export function encodeRangeResponse(m: RangeResponse): Buffer {
     buf[pos++] = 1;
   }
   if (count > 0) pos = putVarintField(buf, pos, 4, count);
-  if (pos !== total) throw new Error(`encodeRangeResponse: wrote ${pos} bytes, sized ${total}`);
+  if (pos !== headroom + total) throw new Error(`encodeRangeResponse: wrote ${pos - headroom} bytes, sized ${total}`);
   return buf;
 }
 
@@ -289,33 +289,44 @@ function encodeRangeResponseWithWriter(m: RangeResponse): Buffer {
   return w.finish() as Buffer;
 }
 
-export function encodePutResponse(m: PutResponse): Buffer {
+/**
+ * `body` after `headroom` bytes left free (a sender writes its frame headers there; see
+ * ServerCall.write). Encoders that size their message first allocate the room themselves.
+ */
+export function withHeadroom(body: Uint8Array, headroom: number): Buffer {
+  if (headroom === 0 && Buffer.isBuffer(body)) return body;
+  const out = Buffer.allocUnsafe(headroom + body.length);
+  out.set(body, headroom);
+  return out;
+}
+
+export function encodePutResponse(m: PutResponse, headroom = 0): Buffer {
   const w = protobuf.Writer.create();
   writeHeader(w, m.header);
   if (m.prev_kv) writeKeyValue(w, 2, m.prev_kv);
-  return w.finish() as Buffer;
+  return withHeadroom(w.finish(), headroom);
 }
 
 /**
  * A WatchResponse sized first and written into one buffer when its events come encoded and its
  * numbers are plain (a watch fan-out writes one per watcher per event); otherwise the writer.
  */
-export function encodeWatchResponse(m: WatchResponsePb): Buffer {
+export function encodeWatchResponse(m: WatchResponsePb, headroom = 0): Buffer {
   const header = headerBytes(m.header);
   const watchId = revisionBytes(m.watch_id ?? 0);
   const compact = revisionBytes(m.compact_revision ?? 0);
-  if (watchId < 0 || compact < 0 || (m.cancel_reason !== undefined && m.cancel_reason.length > 0)) return encodeWatchResponseWithWriter(m);
+  if (watchId < 0 || compact < 0 || (m.cancel_reason !== undefined && m.cancel_reason.length > 0)) return withHeadroom(encodeWatchResponseWithWriter(m), headroom);
   let total = header === undefined ? 0 : 1 + varintBytes(header.length) + header.length;
   total += watchId + compact;
   if (m.created === true) total += 2;
   if (m.canceled === true) total += 2;
   if (m.fragment === true) total += 2;
   for (const ev of m.events) {
-    if (!Buffer.isBuffer(ev)) return encodeWatchResponseWithWriter(m);
+    if (!Buffer.isBuffer(ev)) return withHeadroom(encodeWatchResponseWithWriter(m), headroom);
     total += 1 + varintBytes(ev.length) + ev.length;
   }
-  const buf = Buffer.allocUnsafe(total);
-  let pos = 0;
+  const buf = Buffer.allocUnsafe(headroom + total);
+  let pos = headroom;
   if (header !== undefined) pos = putEmbedded(buf, pos, 1, header);
   pos = putVarintField(buf, pos, 2, (m.watch_id ?? 0) as number);
   if (m.created === true) pos = putVarintField(buf, pos, 3, 1);
@@ -323,7 +334,7 @@ export function encodeWatchResponse(m: WatchResponsePb): Buffer {
   pos = putVarintField(buf, pos, 5, (m.compact_revision ?? 0) as number);
   if (m.fragment === true) pos = putVarintField(buf, pos, 7, 1);
   for (const ev of m.events) pos = putBytesField(buf, pos, 11, ev as Buffer);
-  if (pos !== total) throw new Error(`encodeWatchResponse: wrote ${pos} bytes, sized ${total}`);
+  if (pos !== headroom + total) throw new Error(`encodeWatchResponse: wrote ${pos - headroom} bytes, sized ${total}`);
   return buf;
 }
 

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hiddenSlot } from '../hidden-slot';
-import { decodePutRequest, decodeRangeRequest, encodePutResponse, encodeRangeResponse, encodeWatchResponse } from './fast-codec';
+import { decodePutRequest, decodeRangeRequest, encodePutResponse, encodeRangeResponse, encodeWatchResponse, withHeadroom } from './fast-codec';
 
 // protobufjs refuses messages nested deeper than 100 by default, while Go's decoder (etcd's)
 // takes 10,000. A txn that decodes at the door must also encode into its Raft entry and response
@@ -37,7 +37,9 @@ const GRPC_CONVERSION: protobuf.IConversionOptions = { longs: String, enums: Num
  */
 export const rawRequestBytes = hiddenSlot<Buffer>('raw request bytes');
 
-type Codec = { decode?: (b: Buffer) => unknown; encode?: (m: never) => Buffer };
+/** A response encoder that leaves `headroom` free bytes before the message (see ServerCall.write). */
+type FramedEncoder = (m: never, headroom: number) => Buffer;
+type Codec = { decode?: (b: Buffer) => unknown; encode?: FramedEncoder };
 
 /** Hand-written codecs that replace the generic ones for the hottest methods. */
 const FAST: Record<string, Codec> = {
@@ -49,7 +51,7 @@ const FAST: Record<string, Codec> = {
 /** The service definition of e.g. `etcdserverpb.KV`, remembering each request's wire bytes. */
 export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
   const service = protoRoot().lookupService(fullName);
-  const methods: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const methods: Record<string, grpc.MethodDefinition<unknown, unknown> & { responseSerializeFramed: (m: unknown, headroom: number) => Buffer }> = {};
   for (const method of service.methodsArray) {
     method.resolve();
     const requestType = method.resolvedRequestType;
@@ -58,18 +60,22 @@ export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
     const path = `/${fullName}/${method.name}`;
     const fast = FAST[path];
     const decode = fast?.decode ?? ((bytes: Buffer): unknown => requestType.toObject(requestType.decode(bytes), GRPC_CONVERSION));
+    // As proto-loader's serializers: fromObject, then encode.
+    const encodeGeneric = (m: unknown): Uint8Array => responseType.encode(responseType.fromObject(m as Record<string, unknown>)).finish();
+    const encode = (fast?.encode as ((m: unknown, headroom: number) => Buffer) | undefined) ?? ((m: unknown, headroom: number) => withHeadroom(encodeGeneric(m), headroom));
     methods[method.name] = {
       path,
       requestStream: method.requestStream === true,
       responseStream: method.responseStream === true,
-      // As proto-loader's serializers: fromObject, then encode.
       requestSerialize: (m: unknown) => Buffer.from(requestType.encode(requestType.fromObject(m as Record<string, unknown>)).finish()),
       requestDeserialize: (bytes: Buffer) => {
         const req: unknown = decode(bytes);
         if (typeof req === 'object' && req !== null) rawRequestBytes.set(req, bytes);
         return req;
       },
-      responseSerialize: (fast?.encode as ((m: unknown) => Buffer) | undefined) ?? ((m: unknown) => Buffer.from(responseType.encode(responseType.fromObject(m as Record<string, unknown>)).finish())),
+      responseSerialize: fast?.encode !== undefined ? (m: unknown) => encode(m, 0) : (m: unknown) => Buffer.from(encodeGeneric(m)),
+      // Ours, beside grpc-js's fields: the serializer our gRPC server calls (see ServerCall.write).
+      responseSerializeFramed: encode,
       responseDeserialize: (bytes: Buffer) => responseType.toObject(responseType.decode(bytes), GRPC_CONVERSION),
       originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1),
     };

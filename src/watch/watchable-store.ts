@@ -96,7 +96,7 @@ export class WatchableStore {
     const per = new Map<Watcher, Event[]>();
     for (const ev of events) {
       this.synced.forKey(ev.kv.key, (w) => {
-        if (!w.wants(ev)) return;
+        if (!w.accepts(ev)) return;
         const list = per.get(w);
         if (list === undefined) per.set(w, [ev]);
         else list.push(ev);
@@ -182,7 +182,7 @@ export class WatchableStore {
     const per = new Map<Watcher, Event[]>();
     for (const ev of events) {
       ready.forKey(ev.kv.key, (w) => {
-        if (!w.wants(ev)) return;
+        if (!w.accepts(ev)) return;
         const list = per.get(w);
         if (list === undefined) per.set(w, [ev]);
         else list.push(ev);

@@ -60,10 +60,9 @@ export class Watcher {
     return end.length === 0 || Buffer.compare(key, end) < 0;
   }
 
-  /** Whether this watcher wants ev (range, filters and position in history). */
-  wants(ev: Event): boolean {
+  /** Whether this watcher wants ev, whose key is in its range (WatcherGroup.forKey found it): filters and position in history. */
+  accepts(ev: Event): boolean {
     if (ev.kv.mod_revision < this.nextRev) return false;
-    if (ev.type === 'put' ? this.o.noPut : this.o.noDelete) return false;
-    return this.contains(ev.kv.key);
+    return !(ev.type === 'put' ? this.o.noPut : this.o.noDelete);
   }
 }
