@@ -129,7 +129,7 @@ export function decodeEntryData(data: Buffer): InternalRequest {
   // gRPC handler decodes a PutRequest, without protobufjs's generic decode and toObject.
   if (body.length > 1 && body[0] === PUT_TAG) {
     const [len, at] = readVarint(body, 1);
-    if (at > 0 && at + len === body.length) return { put: decodePutRequest(body.subarray(at)) };
+    if (at > 0 && at + len === body.length) return { put: decodePutRequest(body.subarray(at)), header: null };
   }
   const type = protoType('etcdtspb.InternalRequest');
   return type.toObject(type.decode(body), CONVERSION) as InternalRequest;

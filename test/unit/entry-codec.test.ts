@@ -13,7 +13,7 @@ describe('entry codec', () => {
     assert.deepEqual(entryHeader(data), { member: 5n, id: 2n ** 63n + 9n });
     const req = decodeEntryData(data);
     assert.deepEqual(req.put, put);
-    assert.equal(req.header, undefined);
+    assert.equal(req.header, null);
   });
 
   test('a put of an empty key and value, and one with a 2-byte length, decode', () => {
