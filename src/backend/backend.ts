@@ -16,7 +16,7 @@
 // checkpoint is a synced commit whose meta page is saved aside (checkpoint-meta.ts); after an
 // unclean stop the environment opens at the last checkpoint, a state whole on disk, and the
 // caller redoes what came after it. Synced transactions are checkpoints too.
-import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import { open, type Database, type Key, type RootDatabase, type Transaction } from 'lmdb';
 import { closeSync, existsSync, fdatasync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -590,8 +590,10 @@ export class Backend {
         const method = value as (...args: unknown[]) => unknown;
         // Called outside a transaction, such a write commits one of its own: made a checkpoint,
         // so that an unclean stop never opens the store at a state before it.
+        // Fixed arity (the most putSync takes) rather than rest arguments: no array per write.
         const fn = SELF_COMMITTING.has(prop)
-          ? (...args: unknown[]) => (this.inTransaction ? method.apply(current, args) : this.transaction(() => method.apply(current, args)))
+          ? (a?: unknown, b?: unknown, c?: unknown, d?: unknown) =>
+              this.inTransaction ? method.call(current, a, b, c, d) : this.transaction(() => method.call(current, a, b, c, d))
           : method.bind(current);
         bound.set(prop, fn);
         return fn;
@@ -606,6 +608,19 @@ interface OpenBatch {
   calls: number;
   commit: () => void;
   abort: (err: unknown) => void;
+}
+
+const APPEND = Object.freeze({ append: true });
+
+/**
+ * Puts a key past the table's last one with MDB_APPEND (no B-tree search; pages filled whole
+ * instead of split in halves), for tables that only grow at their end. LMDB refuses an append
+ * that is not past the last key: lmdb-js then answers false (its typings say void), and the
+ * write is made as an ordinary put, so the result never depends on the append.
+ */
+export function appendSync<K extends Key, V>(table: Database<V, K>, key: K, value: V): void {
+  const appended: unknown = table.putSync(key, value, APPEND);
+  if (appended !== true) table.putSync(key, value);
 }
 
 function numberBuffer(value: number): Buffer {

@@ -9,7 +9,7 @@
 // numbers instead of rebuilding a tree from all history.
 // It knows nothing of Raft: writes run inside a transaction its caller opened on the backend.
 import type { Database } from 'lmdb';
-import type { Backend, BinaryDB, ReadView } from '../backend/backend';
+import { appendSync, type Backend, type BinaryDB, type ReadView } from '../backend/backend';
 import { CompactedError, FutureRevisionError } from './errors';
 import { decodeRecord, decodeRecordOwned, encodeRecord, recordKey, type KeyValue, type StoredRecord } from './kv-record';
 import { storageBounds, storageKey } from './key-codec';
@@ -379,7 +379,8 @@ export class MvccStore {
   applyWrite(kv: KeyValue, sub: number, tombstone: boolean): void {
     const storage = storageKey(kv.key);
     const record = encodeRecord(kv, tombstone);
-    this.history.putSync([kv.mod_revision, sub], record);
+    // History only grows at its end.
+    appendSync(this.history, [kv.mod_revision, sub], record);
     this.index.putSync(storage, [kv.mod_revision, sub, tombstone ? 1 : 0]);
     if (tombstone) this.current.removeSync(storage);
     else this.current.putSync(storage, record);

@@ -3,7 +3,7 @@
 // LMDB later, inside the transaction that applies them, once the write-ahead log holds them.
 // The newest entries stay in memory after that too: replication reads them most of all.
 import type { Database } from 'lmdb';
-import type { Backend } from '../backend/backend';
+import { appendSync, type Backend } from '../backend/backend';
 import { entrySizeBytes, type LogStorage } from '../raft/log';
 import { EntryType, type Entry, type HardState } from '../raft/types';
 import type { WalRecord } from '../wal/wal';
@@ -135,7 +135,8 @@ export class LogStore implements LogStorage {
     if (entries.length === 0) return;
     const first = entries[0].index;
     for (let i = first; i <= this.persistedLast; i++) this.log.removeSync(i);
-    for (const e of entries) this.log.putSync(e.index, encodeEntry(e));
+    // Past the last stored index (the suffix they replace was removed above).
+    for (const e of entries) appendSync(this.log, e.index, encodeEntry(e));
     this.persistedLast = entries[entries.length - 1].index;
   }
 
