@@ -9,7 +9,7 @@ import { toPb } from '../apply/range';
 import { Errors } from '../errors';
 import type { Event } from '../mvcc/store';
 import { embeddedBytes, encodeEvent, encodeWatchResponse } from '../pb/fast-codec';
-import type { EventPb, WatchRequestPb, WatchResponsePb } from '../pb/types';
+import type { EventPb, ResponseHeader, WatchRequestPb, WatchResponsePb } from '../pb/types';
 import { eventBytes, WatchStream, type WatchReply } from '../watch/watch-stream';
 import type { StreamTicket } from '../etcdserver/pipeline';
 import { errorCode, toStatus } from './errors';
@@ -155,10 +155,24 @@ function encoded(ev: Event, prevKv: boolean): Buffer {
   return buf;
 }
 
+/**
+ * The header of the replies being sent, by revision: a notify sends one revision's events to every
+ * watcher in one synchronous pass, so they share one header object (and its encoding, which
+ * fast-codec caches by the last header seen). Dropped at the end of the tick: the term may change.
+ */
+let sharedHeader: { member: MemberApi; revision: number | null; header: ResponseHeader } | undefined;
+
+function headerFor(member: MemberApi, revision: number | null): ResponseHeader {
+  if (sharedHeader !== undefined && sharedHeader.member === member && sharedHeader.revision === revision) return sharedHeader.header;
+  if (sharedHeader === undefined) process.nextTick(() => (sharedHeader = undefined));
+  sharedHeader = { member, revision, header: member.header(revision) };
+  return sharedHeader.header;
+}
+
 function toResponse(member: MemberApi, r: WatchReply): WatchResponsePb {
   const events = r.events.map((ev) => encoded(ev, r.prevKv));
   return {
-    header: member.header(r.revision),
+    header: headerFor(member, r.revision),
     watch_id: r.watchId,
     created: r.created,
     canceled: r.canceled,
