@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { toPb } from '../apply/range';
 import { Errors } from '../errors';
 import type { Event } from '../mvcc/store';
-import { embeddedBytes, encodeEvent, encodeWatchResponse } from '../pb/fast-codec';
+import { embeddedBytes, encodeEvent, encodeWatchResponse, headerField, lengthDelimitedField, putVarintField, varintBytes } from '../pb/fast-codec';
+import { HEADROOM_BYTES, ServerCall } from '../grpc/call';
 import type { EventPb, ResponseHeader, WatchRequestPb, WatchResponsePb } from '../pb/types';
 import { eventBytes, WatchStream, type WatchReply } from '../watch/watch-stream';
 import type { StreamTicket } from '../etcdserver/pipeline';
@@ -34,6 +35,8 @@ export type WatchCall = grpc.ServerDuplexStream<WatchRequestPb, WatchResponsePb>
 export function serveWatch(call: WatchCall, ticket: StreamTicket, member: MemberApi, log: Logger): StreamControl {
   const store = member.watchable;
   const write = messageWriter(call);
+  // Our own gRPC server's call takes replies encoded here (eventReplyFrame); grpc-js's takes objects.
+  const ownCall = call instanceof ServerCall ? call : undefined;
   let pendingBytes = 0;
   let pendingReplies = 0;
   const backedUp = (): boolean => pendingBytes > BLOCKED_BYTES || pendingReplies > BLOCKED_REPLIES;
@@ -55,13 +58,16 @@ export function serveWatch(call: WatchCall, ticket: StreamTicket, member: Member
         pendingBytes += size;
         pendingReplies++;
         if (!wasBackedUp && backedUp()) log.info({ pendingBytes, pendingReplies }, 'watch stream backed up; its watchers wait in history until it drains');
-        write(toResponse(member, reply), () => {
+        const written = (): void => {
           const wasBlocked = backedUp();
           pendingBytes -= size;
           pendingReplies--;
           // Drained: let the store hand over what it held back.
           if (wasBlocked && !backedUp()) store.kick();
-        });
+        };
+        const frame = ownCall === undefined ? undefined : eventReplyFrame(member, reply);
+        if (frame !== undefined) ownCall?.writeEncoded(frame, written);
+        else write(toResponse(member, reply), written);
       },
       blocked: () => ended || backedUp(),
       replyBytes: (reply) => encodeWatchResponse(toResponse(member, reply)).length,
@@ -160,13 +166,43 @@ function encoded(ev: Event, prevKv: boolean): Buffer {
  * watcher in one synchronous pass, so they share one header object (and its encoding, which
  * fast-codec caches by the last header seen). Dropped at the end of the tick: the term may change.
  */
-let sharedHeader: { member: MemberApi; revision: number | null; header: ResponseHeader } | undefined;
+let sharedHeader: { member: MemberApi; revision: number | null; header: ResponseHeader; field: Buffer | undefined } | undefined;
+
+function sharedHeaderFor(member: MemberApi, revision: number | null): NonNullable<typeof sharedHeader> {
+  if (sharedHeader !== undefined && sharedHeader.member === member && sharedHeader.revision === revision) return sharedHeader;
+  if (sharedHeader === undefined) process.nextTick(() => (sharedHeader = undefined));
+  return (sharedHeader = { member, revision, header: member.header(revision), field: undefined });
+}
 
 function headerFor(member: MemberApi, revision: number | null): ResponseHeader {
-  if (sharedHeader !== undefined && sharedHeader.member === member && sharedHeader.revision === revision) return sharedHeader.header;
-  if (sharedHeader === undefined) process.nextTick(() => (sharedHeader = undefined));
-  sharedHeader = { member, revision, header: member.header(revision) };
-  return sharedHeader.header;
+  return sharedHeaderFor(member, revision).header;
+}
+
+/** Events as WatchResponse's field 11, encoded once for every watcher they go to. */
+const eventFieldPlain = hiddenSlot<Buffer>('event field');
+const eventFieldWithPrev = hiddenSlot<Buffer>('event field with prev_kv');
+
+/**
+ * A reply of one event and nothing else, the bulk of a watch fan-out, assembled from its parts:
+ * the header field (shared by the notify) and the event field (shared by every watcher of the
+ * event) around this watcher's ID, in the field order encodeWatchResponse writes, straight into
+ * the buffer the gRPC call sends. Undefined when the reply is another kind.
+ */
+function eventReplyFrame(member: MemberApi, r: WatchReply): Buffer | undefined {
+  if (r.events.length !== 1 || r.created === true || r.canceled === true || r.fragment === true || (r.compactRevision ?? 0) !== 0 || r.cancelReason !== undefined) return undefined;
+  if (!Number.isSafeInteger(r.watchId) || r.watchId < 0) return undefined;
+  const ev = r.events[0];
+  const shared = sharedHeaderFor(member, r.revision);
+  const head = (shared.field ??= headerField(shared.header));
+  const slot = r.prevKv && ev.prevKv !== undefined ? eventFieldWithPrev : eventFieldPlain;
+  let evField = slot.get(ev);
+  if (evField === undefined) slot.set(ev, (evField = lengthDelimitedField(11, encoded(ev, r.prevKv))));
+  const idBytes = r.watchId === 0 ? 0 : 1 + varintBytes(r.watchId);
+  const frame = Buffer.allocUnsafe(HEADROOM_BYTES + head.length + idBytes + evField.length);
+  let pos = HEADROOM_BYTES + head.copy(frame, HEADROOM_BYTES);
+  pos = putVarintField(frame, pos, 2, r.watchId);
+  evField.copy(frame, pos);
+  return frame;
 }
 
 function toResponse(member: MemberApi, r: WatchReply): WatchResponsePb {

@@ -28,7 +28,7 @@ export const Code = {
 } as const;
 
 /** Free bytes a serializer leaves before a message: the DATA frame header, then gRPC's prefix. */
-const HEADROOM_BYTES = FRAME_HEADER_BYTES + MESSAGE_PREFIX_BYTES;
+export const HEADROOM_BYTES = FRAME_HEADER_BYTES + MESSAGE_PREFIX_BYTES;
 
 /** grpc-js's headers of a response with messages (no compression is offered back). */
 const RESPONSE_HEADERS: readonly HeaderField[] = [
@@ -126,6 +126,15 @@ export class ServerCall extends EventEmitter {
       this.sendStatus({ code: Code.INTERNAL, details: 'Error serializing response' });
       return false;
     }
+    return this.writeEncoded(frame, callback);
+  }
+
+  /**
+   * Sends one message encoded by the caller after HEADROOM_BYTES of room (see write()); false
+   * when the caller should wait for 'drain'. The watch fan-out builds its replies this way.
+   */
+  writeEncoded(frame: Buffer, callback?: () => void): boolean {
+    if (this.ended || this.destroyed) return false;
     frame[FRAME_HEADER_BYTES] = 0; // not compressed
     frame.writeUInt32BE(frame.length - HEADROOM_BYTES, FRAME_HEADER_BYTES + 1);
     this.respondHeaders();

@@ -352,6 +352,18 @@ function encodeWatchResponseWithWriter(m: WatchResponsePb): Buffer {
   return w.finish() as Buffer;
 }
 
+/** A length-delimited field (tag, length, body) on its own: a part of a message its sender assembles. */
+export function lengthDelimitedField(field: number, body: Buffer): Buffer {
+  const buf = Buffer.allocUnsafe(embeddedBytes(field, body.length));
+  putEmbedded(buf, 0, field, body);
+  return buf;
+}
+
+/** A response's header, as its field 1 (what encodeWatchResponse writes first). */
+export function headerField(h: ResponseHeader): Buffer {
+  return lengthDelimitedField(1, headerBytes(h) ?? Buffer.alloc(0));
+}
+
 /** The encoded size of a length-delimited field of `length` bytes (tag, length prefix, body). */
 export function embeddedBytes(field: number, length: number): number {
   return varintBytes(field << 3) + varintBytes(length) + length;
