@@ -73,12 +73,3 @@ export class MessageReader {
     return out;
   }
 }
-
-/** One message framed for the wire (uncompressed). */
-export function frameMessage(body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES + body.length);
-  out[0] = 0;
-  out.writeUInt32BE(body.length, 1);
-  body.copy(out, MESSAGE_PREFIX_BYTES);
-  return out;
-}
