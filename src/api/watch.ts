@@ -174,10 +174,6 @@ function sharedHeaderFor(member: MemberApi, revision: number | null): NonNullabl
   return (sharedHeader = { member, revision, header: member.header(revision), field: undefined });
 }
 
-function headerFor(member: MemberApi, revision: number | null): ResponseHeader {
-  return sharedHeaderFor(member, revision).header;
-}
-
 /** Events as WatchResponse's field 11, encoded once for every watcher they go to. */
 const eventFieldPlain = hiddenSlot<Buffer>('event field');
 const eventFieldWithPrev = hiddenSlot<Buffer>('event field with prev_kv');
@@ -208,7 +204,7 @@ function eventReplyFrame(member: MemberApi, r: WatchReply): Buffer | undefined {
 function toResponse(member: MemberApi, r: WatchReply): WatchResponsePb {
   const events = r.events.map((ev) => encoded(ev, r.prevKv));
   return {
-    header: headerFor(member, r.revision),
+    header: sharedHeaderFor(member, r.revision).header,
     watch_id: r.watchId,
     created: r.created,
     canceled: r.canceled,

@@ -1,7 +1,7 @@
 // The payload of a Raft log entry: a small fixed header naming the proposer and its request ID,
 // then the request as protobuf (proto/etcdtspb/internal.proto). The header lets the proposing
 // member find its own in-memory request without decoding the bytes it just encoded.
-import { decodePutRequest } from '../pb/fast-codec';
+import { decodePutRequest, readVarint } from '../pb/fast-codec';
 import { CONVERSION, protoType, rawRequestBytes } from '../pb/load';
 import type { InternalRequest, RequestHeader } from '../pb/types';
 
@@ -133,15 +133,4 @@ export function decodeEntryData(data: Buffer): InternalRequest {
   }
   const type = protoType('etcdtspb.InternalRequest');
   return type.toObject(type.decode(body), CONVERSION) as InternalRequest;
-}
-
-/** A varint at pos and the position after it; position -1 when it runs past the end or past 32 bits. */
-function readVarint(buf: Buffer, pos: number): [number, number] {
-  let v = 0;
-  for (let shift = 0; shift < 32 && pos < buf.length; shift += 7) {
-    const b = buf[pos++];
-    v += (b & 0x7f) * 2 ** shift;
-    if (b < 0x80) return [v, pos];
-  }
-  return [0, -1];
 }

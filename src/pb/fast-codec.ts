@@ -242,6 +242,17 @@ export function putVarint(buf: Buffer, pos: number, v: number): number {
   return pos;
 }
 
+/** A varint at pos and the position after it; position -1 when it runs past the end or past 32 bits. */
+export function readVarint(buf: Buffer, pos: number): [number, number] {
+  let v = 0;
+  for (let shift = 0; shift < 32 && pos < buf.length; shift += 7) {
+    const b = buf[pos++];
+    v += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) return [v, pos];
+  }
+  return [0, -1];
+}
+
 /** A varint field (tag of one byte: fields below 16), left out when zero as proto3 does. */
 export function putVarintField(buf: Buffer, pos: number, field: number, v: number): number {
   if (v === 0) return pos;
