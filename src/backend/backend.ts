@@ -17,7 +17,7 @@
 // unclean stop the environment opens at the last checkpoint, a state whole on disk, and the
 // caller redoes what came after it. Synced transactions are checkpoints too.
 import { open, type Database, type Key, type RootDatabase, type Transaction } from 'lmdb';
-import { closeSync, existsSync, fdatasync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointFile, currentTxnId, readMetaPage, readNewestMetaPage, restoreMetaPage, type SavedCheckpoint } from './checkpoint-meta';
@@ -30,6 +30,8 @@ const NO_SYNC_COMMIT = 0x1 | 0x2 | 0x10000;
 /** Writes that commit a transaction of their own when called outside one (wrapped: see table()). */
 const SELF_COMMITTING = new Set<PropertyKey>(['putSync', 'removeSync', 'clearSync', 'dropSync']);
 const META_CHECKPOINT = 'backend/checkpoint';
+/** The kernel's page size, as /proc/self/statm counts (0: not known yet). */
+let statmPageBytes = 0;
 
 /**
  * One consistent read snapshot of the whole environment that stays valid across event-loop turns
@@ -107,6 +109,10 @@ export class Backend {
   readonly restored: CheckpointRestore | undefined;
   /** The open batch transaction (see batched()), if any. */
   private batch: OpenBatch | undefined;
+  /** File-backed resident bytes of the process right after the environment was (re)opened (see releaseMappedPages). */
+  private residentAtOpen = 0;
+  /** releaseMappedPages() has closed the environment and not opened it again yet. */
+  private remapping = false;
 
   constructor(options: BackendOptions) {
     this.dir = options.dir;
@@ -129,6 +135,7 @@ export class Backend {
     } else {
       this.checkpoint(true);
     }
+    this.residentAtOpen = residentFileBytes() ?? 0;
   }
 
   /** A sorted table of binary keys and binary values. */
@@ -539,6 +546,58 @@ export class Backend {
     return Math.min(pages * pageSize, this.sizeBytes());
   }
 
+  /**
+   * Gives back the pages of data.mdb this process has mapped, when they grew by `thresholdBytes`
+   * or more since the environment was opened: the environment is closed and opened again.
+   *
+   * Why: LMDB never unmaps a page it read, and the process's RSS keeps it. Updates at random keys
+   * (the current-value and index tables) copy pages on write into free slots anywhere in the
+   * file, and every read fault maps the page's neighbours too (the kernel's fault-around), so
+   * under load the whole file ends up counted, 90+ MB after the bench suite. The pages stay in
+   * the page cache: what the reads after this touch comes back by minor faults. (bbolt's remap,
+   * when its file grows, does the same for etcd.)
+   *
+   * Only when everything committed is checkpointed and nothing is open (no batch, asynchronous
+   * transaction, read view, background checkpoint, defragment): the state opened again is then
+   * the checkpoint's, and is pinned again. lmdb-js's close settles over a few microtasks (its
+   * write promises); no transaction can start in that window, since this thread runs them all
+   * from macrotasks. Resolves with whether it remapped.
+   */
+  async releaseMappedPages(thresholdBytes: number): Promise<boolean> {
+    if (!this.settled()) return false;
+    const resident = residentFileBytes();
+    if (resident === undefined || resident - this.residentAtOpen < thresholdBytes) return false;
+    const old = this.env;
+    this.remapping = true;
+    this.releasePin();
+    try {
+      await old.close();
+    } finally {
+      this.env = this.openEnv(this.envDir);
+      for (const t of this.tables) t.reopen(this.env);
+      this.pin = this.env.useReadTransaction();
+      this.remapping = false;
+      this.residentAtOpen = residentFileBytes() ?? 0;
+    }
+    return true;
+  }
+
+  /** Nothing open and every commit checkpointed: the committed state is the pinned checkpoint's. */
+  private settled(): boolean {
+    return (
+      !this.inTransaction &&
+      this.batch === undefined &&
+      this.commitsSinceCheckpoint === 0 &&
+      this.asyncTransactions === 0 &&
+      this.openViews === 0 &&
+      this.pin !== undefined &&
+      !this.backgroundCheckpoint &&
+      !this.defragmenting &&
+      !this.closing &&
+      !this.remapping
+    );
+  }
+
   /** Closes after a last checkpoint, saved as a clean close: the next open takes the file as it stands. */
   async close(): Promise<void> {
     // Saved as a clean close: nothing commits after it.
@@ -621,6 +680,25 @@ const APPEND = Object.freeze({ append: true });
 export function appendSync<K extends Key, V>(table: Database<V, K>, key: K, value: V): void {
   const appended: unknown = table.putSync(key, value, APPEND);
   if (appended !== true) table.putSync(key, value);
+}
+
+/**
+ * Bytes of file-backed pages resident in this process (Linux: /proc/self/statm's shared pages;
+ * the executable's and libraries' count too, so only a change means anything). undefined elsewhere.
+ */
+function residentFileBytes(): number | undefined {
+  try {
+    const fields = readFileSync('/proc/self/statm', 'latin1').split(' ');
+    const shared = Number(fields[2]);
+    if (statmPageBytes === 0) {
+      // statm counts the kernel's pages; its size is the RSS in bytes over the resident pages.
+      const resident = Number(fields[1]);
+      statmPageBytes = resident > 0 ? 2 ** Math.round(Math.log2(process.memoryUsage.rss() / resident)) : 4096;
+    }
+    return Number.isFinite(shared) ? shared * statmPageBytes : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function numberBuffer(value: number): Buffer {

@@ -30,27 +30,79 @@ const { Backend } = require(${JSON.stringify(BACKEND_MODULE)});
 const fs = require('node:fs');
 const path = require('node:path');
 const dir = process.argv[1];
+const remap = process.argv[2] === 'remap';
+const mapped = () => {
+  let name = '', kb = 0;
+  for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ .*\\s(\\S+)$/.exec(line);
+    if (m) name = m[1];
+    else if (line.startsWith('Rss:') && name.endsWith('data.mdb')) kb += parseInt(line.slice(4), 10);
+  }
+  return kb;
+};
+(async () => {
 const b = new Backend({ dir, mapSizeBytes: 64 * 1024 * 1024 });
 const t = b.binaryTable('t');
 const key = (i) => Buffer.from('k' + String(i).padStart(6, '0'));
 const value = (i, gen) => Buffer.alloc(50 + (i * 37) % 900, (i + gen) % 251);
+// An asynchronous transaction first: lmdb-js's close then waits for its write promises.
+if (remap) await b.transactionAsync(() => t.putSync(key(0), value(0, 0)));
 for (let i = 0; i < 200; i++) b.transaction(() => { for (let j = 0; j < 5; j++) t.putSync(key(i * 5 + j), value(i * 5 + j, 0)); }, { sync: false });
 b.checkpoint();
 const expected = {};
 for (const { key: k, value: v } of t.getRange({})) expected[k.toString()] = v.toString('base64');
 fs.writeFileSync(path.join(dir, '..', 'expected.json'), JSON.stringify(expected));
 fs.copyFileSync(path.join(dir, 'data.mdb'), path.join(dir, '..', 'at-checkpoint.mdb'));
+if (remap) {
+  const before = mapped();
+  const released = await b.releaseMappedPages(0);
+  fs.writeFileSync(path.join(dir, '..', 'remap.json'), JSON.stringify({ released, before, after: mapped() }));
+}
 for (let i = 0; i < 3000; i++) b.transaction(() => {
   t.putSync(key(i % 1000), value(i, 1));
   t.putSync(key(1000 + i), value(i, 2));
   if (i % 3 === 0) t.removeSync(key((i * 7) % 1000));
 }, { sync: false });
 process.kill(process.pid, 'SIGKILL');
+})();
 `;
 
-function runChild(dir: string): void {
-  const r = spawnSync(process.execPath, ['-e', CHILD, dir], { encoding: 'utf8' });
+function runChild(dir: string, remap = false): void {
+  const r = spawnSync(process.execPath, ['-e', CHILD, dir, remap ? 'remap' : ''], { encoding: 'utf8' });
   assert.equal(r.signal, 'SIGKILL', `the child should end killed: ${r.stderr}`);
+}
+
+/**
+ * Every page that differs from the byte copy taken at the checkpoint, or lies past the
+ * checkpoint's last page, was written after it: spoils them all, the meta pages included, as if
+ * the OS had lost or torn them. Returns how many, and how many of them lay below the
+ * checkpoint's last page (free pages reused).
+ */
+function spoilPagesWrittenAfterCheckpoint(base: string, dir: string): { spoiled: number; rewrittenInside: number } {
+  const saved = new CheckpointFile(dir).read();
+  assert.ok(saved !== undefined);
+  const lastPage = Number(saved.page.readBigUInt64LE(META_LAST_PAGE_OFFSET));
+  const before = readFileSync(join(base, 'at-checkpoint.mdb'));
+  const fd = openSync(join(dir, 'data.mdb'), 'r+');
+  let spoiled = 0;
+  let rewrittenInside = 0;
+  try {
+    const pages = Math.floor(fstatSync(fd).size / PAGE_BYTES);
+    const page = Buffer.alloc(PAGE_BYTES);
+    const garbage = Buffer.alloc(PAGE_BYTES, 0xa5);
+    for (let p = 0; p < pages; p++) {
+      readSync(fd, page, 0, PAGE_BYTES, p * PAGE_BYTES);
+      const old = before.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES);
+      const changed = p > lastPage || old.length < PAGE_BYTES || !page.equals(old);
+      if (!changed) continue;
+      if (p <= lastPage && p > 1) rewrittenInside++;
+      writeSync(fd, garbage, 0, PAGE_BYTES, p * PAGE_BYTES);
+      spoiled++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { spoiled, rewrittenInside };
 }
 
 function contents(b: Backend): Record<string, string> {
@@ -92,31 +144,7 @@ describe('backend checkpoints', () => {
     const dir = join(base, 'lmdb');
     runChild(dir);
     const expected = JSON.parse(readFileSync(join(base, 'expected.json'), 'utf8')) as Record<string, string>;
-    const saved = new CheckpointFile(dir).read();
-    assert.ok(saved !== undefined);
-    const lastPage = Number(saved.page.readBigUInt64LE(META_LAST_PAGE_OFFSET));
-    // Every page that differs from the byte copy taken at the checkpoint, or lies past the
-    // checkpoint's last page, was written after it: spoil them all, the meta pages included.
-    const before = readFileSync(join(base, 'at-checkpoint.mdb'));
-    const fd = openSync(join(dir, 'data.mdb'), 'r+');
-    let spoiled = 0;
-    let rewrittenInside = 0;
-    try {
-      const pages = Math.floor(fstatSync(fd).size / PAGE_BYTES);
-      const page = Buffer.alloc(PAGE_BYTES);
-      const garbage = Buffer.alloc(PAGE_BYTES, 0xa5);
-      for (let p = 0; p < pages; p++) {
-        readSync(fd, page, 0, PAGE_BYTES, p * PAGE_BYTES);
-        const old = before.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES);
-        const changed = p > lastPage || old.length < PAGE_BYTES || !page.equals(old);
-        if (!changed) continue;
-        if (p <= lastPage && p > 1) rewrittenInside++;
-        writeSync(fd, garbage, 0, PAGE_BYTES, p * PAGE_BYTES);
-        spoiled++;
-      }
-    } finally {
-      closeSync(fd);
-    }
+    const { spoiled, rewrittenInside } = spoilPagesWrittenAfterCheckpoint(base, dir);
     assert.ok(spoiled > 100, `pages written after the checkpoint: ${spoiled}`);
     // Free pages of the checkpoint's state were reused (and spoiled here); its own never are.
     assert.ok(rewrittenInside > 0, 'some free pages below the checkpoint were reused');
@@ -131,6 +159,59 @@ describe('backend checkpoints', () => {
       assert.equal(Object.keys(contents(b)).length, 1300);
     } finally {
       await b.close();
+    }
+  });
+
+  test('the mapped pages given back: the checkpoint stays pinned, and a crash after more writes leaves it whole', async () => {
+    const base = join(root, 'remap');
+    const dir = join(base, 'lmdb');
+    runChild(dir, true);
+    const remap = JSON.parse(readFileSync(join(base, 'remap.json'), 'utf8')) as { released: boolean; before: number; after: number };
+    assert.equal(remap.released, true);
+    assert.ok(remap.before > 200 && remap.after < remap.before / 4, `data.mdb resident before and after, KiB: ${remap.before}, ${remap.after}`);
+    const expected = JSON.parse(readFileSync(join(base, 'expected.json'), 'utf8')) as Record<string, string>;
+    // Were the checkpoint's pages not pinned again after the reopen, the writes after it would
+    // reuse some, and spoiling them would show here.
+    const { spoiled, rewrittenInside } = spoilPagesWrittenAfterCheckpoint(base, dir);
+    assert.ok(spoiled > 100 && rewrittenInside > 0, `spoiled ${spoiled}, below the checkpoint ${rewrittenInside}`);
+    const b = new Backend({ dir });
+    try {
+      assert.ok(b.restored !== undefined);
+      assert.deepEqual(contents(b), expected);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('the mapped pages are kept while anything is open or not checkpointed', async () => {
+    const dir = join(root, 'remap-open');
+    const b = new Backend({ dir });
+    const t = b.binaryTable('t');
+    try {
+      b.batched(() => t.putSync(Buffer.from('a'), Buffer.from('1')));
+      assert.equal(await b.releaseMappedPages(0), false, 'a batch is open');
+      b.commitBatch();
+      assert.equal(await b.releaseMappedPages(0), false, 'a commit is not checkpointed');
+      b.checkpoint();
+      const view = b.readView();
+      assert.equal(await b.releaseMappedPages(0), false, 'a read view is open');
+      view.done();
+      assert.equal(await b.releaseMappedPages(Number.MAX_SAFE_INTEGER), false, 'under the threshold');
+      assert.equal(await b.releaseMappedPages(0), true);
+      // The handles work on in the environment opened again.
+      assert.equal(t.get(Buffer.from('a'))?.toString(), '1');
+      b.batched(() => t.putSync(Buffer.from('b'), Buffer.from('2')));
+      b.checkpoint();
+      assert.equal(t.get(Buffer.from('b'))?.toString(), '2');
+    } finally {
+      await b.close();
+    }
+    const again = new Backend({ dir });
+    try {
+      assert.equal(again.restored, undefined);
+      assert.deepEqual(Object.keys(contents(again)).sort(), ['a', 'b']);
+    } finally {
+      await again.close();
     }
   });
 
