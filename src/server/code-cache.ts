@@ -12,6 +12,8 @@
 // entry. Files are written whole then renamed, so that a starting process never reads half of
 // one. Data V8 rejects (another Node version or V8 flags) is ignored and written anew.
 //
+// The same directory keeps where each require led (resolve-cache.ts), saved at the same moment.
+//
 // Off when ETCD_TS_CODE_CACHE=off, with source maps on (Node's loader registers them while
 // compiling) or when the directory cannot be written.
 import { createHash } from 'node:crypto';
@@ -20,6 +22,7 @@ import { readdir, rename, rm, writeFile } from 'node:fs/promises';
 import Module from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { Script } from 'node:vm';
+import { installResolveCache, isResolveCacheFile, resolveStats, saveResolveCache } from './resolve-cache';
 
 /** What Node's CommonJS loader has that @types/node does not declare. */
 interface LoaderModule {
@@ -43,6 +46,9 @@ export interface CodeCacheStats {
   /** Modules compiled from source (no entry, or V8 rejected it). */
   compiled: number;
   rejected: number;
+  /** Requires answered from the saved resolutions (resolve-cache.ts), and those Node resolved. */
+  resolutionsFromCache: number;
+  resolutionsSearched: number;
 }
 
 /** When the files are written after the member serves. */
@@ -52,7 +58,7 @@ const PRUNE_FACTOR = 3;
 
 const loader = Module as unknown as Loader;
 const dir = process.env.ETCD_TS_CODE_CACHE_DIR ?? resolve(__dirname, '../../.code-cache');
-const stats: CodeCacheStats = { dir, fromCache: 0, compiled: 0, rejected: 0 };
+const stats = { dir, fromCache: 0, compiled: 0, rejected: 0 };
 /** Scripts compiled from source in this process, by cache file name: written by save(). */
 const toWrite = new Map<string, Script>();
 const used = new Set<string>();
@@ -65,6 +71,7 @@ function install(): void {
   } catch {
     return;
   }
+  installResolveCache(dir);
   if (typeof loader.enableCompileCache === 'function') {
     loader.enableCompileCache(dir);
     return;
@@ -120,12 +127,14 @@ function requireFor(mod: LoaderModule): NodeJS.Require {
  * (off the start-up path; the timer does not hold the process). Failures only cost the gain.
  */
 export function saveSoon(done?: (s: CodeCacheStats) => void): void {
-  if (!installed) return;
-  setTimeout(() => void save().then((s) => done?.(s)), SAVE_AFTER_MS).unref();
+  // With Node's own compile cache only the resolutions are ours to write.
+  const run = installed ? () => save().then((s) => done?.(s)) : saveResolveCache;
+  setTimeout(() => void run(), SAVE_AFTER_MS).unref();
 }
 
 /** One file at a time through the thread pool: the event loop only serializes each script's code (~0.1 ms). */
 async function save(): Promise<CodeCacheStats> {
+  await saveResolveCache();
   const scripts = [...toWrite];
   toWrite.clear();
   for (const [name, script] of scripts) {
@@ -139,11 +148,11 @@ async function save(): Promise<CodeCacheStats> {
   }
   try {
     const files = await readdir(dir);
-    if (files.length > PRUNE_FACTOR * used.size) for (const f of files) if (!used.has(f)) await rm(join(dir, f), { force: true });
+    if (files.length > PRUNE_FACTOR * used.size) for (const f of files) if (!used.has(f) && !isResolveCacheFile(f)) await rm(join(dir, f), { force: true });
   } catch {
     // Another process pruned at the same time, or the directory went away: nothing is lost.
   }
-  return { ...stats };
+  return { ...stats, resolutionsFromCache: resolveStats.fromCache, resolutionsSearched: resolveStats.searched };
 }
 
 install();
