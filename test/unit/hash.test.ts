@@ -41,6 +41,18 @@ describe('crc32c', () => {
       }
     }
   });
+
+  test('every alignment of the data in its memory (the word-at-a-time path starts at a 4-aligned byte)', () => {
+    const backing = new Uint8Array(new ArrayBuffer(1100));
+    for (let i = 0; i < backing.length; i++) backing[i] = (i * 131 + 7) & 0xff;
+    for (let start = 0; start < 8; start++) {
+      for (const n of [0, 3, 8, 15, 16, 17, 64, 1023]) {
+        const view = backing.subarray(start, start + n);
+        assert.equal(crc32c(view), crc32cReference(view), `start ${start} length ${n}`);
+        assert.equal(crc32c(view, 0x12345678), crc32c(Buffer.from(view), 0x12345678), `start ${start} length ${n}, continued`);
+      }
+    }
+  });
 });
 
 describe("etcd's key bucket bytes", () => {
