@@ -17,7 +17,7 @@ import { MvccStore, type KVHash } from '../mvcc/store';
 import * as pb from '../pb/types';
 import { MessageType, type Message } from '../raft/types';
 import { RaftNode } from '../raftnode/node';
-import { storedWalMark } from '../raftnode/log-store';
+import { storedWalMark, storedWalPosition } from '../raftnode/log-store';
 import type { ServerConfig } from '../server/config';
 import { Membership } from '../membership/membership';
 import { MemberAdmin, toPbMember } from '../membership/member-admin';
@@ -129,7 +129,7 @@ export class EtcdServer implements MemberApi {
     if (restored !== undefined) log.info({ 'from-txn': restored.fromTxnId, 'checkpoint-txn': restored.toTxnId }, 'the store did not stop cleanly: opened it at its last checkpoint; the write-ahead log redoes what came after');
     const walDir = config.walDir !== '' ? config.walDir : join(config.dataDir, 'member', 'wal');
     // Only the records past the store's mark are redone (RaftNode's recover): the rest are checked, not decoded.
-    const opened = Wal.open(walDir, { log, segmentBytes: walSegmentBytes(), heldMark: storedWalMark(this.backend) });
+    const opened = Wal.open(walDir, { log, segmentBytes: walSegmentBytes(), heldMark: storedWalMark(this.backend), heldPosition: storedWalPosition(this.backend) });
     if (opened.tornTail) log.warn({ 'wal-dir': walDir }, 'write-ahead log ended in a torn write (the process stopped mid-write); truncated it there');
     this.wal = opened.wal;
     this.membership = new Membership(this.backend, config, joinRecord, log);

@@ -6,7 +6,7 @@ import type { Database } from 'lmdb';
 import { appendSync, type Backend } from '../backend/backend';
 import { entrySizeBytes, type LogStorage } from '../raft/log';
 import { EntryType, type Entry, type HardState } from '../raft/types';
-import type { WalRecord } from '../wal/wal';
+import type { WalPosition, WalRecord } from '../wal/wal';
 
 const META_HARD_STATE = 'raft/hardstate';
 const META_FIRST_INDEX = 'raft/first-index';
@@ -22,9 +22,20 @@ const MAX_CACHED_BYTES = 64 * 1024 * 1024;
 /** The cache may hold this many entries over MAX_CACHED_ENTRIES before it is trimmed. */
 const CACHE_TRIM_STEP = 256;
 
+/** Where the record of the store's WAL mark was written (Wal.positionOf), saved with the mark. */
+const META_WAL_POSITION = 'raft/wal-position';
+const WAL_POSITION_BYTES = 36;
+
 /** The store's WAL mark (LogStore.walMark), read before the log store exists: the WAL opens first. */
 export function storedWalMark(backend: Backend): number {
   return backend.getMetaNumber(META_WAL_MARK) ?? 0;
+}
+
+/** Where the WAL wrote the record of the store's mark, if saved with it (WalOptions.heldPosition). */
+export function storedWalPosition(backend: Backend): WalPosition | undefined {
+  const b = backend.getMetaBuffer(META_WAL_POSITION);
+  if (b === undefined || b.length !== WAL_POSITION_BYTES) return undefined;
+  return { ordinal: b.readDoubleLE(0), seq: b.readDoubleLE(8), offset: b.readDoubleLE(16), lastIndex: b.readDoubleLE(24), prevCrc: b.readUInt32LE(32) };
 }
 
 export class LogStore implements LogStorage {
@@ -224,9 +235,22 @@ export class LogStore implements LogStorage {
     return storedWalMark(this.backend);
   }
 
-  /** Inside the transaction that holds the effects of every WAL record up to mark. */
-  setWalMark(mark: number): void {
+  /**
+   * Inside the transaction that holds the effects of every WAL record up to mark; with where
+   * that record was written, when known (the next start reads the WAL from there).
+   */
+  setWalMark(mark: number, position?: WalPosition): void {
     this.backend.putMetaNumber(META_WAL_MARK, mark);
+    const b = Buffer.alloc(WAL_POSITION_BYTES);
+    if (position !== undefined && position.ordinal === mark) {
+      b.writeDoubleLE(position.ordinal, 0);
+      b.writeDoubleLE(position.seq, 8);
+      b.writeDoubleLE(position.offset, 16);
+      b.writeDoubleLE(position.lastIndex, 24);
+      b.writeUInt32LE(position.prevCrc >>> 0, 32);
+    }
+    // Zeros (ordinal 0) when unknown: no mark is 0 once records exist, so it is never used.
+    this.backend.putMetaBuffer(META_WAL_POSITION, b);
   }
 
   /**

@@ -321,7 +321,7 @@ export class RaftNode {
           this.applier.restore(snap.index);
           hs = { ...this.raft.hardState(), commit: snap.index };
           this.store.setHardState(hs);
-          this.store.setWalMark(this.wal.lastMark());
+          this.store.setWalMark(this.wal.lastMark(), this.wal.positionOf(this.wal.lastMark()));
           term = hs.term;
         });
       })
@@ -562,7 +562,8 @@ export class RaftNode {
     try {
       written = this.backend.batched(() => {
         const out = batch.map((p) => this.writeReady(p));
-        this.store.setWalMark(batch[batch.length - 1].mark);
+        const mark = batch[batch.length - 1].mark;
+        this.store.setWalMark(mark, this.wal.positionOf(mark));
         return out;
       });
     } catch (err) {
@@ -618,7 +619,7 @@ export class RaftNode {
     this.backend.transaction(
       () => {
         this.store.redo(redo);
-        this.store.setWalMark(last);
+        this.store.setWalMark(last, this.wal.positionOf(last));
       },
       { sync: stored > last },
     );

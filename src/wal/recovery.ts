@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { WalCorruptError } from './errors';
 import type { WalRecord } from './record-codec';
-import { parseSegmentFileName } from './segment-format';
 import { SEGMENT_WRITE_FLAGS, SPARE_SUFFIX, readSegmentFile, writeAllSync } from './segment-files';
-import { scanSegment, type ChainExpectation } from './segment-scan';
+import { HEADER_FRAME_BYTES, parseSegmentFileName } from './segment-format';
+import { resumesAt, scanSegment, type ChainExpectation, type SegmentScan, type WalPosition } from './segment-scan';
 
 export interface RecoveredSegment {
   seq: number;
@@ -34,11 +34,19 @@ export interface RecoveredLog {
   /** Where the next frame goes in the last segment, and the chain value there. */
   endOffset: number;
   endCrc: number;
+  /** Where the last valid record was written (undefined: the last segment holds none). */
+  lastRecord: Omit<WalPosition, 'lastIndex'> | undefined;
 }
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 
-export function recoverLog(dir: string, segmentBytes: number, log: Logger | undefined, decodeFrom = 0): RecoveredLog {
+/**
+ * `resume` (optional) says where the record before decodeFrom was written: its segment is read
+ * and scanned from there (the frame there verified against the chain value saved with it), not
+ * from its start. Measured on an 8 MiB segment: reading and checking it whole was ~30 ms of a
+ * start. A position that does not verify is ignored: the segment is read whole as before.
+ */
+export function recoverLog(dir: string, segmentBytes: number, log: Logger | undefined, decodeFrom = 0, resume?: WalPosition): RecoveredLog {
   const names = readdirSync(dir);
   // A spare gets its final name only once its records are durable: a leftover one holds nothing.
   for (const name of names) if (name.endsWith(SPARE_SUFFIX)) unlinkSync(join(dir, name));
@@ -48,7 +56,7 @@ export function recoverLog(dir: string, segmentBytes: number, log: Logger | unde
       return parsed === undefined ? [] : [{ path: join(dir, name), ...parsed }];
     })
     .sort((a, b) => a.seq - b.seq);
-  const recovered: RecoveredLog = { segments: [], records: [], lastIndex: -1, tornTail: false, lastFd: -1, endOffset: 0, endCrc: 0 };
+  const recovered: RecoveredLog = { segments: [], records: [], lastIndex: -1, tornTail: false, lastFd: -1, endOffset: 0, endCrc: 0, lastRecord: undefined };
   let expected: ChainExpectation | undefined;
   for (let i = 0; i < found.length; i++) {
     const { path, seq, firstIndex } = found[i];
@@ -56,13 +64,12 @@ export function recoverLog(dir: string, segmentBytes: number, log: Logger | unde
       throw new WalCorruptError(path, 0, seq === found[i - 1].seq ? `two segments with seq ${seq}` : `segment ${found[i - 1].seq + 1} is missing`);
     }
     const isLast = i === found.length - 1;
-    const { buf, dataEnd } = readSegmentFile(path);
-    const scan = scanSegment(buf, dataEnd, path, { seq, firstIndex }, expected, isLast, decodeFrom);
+    const scan = scanFile(path, { seq, firstIndex }, expected, isLast, decodeFrom, resume?.seq === seq && resume.ordinal < decodeFrom ? resume : undefined);
     for (const r of scan.records) recovered.records.push(r);
     if (scan.lastIndex >= 0) recovered.lastIndex = scan.lastIndex;
     const lastOrdinal = scan.endOrdinal - 1;
     expected = { prevCrc: scan.endCrc, firstOrdinal: lastOrdinal + 1 };
-    const segment: RecoveredSegment = { seq, firstIndex, path, size: buf.length, firstOrdinal: scan.header.firstOrdinal, lastOrdinal };
+    const segment: RecoveredSegment = { seq, firstIndex, path, size: scan.size, firstOrdinal: scan.header.firstOrdinal, lastOrdinal };
     recovered.segments.push(segment);
     if (!isLast) continue;
     if (scan.torn) log?.warn({ path, offset: scan.endOffset, discardedBytes: scan.dirtyEnd - scan.endOffset }, 'wal: discarding the torn tail of the last segment');
@@ -76,8 +83,26 @@ export function recoverLog(dir: string, segmentBytes: number, log: Logger | unde
     recovered.tornTail = scan.torn;
     recovered.endOffset = scan.endOffset;
     recovered.endCrc = scan.endCrc;
+    if (scan.lastFrame !== undefined) recovered.lastRecord = { ordinal: lastOrdinal, seq, ...scan.lastFrame };
   }
   return recovered;
+}
+
+/** Reads and scans one segment, from `resume` when it verifies there (see recoverLog). */
+function scanFile(
+  path: string,
+  name: { seq: number; firstIndex: number },
+  expected: ChainExpectation | undefined,
+  isLast: boolean,
+  decodeFrom: number,
+  resume: WalPosition | undefined,
+): SegmentScan & { size: number } {
+  if (resume !== undefined) {
+    const { buf, dataEnd } = readSegmentFile(path, HEADER_FRAME_BYTES, resume.offset);
+    if (resumesAt(buf, dataEnd, resume)) return { ...scanSegment(buf, dataEnd, path, name, expected, isLast, decodeFrom, resume), size: buf.length };
+  }
+  const { buf, dataEnd } = readSegmentFile(path);
+  return { ...scanSegment(buf, dataEnd, path, name, expected, isLast, decodeFrom), size: buf.length };
 }
 
 /**

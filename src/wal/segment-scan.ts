@@ -34,10 +34,24 @@ export interface SegmentScan {
   endOffset: number;
   /** The chain value after the last valid frame. */
   endCrc: number;
+  /** The last valid record's frame: its offset and the chain value before it (undefined: no record). */
+  lastFrame: { offset: number; prevCrc: number } | undefined;
   /** The segment did not end in a clean zero frame: bytes from endOffset on are to be discarded. */
   torn: boolean;
   /** Bytes in [endOffset, dirtyEnd) are not all zero and must be zeroed before appending. */
   dirtyEnd: number;
+}
+
+/**
+ * Where a record was appended (Wal.positionOf): its segment, its frame's offset, the crc chain
+ * value before the frame, and the last raft index named by it and the records before it.
+ */
+export interface WalPosition {
+  ordinal: number;
+  seq: number;
+  offset: number;
+  prevCrc: number;
+  lastIndex: number;
 }
 
 /** What the previous segment says this one must continue from; undefined for the first segment. */
@@ -61,6 +75,7 @@ export function scanSegment(
   expected: ChainExpectation | undefined,
   isLast: boolean,
   decodeFrom = 0,
+  resume?: WalPosition,
 ): SegmentScan {
   const decoded = decodeHeaderFrame(buf);
   if (typeof decoded === 'string') throw new WalCorruptError(file, 0, decoded);
@@ -76,10 +91,21 @@ export function scanSegment(
   let crc = decoded.crc;
   let ordinal = header.firstOrdinal;
   let lastIndex = -1;
+  let lastFrame: { offset: number; prevCrc: number } | undefined;
+  if (resume !== undefined) {
+    // The caller checked resumesAt: the records before this frame were durable before the
+    // caller took their effects, and are neither read nor checked again.
+    const len = buf.readUInt32LE(resume.offset);
+    off = resume.offset + frameBytes(len);
+    crc = buf.readUInt32LE(resume.offset + 4);
+    ordinal = resume.ordinal + 1;
+    lastIndex = resume.lastIndex;
+    lastFrame = { offset: resume.offset, prevCrc: resume.prevCrc };
+  }
   let bad: string;
   for (;;) {
     const left = buf.length - off;
-    if (left === 0) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, torn: false, dirtyEnd: off };
+    if (left === 0) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame, torn: false, dirtyEnd: off };
     if (left < FRAME_HEADER_BYTES) {
       bad = 'frame header runs past the end of the segment';
       break;
@@ -88,7 +114,7 @@ export function scanSegment(
     const stored = buf.readUInt32LE(off + 4);
     if (len === 0 && stored === 0) {
       const dirtyEnd = nonZeroEnd(buf, off, dataEnd);
-      if (dirtyEnd === off) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, torn: false, dirtyEnd };
+      if (dirtyEnd === off) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame, torn: false, dirtyEnd };
       bad = 'non-zero bytes after the end of the log';
       break;
     }
@@ -121,6 +147,7 @@ export function scanSegment(
     } catch (err) {
       throw new WalCorruptError(file, off, err instanceof Error ? err.message : String(err));
     }
+    lastFrame = { offset: off, prevCrc: crc };
     crc = stored;
     ordinal++;
     off += frameBytes(len);
@@ -130,7 +157,22 @@ export function scanSegment(
   if (wholeFrameHeader && !hasZeroSector(buf, off) && hasSuccessor(buf, off, ordinal + 1, dataEnd)) {
     throw new WalCorruptError(file, off, `${bad}, and a later record that chains on it follows`);
   }
-  return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, torn: true, dirtyEnd: nonZeroEnd(buf, off, dataEnd) };
+  return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame, torn: true, dirtyEnd: nonZeroEnd(buf, off, dataEnd) };
+}
+
+/**
+ * Whether the segment in `buf` (its header frame and the bytes from resume.offset on read) has
+ * the record `resume` names where it says: the frame there carries its ordinal, verifies against
+ * the chain value saved with it, lies inside the segment's data and after its header.
+ */
+export function resumesAt(buf: Buffer, dataEnd: number, resume: WalPosition): boolean {
+  const off = resume.offset;
+  if (!Number.isSafeInteger(off) || off < HEADER_FRAME_BYTES || off % 8 !== 0 || off + FRAME_HEADER_BYTES + PAYLOAD_PREFIX_BYTES > dataEnd) return false;
+  const len = buf.readUInt32LE(off);
+  const start = off + FRAME_HEADER_BYTES;
+  if (len < PAYLOAD_PREFIX_BYTES || start + len > dataEnd) return false;
+  if (payloadOrdinal(buf, start) !== resume.ordinal >>> 0) return false;
+  return crc32c(buf.subarray(start, start + len), resume.prevCrc >>> 0) === buf.readUInt32LE(off + 4);
 }
 
 /** The end of the last non-zero byte at or after `from` (`from` if there is none); none lies past dataEnd. */

@@ -23,12 +23,14 @@ import { execAsync, execSync, type IoContext, type IoStep } from './batch-io';
 import { WalUnusableError } from './errors';
 import { encodeRecordPayload, lastIndexOf, recordPayloadBytes, type WalRecord } from './record-codec';
 import { recoverLog } from './recovery';
+import type { WalPosition } from './segment-scan';
 import { FRAME_HEADER_BYTES, HEADER_FRAME_BYTES, encodeHeaderFrame, frameBytes, sealFrame, segmentFileName } from './segment-format';
 import { SparePool, callback, fsyncDir } from './segment-files';
 
 export type { WalRecord } from './record-codec';
 export { WalCorruptError, WalUnusableError } from './errors';
 export type WalMark = number;
+export type { WalPosition } from './segment-scan';
 
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 /** The caller bounds its pipeline; this only stops a runaway queue from eating the heap. */
@@ -38,6 +40,8 @@ const BATCH_BUFFER_BYTES_MIN = 64 * 1024;
 /** Batch buffers kept for reuse, and the largest size kept: a huge batch's buffer is let go. */
 const FREE_BUFFERS_MAX = 2;
 const FREE_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
+/** Positions of the newest records kept for positionOf (a power of two; ordinals index it). */
+const POSITIONS = 1024;
 
 export interface WalOptions {
   segmentBytes?: number;
@@ -47,6 +51,11 @@ export interface WalOptions {
    * open() checks those records but does not decode or return them.
    */
   heldMark?: number;
+  /**
+   * Where the record of heldMark was written (positionOf, saved by the caller with its mark):
+   * open() then starts reading its segment there instead of at the segment's start.
+   */
+  heldPosition?: WalPosition;
 }
 
 export interface WalStats {
@@ -109,6 +118,9 @@ export class Wal {
   private closed = false;
   private releasing: Promise<void> = Promise.resolve();
   private readonly counters: WalStats = { syncs: 0, writes: 0, bytesWritten: 0, cuts: 0 };
+  /** Where the newest POSITIONS records were appended (see positionOf), by ordinal % POSITIONS. */
+  private readonly positionNumbers = new Float64Array(POSITIONS * 4);
+  private readonly positionCrcs = new Uint32Array(POSITIONS);
   private readonly io: IoContext;
 
   private constructor(
@@ -130,7 +142,9 @@ export class Wal {
     const segmentBytes = Math.ceil(Math.max(SEGMENT_BYTES_MIN, options.segmentBytes ?? DEFAULT_SEGMENT_BYTES) / 8) * 8;
     mkdirSync(dir, { recursive: true });
     const wal = new Wal(dir, segmentBytes, options.log);
-    const log = recoverLog(dir, segmentBytes, options.log, (options.heldMark ?? 0) + 1);
+    const heldMark = options.heldMark ?? 0;
+    const resume = options.heldPosition?.ordinal === heldMark ? options.heldPosition : undefined;
+    const log = recoverLog(dir, segmentBytes, options.log, heldMark + 1, resume);
     if (log.segments.length === 0) {
       wal.createFirstSegment();
       return { wal, records: [], tornTail: false };
@@ -144,6 +158,8 @@ export class Wal {
     wal.durableOrdinal = last.lastOrdinal;
     wal.lastIndex = Math.max(0, last.firstIndex - 1);
     if (log.lastIndex >= 0) wal.lastIndex = log.lastIndex;
+    const r = log.lastRecord;
+    if (r !== undefined) wal.notePosition(r.ordinal, r.seq, r.offset, r.prevCrc);
     return { wal, records: log.records, tornTail: log.tornTail };
   }
 
@@ -161,14 +177,27 @@ export class Wal {
       if (this.tailOffset + frame > this.lastSegment().size) this.cut(records[i], frame);
       const run = this.runWithRoom(frame);
       encodeRecordPayload(records[i], this.nextOrdinal, run.buf, run.len + FRAME_HEADER_BYTES);
-      this.crc = sealFrame(run.buf, run.len, payloads[i], this.crc);
+      const prevCrc = this.crc;
+      this.crc = sealFrame(run.buf, run.len, payloads[i], prevCrc);
       run.len += frame;
-      run.lastOrdinal = run.segment.lastOrdinal = this.nextOrdinal++;
+      run.lastOrdinal = run.segment.lastOrdinal = this.nextOrdinal;
+      this.noteIndex(records[i]);
+      this.notePosition(this.nextOrdinal++, run.segment.seq, this.tailOffset, prevCrc);
       this.tailOffset += frame;
       this.pendingLen += frame;
-      this.noteIndex(records[i]);
     }
     return this.lastMark();
+  }
+
+  /**
+   * Where the record with this mark was appended, while it is among the newest POSITIONS: the
+   * caller saves it with its mark, so that the next open reads from there (WalOptions.heldPosition).
+   */
+  positionOf(mark: WalMark): WalPosition | undefined {
+    const slot = mark & (POSITIONS - 1);
+    const n = this.positionNumbers;
+    if (mark < 1 || n[slot * 4] !== mark) return undefined;
+    return { ordinal: mark, seq: n[slot * 4 + 1], offset: n[slot * 4 + 2], lastIndex: n[slot * 4 + 3], prevCrc: this.positionCrcs[slot] };
   }
 
   /** Writes everything queued, durably, on this thread. Throws while an async write is in flight (see busy()). */
@@ -300,6 +329,17 @@ export class Wal {
   private noteIndex(record: WalRecord): void {
     const index = lastIndexOf(record);
     if (index >= 0) this.lastIndex = index;
+  }
+
+  /** Typed arrays, not an object per record: this runs for every record appended. */
+  private notePosition(ordinal: number, seq: number, offset: number, prevCrc: number): void {
+    const slot = ordinal & (POSITIONS - 1);
+    const n = this.positionNumbers;
+    n[slot * 4] = ordinal;
+    n[slot * 4 + 1] = seq;
+    n[slot * 4 + 2] = offset;
+    n[slot * 4 + 3] = this.lastIndex;
+    this.positionCrcs[slot] = prevCrc;
   }
 
   // --- write side -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EntryType, type Entry } from '../../src/raft/types';
-import { Wal, WalCorruptError, WalUnusableError, type WalRecord } from '../../src/wal/wal';
+import { Wal, WalCorruptError, WalUnusableError, type WalPosition, type WalRecord } from '../../src/wal/wal';
 import { HEADER_FRAME_BYTES, frameBytes, parseSegmentFileName } from '../../src/wal/segment-format';
 import { scanSegment } from '../../src/wal/segment-scan';
 import { readSegmentFile } from '../../src/wal/segment-files';
@@ -193,6 +193,61 @@ describe('wal', () => {
     const first = join(dir, files[0]);
     patch(first, frameOffsets(first)[2] + 12, Buffer.from([0xff]));
     assert.throws(() => Wal.open(dir, { segmentBytes, heldMark: all.length }), WalCorruptError);
+  });
+
+  test('heldPosition: the segment of the held record is read from that record on, and the log ends as a full read ends it', () => {
+    const dir = freshDir();
+    const segmentBytes = 4096;
+    const hs = (commit: number): WalRecord => ({ kind: 'hardstate', hardState: { term: 2, vote: '1', commit } });
+    const all: WalRecord[] = [...filler(1, 40, 120), hs(40), ...filler(41, 25, 120), hs(65)];
+    const positions = new Map<number, WalPosition>();
+    {
+      const { wal } = Wal.open(dir, { segmentBytes });
+      for (const r of all) {
+        const mark = wal.append([r]);
+        wal.syncNow();
+        const at = wal.positionOf(mark);
+        assert.ok(at !== undefined && at.ordinal === mark);
+        positions.set(mark, at);
+      }
+      wal.close();
+    }
+    assert.ok(segmentFiles(dir).length >= 3);
+    const read = (options: { heldMark: number; heldPosition?: WalPosition }): unknown => {
+      const { wal, records, tornTail } = Wal.open(dir, { segmentBytes, ...options });
+      const out = { records, tornTail, lastMark: wal.lastMark(), last: wal.positionOf(wal.lastMark()) };
+      wal.close();
+      return out;
+    };
+    for (const held of [1, 20, 41, all.length - 1, all.length]) {
+      assert.deepEqual(read({ heldMark: held, heldPosition: positions.get(held) }), read({ heldMark: held }), `heldMark ${held}`);
+    }
+    // A position saved with another mark is not used for this one.
+    assert.deepEqual(read({ heldMark: 20, heldPosition: positions.get(21) }), read({ heldMark: 20 }));
+    // After a resumed open the chain goes on: a full read sees every record.
+    let held: WalPosition | undefined;
+    {
+      const { wal } = Wal.open(dir, { segmentBytes, heldMark: all.length, heldPosition: positions.get(all.length) });
+      for (let i = 1; i <= 5; i++) wal.append([hs(65 + i)]);
+      wal.syncNow();
+      held = wal.positionOf(wal.lastMark());
+      wal.close();
+    }
+    assert.equal(reopen(dir, segmentBytes).lastMark, all.length + 5);
+    assert.ok(held !== undefined);
+    // The records before the position are not read at all: damage one, and a full read refuses
+    // the log (a later record chains on it) while a resumed one never looks at it.
+    const last = lastSegment(dir);
+    const offsets = frameOffsets(last);
+    assert.ok(offsets.length >= 3 && offsets[offsets.length - 1] === held.offset, `frames ${offsets.join(' ')}, held at ${held.offset}`);
+    patch(last, offsets[0] + 12, Buffer.from([0xff]));
+    const heldMark = all.length + 5;
+    assert.throws(() => Wal.open(dir, { segmentBytes, heldMark }), WalCorruptError);
+    assert.equal((read({ heldMark, heldPosition: held }) as { lastMark: number }).lastMark, heldMark);
+    // A position that does not verify there is ignored: the segment is read whole (and refused here).
+    assert.throws(() => Wal.open(dir, { segmentBytes, heldMark, heldPosition: { ...held, prevCrc: held.prevCrc ^ 1 } }), WalCorruptError);
+    assert.throws(() => Wal.open(dir, { segmentBytes, heldMark, heldPosition: { ...held, offset: held.offset - 8 } }), WalCorruptError);
+    assert.throws(() => Wal.open(dir, { segmentBytes, heldMark, heldPosition: { ...held, offset: 1 << 30 } }), WalCorruptError);
   });
 
   test('release keeps every segment that holds a record after the mark', async () => {
