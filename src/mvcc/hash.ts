@@ -32,6 +32,20 @@ const TABLES = (() => {
   return t;
 })();
 
+/** One slicing-by-8 step: `lo` is the crc xor the next 4 bytes (little-endian), `hi` the 4 after. */
+function slice8(t: Uint32Array, lo: number, hi: number): number {
+  return (
+    t[7 * 256 + (lo & 0xff)] ^
+    t[6 * 256 + ((lo >>> 8) & 0xff)] ^
+    t[5 * 256 + ((lo >>> 16) & 0xff)] ^
+    t[4 * 256 + (lo >>> 24)] ^
+    t[3 * 256 + (hi & 0xff)] ^
+    t[2 * 256 + ((hi >>> 8) & 0xff)] ^
+    t[256 + ((hi >>> 16) & 0xff)] ^
+    t[hi >>> 24]
+  );
+}
+
 /** Whether 32-bit words read from memory are little-endian (Int32Array views read them so). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -49,35 +63,14 @@ export function crc32c(data: Uint8Array, crc = 0): number {
     const pairs = (len - i) >>> 3;
     if (pairs > 0) {
       const w = new Int32Array(data.buffer, data.byteOffset + i, pairs * 2);
-      for (let j = 0; j < w.length; j += 2) {
-        const lo = c ^ w[j];
-        const hi = w[j + 1];
-        c =
-          t[7 * 256 + (lo & 0xff)] ^
-          t[6 * 256 + ((lo >>> 8) & 0xff)] ^
-          t[5 * 256 + ((lo >>> 16) & 0xff)] ^
-          t[4 * 256 + (lo >>> 24)] ^
-          t[3 * 256 + (hi & 0xff)] ^
-          t[2 * 256 + ((hi >>> 8) & 0xff)] ^
-          t[256 + ((hi >>> 16) & 0xff)] ^
-          t[hi >>> 24];
-      }
+      for (let j = 0; j < w.length; j += 2) c = slice8(t, c ^ w[j], w[j + 1]);
       i += pairs * 8;
     }
   } else {
     const fast = len - (len % 8);
     for (; i < fast; i += 8) {
-      const lo = (c ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24))) >>> 0;
-      const hi = (data[i + 4] | (data[i + 5] << 8) | (data[i + 6] << 16) | (data[i + 7] << 24)) >>> 0;
-      c =
-        t[7 * 256 + (lo & 0xff)] ^
-        t[6 * 256 + ((lo >>> 8) & 0xff)] ^
-        t[5 * 256 + ((lo >>> 16) & 0xff)] ^
-        t[4 * 256 + (lo >>> 24)] ^
-        t[3 * 256 + (hi & 0xff)] ^
-        t[2 * 256 + ((hi >>> 8) & 0xff)] ^
-        t[256 + ((hi >>> 16) & 0xff)] ^
-        t[hi >>> 24];
+      const lo = c ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24));
+      c = slice8(t, lo, data[i + 4] | (data[i + 5] << 8) | (data[i + 6] << 16) | (data[i + 7] << 24));
     }
   }
   for (; i < len; i++) c = t[(c ^ data[i]) & 0xff] ^ (c >>> 8);
