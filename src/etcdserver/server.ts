@@ -129,7 +129,7 @@ export class EtcdServer implements MemberApi {
     if (restored !== undefined) log.info({ 'from-txn': restored.fromTxnId, 'checkpoint-txn': restored.toTxnId }, 'the store did not stop cleanly: opened it at its last checkpoint; the write-ahead log redoes what came after');
     const walDir = config.walDir !== '' ? config.walDir : join(config.dataDir, 'member', 'wal');
     // Only the records past the store's mark are redone (RaftNode's recover): the rest are checked, not decoded.
-    const opened = Wal.open(walDir, { log, segmentBytes: walSegmentBytes(), heldMark: storedWalMark(this.backend), heldPosition: storedWalPosition(this.backend) });
+    const opened = Wal.open(walDir, { log, heldMark: storedWalMark(this.backend), heldPosition: storedWalPosition(this.backend), segmentBytes: envBytes('ETCD_TS_WAL_SEGMENT_BYTES') });
     if (opened.tornTail) log.warn({ 'wal-dir': walDir }, 'write-ahead log ended in a torn write (the process stopped mid-write); truncated it there');
     this.wal = opened.wal;
     this.membership = new Membership(this.backend, config, joinRecord, log);
@@ -258,6 +258,7 @@ export class EtcdServer implements MemberApi {
       // 0 keeps the defaults, as etcd's backend does.
       checkpointIntervalMs: config.backendBatchIntervalMs > 0 ? config.backendBatchIntervalMs : undefined,
       checkpointMaxCommits: config.backendBatchLimit > 0 ? config.backendBatchLimit : undefined,
+      releaseMappedBytes: envBytes('ETCD_TS_RELEASE_MAPPED_BYTES'),
       onReadySynced: (seconds) => metrics.walFsynced(seconds),
       onFatal,
       log,
@@ -757,10 +758,12 @@ export class EtcdServer implements MemberApi {
 }
 
 /**
- * WAL segments are 64 MiB, as etcd's (which has no flag for it); ETCD_TS_WAL_SEGMENT_BYTES makes
- * them smaller, for tests whose kills should land around segment cuts.
+ * Sizes for tests, from etcd-ts's own variables (not flags: etcd has none for them):
+ * ETCD_TS_WAL_SEGMENT_BYTES makes WAL segments (8 MiB) smaller, for kills around segment cuts;
+ * ETCD_TS_RELEASE_MAPPED_BYTES lowers the mapped growth at which an idle member gives back the
+ * store's pages (32 MiB), so that tests reopen the store often.
  */
-function walSegmentBytes(): number | undefined {
-  const n = Number(process.env['ETCD_TS_WAL_SEGMENT_BYTES']);
+function envBytes(name: string): number | undefined {
+  const n = Number(process.env[name]);
   return Number.isFinite(n) && n > 0 ? n : undefined;
 }

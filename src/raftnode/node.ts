@@ -119,6 +119,8 @@ export interface RaftNodeOptions {
   checkpointIntervalMs?: number;
   /** See CHECKPOINT_MAX_COMMITS (--backend-batch-limit). */
   checkpointMaxCommits?: number;
+  /** See RELEASE_MAPPED_BYTES. */
+  releaseMappedBytes?: number;
   send?: (messages: Message[]) => void;
   /** A Ready could not be persisted or applied: the member must stop rather than diverge. */
   onFatal: (err: Error) => void;
@@ -141,6 +143,7 @@ export class RaftNode {
   private readonly wal: Wal;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private readonly checkpointMaxCommits: number;
+  private readonly releaseMappedBytes: number;
   /** Readies taken from raft and not yet applied, in order. */
   private pending: PendingReady[] = [];
   /** The WAL mark the store's state holds (that of the last Ready applied). */
@@ -200,6 +203,7 @@ export class RaftNode {
     this.wal = options.wal;
     this.appliedMark = this.recover(options.walRecords);
     this.checkpointMaxCommits = options.checkpointMaxCommits ?? CHECKPOINT_MAX_COMMITS;
+    this.releaseMappedBytes = options.releaseMappedBytes ?? RELEASE_MAPPED_BYTES;
     this.checkpointTimer = setInterval(() => this.checkpoint(), options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
     this.leaderListeners = new Listeners('leader change', options.log);
@@ -648,7 +652,12 @@ export class RaftNode {
     if (this.stopped || this.installing || this.backend.writesHeld) return;
     if (this.backend.uncheckpointedCommits() === 0) {
       // Idle since the last checkpoint: a moment to give back the store's mapped pages.
-      this.backend.releaseMappedPages(RELEASE_MAPPED_BYTES).catch((err: unknown) => this.fail(err));
+      this.backend.releaseMappedPages(this.releaseMappedBytes).then(
+        (released) => {
+          if (released) this.log?.debug('gave back the pages of the store mapped since it was opened (closed and opened it again)');
+        },
+        (err: unknown) => this.fail(err),
+      );
       return;
     }
     this.batchEntryBytes = 0;
