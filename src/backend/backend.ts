@@ -554,8 +554,8 @@ export class Backend {
    * (the current-value and index tables) copy pages on write into free slots anywhere in the
    * file, and every read fault maps the page's neighbours too (the kernel's fault-around), so
    * under load the whole file ends up counted, 90+ MB after the bench suite. The pages stay in
-   * the page cache: what the reads after this touch comes back by minor faults. (bbolt's remap,
-   * when its file grows, does the same for etcd.)
+   * the page cache: what the reads after this touch comes back by minor faults. (bbolt's map is
+   * dropped the same way each time it remaps its file.)
    *
    * Only when everything committed is checkpointed and nothing is open (no batch, asynchronous
    * transaction, read view, background checkpoint, defragment): the state opened again is then
