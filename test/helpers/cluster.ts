@@ -132,11 +132,13 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
       rmSync(root, { recursive: true, force: true });
     },
   };
-  try {
-    await Promise.all(members.map((_, i) => cluster.start(i)));
-  } catch (e) {
+  // Every start is waited for, failed or not: cleaning up while another member's start is still
+  // pending would leave that member running, unknown to cleanup (and holding the test process).
+  const started = await Promise.allSettled(members.map((_, i) => cluster.start(i)));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
     await cluster.cleanup();
-    throw e;
+    throw failed.reason;
   }
   return cluster;
 }

@@ -164,7 +164,7 @@ async function waitReady(endpoint: string, proc: ChildProcess, stderr: () => str
   const client = tls === undefined ? kvClient(endpoint) : tlsKvClient(endpoint, tls);
   try {
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${stderr()}`);
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${name} exited with ${proc.exitCode ?? proc.signalCode}: ${stderr()}`);
       try {
         await call(client, 'Range', { key: Buffer.from('health-probe'), serializable: true }, 1000);
         return;
