@@ -58,6 +58,21 @@ export interface ClusterOptions {
 }
 
 export async function startCluster(size = 3, extraArgs: string[] = [], options: ClusterOptions = {}): Promise<Cluster> {
+  // The free ports are probed before the members bind them; in between, any process on the
+  // machine may take one (an outgoing connection's source port, say). Then the whole cluster is
+  // started again on other ports: they are in every member's --initial-cluster.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(size, extraArgs, options);
+    } catch (err) {
+      if (attempt >= PORT_RACE_ATTEMPTS || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+const PORT_RACE_ATTEMPTS = 3;
+
+async function startClusterOnce(size: number, extraArgs: string[], options: ClusterOptions): Promise<Cluster> {
   const root = mkdtempSync(join(tmpdir(), 'etcd-ts-cluster-'));
   const members: ClusterMember[] = [];
   // Which process runs which member, for the TCP proxies to tell the senders apart.

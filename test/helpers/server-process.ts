@@ -92,6 +92,18 @@ export interface StartOptions {
 }
 
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
+  // A port probed free may be taken before the server binds it (see startCluster): on another
+  // one, unless the caller chose the port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(options);
+    } catch (err) {
+      if (options.port !== undefined || attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startServerOnce(options: StartOptions): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'etcd-ts-test-'));
   const port = options.port ?? (await freePort());
   const url = `${options.scheme ?? 'http'}://127.0.0.1:${port}`;
