@@ -182,9 +182,7 @@ export class Backend {
       await this.env.backup(copyDir, true);
       // From here to the renames nothing awaits: no read or write sees a half-swapped backend.
       const old = this.env;
-      this.env = this.openEnv(copyDir);
-      this.envDir = copyDir;
-      for (const t of this.tables) t.reopen(this.env);
+      this.switchEnv(copyDir);
       // The copy gets its own checkpoint before it takes the directory's name.
       this.releasePin();
       this.closeDataFd();
@@ -573,8 +571,7 @@ export class Backend {
     try {
       await old.close();
     } finally {
-      this.env = this.openEnv(this.envDir);
-      for (const t of this.tables) t.reopen(this.env);
+      this.switchEnv(this.envDir);
       this.pin = this.env.useReadTransaction();
       this.remapping = false;
       this.residentAtOpen = residentFileBytes() ?? 0;
@@ -608,6 +605,13 @@ export class Backend {
     this.closeDataFd();
     this.checkpointFile.close();
     await this.env.close();
+  }
+
+  /** Opens the environment in `dir` and moves every table handle to it (the old one is the caller's to close). */
+  private switchEnv(dir: string): void {
+    this.env = this.openEnv(dir);
+    this.envDir = dir;
+    for (const t of this.tables) t.reopen(this.env);
   }
 
   private openEnv(path: string): RootDatabase {

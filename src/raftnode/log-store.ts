@@ -52,6 +52,7 @@ export class LogStore implements LogStorage {
   private durable = 0;
   /** The last entry written into LMDB's table (staged ones may follow). */
   private persistedLast: number;
+  private readonly positionBuf = Buffer.alloc(WAL_POSITION_BYTES);
 
   constructor(private readonly backend: Backend) {
     this.log = backend.orderedTable<Buffer, number>('raft-log', { keys: 'ordered-binary', values: 'binary' });
@@ -241,7 +242,8 @@ export class LogStore implements LogStorage {
    */
   setWalMark(mark: number, position?: WalPosition): void {
     this.backend.putMetaNumber(META_WAL_MARK, mark);
-    const b = Buffer.alloc(WAL_POSITION_BYTES);
+    // One buffer reused for every apply batch: LMDB copies the value as it is put.
+    const b = this.positionBuf.fill(0);
     if (position !== undefined && position.ordinal === mark) {
       b.writeDoubleLE(position.ordinal, 0);
       b.writeDoubleLE(position.seq, 8);

@@ -91,7 +91,9 @@ export function scanSegment(
   let crc = decoded.crc;
   let ordinal = header.firstOrdinal;
   let lastIndex = -1;
-  let lastFrame: { offset: number; prevCrc: number } | undefined;
+  // The last valid record's frame (offset -1: none yet), reported as SegmentScan.lastFrame.
+  let lastOffset = -1;
+  let lastPrevCrc = 0;
   if (resume !== undefined) {
     // The caller checked resumesAt: the records before this frame were durable before the
     // caller took their effects, and are neither read nor checked again.
@@ -100,12 +102,14 @@ export function scanSegment(
     crc = buf.readUInt32LE(resume.offset + 4);
     ordinal = resume.ordinal + 1;
     lastIndex = resume.lastIndex;
-    lastFrame = { offset: resume.offset, prevCrc: resume.prevCrc };
+    lastOffset = resume.offset;
+    lastPrevCrc = resume.prevCrc;
   }
+  const lastFrame = (): SegmentScan['lastFrame'] => (lastOffset < 0 ? undefined : { offset: lastOffset, prevCrc: lastPrevCrc });
   let bad: string;
   for (;;) {
     const left = buf.length - off;
-    if (left === 0) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame, torn: false, dirtyEnd: off };
+    if (left === 0) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame: lastFrame(), torn: false, dirtyEnd: off };
     if (left < FRAME_HEADER_BYTES) {
       bad = 'frame header runs past the end of the segment';
       break;
@@ -114,7 +118,7 @@ export function scanSegment(
     const stored = buf.readUInt32LE(off + 4);
     if (len === 0 && stored === 0) {
       const dirtyEnd = nonZeroEnd(buf, off, dataEnd);
-      if (dirtyEnd === off) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame, torn: false, dirtyEnd };
+      if (dirtyEnd === off) return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame: lastFrame(), torn: false, dirtyEnd };
       bad = 'non-zero bytes after the end of the log';
       break;
     }
@@ -147,7 +151,8 @@ export function scanSegment(
     } catch (err) {
       throw new WalCorruptError(file, off, err instanceof Error ? err.message : String(err));
     }
-    lastFrame = { offset: off, prevCrc: crc };
+    lastOffset = off;
+    lastPrevCrc = crc;
     crc = stored;
     ordinal++;
     off += frameBytes(len);
@@ -157,7 +162,7 @@ export function scanSegment(
   if (wholeFrameHeader && !hasZeroSector(buf, off) && hasSuccessor(buf, off, ordinal + 1, dataEnd)) {
     throw new WalCorruptError(file, off, `${bad}, and a later record that chains on it follows`);
   }
-  return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame, torn: true, dirtyEnd: nonZeroEnd(buf, off, dataEnd) };
+  return { header, records, endOrdinal: ordinal, lastIndex, endOffset: off, endCrc: crc, lastFrame: lastFrame(), torn: true, dirtyEnd: nonZeroEnd(buf, off, dataEnd) };
 }
 
 /**

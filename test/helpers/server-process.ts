@@ -129,6 +129,8 @@ async function startServerOnce(options: StartOptions): Promise<ServerProcess> {
     // Never leave a child behind that would keep the test process alive.
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await exited;
+    // A data dir made here is not the caller's to clean up (startServer may try again).
+    if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     throw e;
   }
   const handle: ServerProcess = {
