@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend';
 import { ProposalDroppedError, Raft } from '../raft/raft';
-import { EntryType, MessageType, Role, hexId, type ConfChange, type Entry, type MemberId, type Message, type ReadState, type Ready } from '../raft/types';
+import { EntryType, MessageType, Role, hexId, type ConfChange, type Entry, type HardState, type MemberId, type Message, type ReadState, type Ready } from '../raft/types';
 import type { Wal, WalMark, WalRecord } from '../wal/wal';
 import { Listeners, Waiters } from './listeners';
 import { LogStore } from './log-store';
@@ -184,6 +184,9 @@ export class RaftNode {
   private durableTerm: number;
   /** See appliedIndex(). */
   private durableApplied: number;
+  /** The term and vote of the newest hard state in the WAL (see walHardState). */
+  private walTerm: number;
+  private walVote: string;
   /** Bytes of entries applied in the open batch transaction (see BATCH_MAX_ENTRY_BYTES). */
   private batchEntryBytes = 0;
 
@@ -212,6 +215,8 @@ export class RaftNode {
     const hardState = this.store.hardState();
     this.durableTerm = hardState.term;
     this.knownTerm = hardState.term;
+    this.walTerm = hardState.term;
+    this.walVote = hardState.vote;
     this.soleVoter = options.voters.length === 1 && options.voters[0] === options.id;
     this.raft = new Raft({
       id: options.id,
@@ -334,6 +339,8 @@ export class RaftNode {
         // a crash in between falls back to the state before it, which the WAL redoes.
         this.backend.checkpoint(true);
         this.appliedMark = this.wal.append([{ kind: 'snapshot', index: snap.index, term: snap.term }, { kind: 'hardstate', hardState: hs }]);
+        this.walTerm = hs.term;
+        this.walVote = hs.vote;
         return this.wal.sync();
       })
       .then(() => {
@@ -532,7 +539,7 @@ export class RaftNode {
     }
     const records: WalRecord[] = [];
     if (rd.entries.length > 0) records.push({ kind: 'entries', entries: rd.entries });
-    if (rd.hardState !== undefined) records.push({ kind: 'hardstate', hardState: rd.hardState });
+    if (this.walHardState(rd)) records.push({ kind: 'hardstate', hardState: rd.hardState });
     const mark = records.length > 0 ? this.wal.append(records) : this.wal.lastMark();
     if (this.appliesAllItWrites(rd)) this.store.stageApplied(rd.entries);
     else this.store.stage(rd.entries);
@@ -542,6 +549,25 @@ export class RaftNode {
     const pending = { rd, mark, messages, queuedAtMs: records.length > 0 && this.onReadySynced !== undefined ? performance.now() : -1, changesMembership };
     this.pending.push(pending);
     return pending;
+  }
+
+  /**
+   * Whether the Ready's hard state goes into the WAL: with entries (the commit index rides
+   * along), or when the term or vote changed (those must be durable before any message says
+   * so). A change of the commit index alone is not written, as etcd does not sync it (raft's
+   * MustSync): a leader's every quorum of acks moves it, and a write there put a durable write
+   * between a commit and its apply, each time (a quarter of a 3-member cluster's Readies). The
+   * store still records it with what the Ready applies, so the hard state it opens with commits
+   * at least what it applied; an acknowledged entry past that is in the WAL, and a leader
+   * commits it again (a committed entry is in a quorum's logs).
+   */
+  private walHardState(rd: Ready): rd is Ready & { hardState: HardState } {
+    const hs = rd.hardState;
+    if (hs === undefined) return false;
+    if (rd.entries.length === 0 && hs.term === this.walTerm && hs.vote === this.walVote) return false;
+    this.walTerm = hs.term;
+    this.walVote = hs.vote;
+    return true;
   }
 
   /** The only voter applies in the same Ready every entry it writes: it keeps no log (see LogStore.appendApplied). */
