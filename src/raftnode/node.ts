@@ -471,8 +471,11 @@ export class RaftNode {
 
   /**
    * Takes a Ready from raft and hands its records to the WAL, in one of two ways.
-   * - When idle (nothing in flight, a proposal or two waiting), on this thread: one fdatasync
-   *   here costs less latency than the hand-offs to and from the thread pool; it is applied at once.
+   * - When a sole voter is idle (nothing in flight, a proposal or two waiting), on this thread:
+   *   one fdatasync here costs less latency than the hand-offs to and from the thread pool; it is
+   *   applied at once. A member with peers never blocks on its disk: acks and appends keep
+   *   arriving meanwhile, and its write overlaps the followers' anyway (3 members at 50 clients:
+   *   +3.5% req/s, 8 of 9 alternating reps; syncNow was 7% of a leader's time).
    * - Under load, on the thread pool: Readies taken meanwhile queue their records, and the WAL
    *   writes all of them with the next single fdatasync (group commit); each is applied once its
    *   records are durable, in order (applyDurable).
@@ -496,7 +499,7 @@ export class RaftNode {
     if (this.inFlight >= MAX_READIES_IN_FLIGHT) return;
     // A defragment holds writes: heartbeats and votes above still go out, the rest waits.
     if (this.writesHeld) return;
-    const idle = this.inFlight === 0 && !this.wal.busy() && this.proposalsSinceReady <= SYNC_WRITE_MAX_PROPOSALS;
+    const idle = this.soleVoter && this.inFlight === 0 && !this.wal.busy() && this.proposalsSinceReady <= SYNC_WRITE_MAX_PROPOSALS;
     let pending: PendingReady;
     try {
       pending = this.takeReady();
