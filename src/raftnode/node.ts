@@ -751,6 +751,9 @@ export class RaftNode {
   }
 
   private fail(err: unknown): void {
+    // Stopped already (a shutdown stops the node, then closes the WAL and the store): a write
+    // or checkpoint still in flight then fails with "closed", which is no error of the member.
+    if (this.stopped) return;
     this.stop();
     this.onFatal(err instanceof Error ? err : new Error(String(err)));
   }

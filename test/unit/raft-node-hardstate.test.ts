@@ -11,65 +11,29 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wal, type WalRecord } from '../../src/wal/wal';
-import { Backend } from '../../src/backend/backend';
-import { RaftNode, type Applier } from '../../src/raftnode/node';
-import type { ConfChange, Entry, HardState, Message } from '../../src/raft/types';
+import type { HardState } from '../../src/raft/types';
+import { APPLIED_KEY, startTrio, TRIO_IDS } from '../helpers/raft-trio';
 
 const dir = mkdtempSync(join(tmpdir(), 'raft-node-hardstate-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const IDS = ['1', '2', '3'];
-const APPLIED = 'test-applied';
-
-interface Member {
-  id: string;
-  backend: Backend;
-  wal: Wal;
-  node: RaftNode;
-}
-
 test('a commit index alone is not written to the WAL; term and vote changes are, and the store keeps commit >= applied', async () => {
-  const fatal: string[] = [];
-  const members = new Map<string, Member>();
-  const send = (messages: Message[]): void => {
-    for (const m of messages) setImmediate(() => members.get(m.to)?.node.step(m));
-  };
-  for (const id of IDS) {
-    const backend = new Backend({ dir: join(dir, id, 'db'), mapSizeBytes: 64 * 1024 * 1024 });
-    const applier: Applier = {
-      appliedIndex: () => backend.getMetaNumber(APPLIED) ?? 0,
-      applyEntries(entries: Entry[]): { release: () => void; confChanges: ConfChange[] } {
-        backend.putMetaNumber(APPLIED, entries[entries.length - 1].index);
-        return { release: () => undefined, confChanges: [] };
-      },
-      restore: () => undefined,
-    };
-    const { wal, records } = Wal.open(join(dir, id, 'wal'));
-    const node = new RaftNode({ backend, wal, walRecords: records, id, voters: IDS, applier, tickMs: 10, electionTicks: 10, send, onFatal: (err) => fatal.push(`${id}: ${err.message}`) });
-    members.set(id, { id, backend, wal, node });
-  }
-  const all = [...members.values()];
+  const trio = startTrio(join(dir, 'load'));
   const storedCommit = new Map<string, number>();
   try {
-    const deadline = Date.now() + 10_000;
-    let leader: Member | undefined;
-    while (leader === undefined && Date.now() < deadline) {
-      leader = all.find((m) => m.node.isLeader());
-      if (leader === undefined) await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.ok(leader !== undefined, 'a leader within 10 s');
+    const leader = await trio.leader();
     // Bursts and pauses: Readies with entries, and commit-only ones between them (acks, heartbeats).
     let last = 0;
     for (let burst = 0; burst < 40; burst++) {
       for (let i = 0; i < 5; i++) last = leader.node.propose(Buffer.from(`p${burst}.${i}`));
       await new Promise((r) => setTimeout(r, 1 + (burst % 4) * 5));
     }
-    for (const m of all) assert.ok(await m.node.waitFor(() => m.node.appliedIndex() >= last, 10_000), `member ${m.id} applied ${m.node.appliedIndex()} of ${last}`);
+    for (const m of trio.members) assert.ok(await m.node.waitFor(() => m.node.appliedIndex() >= last, 10_000), `member ${m.id} applied ${m.node.appliedIndex()} of ${last}`);
     // A few heartbeats: the followers learn the last commit index alone.
     await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(fatal, []);
-    for (const m of all) {
-      const applied = m.backend.getMetaNumber(APPLIED) ?? 0;
+    assert.deepEqual(trio.fatal, []);
+    for (const m of trio.members) {
+      const applied = m.backend.getMetaNumber(APPLIED_KEY) ?? 0;
       const stored = m.backend.getMetaBuffer('raft/hardstate');
       assert.ok(stored !== undefined, `member ${m.id} stored a hard state`);
       const hs = JSON.parse(stored.toString('utf8')) as HardState;
@@ -77,15 +41,11 @@ test('a commit index alone is not written to the WAL; term and vote changes are,
       storedCommit.set(m.id, hs.commit);
     }
   } finally {
-    for (const m of all) {
-      m.node.stop();
-      m.wal.close();
-      await m.backend.close();
-    }
+    await trio.close();
   }
   let behind = 0;
-  for (const id of IDS) {
-    const { wal, records } = Wal.open(join(dir, id, 'wal'));
+  for (const id of TRIO_IDS) {
+    const { wal, records } = Wal.open(join(dir, 'load', id, 'wal'));
     wal.close();
     const lone = loneHardStates(records);
     assert.deepEqual(lone.unchanged, [], `member ${id}: hard state records with neither entries nor a new term or vote`);
@@ -95,6 +55,33 @@ test('a commit index alone is not written to the WAL; term and vote changes are,
   }
   // The followers learned the last commit index from heartbeats: not written, so their WALs end behind it.
   assert.ok(behind > 0, 'a commit index learned alone was left out of some WAL');
+});
+
+// A member with peers writes its WAL on the thread pool: a shutdown (node stopped, then WAL and
+// store closed) finds writes in flight, whose "closed" failure must not be reported as fatal
+// (a robustness run's SIGTERM faults logged "member stopped after an unrecoverable error").
+test('a shutdown with WAL writes in flight reports no fatal error', async () => {
+  const trio = startTrio(join(dir, 'shutdown'));
+  let stoppedWithWrites = 0;
+  try {
+    const leader = await trio.leader();
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 20; i++) leader.node.propose(Buffer.from(`s${round}.${i}`));
+      // Let the Ready go to the WAL (setImmediate), then stop while its write is in flight.
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      if (trio.members.some((m) => m.wal.busy())) {
+        stoppedWithWrites++;
+        break;
+      }
+    }
+  } finally {
+    await trio.close();
+  }
+  // The rejections settle after close(): give them a turn.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(stoppedWithWrites > 0, 'the nodes were stopped with a WAL write in flight');
+  assert.deepEqual(trio.fatal, []);
 });
 
 /** Hard state records not right after an entries record, split by whether they change term or vote. */
