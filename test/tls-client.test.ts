@@ -47,7 +47,8 @@ before(async () => {
 });
 
 after(async () => {
-  for (const p of procs) await p.kill();
+  // cleanup(): the member is killed and the data dir it was given (a temp dir) removed.
+  for (const p of procs) await p.cleanup();
   for (const h of handles) await h.close();
   rmSync(dir, { recursive: true, force: true });
 });
