@@ -340,15 +340,19 @@ describe('SIGKILL in the middle of writes, many times', () => {
  * Rounds of writes to a 3-member cluster's leader, each ended by SIGKILL of the leader or of
  * every member; after each restart every member must hold exactly what the cluster committed.
  */
-async function clusterKillRounds(t: TestContext, ROUNDS: number, victims: 'leader' | 'all'): Promise<void> {
+async function clusterKillRounds(t: TestContext, rounds: number, victims: 'leader' | 'all'): Promise<void> {
+  const what = victims === 'all' ? 'whole-cluster' : 'leader';
   const cluster = await startCluster(3, ['--heartbeat-interval', '50', '--election-timeout', '500']);
   clusters.push(cluster);
   const eps = cluster.endpoints();
+  const killAll = async (): Promise<void> => {
+    await Promise.all(eps.map((_, i) => cluster.kill(i)));
+  };
   const ledger = new Ledger();
   let totalAcked = 0;
   let totalApplied = 0;
   let last: RoundResult | undefined;
-  for (let round = 0; round <= ROUNDS; round++) {
+  for (let round = 0; round <= rounds; round++) {
     await waitForLeader(eps);
     const leader = await leaderEndpoint(eps);
     const li = eps.indexOf(leader);
@@ -358,7 +362,7 @@ async function clusterKillRounds(t: TestContext, ROUNDS: number, victims: 'leade
     const { kvs, revision } = await scanAll(c);
     closeClient(c);
     if (ledger.base < 0) ledger.base = revision;
-    const res = check(ledger, kvs, revision, round - 1, `after ${victims === 'all' ? 'whole-cluster' : 'leader'} kill ${round}`);
+    const res = check(ledger, kvs, revision, round - 1, `after ${what} kill ${round}`);
     // Every member, the restarted old leader too, holds the same at that revision: an entry the
     // old leader wrote to its own log and never got committed is gone from it.
     for (const [i, ep] of eps.entries()) {
@@ -377,11 +381,8 @@ async function clusterKillRounds(t: TestContext, ROUNDS: number, victims: 'leade
       report(t, round - 1, last, res);
       totalApplied += res.unackedApplied;
     }
-    if (round === ROUNDS) break;
+    if (round === rounds) break;
 
-    const killAll = async (): Promise<void> => {
-      await Promise.all(eps.map((_, i) => cluster.kill(i)));
-    };
     last = await writeAndKill(ledger, leader, round, 2, 8, victims === 'all' ? killAll : () => cluster.kill(li));
     // Writes fail before the kill only if leadership moves on its own (a slow heartbeat on a
     // busy machine): they stay unacknowledged and are checked all-or-nothing like the rest.
@@ -390,6 +391,6 @@ async function clusterKillRounds(t: TestContext, ROUNDS: number, victims: 'leade
     if (victims === 'all') await Promise.all(eps.map((_, i) => cluster.start(i)));
     else await cluster.start(li);
   }
-  t.diagnostic(`${ROUNDS} ${victims === 'all' ? 'whole-cluster' : 'leader'} kills; ${totalAcked} writes acknowledged, ${totalApplied} unacknowledged found applied`);
-  assert.ok(totalAcked > ROUNDS * 10, `only ${totalAcked} writes acknowledged in ${ROUNDS} rounds`);
+  t.diagnostic(`${rounds} ${what} kills; ${totalAcked} writes acknowledged, ${totalApplied} unacknowledged found applied`);
+  assert.ok(totalAcked > rounds * 10, `only ${totalAcked} writes acknowledged in ${rounds} rounds`);
 }

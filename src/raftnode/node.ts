@@ -355,7 +355,7 @@ export class RaftNode {
         return true;
       })
       .catch((err: unknown) => {
-        if (!this.stopped) this.fail(err);
+        this.fail(err);
         return false;
       });
   }

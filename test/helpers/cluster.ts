@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { memberId } from '../../src/server/ids';
 import { PeerProxy } from './peer-proxy';
 import { TcpFaultProxy, type LinkFault } from './tcp-fault-proxy';
-import { freePorts, startServer, type ClientTls, type ServerProcess } from './server-process';
+import { freePorts, PORT_RACE_ATTEMPTS, startServer, type ClientTls, type ServerProcess } from './server-process';
 import { call, maintenanceClient, type Msg } from './grpc-client';
 
 const TOKEN = 'test-cluster';
@@ -69,8 +69,6 @@ export async function startCluster(size = 3, extraArgs: string[] = [], options: 
     }
   }
 }
-
-const PORT_RACE_ATTEMPTS = 3;
 
 async function startClusterOnce(size: number, extraArgs: string[], options: ClusterOptions): Promise<Cluster> {
   const root = mkdtempSync(join(tmpdir(), 'etcd-ts-cluster-'));

@@ -91,6 +91,9 @@ export interface StartOptions {
   clientTls?: ClientTls;
 }
 
+/** Starts tried when a probed free port was taken before the server bound it (EADDRINUSE). */
+export const PORT_RACE_ATTEMPTS = 3;
+
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
   // A port probed free may be taken before the server binds it (see startCluster): on another
   // one, unless the caller chose the port.
@@ -98,7 +101,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     try {
       return await startServerOnce(options);
     } catch (err) {
-      if (options.port !== undefined || attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+      if (options.port !== undefined || attempt >= PORT_RACE_ATTEMPTS || !/EADDRINUSE/.test(String(err))) throw err;
     }
   }
 }
