@@ -151,6 +151,53 @@ describe('watch semantics', () => {
     }
   });
 
+  test('a reply holds whole revisions in order; writes applied together reach a watcher in one reply', async () => {
+    const w = open();
+    w.create({ key: b('batch/'), range_end: b('batch0') });
+    await w.next();
+    // Every revision's keys, as the writes report them: a txn of two puts is one revision.
+    const keysAt = new Map<number, string[]>();
+    const replies: Msg[] = [];
+    // 50 concurrent writes land in a few applied batches; a round seldom fails to batch any two,
+    // so a few rounds are allowed before concluding that nothing is batched.
+    for (let round = 0; round < 5; round++) {
+      const writes = Array.from({ length: 50 }, async (_, j) => {
+        const key = `batch/${round}/${j}`;
+        if (j % 5 !== 0) return keysAt.set(await put(key), [key]);
+        const ops = [`${key}/a`, `${key}/b`];
+        const r = await call(kv, 'Txn', { compare: [], success: ops.map((k) => ({ request_put: { key: b(k), value: b('v') } })), failure: [] });
+        return keysAt.set(revOf(r), ops);
+      });
+      await Promise.all(writes);
+      const want = [...keysAt.values()].reduce((n, ks) => n + ks.length, 0);
+      let got = replies.reduce((n, m) => n + m.events.length, 0);
+      while (got < want) {
+        const m = await w.next();
+        replies.push(m);
+        got += m.events.length;
+      }
+      if (replies.some((m) => new Set(m.events.map((e: Msg) => e.kv.mod_revision)).size > 1)) break;
+    }
+    const seen: string[] = [];
+    for (const m of replies) {
+      const revs = m.events.map((e: Msg) => Number(e.kv.mod_revision));
+      // In revision order, and the header is at least as new as the reply's last event.
+      assert.deepEqual(revs, [...revs].sort((x, y) => x - y));
+      assert.ok(revOf(m) >= revs[revs.length - 1], `header ${revOf(m)} behind event ${revs[revs.length - 1]}`);
+      // Every revision in the reply comes whole: the txn's two puts never travel apart.
+      for (const rev of new Set(revs)) {
+        assert.deepEqual(m.events.filter((e: Msg) => Number(e.kv.mod_revision) === rev).map((e: Msg) => e.kv.key.toString()), keysAt.get(rev));
+      }
+      seen.push(...m.events.map((e: Msg) => `${e.kv.key.toString()}@${e.kv.mod_revision}`));
+    }
+    const expected = [...keysAt].sort(([x], [y]) => x - y).flatMap(([rev, ks]) => ks.map((k) => `${k}@${rev}`));
+    assert.deepEqual(seen, expected, 'every event once, in revision order');
+    // etcd sends each txn's events in a reply of their own; etcd-ts one reply per applied batch.
+    const batched = replies.filter((m) => new Set(m.events.map((e: Msg) => e.kv.mod_revision)).size > 1).length;
+    if (!realEtcd) assert.ok(batched > 0, `no reply held more than one revision (${replies.length} replies)`);
+    process.stdout.write(`# ${expected.length} events in ${replies.length} replies, ${batched} of them with several revisions\n`);
+  });
+
   test('a consumer that stops reading loses nothing: its events wait in history, in order', async () => {
     const w = open();
     w.create({ key: b('slow/'), range_end: b('slow0') });

@@ -23,6 +23,8 @@ import { hiddenSlot } from '../hidden-slot';
 /**
  * Replies in flight per stream beyond which its watchers wait in history: etcd's stream channel
  * holds 128 replies whatever their size, so a stream backs up here at as many, or at 64 MiB.
+ * A reply counts once per revision it holds: etcd sends a new revision's events in a reply of
+ * their own, where one of ours may carry a batch of them.
  */
 const BLOCKED_REPLIES = 128;
 const BLOCKED_BYTES = 64 * 1024 * 1024;
@@ -54,14 +56,15 @@ export function serveWatch(call: WatchCall, ticket: StreamTicket, member: Member
       send: (reply) => {
         if (ended || call.cancelled || call.destroyed) return;
         const size = bufferedBytes(reply);
+        const replies = revisionCount(reply.events);
         const wasBackedUp = backedUp();
         pendingBytes += size;
-        pendingReplies++;
+        pendingReplies += replies;
         if (!wasBackedUp && backedUp()) log.info({ pendingBytes, pendingReplies }, 'watch stream backed up; its watchers wait in history until it drains');
         const written = (): void => {
           const wasBlocked = backedUp();
           pendingBytes -= size;
-          pendingReplies--;
+          pendingReplies -= replies;
           // Drained: let the store hand over what it held back.
           if (wasBlocked && !backedUp()) store.kick();
         };
@@ -179,26 +182,34 @@ const eventFieldPlain = hiddenSlot<Buffer>('event field');
 const eventFieldWithPrev = hiddenSlot<Buffer>('event field with prev_kv');
 
 /**
- * A reply of one event and nothing else, the bulk of a watch fan-out, assembled from its parts:
- * the header field (shared by the notify) and the event field (shared by every watcher of the
+ * A reply of events and nothing else, the bulk of a watch fan-out, assembled from its parts: the
+ * header field (shared by the notify) and each event's field (shared by every watcher of the
  * event) around this watcher's ID, in the field order encodeWatchResponse writes, straight into
  * the buffer the gRPC call sends. Undefined when the reply is another kind.
  */
 function eventReplyFrame(member: MemberApi, r: WatchReply): Buffer | undefined {
-  if (r.events.length !== 1 || r.created === true || r.canceled === true || r.fragment === true || (r.compactRevision ?? 0) !== 0 || r.cancelReason !== undefined) return undefined;
+  const events = r.events;
+  if (events.length === 0 || r.created === true || r.canceled === true || r.fragment === true || (r.compactRevision ?? 0) !== 0 || r.cancelReason !== undefined) return undefined;
   if (!Number.isSafeInteger(r.watchId) || r.watchId < 0) return undefined;
-  const ev = r.events[0];
   const shared = sharedHeaderFor(member, r.revision);
   const head = (shared.field ??= headerField(shared.header));
-  const slot = r.prevKv && ev.prevKv !== undefined ? eventFieldWithPrev : eventFieldPlain;
-  let evField = slot.get(ev);
-  if (evField === undefined) slot.set(ev, (evField = lengthDelimitedField(11, encoded(ev, r.prevKv))));
   const idBytes = r.watchId === 0 ? 0 : 1 + varintBytes(r.watchId);
-  const frame = Buffer.allocUnsafe(HEADROOM_BYTES + head.length + idBytes + evField.length);
+  let size = HEADROOM_BYTES + head.length + idBytes;
+  for (let i = 0; i < events.length; i++) size += eventField(events[i], r.prevKv).length;
+  const frame = Buffer.allocUnsafe(size);
   let pos = HEADROOM_BYTES + head.copy(frame, HEADROOM_BYTES);
   pos = putVarintField(frame, pos, 2, r.watchId);
-  evField.copy(frame, pos);
+  // The second lookup finds each field cached by the first.
+  for (let i = 0; i < events.length; i++) pos += eventField(events[i], r.prevKv).copy(frame, pos);
   return frame;
+}
+
+/** An event as WatchResponse's field 11, encoded once for every watcher it goes to. */
+function eventField(ev: Event, prevKv: boolean): Buffer {
+  const slot = prevKv && ev.prevKv !== undefined ? eventFieldWithPrev : eventFieldPlain;
+  let field = slot.get(ev);
+  if (field === undefined) slot.set(ev, (field = lengthDelimitedField(11, encoded(ev, prevKv))));
+  return field;
 }
 
 function toResponse(member: MemberApi, r: WatchReply): WatchResponsePb {
@@ -213,6 +224,13 @@ function toResponse(member: MemberApi, r: WatchReply): WatchResponsePb {
     fragment: r.fragment,
     events,
   };
+}
+
+/** The revisions among events (in revision order); a reply without events counts as one. */
+function revisionCount(events: Event[]): number {
+  let n = 1;
+  for (let i = 1; i < events.length; i++) if (events[i].kv.mod_revision !== events[i - 1].kv.mod_revision) n++;
+  return n;
 }
 
 function bufferedBytes(r: WatchReply): number {
