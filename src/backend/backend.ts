@@ -705,9 +705,13 @@ function residentFileBytes(): number | undefined {
   }
 }
 
+/** A number as a big-endian int64 (several are written per applied batch: no BigInt for the usual ones). */
 function numberBuffer(value: number): Buffer {
   const buf = Buffer.allocUnsafe(8);
-  buf.writeBigInt64BE(BigInt(value));
+  if (Number.isSafeInteger(value) && value >= 0) {
+    buf.writeUInt32BE(Math.floor(value / 0x1_0000_0000), 0);
+    buf.writeUInt32BE(value >>> 0, 4);
+  } else buf.writeBigInt64BE(BigInt(value));
   return buf;
 }
 

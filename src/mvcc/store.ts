@@ -369,9 +369,12 @@ export class MvccStore {
 
   /** @internal The live record of one key, if any (reads see the open write transaction). */
   getCurrent(key: Buffer): StoredRecord | undefined {
-    const raw = this.current.get(storageKey(key));
-    if (raw === undefined) return undefined;
-    const rec = decodeRecord(raw);
+    // lmdb-js's reusable read buffer rather than the fresh copy get() makes (a new backing store
+    // per call, on every put): decodeRecord copies out what it keeps before the next read. The
+    // buffer's length is an own property, so the view is cut to it explicitly.
+    const shared = this.current.getBinaryFast(storageKey(key));
+    if (shared === undefined) return undefined;
+    const rec = decodeRecord(shared.subarray(0, shared.length));
     return rec.key.equals(key) ? rec : undefined;
   }
 

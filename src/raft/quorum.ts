@@ -10,9 +10,18 @@ export function hasMajority(voters: readonly MemberId[], members: ReadonlySet<Me
 
 /** The highest index a majority of voters holds, given each voter's match index. */
 export function quorumIndex(voters: readonly MemberId[], matchOf: (id: MemberId) => number): number {
-  const matches = voters.map(matchOf).sort((a, b) => b - a);
+  const n = voters.length;
   // No voters: nothing can commit.
-  return matches[Math.floor(voters.length / 2)] ?? 0;
+  if (n === 0) return 0;
+  // Sorted descending by insertion: a handful of voters, and a leader runs this on every ack.
+  const matches = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const m = matchOf(voters[i]);
+    let j = i;
+    for (; j > 0 && matches[j - 1] < m; j--) matches[j] = matches[j - 1];
+    matches[j] = m;
+  }
+  return matches[n >> 1];
 }
 
 export type VoteResult = 'won' | 'lost' | 'pending';

@@ -25,6 +25,13 @@ const CACHE_TRIM_STEP = 256;
 /** Where the record of the store's WAL mark was written (Wal.positionOf), saved with the mark. */
 const META_WAL_POSITION = 'raft/wal-position';
 const WAL_POSITION_BYTES = 36;
+/**
+ * The stored hard state: format byte 1 | term f64 LE | commit f64 LE | vote length u8 | vote (utf-8).
+ * Stores written before it hold JSON, which starts with '{' and is still read.
+ */
+const HARD_STATE_FORMAT = 1;
+const HARD_STATE_HEAD_BYTES = 18;
+const HARD_STATE_MAX_BYTES = HARD_STATE_HEAD_BYTES + 255;
 
 /** The store's WAL mark (LogStore.walMark), read before the log store exists: the WAL opens first. */
 export function storedWalMark(backend: Backend): number {
@@ -53,6 +60,7 @@ export class LogStore implements LogStorage {
   /** The last entry written into LMDB's table (staged ones may follow). */
   private persistedLast: number;
   private readonly positionBuf = Buffer.alloc(WAL_POSITION_BYTES);
+  private readonly hardStateBuf = Buffer.alloc(HARD_STATE_MAX_BYTES);
 
   constructor(private readonly backend: Backend) {
     this.log = backend.orderedTable<Buffer, number>('raft-log', { keys: 'ordered-binary', values: 'binary' });
@@ -114,7 +122,7 @@ export class LogStore implements LogStorage {
   hardState(): HardState {
     const raw = this.backend.getMetaBuffer(META_HARD_STATE);
     if (raw === undefined) return { term: 0, vote: '', commit: 0 };
-    return JSON.parse(raw.toString('utf8')) as HardState;
+    return decodeHardState(raw);
   }
 
   /** Inside a transaction: appends entries, dropping any stored suffix they replace. */
@@ -281,7 +289,8 @@ export class LogStore implements LogStorage {
   }
 
   setHardState(hs: HardState): void {
-    this.backend.putMetaBuffer(META_HARD_STATE, Buffer.from(JSON.stringify(hs)));
+    // Once per Ready that changes it: into one reused buffer (LMDB copies the value as it is put).
+    this.backend.putMetaBuffer(META_HARD_STATE, encodeHardState(hs, this.hardStateBuf));
   }
 
   /** Inside a transaction: forgets entries before index (they are applied and no peer needs them). */
@@ -313,4 +322,21 @@ function encodeEntry(e: Entry): Buffer {
 
 function decodeEntry(index: number, raw: Buffer): Entry {
   return { index, term: raw.readUIntBE(0, 6), type: raw[6] as EntryType, data: Buffer.from(raw.subarray(7)) };
+}
+
+/** The hard state's stored bytes, in `buf` (a view of it is returned). */
+export function encodeHardState(hs: HardState, buf: Buffer): Buffer {
+  if (Buffer.byteLength(hs.vote) > HARD_STATE_MAX_BYTES - HARD_STATE_HEAD_BYTES) throw new Error(`raftnode: vote ${hs.vote} is too long to store`);
+  buf[0] = HARD_STATE_FORMAT;
+  buf.writeDoubleLE(hs.term, 1);
+  buf.writeDoubleLE(hs.commit, 9);
+  const voteBytes = buf.write(hs.vote, HARD_STATE_HEAD_BYTES, 'utf8');
+  buf[17] = voteBytes;
+  return buf.subarray(0, HARD_STATE_HEAD_BYTES + voteBytes);
+}
+
+export function decodeHardState(raw: Buffer): HardState {
+  if (raw[0] !== HARD_STATE_FORMAT) return JSON.parse(raw.toString('utf8')) as HardState;
+  const end = HARD_STATE_HEAD_BYTES + raw[17];
+  return { term: raw.readDoubleLE(1), commit: raw.readDoubleLE(9), vote: raw.toString('utf8', HARD_STATE_HEAD_BYTES, end) };
 }

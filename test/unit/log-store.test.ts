@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Backend } from '../../src/backend/backend';
-import { LogStore } from '../../src/raftnode/log-store';
+import { decodeHardState, encodeHardState, LogStore } from '../../src/raftnode/log-store';
 import { EntryType, type Entry } from '../../src/raft/types';
 
 const dir = mkdtempSync(join(tmpdir(), 'log-store-test-'));
@@ -37,5 +37,35 @@ describe('raft log store', () => {
     assert.deepEqual(log.entries(90, 93).map((e) => [e.index, e.term, e.data.toString()]), [[90, 1, 'e90'], [91, 2, 'e91'], [92, 2, 'e92']]);
     assert.deepEqual(log.hardState(), { term: 2, vote: '7', commit: 92 });
     await backend.close();
+  });
+
+  test('the hard state is stored in binary; the JSON of earlier stores is still read', () => {
+    const buf = Buffer.alloc(300);
+    for (const hs of [
+      { term: 0, vote: '', commit: 0 },
+      { term: 7, vote: '10276657743932975437', commit: 123_456_789 },
+      { term: 2 ** 40, vote: '1', commit: Number.MAX_SAFE_INTEGER },
+    ]) {
+      const stored = encodeHardState(hs, buf);
+      assert.equal(stored.length, 18 + Buffer.byteLength(hs.vote));
+      assert.deepEqual(decodeHardState(Buffer.from(stored)), hs);
+    }
+    assert.deepEqual(decodeHardState(Buffer.from(JSON.stringify({ term: 3, vote: '9', commit: 44 }))), { term: 3, vote: '9', commit: 44 });
+    assert.throws(() => encodeHardState({ term: 1, vote: 'x'.repeat(256), commit: 1 }, buf), /too long/);
+  });
+
+  test('meta numbers keep their big-endian int64 form, negative ones included', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'meta-number-test-'));
+    const backend = new Backend({ dir: d, mapSizeBytes: 16 * 1024 * 1024 });
+    try {
+      const values = [0, 1, 255, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 5, 2 ** 52 + 3, Number.MAX_SAFE_INTEGER, -1, -(2 ** 40)];
+      backend.transaction(() => values.forEach((v, i) => backend.putMetaNumber(`test/n${i}`, v)));
+      assert.deepEqual(values.map((_, i) => backend.getMetaNumber(`test/n${i}`)), values);
+      const raw = backend.getMetaBuffer('test/n5');
+      assert.equal(raw?.toString('hex'), '0000000100000005');
+    } finally {
+      await backend.close();
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });

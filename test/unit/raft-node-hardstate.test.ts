@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wal, type WalRecord } from '../../src/wal/wal';
+import { decodeHardState } from '../../src/raftnode/log-store';
 import type { HardState } from '../../src/raft/types';
 import { APPLIED_KEY, startTrio, TRIO_IDS } from '../helpers/raft-trio';
 
@@ -36,7 +37,7 @@ test('a commit index alone is not written to the WAL; term and vote changes are,
       const applied = m.backend.getMetaNumber(APPLIED_KEY) ?? 0;
       const stored = m.backend.getMetaBuffer('raft/hardstate');
       assert.ok(stored !== undefined, `member ${m.id} stored a hard state`);
-      const hs = JSON.parse(stored.toString('utf8')) as HardState;
+      const hs = decodeHardState(stored);
       assert.ok(hs.commit >= applied, `member ${m.id}: stored commit ${hs.commit} is behind applied ${applied}`);
       storedCommit.set(m.id, hs.commit);
     }

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Raft, ProposalDroppedError } from '../../src/raft/raft';
 import { Progress } from '../../src/raft/progress';
+import { quorumIndex } from '../../src/raft/quorum';
 import type { LogStorage } from '../../src/raft/log';
 import { EntryType, Role, type ConfChange, type Entry, type Message, type ReadState } from '../../src/raft/types';
 
@@ -300,4 +301,16 @@ describe('raft core', () => {
     pr.snapshotDone(false);
     assert.equal(pr.next, 101, 'a report with no snapshot on its way changes nothing');
   });
+});
+
+test('quorumIndex: the highest index a majority holds, for any voter count and order', () => {
+  assert.equal(quorumIndex([], () => 5), 0);
+  let seed = 7;
+  const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let round = 0; round < 500; round++) {
+    const voters = Array.from({ length: 1 + rand(7) }, (_, i) => `m${i}`);
+    const match = new Map(voters.map((v) => [v, rand(4) === 0 ? 0 : rand(1000)]));
+    const sorted = voters.map((v) => match.get(v) ?? 0).sort((a, b) => b - a);
+    assert.equal(quorumIndex(voters, (v) => match.get(v) ?? 0), sorted[Math.floor(voters.length / 2)], JSON.stringify([...match]));
+  }
 });
