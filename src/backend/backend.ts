@@ -495,10 +495,14 @@ export class Backend {
     };
   }
 
-  /** Signed 64-bit big-endian (the compacted revision may be -1). */
+  /**
+   * Signed 64-bit big-endian (the compacted revision may be -1). Read from lmdb-js's reusable
+   * buffer, not get()'s copy (a new backing store each time, and some of these are read on every
+   * applied batch), and without a BigInt. Reads in a view (rare) take the copying path.
+   */
   getMetaNumber(key: string, view?: ReadView): number | undefined {
-    const v = this.meta.get(key, view === undefined ? undefined : { transaction: view.transaction });
-    return v === undefined ? undefined : Number(v.readBigInt64BE(0));
+    const v = view === undefined ? this.meta.getBinaryFast(key) : this.meta.get(key, { transaction: view.transaction });
+    return v === undefined ? undefined : v.readInt32BE(0) * 0x1_0000_0000 + v.readUInt32BE(4);
   }
 
   putMetaNumber(key: string, value: number): void {
