@@ -502,7 +502,12 @@ export class Backend {
    */
   getMetaNumber(key: string, view?: ReadView): number | undefined {
     const v = view === undefined ? this.meta.getBinaryFast(key) : this.meta.get(key, { transaction: view.transaction });
-    return v === undefined ? undefined : v.readInt32BE(0) * 0x1_0000_0000 + v.readUInt32BE(4);
+    if (v === undefined) return undefined;
+    const high = v.readInt32BE(0);
+    const low = v.readUInt32BE(4);
+    // The usual small value comes back as V8's small integer, not a double: revisions read here
+    // flow into code optimized for small integers, which a double deoptimizes.
+    return high === 0 ? low : high * 0x1_0000_0000 + low;
   }
 
   putMetaNumber(key: string, value: number): void {
