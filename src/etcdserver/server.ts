@@ -332,6 +332,7 @@ export class EtcdServer implements MemberApi {
       isLeader: () => this.node.isLeader(),
       isReadyLeader: () => this.node.isLeader() && this.node.appliedIndex() >= this.node.committedIndex(),
       progress: (ms) => this.progress.next(ms),
+      leaderChange: (ms) => this.leaderChange.next(ms),
       memberId: selfId,
       electionTimeoutMs: config.electionTimeoutMs,
       log,

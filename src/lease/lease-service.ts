@@ -27,6 +27,8 @@ export interface LeaseServiceDeps {
   isLeader: () => boolean;
   /** Resolves when leadership or the applied index moves, or after ms at most. */
   progress: (ms: number) => Promise<void>;
+  /** Resolves when leadership moves, or after ms at most. */
+  leaderChange: (ms: number) => Promise<void>;
   memberId: bigint;
   electionTimeoutMs: number;
   log: Logger;
@@ -123,7 +125,12 @@ export class LeaseService {
   private async followLeadership(): Promise<void> {
     while (!this.closed) {
       this.syncLeadership();
-      await this.d.progress(EXPIRY_CHECK_MS).catch(() => undefined);
+      // In step (primary exactly while leading), only a leader change can undo that; waking on
+      // every applied index too cost a timer, a promise and two listeners per applied batch.
+      // Out of step (a new leader still applying its predecessor's entries), any applied index
+      // may settle it.
+      const inStep = this.d.lessor.isPrimary() === this.d.isLeader();
+      await (inStep ? this.d.leaderChange(EXPIRY_CHECK_MS) : this.d.progress(EXPIRY_CHECK_MS)).catch(() => undefined);
     }
   }
 
