@@ -393,7 +393,12 @@ describe('transport and watch replies', () => {
     }
   });
 
-  test('a synced watcher gets one reply per revision, its header at that revision, also for writes applied together', async () => {
+  // A deliberate difference: etcd's notify sends a synced watcher each txn's events in a reply of
+  // their own, its header at that revision; etcd-ts sends one reply per applied batch, its header
+  // at the batch's revision (a quarter as many replies in the watch benchmark). What etcd
+  // documents holds for both, and is what this checks of etcd-ts: a reply's revisions come
+  // whole and in order (watch-semantics.test.ts checks it with txns), its header at or past them.
+  test('a synced watcher gets writes applied together: etcd one reply per revision, etcd-ts whole revisions per reply', async () => {
     const w = new WatchClient(s.server().endpoint);
     try {
       w.create({ key: b('conc/'), range_end: b('conc0') });
@@ -401,10 +406,16 @@ describe('transport and watch replies', () => {
       // 60 puts at once: we apply them in a few batches.
       await Promise.all(Array.from({ length: 60 }, (_, i) => call(s.kv(), 'Put', { key: b(`conc/${i}`), value: b('v') })));
       let events = 0;
+      let last = 0;
       while (events < 60) {
         const r = await w.next(10_000);
-        const revs = new Set(r.events.map((e: Msg) => Number(e.kv.mod_revision)));
-        assert.deepEqual([...revs, rev(r)], [rev(r), rev(r)]);
+        const revs = r.events.map((e: Msg) => Number(e.kv.mod_revision));
+        if (AGAINST_ETCD) assert.deepEqual([...new Set(revs), rev(r)], [rev(r), rev(r)]);
+        else {
+          assert.ok(revs[0] > last && revs.every((x: number, i: number) => i === 0 || x > revs[i - 1]), `revisions out of order: ${revs}`);
+          assert.ok(rev(r) >= revs[revs.length - 1], `header ${rev(r)} behind its events`);
+          last = revs[revs.length - 1];
+        }
         events += r.events.length;
       }
     } finally {
