@@ -29,6 +29,7 @@ const SIZE_REFRESH_MS = 100;
 const NO_SYNC_COMMIT = 0x1 | 0x2 | 0x10000;
 /** Writes that commit a transaction of their own when called outside one (wrapped: see table()). */
 const SELF_COMMITTING = new Set<PropertyKey>(['putSync', 'removeSync', 'clearSync', 'dropSync']);
+type Method = (...args: unknown[]) => unknown;
 const META_CHECKPOINT = 'backend/checkpoint';
 /** The kernel's page size, as /proc/self/statm counts (0: not known yet). */
 let statmPageBytes = 0;
@@ -636,17 +637,24 @@ export class Backend {
   }
 
   /**
-   * Opens a table and returns a handle that stays valid when a defragment swaps the environment:
-   * each property read goes to the table as currently opened (methods bound to it, cached until
-   * the next swap, so the hot path pays one lookup).
+   * Opens a table and returns a handle that stays valid when a defragment or releaseMappedPages
+   * swaps the environment: each property read goes to the table as currently opened.
+   *
+   * A method is a wrapper made once per name, which finds the current table's method in a map and
+   * calls it. lmdb-js defines its store class inside open(), so a reopened table's methods are new
+   * functions; when the wrappers were made anew too (methods bound to the table), every caller
+   * optimized around them deoptimized ("wrong call target") at each swap, and the load after
+   * ran ~10% slower while V8 optimized them again. Through the map, our optimized code holds no
+   * assumption about which function it calls.
    */
   private table<T extends object>(openIn: (env: RootDatabase) => T): T {
     let current = openIn(this.env);
-    const bound = new Map<PropertyKey, unknown>();
+    const methods = new Map<PropertyKey, Method>();
+    const wrappers = new Map<PropertyKey, unknown>();
     this.tables.push({
       reopen: (env) => {
         current = openIn(env);
-        bound.clear();
+        for (const prop of methods.keys()) methods.set(prop, Reflect.get(current, prop) as Method);
       },
       pages: () => {
         const getStats: unknown = Reflect.get(current, 'getStats');
@@ -655,19 +663,20 @@ export class Backend {
     });
     const handle = new Proxy<T>(current, {
       get: (_target, prop) => {
-        const cached = bound.get(prop);
+        const cached = wrappers.get(prop);
         if (cached !== undefined) return cached;
         const value: unknown = Reflect.get(current, prop);
         if (typeof value !== 'function') return value;
-        const method = value as (...args: unknown[]) => unknown;
+        methods.set(prop, value as Method);
+        // Fixed arity (more than any lmdb-js table method takes) rather than rest arguments: no
+        // array per call.
+        const call = (a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown): unknown => (methods.get(prop) as Method).call(current, a, b, c, d, e);
         // Called outside a transaction, such a write commits one of its own: made a checkpoint,
         // so that an unclean stop never opens the store at a state before it.
-        // Fixed arity (the most putSync takes) rather than rest arguments: no array per write.
         const fn = SELF_COMMITTING.has(prop)
-          ? (a?: unknown, b?: unknown, c?: unknown, d?: unknown) =>
-              this.inTransaction ? method.call(current, a, b, c, d) : this.transaction(() => method.call(current, a, b, c, d))
-          : method.bind(current);
-        bound.set(prop, fn);
+          ? (a?: unknown, b?: unknown, c?: unknown, d?: unknown) => (this.inTransaction ? call(a, b, c, d) : this.transaction(() => call(a, b, c, d)))
+          : call;
+        wrappers.set(prop, fn);
         return fn;
       },
     });
