@@ -7,6 +7,7 @@ import { appendSync, type Backend } from '../backend/backend';
 import { entrySizeBytes, type LogStorage } from '../raft/log';
 import { EntryType, type Entry, type HardState } from '../raft/types';
 import type { WalPosition, WalRecord } from '../wal/wal';
+import { decodeRecordPayload, encodeRecordPayload, PAYLOAD_PREFIX_BYTES, recordPayloadBytes } from '../wal/record-codec';
 
 const META_HARD_STATE = 'raft/hardstate';
 const META_FIRST_INDEX = 'raft/first-index';
@@ -26,12 +27,11 @@ const CACHE_TRIM_STEP = 256;
 const META_WAL_POSITION = 'raft/wal-position';
 const WAL_POSITION_BYTES = 36;
 /**
- * The stored hard state: format byte 1 | term f64 LE | commit f64 LE | vote length u8 | vote (utf-8).
- * Stores written before it hold JSON, which starts with '{' and is still read.
+ * The stored hard state is the WAL's hardstate record payload (record-codec.ts; ordinal 0), at
+ * most this long. Stores written before it hold JSON, which starts with '{' and is still read.
  */
-const HARD_STATE_FORMAT = 1;
-const HARD_STATE_HEAD_BYTES = 18;
-const HARD_STATE_MAX_BYTES = HARD_STATE_HEAD_BYTES + 255;
+const HARD_STATE_MAX_BYTES = PAYLOAD_PREFIX_BYTES + 8 + 8 + 1 + 255;
+const JSON_OPEN_BRACE = 0x7b;
 
 /** The store's WAL mark (LogStore.walMark), read before the log store exists: the WAL opens first. */
 export function storedWalMark(backend: Backend): number {
@@ -324,19 +324,17 @@ function decodeEntry(index: number, raw: Buffer): Entry {
   return { index, term: raw.readUIntBE(0, 6), type: raw[6] as EntryType, data: Buffer.from(raw.subarray(7)) };
 }
 
-/** The hard state's stored bytes, in `buf` (a view of it is returned). */
+/** The hard state's stored bytes, in `buf` (a view of it is returned). Throws on a vote too long. */
 export function encodeHardState(hs: HardState, buf: Buffer): Buffer {
-  if (Buffer.byteLength(hs.vote) > HARD_STATE_MAX_BYTES - HARD_STATE_HEAD_BYTES) throw new Error(`raftnode: vote ${hs.vote} is too long to store`);
-  buf[0] = HARD_STATE_FORMAT;
-  buf.writeDoubleLE(hs.term, 1);
-  buf.writeDoubleLE(hs.commit, 9);
-  const voteBytes = buf.write(hs.vote, HARD_STATE_HEAD_BYTES, 'utf8');
-  buf[17] = voteBytes;
-  return buf.subarray(0, HARD_STATE_HEAD_BYTES + voteBytes);
+  const record: WalRecord = { kind: 'hardstate', hardState: hs };
+  const n = recordPayloadBytes(record);
+  encodeRecordPayload(record, 0, buf, 0);
+  return buf.subarray(0, n);
 }
 
 export function decodeHardState(raw: Buffer): HardState {
-  if (raw[0] !== HARD_STATE_FORMAT) return JSON.parse(raw.toString('utf8')) as HardState;
-  const end = HARD_STATE_HEAD_BYTES + raw[17];
-  return { term: raw.readDoubleLE(1), commit: raw.readDoubleLE(9), vote: raw.toString('utf8', HARD_STATE_HEAD_BYTES, end) };
+  if (raw[0] === JSON_OPEN_BRACE) return JSON.parse(raw.toString('utf8')) as HardState;
+  const record = decodeRecordPayload(raw, 0, raw.length);
+  if (record.kind !== 'hardstate') throw new Error(`raftnode: the stored hard state is a ${record.kind} record`);
+  return record.hardState;
 }
