@@ -36,6 +36,13 @@ import { H2Stream, type StreamOwner } from './stream';
 const SOCKET_BACKLOG_LIMIT_BYTES = 16 * 1024 * 1024;
 /** The payload of our keepalive PINGs, so that their ACKs are told from others'. */
 const KEEPALIVE_PING = Buffer.from('etcd-tsK', 'latin1');
+/**
+ * How long a PING's ACK may wait for other frames to leave with. The Go client sends a BDP
+ * PING with nearly every request it writes after a reply; acked at once, the ACK was a socket
+ * write of its own standing between the request and its WAL write. Held, it leaves with the
+ * reply (or whatever this connection writes next), ahead of it in the same write.
+ */
+const PING_ACK_DELAY_MS = 1;
 /** Streams open at once whatever the setting says (etcd's default setting is 2^32-1). */
 const MAX_OPEN_STREAMS = 10_000;
 
@@ -88,6 +95,8 @@ export class H2Connection implements StreamOwner {
   /** Bytes in `out`. */
   private outBytes = 0;
   private flushScheduled = false;
+  /** Sends the held PING ACKs if nothing else has been written by then (PING_ACK_DELAY_MS). */
+  private pingAckTimer: NodeJS.Timeout | undefined;
   /** Streams whose data waits for the connection window. */
   private readonly blocked = new Set<H2Stream>();
   private goingAway = false;
@@ -213,7 +222,7 @@ export class H2Connection implements StreamOwner {
       case FrameType.Ping:
         if (id !== 0) throw new ConnectionError(ErrorCode.ProtocolError, 'PING on a stream');
         if (payload.length !== 8) throw new ConnectionError(ErrorCode.FrameSizeError, 'PING of the wrong size');
-        if ((flags & Flags.Ack) === 0) this.queue(frame(FrameType.Ping, Flags.Ack, 0, payload));
+        if ((flags & Flags.Ack) === 0) this.queuePingAck(frame(FrameType.Ping, Flags.Ack, 0, payload));
         else if (payload.equals(KEEPALIVE_PING) && this.pingDeadline !== undefined) {
           clearTimeout(this.pingDeadline);
           this.pingDeadline = undefined;
@@ -578,6 +587,18 @@ export class H2Connection implements StreamOwner {
     }
   }
 
+  private queuePingAck(buf: Buffer): void {
+    if (this.closed) return;
+    this.out.push(buf);
+    this.outBytes += buf.length;
+    if (!this.flushScheduled && this.pingAckTimer === undefined) {
+      this.pingAckTimer = setTimeout(() => {
+        this.pingAckTimer = undefined;
+        this.flush();
+      }, PING_ACK_DELAY_MS);
+    }
+  }
+
   private queue(buf: Buffer): void {
     if (this.closed) return;
     this.out.push(buf);
@@ -592,6 +613,10 @@ export class H2Connection implements StreamOwner {
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.pingAckTimer !== undefined) {
+      clearTimeout(this.pingAckTimer);
+      this.pingAckTimer = undefined;
+    }
     if (this.closed || this.out.length === 0) return;
     const out = this.out;
     const total = this.outBytes;
@@ -640,6 +665,7 @@ export class H2Connection implements StreamOwner {
     this.closed = true;
     if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
     if (this.pingDeadline !== undefined) clearTimeout(this.pingDeadline);
+    if (this.pingAckTimer !== undefined) clearTimeout(this.pingAckTimer);
     this.out = [];
     this.outBytes = 0;
     const streams = [...this.streams.values()];
