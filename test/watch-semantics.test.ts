@@ -7,6 +7,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { startServer, type ServerProcess } from './helpers/server-process';
 import { b, call, kvClient, type Msg } from './helpers/grpc-client';
 import { WatchClient } from './helpers/watch-client';
+import { connect, createServer, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
 
 const realEtcd = process.env.TEST_AGAINST_ETCD === '1';
 const revOf = (m: Msg): number => Number(m.header.revision);
@@ -203,20 +205,112 @@ describe('watch semantics', () => {
     w.create({ key: b('slow/'), range_end: b('slow0') });
     await w.next();
     w.pause();
-    const value = Buffer.alloc(8_000, 'z');
+    // Each value its own bytes: while the socket is backed up the server's output buffers are
+    // still the socket's, and a reuse too early would show here as another key's bytes.
+    const valueOf = (i: number): Buffer => Buffer.concat([b(`${i}:`), Buffer.alloc(8_000, String.fromCharCode(97 + (i % 26)))]);
     const revs: number[] = [];
     for (let i = 0; i < 1500; i += 50) {
-      const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => call(kv, 'Put', { key: b(`slow/${i + j}`), value })));
+      const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => call(kv, 'Put', { key: b(`slow/${i + j}`), value: valueOf(i + j) })));
       revs.push(...batch.map(revOf));
     }
     const rss = readRss(server);
     w.resume();
     const evs = await w.events(1500, 30_000);
     assert.deepEqual(evs.map((e) => Number(e.kv.mod_revision)), [...revs].sort((x, y) => x - y));
+    for (const e of evs) {
+      const i = Number(e.kv.key.toString().slice('slow/'.length));
+      assert.ok(Buffer.from(e.kv.value).equals(valueOf(i)), `the value of slow/${i} arrived intact`);
+    }
     if (!realEtcd) assert.match(server.stderr(), /watch stream backed up/, 'the server held the events back instead of queueing them');
     process.stdout.write(`# server RSS while the consumer was paused: ${rss} MiB (12 MB of events written)\n`);
   });
+  test('a connection whose socket backs up (the client stops reading TCP) gets every event intact once it reads again', async () => {
+    // The windows are wide open, so HTTP/2 flow control holds nothing back: the bytes pile up in
+    // the server's socket, where writes stay pending while later ones are made.
+    const WATCHERS = 6;
+    const PUTS = 800;
+    const proxy = await stallingProxy(server.endpoint);
+    const w = new WatchClient(`127.0.0.1:${proxy.port}`, undefined, { 'grpc-node.flow_control_window': 64 * 1024 * 1024 });
+    streams.push(w);
+    try {
+      for (let i = 0; i < WATCHERS; i++) w.create({ key: b('stall/'), range_end: b('stall0') });
+      for (let i = 0; i < WATCHERS; i++) assert.equal((await w.next()).created, true);
+      proxy.stall();
+      const valueOf = (i: number): Buffer => Buffer.concat([b(`${i}:`), Buffer.alloc(2_000 + (i % 7) * 300, String.fromCharCode(97 + (i % 26)))]);
+      // One put at a time: each write's events leave in a flush of their own (tens of KB), so
+      // that flushes keep coming while earlier ones are still the socket's.
+      for (let i = 0; i < PUTS; i++) await call(kv, 'Put', { key: b(`stall/${i}`), value: valueOf(i) });
+      const pending = await proxy.serverPending();
+      proxy.resume();
+      const evs = await w.events(PUTS * WATCHERS, 30_000);
+      const seen = new Map<number, number>();
+      for (const e of evs) {
+        const i = Number(e.kv.key.toString().slice('stall/'.length));
+        assert.ok(Buffer.from(e.kv.value).equals(valueOf(i)), `the value of stall/${i} arrived intact`);
+        seen.set(i, (seen.get(i) ?? 0) + 1);
+      }
+      assert.equal(seen.size, PUTS);
+      assert.ok([...seen.values()].every((n) => n === WATCHERS), `each event reached each of the ${WATCHERS} watchers once`);
+      process.stdout.write(`# ${pending} bytes were waiting in the kernel between server and client while the client did not read\n`);
+      if (!realEtcd) assert.ok(pending > 1024 * 1024, `the connection backed up (${pending} bytes sent and not read)`);
+    } finally {
+      await proxy.close();
+    }
+  });
 });
+
+/** A TCP proxy to `endpoint` that can stop reading what the server sends (stall) and go on. */
+async function stallingProxy(endpoint: string): Promise<{ port: number; stall(): void; resume(): void; serverPending(): Promise<number>; close(): Promise<void> }> {
+  const [host, port] = endpoint.split(':');
+  const upstreams: Socket[] = [];
+  const sockets: Socket[] = [];
+  let stalled = false;
+  const srv = createServer((client) => {
+    const up = connect(Number(port), host);
+    upstreams.push(up);
+    sockets.push(client, up);
+    if (stalled) up.pause();
+    client.pipe(up);
+    up.pipe(client);
+    for (const s of [client, up]) s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const addr = srv.address();
+  return {
+    port: typeof addr === 'object' && addr !== null ? addr.port : 0,
+    stall: () => {
+      stalled = true;
+      for (const u of upstreams) u.pause();
+    },
+    resume: () => {
+      stalled = false;
+      for (const u of upstreams) u.resume();
+    },
+    // What sits unread in the proxy's receive queues (the server's sends not taken), after a pause for it to settle.
+    serverPending: async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      let n = 0;
+      for (const u of upstreams) n += queuedBytes(u.localPort, u.remotePort, 'rx') + queuedBytes(u.remotePort, u.localPort, 'tx');
+      return n;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    },
+  };
+}
+
+/** Bytes in the kernel queue (rx: received, not read; tx: sent, not taken) of the local TCP socket local -> remote. */
+function queuedBytes(local: number | undefined, remote: number | undefined, which: 'rx' | 'tx'): number {
+  const hex = (p: number | undefined): string => (p ?? 0).toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5 || !f[1].endsWith(`:${hex(local)}`) || !f[2].endsWith(`:${hex(remote)}`)) continue;
+    const [tx, rx] = f[4].split(':');
+    return parseInt(which === 'rx' ? rx : tx, 16);
+  }
+  return 0;
+}
 
 function readRss(s: ServerProcess): number {
   try {

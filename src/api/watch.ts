@@ -37,7 +37,7 @@ export type WatchCall = grpc.ServerDuplexStream<WatchRequestPb, WatchResponsePb>
 export function serveWatch(call: WatchCall, ticket: StreamTicket, member: MemberApi, log: Logger): StreamControl {
   const store = member.watchable;
   const write = messageWriter(call);
-  // Our own gRPC server's call takes replies encoded here (eventReplyFrame); grpc-js's takes objects.
+  // Our own gRPC server's call takes replies encoded here (eventReplyParts); grpc-js's takes objects.
   const ownCall = call instanceof ServerCall ? call : undefined;
   let pendingBytes = 0;
   let pendingReplies = 0;
@@ -68,8 +68,8 @@ export function serveWatch(call: WatchCall, ticket: StreamTicket, member: Member
           // Drained: let the store hand over what it held back.
           if (wasBlocked && !backedUp()) store.kick();
         };
-        const frame = ownCall === undefined ? undefined : eventReplyFrame(member, reply);
-        if (frame !== undefined) ownCall?.writeEncoded(frame, written);
+        const parts = ownCall === undefined ? undefined : eventReplyParts(member, reply);
+        if (ownCall !== undefined && parts !== undefined) ownCall.writeEncodedParts(parts.head, parts.events, parts.eventBytes, written);
         else write(toResponse(member, reply), written);
       },
       blocked: () => ended || backedUp(),
@@ -182,26 +182,28 @@ const eventFieldPlain = hiddenSlot<Buffer>('event field');
 const eventFieldWithPrev = hiddenSlot<Buffer>('event field with prev_kv');
 
 /**
- * A reply of events and nothing else, the bulk of a watch fan-out, assembled from its parts: the
- * header field (shared by the notify) and each event's field (shared by every watcher of the
- * event) around this watcher's ID, in the field order encodeWatchResponse writes, straight into
- * the buffer the gRPC call sends. Undefined when the reply is another kind.
+ * A reply of events in pieces for our own gRPC server's call: the head (room for the frame
+ * header and message prefix, the response header, the watch id), then each event's field 11 as
+ * encoded once for all its watchers, shared, not copied per watcher (see writeEncodedParts).
+ * undefined for any other reply: those are encoded whole from the object.
  */
-function eventReplyFrame(member: MemberApi, r: WatchReply): Buffer | undefined {
+function eventReplyParts(member: MemberApi, r: WatchReply): { head: Buffer; events: Buffer[]; eventBytes: number } | undefined {
   const events = r.events;
   if (events.length === 0 || r.created === true || r.canceled === true || r.fragment === true || (r.compactRevision ?? 0) !== 0 || r.cancelReason !== undefined) return undefined;
   if (!Number.isSafeInteger(r.watchId) || r.watchId < 0) return undefined;
   const shared = sharedHeaderFor(member, r.revision);
-  const head = (shared.field ??= headerField(shared.header));
+  const header = (shared.field ??= headerField(shared.header));
   const idBytes = r.watchId === 0 ? 0 : 1 + varintBytes(r.watchId);
-  let size = HEADROOM_BYTES + head.length + idBytes;
-  for (let i = 0; i < events.length; i++) size += eventField(events[i], r.prevKv).length;
-  const frame = Buffer.allocUnsafe(size);
-  let pos = HEADROOM_BYTES + head.copy(frame, HEADROOM_BYTES);
-  pos = putVarintField(frame, pos, 2, r.watchId);
-  // The second lookup finds each field cached by the first.
-  for (let i = 0; i < events.length; i++) pos += eventField(events[i], r.prevKv).copy(frame, pos);
-  return frame;
+  const head = Buffer.allocUnsafe(HEADROOM_BYTES + header.length + idBytes);
+  putVarintField(head, HEADROOM_BYTES + header.copy(head, HEADROOM_BYTES), 2, r.watchId);
+  const fields: Buffer[] = new Array<Buffer>(events.length);
+  let eventBytes = 0;
+  for (let i = 0; i < events.length; i++) {
+    const field = eventField(events[i], r.prevKv);
+    fields[i] = field;
+    eventBytes += field.length;
+  }
+  return { head, events: fields, eventBytes };
 }
 
 /** An event as WatchResponse's field 11, encoded once for every watcher it goes to. */

@@ -138,7 +138,24 @@ export class ServerCall extends EventEmitter {
     frame[FRAME_HEADER_BYTES] = 0; // not compressed
     frame.writeUInt32BE(frame.length - HEADROOM_BYTES, FRAME_HEADER_BYTES + 1);
     this.respondHeaders();
-    const room = this.stream.writeFramed(frame);
+    return this.written(this.stream.writeFramed(frame), callback);
+  }
+
+  /**
+   * As writeEncoded, for a message in pieces: `head` (HEADROOM_BYTES of room, then the message's
+   * first bytes) and `parts` (partBytes in all), which may be shared with other calls. The watch
+   * fan-out sends each event's bytes this way, uncopied until the connection's output buffer.
+   */
+  writeEncodedParts(head: Buffer, parts: readonly Buffer[], partBytes: number, callback?: () => void): boolean {
+    if (this.ended || this.destroyed) return false;
+    head[FRAME_HEADER_BYTES] = 0; // not compressed
+    head.writeUInt32BE(head.length - HEADROOM_BYTES + partBytes, FRAME_HEADER_BYTES + 1);
+    this.respondHeaders();
+    return this.written(this.stream.writeFramedParts(head, parts, partBytes), callback);
+  }
+
+  /** After a message was queued: its callback, and waiting for drain when the stream has no room. */
+  private written(room: boolean, callback: (() => void) | undefined): boolean {
     if (callback !== undefined) {
       // Called once the message has left the stream's queue (grpc-js: once written out).
       if (this.stream.queuedBytes === 0) process.nextTick(callback);

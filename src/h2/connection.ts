@@ -43,6 +43,15 @@ const KEEPALIVE_PING = Buffer.from('etcd-tsK', 'latin1');
  * reply (or whatever this connection writes next), ahead of it in the same write.
  */
 const PING_ACK_DELAY_MS = 1;
+/**
+ * The buffer a connection's flushes are copied into (see outputRegion), first this size, doubled
+ * (up to OUTPUT_SLAB_MAX_BYTES) when a flush does not fit. Reused, it spares an allocation per
+ * flush: Buffer.concat's fresh buffers count as external memory, and under a watch fan-out
+ * (where few JS objects are made, so no scavenge frees them) that growth started V8's full
+ * mark-compact in every 10k-event burst. Small at first, because every connection keeps one.
+ */
+const OUTPUT_SLAB_BYTES = 16 * 1024;
+const OUTPUT_SLAB_MAX_BYTES = 128 * 1024;
 /** Streams open at once whatever the setting says (etcd's default setting is 2^32-1). */
 const MAX_OPEN_STREAMS = 10_000;
 
@@ -95,6 +104,9 @@ export class H2Connection implements StreamOwner {
   /** Bytes in `out`. */
   private outBytes = 0;
   private flushScheduled = false;
+  /** See OUTPUT_SLAB_BYTES: bytes [0, slabUsed) may still be the socket's (handed to write()). */
+  private slab: Buffer | undefined;
+  private slabUsed = 0;
   /** Sends the held PING ACKs if nothing else has been written by then (PING_ACK_DELAY_MS). */
   private pingAckTimer: NodeJS.Timeout | undefined;
   /** Streams whose data waits for the connection window. */
@@ -516,6 +528,16 @@ export class H2Connection implements StreamOwner {
     this.endLocally(s);
   }
 
+  sendFramedParts(s: H2Stream, head: Buffer, parts: readonly Buffer[], payload: number): boolean {
+    if (this.closed || s.localClosed || payload > Math.min(s.sendWindow, this.sendWindow, this.peerMaxFrameBytes)) return false;
+    putFrameHeader(head, 0, payload, FrameType.Data, 0, s.id);
+    this.queue(head);
+    for (let i = 0; i < parts.length; i++) this.queue(parts[i]);
+    s.sendWindow -= payload;
+    this.sendWindow -= payload;
+    return true;
+  }
+
   sendReset(s: H2Stream, code: ErrorCode): void {
     if (this.closed) return;
     this.queue(rstStreamFrame(s.id, code));
@@ -623,9 +645,12 @@ export class H2Connection implements StreamOwner {
     this.out = [];
     this.outBytes = 0;
     if (out.length === 1) this.socket.write(out[0]);
-    else if (total <= 64 * 1024) {
+    else if (total <= OUTPUT_SLAB_MAX_BYTES) {
       // Small frames are copied into one buffer; large ones go as they are (one writev).
-      this.socket.write(Buffer.concat(out, total));
+      const region = this.outputRegion(total);
+      let pos = 0;
+      for (let i = 0; i < out.length; i++) pos += out[i].copy(region, pos);
+      this.socket.write(region);
     } else {
       this.socket.cork();
       for (const b of out) this.socket.write(b);
@@ -635,6 +660,26 @@ export class H2Connection implements StreamOwner {
       this.readPaused = true;
       this.socket.pause();
     }
+  }
+
+  /**
+   * n bytes of the output slab for one socket write. What was handed to write() stays the
+   * socket's until that write completes, and the socket counts it in writableLength until then:
+   * at 0, every earlier write is done and the slab is free from its start again. Otherwise the
+   * region comes after the bytes in flight, or from a new slab (the old one is let go; the
+   * socket holds it until its writes are done).
+   */
+  private outputRegion(n: number): Buffer {
+    if (this.socket.writableLength === 0) this.slabUsed = 0;
+    if (this.slab === undefined || this.slabUsed + n > this.slab.length) {
+      let size = this.slab === undefined ? OUTPUT_SLAB_BYTES : this.slab.length;
+      while (size < n) size *= 2;
+      this.slab = Buffer.allocUnsafeSlow(size);
+      this.slabUsed = 0;
+    }
+    const start = this.slabUsed;
+    this.slabUsed += n;
+    return this.slab.subarray(start, start + n);
   }
 
   private onSocketDrain(): void {
@@ -666,6 +711,7 @@ export class H2Connection implements StreamOwner {
     if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
     if (this.pingDeadline !== undefined) clearTimeout(this.pingDeadline);
     if (this.pingAckTimer !== undefined) clearTimeout(this.pingAckTimer);
+    this.slab = undefined;
     this.out = [];
     this.outBytes = 0;
     const streams = [...this.streams.values()];

@@ -17,6 +17,11 @@ export interface StreamOwner {
   sendHeaders(stream: H2Stream, fields: readonly HeaderField[], endStream: boolean): void;
   /** Sends what the windows allow of the stream's queued data (and its trailers after it). */
   pump(stream: H2Stream): void;
+  /**
+   * Queues one DATA frame of `payload` bytes, `head` (its header's room first) then `parts`, as
+   * they are, if the windows and the frame size take it whole now; false (nothing done) if not.
+   */
+  sendFramedParts(stream: H2Stream, head: Buffer, parts: readonly Buffer[], payload: number): boolean;
   sendReset(stream: H2Stream, code: ErrorCode): void;
   /** Bytes the socket has taken but not sent yet. */
   socketBacklog(): number;
@@ -102,6 +107,25 @@ export class H2Stream {
       this.reserved.push(true);
       this.queuedBytes += frame.length - FRAME_HEADER_BYTES;
       this.owner.pump(this);
+    }
+    return this.queuedBytes + this.owner.socketBacklog() < HIGH_WATER_BYTES;
+  }
+
+  /**
+   * As writeFramed, for a payload in pieces: `head` (FRAME_HEADER_BYTES of room, then the
+   * payload's first bytes) followed by `parts` (partBytes in all), buffers that may be shared
+   * with other streams (a watch event goes to each of its watchers as the same bytes). With
+   * nothing queued before it and room in the windows, it goes to the connection as it is; the
+   * connection copies it once, into its reused output buffer. Otherwise it is joined here.
+   */
+  writeFramedParts(head: Buffer, parts: readonly Buffer[], partBytes: number): boolean {
+    if (this.localClosed || this.pendingTrailers !== undefined || this.pendingEnd) return false;
+    const payload = head.length - FRAME_HEADER_BYTES + partBytes;
+    if (this.queue.length > 0 || !this.owner.sendFramedParts(this, head, parts, payload)) {
+      const joined = Buffer.allocUnsafe(head.length + partBytes);
+      let pos = head.copy(joined, 0);
+      for (let i = 0; i < parts.length; i++) pos += parts[i].copy(joined, pos);
+      return this.writeFramed(joined);
     }
     return this.queuedBytes + this.owner.socketBacklog() < HIGH_WATER_BYTES;
   }
