@@ -58,11 +58,18 @@ function pageMetaInfo(page: Buffer, slot: number): { txnId: number; pageBytes: n
   return { txnId: Number(page.readBigUInt64LE(META_TXNID_OFFSET)), pageBytes };
 }
 
+/**
+ * What the first meta page is read into (the page is copied out): a checkpoint reads it ten
+ * times a second, and a fresh 64 KiB each time was external memory that moved V8 toward a
+ * full GC.
+ */
+let metaReadBuffer: Buffer | undefined;
+
 /** Both meta pages of data.mdb, read through the page cache (what LMDB wrote last, synced or not); undefined if the layout is not the one we know. */
 function readMetaPages(dataFile: string): [MetaPage, MetaPage | undefined] | undefined {
   const fd = openSync(dataFile, 'r');
   try {
-    const first = Buffer.alloc(MAX_PAGE_BYTES);
+    const first = (metaReadBuffer ??= Buffer.allocUnsafeSlow(MAX_PAGE_BYTES));
     const n = readSync(fd, first, 0, first.length, 0);
     const info0 = pageMetaInfo(first.subarray(0, n), 0);
     if (info0 === undefined) return undefined;
