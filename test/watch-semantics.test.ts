@@ -205,9 +205,7 @@ describe('watch semantics', () => {
     w.create({ key: b('slow/'), range_end: b('slow0') });
     await w.next();
     w.pause();
-    // Each value its own bytes: while the socket is backed up the server's output buffers are
-    // still the socket's, and a reuse too early would show here as another key's bytes.
-    const valueOf = (i: number): Buffer => Buffer.concat([b(`${i}:`), Buffer.alloc(8_000, String.fromCharCode(97 + (i % 26)))]);
+    const valueOf = (i: number): Buffer => distinctValue(i, 8_000);
     const revs: number[] = [];
     for (let i = 0; i < 1500; i += 50) {
       const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => call(kv, 'Put', { key: b(`slow/${i + j}`), value: valueOf(i + j) })));
@@ -236,7 +234,7 @@ describe('watch semantics', () => {
       for (let i = 0; i < WATCHERS; i++) w.create({ key: b('stall/'), range_end: b('stall0') });
       for (let i = 0; i < WATCHERS; i++) assert.equal((await w.next()).created, true);
       proxy.stall();
-      const valueOf = (i: number): Buffer => Buffer.concat([b(`${i}:`), Buffer.alloc(2_000 + (i % 7) * 300, String.fromCharCode(97 + (i % 26)))]);
+      const valueOf = (i: number): Buffer => distinctValue(i, 2_000 + (i % 7) * 300);
       // One put at a time: each write's events leave in a flush of their own (tens of KB), so
       // that flushes keep coming while earlier ones are still the socket's.
       for (let i = 0; i < PUTS; i++) await call(kv, 'Put', { key: b(`stall/${i}`), value: valueOf(i) });
@@ -258,6 +256,14 @@ describe('watch semantics', () => {
     }
   });
 });
+
+/**
+ * Key i's value, its own bytes: while a socket is backed up the server's output buffers are
+ * still the socket's, and one reused too early shows as another key's bytes.
+ */
+function distinctValue(i: number, bytes: number): Buffer {
+  return Buffer.concat([b(`${i}:`), Buffer.alloc(bytes, String.fromCharCode(97 + (i % 26)))]);
+}
 
 /** A TCP proxy to `endpoint` that can stop reading what the server sends (stall) and go on. */
 async function stallingProxy(endpoint: string): Promise<{ port: number; stall(): void; resume(): void; serverPending(): Promise<number>; close(): Promise<void> }> {
@@ -286,7 +292,8 @@ async function stallingProxy(endpoint: string): Promise<{ port: number; stall():
       stalled = false;
       for (const u of upstreams) u.resume();
     },
-    // What sits unread in the proxy's receive queues (the server's sends not taken), after a pause for it to settle.
+    // The server's sends not taken yet, in the kernel: the proxy's receive queues and the server's
+    // send queues, after a pause for them to settle.
     serverPending: async () => {
       await new Promise((r) => setTimeout(r, 300));
       let n = 0;

@@ -138,7 +138,7 @@ export class ServerCall extends EventEmitter {
     frame[FRAME_HEADER_BYTES] = 0; // not compressed
     frame.writeUInt32BE(frame.length - HEADROOM_BYTES, FRAME_HEADER_BYTES + 1);
     this.respondHeaders();
-    return this.written(this.stream.writeFramed(frame), callback);
+    return this.afterQueued(this.stream.writeFramed(frame), callback);
   }
 
   /**
@@ -151,11 +151,11 @@ export class ServerCall extends EventEmitter {
     head[FRAME_HEADER_BYTES] = 0; // not compressed
     head.writeUInt32BE(head.length - HEADROOM_BYTES + partBytes, FRAME_HEADER_BYTES + 1);
     this.respondHeaders();
-    return this.written(this.stream.writeFramedParts(head, parts, partBytes), callback);
+    return this.afterQueued(this.stream.writeFramedParts(head, parts, partBytes), callback);
   }
 
   /** After a message was queued: its callback, and waiting for drain when the stream has no room. */
-  private written(room: boolean, callback: (() => void) | undefined): boolean {
+  private afterQueued(room: boolean, callback: (() => void) | undefined): boolean {
     if (callback !== undefined) {
       // Called once the message has left the stream's queue (grpc-js: once written out).
       if (this.stream.queuedBytes === 0) process.nextTick(callback);

@@ -609,10 +609,16 @@ export class H2Connection implements StreamOwner {
     }
   }
 
-  private queuePingAck(buf: Buffer): void {
-    if (this.closed) return;
+  /** Adds a frame to the next flush (false: the connection is closed). */
+  private push(buf: Buffer): boolean {
+    if (this.closed) return false;
     this.out.push(buf);
     this.outBytes += buf.length;
+    return true;
+  }
+
+  private queuePingAck(buf: Buffer): void {
+    if (!this.push(buf)) return;
     if (!this.flushScheduled && this.pingAckTimer === undefined) {
       this.pingAckTimer = setTimeout(() => {
         this.pingAckTimer = undefined;
@@ -622,9 +628,7 @@ export class H2Connection implements StreamOwner {
   }
 
   private queue(buf: Buffer): void {
-    if (this.closed) return;
-    this.out.push(buf);
-    this.outBytes += buf.length;
+    if (!this.push(buf)) return;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // After the current tick's promise callbacks: the replies a batch of applied writes

@@ -122,10 +122,7 @@ export class H2Stream {
     if (this.localClosed || this.pendingTrailers !== undefined || this.pendingEnd) return false;
     const payload = head.length - FRAME_HEADER_BYTES + partBytes;
     if (this.queue.length > 0 || !this.owner.sendFramedParts(this, head, parts, payload)) {
-      const joined = Buffer.allocUnsafe(head.length + partBytes);
-      let pos = head.copy(joined, 0);
-      for (let i = 0; i < parts.length; i++) pos += parts[i].copy(joined, pos);
-      return this.writeFramed(joined);
+      return this.writeFramed(Buffer.concat([head, ...parts], head.length + partBytes));
     }
     return this.queuedBytes + this.owner.socketBacklog() < HIGH_WATER_BYTES;
   }
