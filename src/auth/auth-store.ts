@@ -319,7 +319,8 @@ export class AuthStore {
     const cached = this.permCache.get(user.name);
     if (cached !== undefined) return cached;
     const perms: Permission[] = [];
-    for (const r of user.roles) perms.push(...(this.roles.get(r)?.keyPermission ?? []));
+    // One push per permission, not a spread: a role may hold more than fit as call arguments.
+    for (const r of user.roles) for (const p of this.roles.get(r)?.keyPermission ?? []) perms.push(p);
     const unified = unifyPerms(perms);
     this.permCache.set(user.name, unified);
     return unified;

@@ -39,6 +39,15 @@ export function limitSize(entries: Entry[], maxBytes: number): Entry[] {
   return entries;
 }
 
+/**
+ * Pushes every item of `items` onto `to`. Not to.push(...items): a spread passes each item as an
+ * argument on the stack, and past ~120,000 of them (a restart replaying a long log tail, a
+ * follower catching up) V8 throws "Maximum call stack size exceeded".
+ */
+export function appendAll<T>(to: T[], items: readonly T[]): void {
+  for (let i = 0; i < items.length; i++) to.push(items[i]);
+}
+
 export class RaftLog {
   committed: number;
   applied: number;
@@ -90,7 +99,7 @@ export class RaftLog {
     const first = entries[0].index;
     if (first <= this.committed) throw new Error(`raft: append at ${first} would overwrite committed ${this.committed}`);
     if (first === this.unstableOffset + this.unstable.length) {
-      this.unstable.push(...entries);
+      appendAll(this.unstable, entries);
     } else if (first <= this.unstableOffset) {
       // Replaces the whole unstable tail and possibly stable entries (the driver truncates them).
       this.unstableOffset = first;
@@ -130,7 +139,7 @@ export class RaftLog {
     const out: Entry[] = [];
     const stableHi = Math.min(hi, this.unstableOffset);
     if (lo < stableHi) {
-      out.push(...this.storage.entries(lo, stableHi, maxBytes));
+      appendAll(out, this.storage.entries(lo, stableHi, maxBytes));
       // The storage stopped at the byte bound: what follows would be cut anyway.
       if (out.length < stableHi - lo) return limitSize(out, maxBytes);
     }

@@ -4,7 +4,7 @@
 // The newest entries stay in memory after that too: replication reads them most of all.
 import type { Database } from 'lmdb';
 import { appendSync, type Backend } from '../backend/backend';
-import { entrySizeBytes, type LogStorage } from '../raft/log';
+import { appendAll, entrySizeBytes, type LogStorage } from '../raft/log';
 import { EntryType, type Entry, type HardState } from '../raft/types';
 import type { WalPosition, WalRecord } from '../wal/wal';
 import { decodeRecordPayload, encodeRecordPayload, PAYLOAD_PREFIX_BYTES, recordPayloadBytes } from '../wal/record-codec';
@@ -146,7 +146,7 @@ export class LogStore implements LogStorage {
       this.cache.length = first - this.cacheStart;
     }
     for (const e of entries) this.cacheBytes += e.data.length;
-    this.cache.push(...entries);
+    appendAll(this.cache, entries);
     this.durable = Math.min(this.durable, first - 1);
   }
 
