@@ -4,7 +4,8 @@
 // Pure: an in-memory LogStorage.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RaftLog, appendAll, type LogStorage } from '../../src/raft/log';
+import { RaftLog, appendAll } from '../../src/raft/log';
+import { MemoryStorage } from '../helpers/raft-memory-storage';
 import { EntryType, type Entry } from '../../src/raft/types';
 
 /** More than a spread can pass at the default stack size (checked below, so the test keeps its point). */
@@ -15,22 +16,6 @@ function entries(from: number, count: number, term = 1): Entry[] {
   const out: Entry[] = new Array<Entry>(count);
   for (let k = 0; k < count; k++) out[k] = { term, index: from + k, type: EntryType.Normal, data: NO_DATA };
   return out;
-}
-
-class ArrayStorage implements LogStorage {
-  constructor(private readonly log: Entry[]) {}
-  firstIndex(): number {
-    return 1;
-  }
-  lastIndex(): number {
-    return this.log.length;
-  }
-  term(i: number): number {
-    return i === 0 ? 0 : this.log[i - 1].term;
-  }
-  entries(lo: number, hi: number): Entry[] {
-    return this.log.slice(lo - 1, hi - 1);
-  }
 }
 
 function assertRun(got: Entry[], from: number, count: number): void {
@@ -48,21 +33,21 @@ describe('a raft log longer than a spread can pass', () => {
   });
 
   test('committed entries replayed from storage come back whole (a restart after a long uncheckpointed tail)', () => {
-    const log = new RaftLog(new ArrayStorage(entries(1, LONG)), LONG, 0);
+    const log = new RaftLog(new MemoryStorage(entries(1, LONG)), LONG, 0);
     assertRun(log.nextCommitted(64 * 1024 * 1024), 1, LONG);
     // A byte bound still cuts the run: 24 bytes an empty entry counts for.
     assertRun(log.nextCommitted(24 * 1000), 1, 1000);
   });
 
   test('a stable and an unstable run together', () => {
-    const log = new RaftLog(new ArrayStorage(entries(1, LONG)), 0, 0);
+    const log = new RaftLog(new MemoryStorage(entries(1, LONG)), 0, 0);
     log.append(entries(LONG + 1, LONG));
     assert.equal(log.lastIndex(), 2 * LONG);
     assertRun(log.entries(1, 2 * LONG + 1), 1, 2 * LONG);
   });
 
   test('appending a long run to the unstable tail, twice', () => {
-    const log = new RaftLog(new ArrayStorage([]), 0, 0);
+    const log = new RaftLog(new MemoryStorage([]), 0, 0);
     log.append(entries(1, LONG));
     log.append(entries(LONG + 1, LONG));
     assertRun(log.entries(1, 2 * LONG + 1), 1, 2 * LONG);

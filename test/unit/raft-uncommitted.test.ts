@@ -6,29 +6,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProposalDroppedError, Raft, type RaftConfig } from '../../src/raft/raft';
-import { RaftLog, entrySizeBytes, limitSize, type LogStorage } from '../../src/raft/log';
+import { RaftLog, entrySizeBytes, limitSize } from '../../src/raft/log';
+import { MemoryStorage } from '../helpers/raft-memory-storage';
 import { MAX_PENDING_READS } from '../../src/raft/read-only';
 import { EntryType, MessageType, Role, emptyMessage, type Entry, type Message } from '../../src/raft/types';
-
-class MemoryStorage implements LogStorage {
-  log: Entry[] = [];
-  firstIndex(): number {
-    return 1;
-  }
-  lastIndex(): number {
-    return this.log.length;
-  }
-  term(i: number): number {
-    return i === 0 ? 0 : this.log[i - 1].term;
-  }
-  entries(lo: number, hi: number): Entry[] {
-    return this.log.slice(lo - 1, hi - 1);
-  }
-  append(es: Entry[]): void {
-    if (es.length === 0) return;
-    this.log = [...this.log.slice(0, es[0].index - 1), ...es];
-  }
-}
 
 interface Member {
   raft: Raft;

@@ -5,28 +5,8 @@ import assert from 'node:assert/strict';
 import { Raft, ProposalDroppedError } from '../../src/raft/raft';
 import { Progress } from '../../src/raft/progress';
 import { quorumIndex } from '../../src/raft/quorum';
-import type { LogStorage } from '../../src/raft/log';
+import { MemoryStorage } from '../helpers/raft-memory-storage';
 import { EntryType, Role, type ConfChange, type Entry, type Message, type ReadState } from '../../src/raft/types';
-
-class MemoryStorage implements LogStorage {
-  log: Entry[] = [];
-  firstIndex(): number {
-    return 1;
-  }
-  lastIndex(): number {
-    return this.log.length;
-  }
-  term(i: number): number {
-    return i === 0 ? 0 : this.log[i - 1].term;
-  }
-  entries(lo: number, hi: number): Entry[] {
-    return this.log.slice(lo - 1, hi - 1);
-  }
-  append(es: Entry[]): void {
-    if (es.length === 0) return;
-    this.log = [...this.log.slice(0, es[0].index - 1), ...es];
-  }
-}
 
 interface Member {
   raft: Raft;
