@@ -4,6 +4,12 @@
 
 /** Unanswered appends allowed in `replicate`: bounds what a slow follower can have queued. */
 export const MAX_INFLIGHT = 256;
+/**
+ * And the entry bytes they may carry between them (etcd-io/raft's MaxInflightBytes; at least one
+ * append always goes). An append carries everything proposed since the last one, up to
+ * MaxSizePerMsg, so the count alone would let a stopped follower have 256 MB queued toward it.
+ */
+export const MAX_INFLIGHT_BYTES = 4 * 1024 * 1024;
 /** A snapshot unanswered for this many election timeouts is sent again. */
 export const SNAPSHOT_TIMEOUT_ELECTIONS = 10;
 
@@ -32,17 +38,30 @@ export class Progress {
   heartbeatsSinceProbe = 0;
   /** Replicate: the last index of each unanswered append, oldest first. */
   inflight: number[] = [];
+  /** Replicate: the entry bytes of each unanswered append (as inflight), and their sum. */
+  private inflightSizes: number[] = [];
+  private inflightBytes = 0;
 
   constructor(public next: number) {}
 
   /** Whether an append may go out now (a snapshot in flight, a pending probe or a full pipeline say no). */
   canSendAppend(): boolean {
     if (this.state === 'snapshot') return false;
-    return this.state === 'probe' ? !this.paused : this.inflight.length < MAX_INFLIGHT;
+    return this.state === 'probe' ? !this.paused : !this.pipelineFull();
   }
 
-  /** An append went out; `last` is the index of its last entry (undefined when it carried none). */
-  sentAppend(last: number | undefined): void {
+  private pipelineFull(): boolean {
+    return this.inflight.length >= MAX_INFLIGHT || this.inflightBytes >= MAX_INFLIGHT_BYTES;
+  }
+
+  private dropPipeline(): void {
+    this.inflight = [];
+    this.inflightSizes = [];
+    this.inflightBytes = 0;
+  }
+
+  /** An append went out; `last` is the index of its last entry (undefined when it carried none), `bytes` its entries' size. */
+  sentAppend(last: number | undefined, bytes = 0): void {
     if (this.state === 'probe') {
       this.paused = true;
       this.heartbeatsSinceProbe = 0;
@@ -50,6 +69,8 @@ export class Progress {
       // Optimistic: the next append carries what follows, without waiting for this one's answer.
       this.next = last + 1;
       this.inflight.push(last);
+      this.inflightSizes.push(bytes);
+      this.inflightBytes += bytes;
     }
   }
 
@@ -58,7 +79,7 @@ export class Progress {
     this.state = 'snapshot';
     this.snapshotElapsed = 0;
     this.pendingSnapshot = index;
-    this.inflight = [];
+    this.dropPipeline();
   }
 
   /**
@@ -79,7 +100,7 @@ export class Progress {
   /** Restarts probing from what is known to match, dropping the pipeline. */
   becomeProbe(): void {
     this.state = 'probe';
-    this.inflight = [];
+    this.dropPipeline();
     this.next = this.match + 1;
   }
 
@@ -137,10 +158,13 @@ export class Progress {
       // Where the logs agree is found: stream from here on.
       this.state = 'replicate';
       this.paused = false;
-      this.inflight = [];
+      this.dropPipeline();
       this.next = Math.max(this.match, index) + 1;
     } else {
-      while (this.inflight.length > 0 && this.inflight[0] <= index) this.inflight.shift();
+      while (this.inflight.length > 0 && this.inflight[0] <= index) {
+        this.inflight.shift();
+        this.inflightBytes -= this.inflightSizes.shift() ?? 0;
+      }
       this.next = Math.max(this.next, index + 1);
     }
     if (index <= this.match) return false;
@@ -154,6 +178,6 @@ export class Progress {
    */
   onHeartbeatResp(): void {
     if (this.heartbeatsSinceProbe > 0) this.paused = false;
-    if (this.state === 'replicate' && this.inflight.length >= MAX_INFLIGHT) this.becomeProbe();
+    if (this.state === 'replicate' && this.pipelineFull()) this.becomeProbe();
   }
 }
