@@ -558,7 +558,11 @@ export class Raft {
       for (const peer of this.appendsOwed) {
         this.sendAppend(peer);
         const pr = this.progress.get(peer);
-        while (pr !== undefined && pr.state === 'replicate' && pr.next <= this.log.lastIndex() && pr.canSendAppend()) this.sendAppend(peer);
+        // More than one message holds: go on while the window takes them and each one moves on.
+        for (let next = -1; pr !== undefined && pr.state === 'replicate' && pr.next !== next && pr.next <= this.log.lastIndex() && pr.canSendAppend(); ) {
+          next = pr.next;
+          this.sendAppend(peer);
+        }
       }
     }
     this.appendsOwed.clear();

@@ -31,6 +31,24 @@ describe('raft: one message per peer per Ready', () => {
     for (const id of ['1', '2', '3']) assert.deepEqual(get(members, id).applied, Array.from({ length: 20 }, (_, k) => String.fromCharCode(97 + k).repeat(10)), `applied on ${id}`);
   });
 
+  test('more than one message holds goes out in as many appends, in order, in the same Ready', () => {
+    const members = cluster(['1', '2', '3'], { maxSizePerMsgBytes: 256 * 1024 });
+    const leader = electOne(members);
+    for (let k = 0; k < 10; k++) leader.raft.propose([bytes(100 * 1024, String(k))]);
+    const rd = leader.raft.ready();
+    for (const peer of ['2', '3']) {
+      const apps = appsTo(rd.messages, peer);
+      assert.equal(apps.length, 5, `appends to ${peer}`);
+      const indexes = apps.flatMap((m) => m.entries.map((e) => e.index));
+      assert.deepEqual(indexes, Array.from({ length: 10 }, (_, k) => indexes[0] + k), 'each entry once, in order');
+    }
+    leader.storage.append(rd.entries);
+    leader.raft.advance(rd);
+    for (const msg of rd.messages) get(members, msg.to).raft.step(msg);
+    settle(members);
+    assert.equal(get(members, '3').applied.length, 10);
+  });
+
   test("a follower's proposals between two Readies go to the leader in one message", () => {
     const members = cluster(['1', '2', '3'], {});
     electOne(members);
