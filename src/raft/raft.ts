@@ -547,8 +547,7 @@ export class Raft {
   }
 
   private oweAppendToAll(): void {
-    for (const peer of this.voters) if (peer !== this.id) this.appendsOwed.add(peer);
-    for (const peer of this.learners) if (peer !== this.id) this.appendsOwed.add(peer);
+    for (const peer of this.peers()) this.appendsOwed.add(peer);
   }
 
   /** Sends the appends owed (see appendsOwed); as many to each peer as its window takes. */
@@ -557,10 +556,11 @@ export class Raft {
     if (this.role === Role.Leader) {
       for (const peer of this.appendsOwed) {
         this.sendAppend(peer);
-        const pr = this.progress.get(peer);
         // More than one message holds: go on while the window takes them and each one moves on.
-        for (let next = -1; pr !== undefined && pr.state === 'replicate' && pr.next !== next && pr.next <= this.log.lastIndex() && pr.canSendAppend(); ) {
-          next = pr.next;
+        const pr = this.progress.get(peer);
+        let sentFrom = -1;
+        while (pr !== undefined && pr.state === 'replicate' && pr.next !== sentFrom && pr.next <= this.log.lastIndex() && pr.canSendAppend()) {
+          sentFrom = pr.next;
           this.sendAppend(peer);
         }
       }

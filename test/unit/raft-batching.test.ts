@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_INFLIGHT_BYTES } from '../../src/raft/progress';
 import { MessageType, type Message } from '../../src/raft/types';
-import { cluster, electOne, get, settle } from '../helpers/raft-memory-storage';
+import { cluster, electOne, get, settle } from '../helpers/raft-harness';
 
 const bytes = (n: number, tag = 'x'): Buffer => Buffer.alloc(n, tag);
 const appsTo = (ms: Message[], to: string): Message[] => ms.filter((m) => m.type === MessageType.App && m.to === to);

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RaftLog, appendAll } from '../../src/raft/log';
-import { MemoryStorage } from '../helpers/raft-memory-storage';
+import { MemoryStorage } from '../helpers/raft-harness';
 import { EntryType, type Entry } from '../../src/raft/types';
 
 /** More than a spread can pass at the default stack size (checked below, so the test keeps its point). */

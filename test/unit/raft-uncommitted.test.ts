@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProposalDroppedError } from '../../src/raft/raft';
 import { RaftLog, entrySizeBytes, limitSize } from '../../src/raft/log';
-import { MemoryStorage, cluster, electOne, get, heal, settle } from '../helpers/raft-memory-storage';
+import { MemoryStorage, cluster, electOne, get, heal, settle } from '../helpers/raft-harness';
 import { MAX_PENDING_READS } from '../../src/raft/read-only';
 import { EntryType, MessageType, Role, emptyMessage, type Entry, type Message } from '../../src/raft/types';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Raft, ProposalDroppedError } from '../../src/raft/raft';
 import { Progress } from '../../src/raft/progress';
 import { quorumIndex } from '../../src/raft/quorum';
-import { MemoryStorage } from '../helpers/raft-memory-storage';
+import { MemoryStorage } from '../helpers/raft-harness';
 import { EntryType, Role, type ConfChange, type Entry, type Message, type ReadState } from '../../src/raft/types';
 
 interface Member {
