@@ -161,10 +161,7 @@ export class Progress {
       this.dropPipeline();
       this.next = Math.max(this.match, index) + 1;
     } else {
-      while (this.inflight.length > 0 && this.inflight[0] <= index) {
-        this.inflight.shift();
-        this.inflightBytes -= this.inflightSizes.shift() ?? 0;
-      }
+      while (this.inflight.length > 0 && this.inflight[0] <= index) this.freeOldest();
       this.next = Math.max(this.next, index + 1);
     }
     if (index <= this.match) return false;
@@ -173,11 +170,20 @@ export class Progress {
   }
 
   /**
-   * The follower is alive: a probe lost on the way may go again, and a full pipeline whose
-   * answers were lost is restarted from what is known to match.
+   * The follower is alive: a probe lost on the way may go again, and a full pipeline lets one
+   * more append go (etcd-io/raft frees its oldest slot). That append carries what follows the
+   * ones in flight: a follower that is only slow to answer is sent nothing twice, and one whose
+   * appends were lost rejects it (its log has a gap), which restarts probing from `match`.
+   * Restarting the probe here instead would send again, each heartbeat, entries the follower
+   * holds already, to a follower that is behind because it is busy.
    */
   onHeartbeatResp(): void {
     if (this.heartbeatsSinceProbe > 0) this.paused = false;
-    if (this.state === 'replicate' && this.pipelineFull()) this.becomeProbe();
+    if (this.state === 'replicate' && this.pipelineFull()) this.freeOldest();
+  }
+
+  private freeOldest(): void {
+    this.inflight.shift();
+    this.inflightBytes -= this.inflightSizes.shift() ?? 0;
   }
 }

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_INFLIGHT_BYTES } from '../../src/raft/progress';
 import { MessageType, type Message } from '../../src/raft/types';
-import { cluster, electOne, get, settle } from '../helpers/raft-harness';
+import { cluster, electOne, get, settle, type Member } from '../helpers/raft-harness';
 
 const bytes = (n: number, tag = 'x'): Buffer => Buffer.alloc(n, tag);
 const appsTo = (ms: Message[], to: string): Message[] => ms.filter((m) => m.type === MessageType.App && m.to === to);
@@ -93,4 +93,55 @@ describe('raft: one message per peer per Ready', () => {
     assert.equal(get(members, '2').applied.length, 120, 'the quorum goes on');
     assert.ok(toThree >= MAX_INFLIGHT_BYTES - value && toThree <= MAX_INFLIGHT_BYTES + 256 * 1024, `${toThree} bytes in ${messages} appends to the stopped follower`);
   });
+
+  test('a follower slow to answer is sent nothing twice: a heartbeat lets one more append go, not a resend', () => {
+    const members = cluster(['1', '2', '3'], { maxSizePerMsgBytes: 256 * 1024 });
+    const leader = electOne(members);
+    // Member 3 gets and stores every append but holds its answers (a disk that is slow to sync);
+    // it answers heartbeats. Each round: a proposal of 100 KiB, then a heartbeat.
+    const held: Message[] = [];
+    const sentTo3 = new Map<number, number>();
+    const round = (): void => {
+      for (let r = 0; r < 200; r++) {
+        const out = readyAll(members);
+        if (out.length === 0) return;
+        for (const m of out) {
+          if (m.type === MessageType.App && m.to === '3') for (const e of m.entries) sentTo3.set(e.index, (sentTo3.get(e.index) ?? 0) + 1);
+          if (m.from === '3' && m.type === MessageType.AppResp) held.push(m);
+          else get(members, m.to).raft.step(m);
+        }
+      }
+      throw new Error('no quiescence');
+    };
+    for (let k = 0; k < 80; k++) {
+      leader.raft.propose([bytes(100 * 1024)]);
+      round();
+      leader.raft.tick();
+      round();
+    }
+    const twice = [...sentTo3].filter(([, n]) => n > 1).map(([i]) => i);
+    assert.deepEqual(twice, [], 'entries sent to member 3 more than once');
+    assert.ok(sentTo3.size > MAX_INFLIGHT_BYTES / (100 * 1024), `past the full pipeline, one append per heartbeat (${sentTo3.size} entries)`);
+    // Its answers arrive at last: it has everything, and the leader knows it.
+    for (const m of held.splice(0)) leader.raft.step(m);
+    round();
+    leader.raft.tick();
+    round();
+    assert.equal(get(members, '3').applied.length, 80);
+    assert.equal(get(members, '3').storage.lastIndex(), leader.storage.lastIndex());
+  });
 });
+
+/** One Ready from each member that has one (stored, applied); the messages they send. */
+function readyAll(members: Map<string, Member>): Message[] {
+  const out: Message[] = [];
+  for (const m of members.values()) {
+    if (!m.raft.hasReady()) continue;
+    const rd = m.raft.ready();
+    m.storage.append(rd.entries);
+    for (const e of rd.committedEntries) if (e.data.length > 0) m.applied.push(e.data.toString());
+    for (const msg of rd.messages) out.push(msg);
+    m.raft.advance(rd);
+  }
+  return out;
+}

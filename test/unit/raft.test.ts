@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Raft, ProposalDroppedError } from '../../src/raft/raft';
-import { Progress } from '../../src/raft/progress';
+import { MAX_INFLIGHT, Progress } from '../../src/raft/progress';
 import { quorumIndex } from '../../src/raft/quorum';
 import { MemoryStorage } from '../helpers/raft-harness';
 import { EntryType, Role, type ConfChange, type Entry, type Message, type ReadState } from '../../src/raft/types';
@@ -262,6 +262,24 @@ describe('raft core', () => {
     assert.equal(pr.onReject(10, 7), true, 'the rejection of the probe out now');
     assert.equal(pr.next, 8);
     assert.equal(pr.canSendAppend(), true);
+  });
+
+  test("a heartbeat's answer to a full pipeline lets one more append go, after the ones in flight", () => {
+    const pr = new Progress(1);
+    pr.onAccept(0);
+    assert.equal(pr.state, 'replicate');
+    for (let i = 1; i <= MAX_INFLIGHT; i++) pr.sentAppend(i, 10);
+    assert.equal(pr.canSendAppend(), false, 'full');
+    pr.onHeartbeatSent();
+    pr.onHeartbeatResp();
+    assert.equal(pr.state, 'replicate', 'a follower slow to answer is not probed again');
+    assert.equal(pr.next, MAX_INFLIGHT + 1, 'nothing in flight is sent twice');
+    assert.equal(pr.canSendAppend(), true, 'one slot freed');
+    pr.sentAppend(MAX_INFLIGHT + 1, 10);
+    assert.equal(pr.canSendAppend(), false, 'and only one');
+    assert.equal(pr.onAccept(MAX_INFLIGHT + 1), true, 'the answers arrive');
+    assert.equal(pr.canSendAppend(), true);
+    assert.deepEqual(pr.inflight, []);
   });
 
   test('a snapshot transfer that ends resumes probing once the follower is heard from', () => {
