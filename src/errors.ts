@@ -53,6 +53,8 @@ export const Errors = {
   leaderTransferTimeout: e(Code.UNAVAILABLE, 'etcdserver: request timed out, leader transfer took too long'),
   stopped: e(Code.UNAVAILABLE, 'etcdserver: server stopped'),
   timeout: e(Code.UNAVAILABLE, 'etcdserver: request timed out'),
+  /** The leader had not applied what it committed within a second (etcd's waitAppliedIndex, before a lease lookup). */
+  timeoutWaitAppliedIndex: e(Code.UNAVAILABLE, 'etcdserver: request timed out, waiting for the applied index took too long'),
   /** A proposal no leader took within the request timeout: etcd 3.4 passes its context's error on as is. */
   contextDeadline: e(Code.UNKNOWN, 'context deadline exceeded'),
   memberNotFound: e(Code.NOT_FOUND, 'etcdserver: member not found'),

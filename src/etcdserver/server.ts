@@ -332,6 +332,10 @@ export class EtcdServer implements MemberApi {
       isLeader: () => this.node.isLeader(),
       isReadyLeader: () => this.node.isLeader() && this.node.appliedIndex() >= this.node.committedIndex(),
       progress: (ms) => this.progress.next(ms),
+      appliedCommitted: (ms) => {
+        const committed = this.node.committedIndex();
+        return this.node.waitFor(() => this.node.appliedIndex() >= committed, ms);
+      },
       leaderChange: (ms) => this.leaderChange.next(ms),
       memberId: selfId,
       electionTimeoutMs: config.electionTimeoutMs,

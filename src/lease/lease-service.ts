@@ -27,6 +27,11 @@ export interface LeaseServiceDeps {
   isLeader: () => boolean;
   /** Resolves when leadership or the applied index moves, or after ms at most. */
   progress: (ms: number) => Promise<void>;
+  /**
+   * Resolves true once this member has applied everything it had committed when called; false
+   * after ms.
+   */
+  appliedCommitted: (ms: number) => Promise<boolean>;
   /** Resolves when leadership moves, or after ms at most. */
   leaderChange: (ms: number) => Promise<void>;
   memberId: bigint;
@@ -40,6 +45,8 @@ const EXPIRY_CHECK_MS = 500;
 const REVOKES_PER_SECOND = 1000;
 /** A revoke that has not taken effect by then is proposed again (etcd: 3 s). */
 const REVOKE_RETRY_MS = 3000;
+/** How long a lease lookup on the leader waits for the leader to apply what it committed (etcd's applyTimeout). */
+const APPLY_WAIT_MS = 1000;
 
 export class LeaseService {
   private readonly timer: NodeJS.Timeout;
@@ -77,14 +84,28 @@ export class LeaseService {
     return this.timeToLiveHere(id, keys);
   }
 
-  /** The leader's side of a renewal (also for renewals forwarded by other members). */
+  /**
+   * The leader's side of a renewal (also for renewals forwarded by other members). A lease it
+   * does not know may be one granted through a follower that has applied the grant before the
+   * leader did: the leader applies what it committed before it answers "not found" (etcd).
+   */
   async renewHere(id: bigint): Promise<number> {
     await this.untilReady();
-    return Math.max(0, this.d.lessor.renew(id));
+    let ttl = this.d.lessor.renew(id);
+    if (ttl < 0) {
+      await this.untilApplied();
+      ttl = this.d.lessor.renew(id);
+    }
+    return Math.max(0, ttl);
   }
 
+  /**
+   * The leader's answer, once it has applied what it committed: a grant or a put with the lease
+   * that a follower acknowledged is then part of it (etcd's waitAppliedIndex).
+   */
   async timeToLiveHere(id: bigint, keys: boolean): Promise<TimeToLiveAnswer> {
     await this.untilReady();
+    await this.untilApplied();
     const t = this.d.lessor.timeToLive(id, keys);
     if (t === undefined) return { ID: id.toString(), TTL: -1, grantedTTL: 0, keys: [] };
     return { ID: id.toString(), TTL: t.ttl, grantedTTL: t.grantedTtl, keys: t.keys.map((k) => k.toString('base64')) };
@@ -99,6 +120,10 @@ export class LeaseService {
     this.nextId = (this.nextId + 1n) & ((1n << 63n) - 1n);
     if (this.nextId === 0n) this.nextId = 1n;
     return this.nextId;
+  }
+
+  private async untilApplied(): Promise<void> {
+    if (!(await this.d.appliedCommitted(APPLY_WAIT_MS))) throw Errors.timeoutWaitAppliedIndex();
   }
 
   /**
