@@ -347,6 +347,16 @@ export class Backend {
     this.transaction(() => this.meta.putSync(META_CHECKPOINT, numberBuffer(n)));
   }
 
+  /** A checkpointInBackground() is flushing. */
+  get checkpointRunning(): boolean {
+    return this.backgroundCheckpoint;
+  }
+
+  /** Checkpoints saved since the store was opened. */
+  get checkpointsSaved(): number {
+    return this.checkpointGeneration;
+  }
+
   /** Commits made since the last checkpoint (they are not all durable yet). */
   uncheckpointedCommits(): number {
     return this.commitsSinceCheckpoint + this.batchedCalls();

@@ -257,7 +257,7 @@ export class EtcdServer implements MemberApi {
       logRetainEntries: Math.min(config.snapshotCount, 10_000),
       // 0 keeps the defaults, as etcd's backend does.
       checkpointIntervalMs: config.backendBatchIntervalMs > 0 ? config.backendBatchIntervalMs : undefined,
-      checkpointMaxCommits: config.backendBatchLimit > 0 ? config.backendBatchLimit : undefined,
+      checkpointMaxEntries: config.backendBatchLimit > 0 ? config.backendBatchLimit : undefined,
       releaseMappedBytes: envBytes('ETCD_TS_RELEASE_MAPPED_BYTES'),
       onReadySynced: (seconds) => metrics.walFsynced(seconds),
       onFatal,

@@ -40,20 +40,31 @@ const SYNC_WRITE_MAX_PROPOSALS = 2;
  */
 const MAX_READIES_IN_FLIGHT = 4;
 /**
- * How often the backend checkpoints (when written since), so that the WAL can let records go:
- * etcd's backend batch interval. Often, because LMDB reuses no page freed after the last
- * checkpoint until the next one: measured at 50 clients, checkpoints every second doubled the
- * file (67 vs 31 MB after 60,000 puts) and with it the pages mapped (RSS), for no faster puts.
+ * How often, at most, the backend checkpoints when written since, so that the WAL can let records
+ * go: etcd's backend batch interval (100 ms there). A checkpoint costs a put in flight about a
+ * millisecond: its commit on this thread, then its fdatasync of the store, which the next WAL
+ * writes queue behind on the same disk. Measured at one client after the load suite, put p99
+ * was 1.6-1.7 ms with one every 100 ms and 1.0-1.6 ms with one a second; in run-baseline,
+ * 1.25-1.38x etcd's against 0.96-1.08x (5 pairs). Busy members checkpoint sooner, by volume
+ * (CHECKPOINT_MAX_ENTRIES).
  */
-const CHECKPOINT_INTERVAL_MS = 100;
+const CHECKPOINT_INTERVAL_MS = 1000;
+/** How often the checkpoint timer looks; an idle member gives back mapped pages on one of these. */
+const CHECKPOINT_TICK_MS = 100;
+/**
+ * ...or sooner, once this many entries were applied since the last (etcd's backend batch limit,
+ * 10,000 operations there). LMDB reuses no page freed after the last checkpoint until the next
+ * one, so what the file grows by under load follows what is written between two: measured at 50
+ * clients, checkpoints every second doubled the file (67 vs 31 MB after 60,000 puts) and with it
+ * the pages mapped (RSS). 3,000 entries are about 150 ms of that load.
+ */
+const CHECKPOINT_MAX_ENTRIES = 3000;
 /**
  * When idle, the store's file is unmapped and mapped again once this much more of it came to be
  * mapped (Backend.releaseMappedPages): under random updates, LMDB's map otherwise ends up all
  * resident, counted in the RSS.
  */
 const RELEASE_MAPPED_BYTES = 32 * 1024 * 1024;
-/** ...or sooner, after this many unsynced commits (etcd's backend batch limit). */
-const CHECKPOINT_MAX_COMMITS = 10_000;
 /**
  * Applies share one open LMDB transaction until the next checkpoint (Backend.batched); it is
  * committed sooner once the entries applied in it hold this many bytes, which bounds the dirty
@@ -117,8 +128,8 @@ export interface RaftNodeOptions {
   maxCommittedSizePerReadyBytes?: number;
   /** See CHECKPOINT_INTERVAL_MS (--backend-batch-interval). */
   checkpointIntervalMs?: number;
-  /** See CHECKPOINT_MAX_COMMITS (--backend-batch-limit). */
-  checkpointMaxCommits?: number;
+  /** See CHECKPOINT_MAX_ENTRIES (--backend-batch-limit). */
+  checkpointMaxEntries?: number;
   /** See RELEASE_MAPPED_BYTES. */
   releaseMappedBytes?: number;
   send?: (messages: Message[]) => void;
@@ -142,7 +153,14 @@ export class RaftNode {
   private readonly backend: Backend;
   private readonly wal: Wal;
   private checkpointTimer: NodeJS.Timeout | undefined;
-  private readonly checkpointMaxCommits: number;
+  private readonly checkpointIntervalMs: number;
+  private readonly checkpointMaxEntries: number;
+  /** performance.now() when the last checkpoint started. */
+  private lastCheckpointAt = 0;
+  /** Entries applied since the last checkpoint started. */
+  private entriesSinceCheckpoint = 0;
+  /** Whether entries were applied since the checkpoint timer last looked. */
+  private appliedSinceTick = false;
   private readonly releaseMappedBytes: number;
   /** Readies taken from raft and not yet applied, in order. */
   private pending: PendingReady[] = [];
@@ -205,9 +223,11 @@ export class RaftNode {
     this.store = new LogStore(options.backend);
     this.wal = options.wal;
     this.appliedMark = this.recover(options.walRecords);
-    this.checkpointMaxCommits = options.checkpointMaxCommits ?? CHECKPOINT_MAX_COMMITS;
+    this.checkpointIntervalMs = options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS;
+    this.checkpointMaxEntries = options.checkpointMaxEntries ?? CHECKPOINT_MAX_ENTRIES;
     this.releaseMappedBytes = options.releaseMappedBytes ?? RELEASE_MAPPED_BYTES;
-    this.checkpointTimer = setInterval(() => this.checkpoint(), options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS);
+    this.lastCheckpointAt = performance.now();
+    this.checkpointTimer = setInterval(() => this.onCheckpointTick(), Math.min(CHECKPOINT_TICK_MS, this.checkpointIntervalMs));
     this.checkpointTimer.unref();
     this.leaderListeners = new Listeners('leader change', options.log);
     this.appliedListeners = new Listeners('applied index', options.log);
@@ -605,10 +625,14 @@ export class RaftNode {
     }
     this.appliedMark = batch[batch.length - 1].mark;
     this.inFlight -= n;
-    for (const p of batch) for (const e of p.rd.committedEntries) this.batchEntryBytes += e.data.length;
+    for (const p of batch) {
+      this.entriesSinceCheckpoint += p.rd.committedEntries.length;
+      if (p.rd.committedEntries.length > 0) this.appliedSinceTick = true;
+      for (const e of p.rd.committedEntries) this.batchEntryBytes += e.data.length;
+    }
     if (this.batchEntryBytes >= BATCH_MAX_ENTRY_BYTES) this.commitBatch();
     for (const done of written) this.afterWrite(done);
-    if (this.backend.uncheckpointedCommits() >= this.checkpointMaxCommits) this.checkpoint();
+    if (this.entriesSinceCheckpoint >= this.checkpointMaxEntries) this.checkpoint();
     if (this.inFlight === 0) this.wakeIdleWaiters();
     if (this.raft.hasReady()) this.schedule();
   }
@@ -672,12 +696,13 @@ export class RaftNode {
   }
 
   /**
-   * Makes every applied Ready durable in LMDB (a checkpoint the store falls back to after an
-   * unclean stop; its flush runs in the background) and then lets the WAL drop the records it
-   * holds. Started between Readies' transactions (this thread runs them), so the checkpoint's
-   * state holds exactly the records up to appliedMark.
+   * The checkpoint timer. Written since the last checkpoint: a checkpoint once the interval has
+   * passed, or at once when nothing was applied since the last look (it delays nobody then, and
+   * the next look can give back mapped pages). Nothing written since: gives them back.
    */
-  private checkpoint(): void {
+  private onCheckpointTick(): void {
+    const applied = this.appliedSinceTick;
+    this.appliedSinceTick = false;
     if (this.stopped || this.installing || this.backend.writesHeld) return;
     if (this.backend.uncheckpointedCommits() === 0) {
       // Idle since the last checkpoint: a moment to give back the store's mapped pages.
@@ -689,6 +714,20 @@ export class RaftNode {
       );
       return;
     }
+    if (!applied || performance.now() - this.lastCheckpointAt >= this.checkpointIntervalMs) this.checkpoint();
+  }
+
+  /**
+   * Makes every applied Ready durable in LMDB (a checkpoint the store falls back to after an
+   * unclean stop; its flush runs in the background) and then lets the WAL drop the records it
+   * holds. Started between Readies' transactions (this thread runs them), so the checkpoint's
+   * state holds exactly the records up to appliedMark.
+   */
+  private checkpoint(): void {
+    // One at a time: until the running one is saved, another would only commit the batch early.
+    if (this.stopped || this.installing || this.backend.writesHeld || this.backend.checkpointRunning) return;
+    this.lastCheckpointAt = performance.now();
+    this.entriesSinceCheckpoint = 0;
     this.batchEntryBytes = 0;
     const mark = this.appliedMark;
     this.backend.checkpointInBackground().then(

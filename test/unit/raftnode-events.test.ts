@@ -7,65 +7,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
-import { Wal } from '../../src/wal/wal';
-import { Backend } from '../../src/backend/backend';
 import { MAX_LISTENERS, ListenerLimitError } from '../../src/raftnode/listeners';
 import { LogStore } from '../../src/raftnode/log-store';
-import { RaftNode, type Applier } from '../../src/raftnode/node';
-import type { ConfChange, Entry, MemberId } from '../../src/raft/types';
+import type { MemberId } from '../../src/raft/types';
+import { APPLIED_KEY as KEY, startSoleVoter, type SoleVoter } from '../helpers/sole-voter';
 
 const root = mkdtempSync(join(tmpdir(), 'raftnode-events-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const KEY = 'test-applied';
 let dirs = 0;
 
-interface Harness {
-  backend: Backend;
-  node: RaftNode;
-  /** JSON log lines the node wrote (info and above). */
-  logs: { level: number; msg: string; err?: { message: string } }[];
-  applied: number[];
-  close(): Promise<void>;
-}
-
-/** A sole voter: it elects itself at once and commits each proposal in its own Ready. */
-function start(): Harness {
-  const nodeDir = join(root, `n${dirs++}`);
-  const backend = new Backend({ dir: join(nodeDir, 'lmdb'), mapSizeBytes: 64 * 1024 * 1024 });
-  const { wal, records } = Wal.open(join(nodeDir, 'wal'));
-  const logs: Harness['logs'] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done): void {
-      for (const line of chunk.toString().split('\n')) if (line !== '') logs.push(JSON.parse(line) as Harness['logs'][number]);
-      done();
-    },
-  });
-  const log = pino({ level: 'info' }, sink);
-  const applied: number[] = [];
-  const applier: Applier = {
-    appliedIndex: () => backend.getMetaNumber(KEY) ?? 0,
-    applyEntries(entries: Entry[]): { release: () => void; confChanges: ConfChange[] } {
-      backend.putMetaNumber(KEY, entries[entries.length - 1].index);
-      for (const e of entries) applied.push(e.index);
-      return { release: () => undefined, confChanges: [] };
-    },
-    restore: () => undefined,
-  };
-  const node = new RaftNode({ backend, wal, walRecords: records, id: '1', voters: ['1'], applier, tickMs: 10, electionTicks: 10, onFatal: (err) => assert.fail(err), log });
-  return {
-    backend,
-    node,
-    logs,
-    applied,
-    async close() {
-      node.stop();
-      wal.close();
-      await backend.close();
-    },
-  };
+function start(): SoleVoter {
+  return startSoleVoter(join(root, `n${dirs++}`));
 }
 
 const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
