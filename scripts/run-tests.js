@@ -21,5 +21,7 @@ const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
 const files = find(root).filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
 // Two files at a time: most tests wait on server processes, so two overlap well on 2 cores
 // (the suite takes about half as long); each test uses its own ports and data dirs.
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...flags, ...files], { stdio: 'inherit' });
+// A test that hangs fails after 5 minutes, named, instead of holding the run until CI's limit
+// (the longest test file takes ~2.5 minutes).
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...flags, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

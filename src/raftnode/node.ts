@@ -697,33 +697,36 @@ export class RaftNode {
 
   /**
    * The checkpoint timer. Written since the last checkpoint: a checkpoint once the interval has
-   * passed, or at once when nothing was applied since the last look (it delays nobody then, and
-   * the next look can give back mapped pages). Nothing written since: gives them back.
+   * passed, or at once when nothing was applied since the last look (it delays nobody then).
+   * Nothing written since: gives back mapped pages.
    */
   private onCheckpointTick(): void {
     const applied = this.appliedSinceTick;
     this.appliedSinceTick = false;
     if (this.stopped || this.installing || this.backend.writesHeld) return;
-    if (this.backend.uncheckpointedCommits() === 0) {
-      // Idle since the last checkpoint: a moment to give back the store's mapped pages.
-      this.backend.releaseMappedPages(this.releaseMappedBytes).then(
-        (released) => {
-          if (released) this.log?.debug('gave back the pages of the store mapped since it was opened (closed and opened it again)');
-        },
-        (err: unknown) => this.fail(err),
-      );
-      return;
-    }
-    if (!applied || performance.now() - this.lastCheckpointAt >= this.checkpointIntervalMs) this.checkpoint();
+    if (this.backend.uncheckpointedCommits() === 0) this.releaseMappedPages();
+    else if (!applied) this.checkpoint(true);
+    else if (performance.now() - this.lastCheckpointAt >= this.checkpointIntervalMs) this.checkpoint(false);
+  }
+
+  /** Idle and checkpointed: a moment to give back the store's mapped pages (see RELEASE_MAPPED_BYTES). */
+  private releaseMappedPages(): void {
+    this.backend.releaseMappedPages(this.releaseMappedBytes).then(
+      (released) => {
+        if (released) this.log?.debug('gave back the pages of the store mapped since it was opened (closed and opened it again)');
+      },
+      (err: unknown) => this.fail(err),
+    );
   }
 
   /**
    * Makes every applied Ready durable in LMDB (a checkpoint the store falls back to after an
    * unclean stop; its flush runs in the background) and then lets the WAL drop the records it
    * holds. Started between Readies' transactions (this thread runs them), so the checkpoint's
-   * state holds exactly the records up to appliedMark.
+   * state holds exactly the records up to appliedMark. `idle`: taken because the member went
+   * idle; if it still is once the checkpoint is saved, the mapped pages go back at once.
    */
-  private checkpoint(): void {
+  private checkpoint(idle = false): void {
     // One at a time: until the running one is saved, another would only commit the batch early.
     if (this.stopped || this.installing || this.backend.writesHeld || this.backend.checkpointRunning) return;
     this.lastCheckpointAt = performance.now();
@@ -732,7 +735,9 @@ export class RaftNode {
     const mark = this.appliedMark;
     this.backend.checkpointInBackground().then(
       (saved) => {
-        if (saved && !this.stopped) void this.wal.releaseBefore(mark);
+        if (!saved || this.stopped) return;
+        void this.wal.releaseBefore(mark);
+        if (idle && !this.appliedSinceTick && this.backend.uncheckpointedCommits() === 0) this.releaseMappedPages();
       },
       (err: unknown) => this.fail(err),
     );
