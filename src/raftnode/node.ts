@@ -737,7 +737,8 @@ export class RaftNode {
       (saved) => {
         if (!saved || this.stopped) return;
         void this.wal.releaseBefore(mark);
-        if (idle && !this.appliedSinceTick && this.backend.uncheckpointedCommits() === 0) this.releaseMappedPages();
+        // As the timer's look would: nothing applied, installing or held since, all checkpointed.
+        if (idle && !this.appliedSinceTick && !this.installing && !this.backend.writesHeld && this.backend.uncheckpointedCommits() === 0) this.releaseMappedPages();
       },
       (err: unknown) => this.fail(err),
     );
