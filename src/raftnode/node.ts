@@ -45,8 +45,8 @@ const MAX_READIES_IN_FLIGHT = 4;
  * millisecond: its commit on this thread, then its fdatasync of the store, which the next WAL
  * writes queue behind on the same disk. Measured at one client after the load suite, put p99
  * was 1.6-1.7 ms with one every 100 ms and 1.0-1.6 ms with one a second; in run-baseline,
- * 1.25-1.38x etcd's against 0.96-1.08x (5 pairs). Busy members checkpoint sooner, by volume
- * (CHECKPOINT_MAX_ENTRIES).
+ * 1.25-1.38x etcd's (5 runs) against 0.96-1.15x (10 runs, median 1.06x). Busy members
+ * checkpoint sooner, by volume (CHECKPOINT_MAX_ENTRIES).
  */
 const CHECKPOINT_INTERVAL_MS = 1000;
 /** How often the checkpoint timer looks; an idle member gives back mapped pages on one of these. */
