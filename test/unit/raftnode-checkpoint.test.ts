@@ -61,8 +61,8 @@ describe('raft node checkpoints', () => {
     const h = start({});
     try {
       await h.node.waitLeader();
-      // One entry every 5 ms for 800 ms: the member is never idle for a tick (100 ms). With a
-      // checkpoint every tick there would be about 8.
+      // One entry every 5 ms for 800 ms: the member is never idle for a tick (100 ms). With the
+      // old rule, a checkpoint every 100 ms, there were 5.
       const { checkpoints, entries } = await writeSteadily(h, 800, 5, 1);
       t.diagnostic(`${checkpoints} checkpoints for ${entries} entries`);
       assert.ok(entries > 20, `entries written: ${entries}`);
