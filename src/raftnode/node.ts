@@ -703,7 +703,7 @@ export class RaftNode {
   private onCheckpointTick(): void {
     const applied = this.appliedSinceTick;
     this.appliedSinceTick = false;
-    if (this.stopped || this.installing || this.backend.writesHeld) return;
+    // Both steps do nothing while stopped, installing a snapshot or holding writes.
     if (this.backend.uncheckpointedCommits() === 0) this.releaseMappedPages();
     else if (!applied) this.checkpoint(true);
     else if (performance.now() - this.lastCheckpointAt >= this.checkpointIntervalMs) this.checkpoint(false);
@@ -711,6 +711,7 @@ export class RaftNode {
 
   /** Idle and checkpointed: a moment to give back the store's mapped pages (see RELEASE_MAPPED_BYTES). */
   private releaseMappedPages(): void {
+    if (this.stopped || this.installing || this.backend.writesHeld) return;
     this.backend.releaseMappedPages(this.releaseMappedBytes).then(
       (released) => {
         if (released) this.log?.debug('gave back the pages of the store mapped since it was opened (closed and opened it again)');
@@ -737,8 +738,8 @@ export class RaftNode {
       (saved) => {
         if (!saved || this.stopped) return;
         void this.wal.releaseBefore(mark);
-        // As the timer's look would: nothing applied, installing or held since, all checkpointed.
-        if (idle && !this.appliedSinceTick && !this.installing && !this.backend.writesHeld && this.backend.uncheckpointedCommits() === 0) this.releaseMappedPages();
+        // As the timer's next look would, if nothing was applied meanwhile.
+        if (idle && !this.appliedSinceTick && this.backend.uncheckpointedCommits() === 0) this.releaseMappedPages();
       },
       (err: unknown) => this.fail(err),
     );
