@@ -20,8 +20,9 @@ const META_WAL_MARK = 'raft/wal-mark';
  * entries it has just proposed, so a short window serves replication; an older one comes from
  * LMDB. Kept longer, every cached entry outlives two scavenges: V8 promotes it, and it dies in
  * the old generation. 4,096 entries (0.3-0.4 s of a 3-member cluster's writes) meant 24-32
- * mark-compacts over three members in reps 3-5 of cluster put at 50 clients; 512 (~50 ms) gave
- * 6-14, with p99 -12% and req/s +5% (4 alternating runs; at 200 clients CPU -6%, req/s +5%).
+ * mark-compact pauses and marking steps over 1 ms (111-155 ms) over three members in reps 3-5 of
+ * cluster put at 50 clients; 512 (~50 ms) gave 6-14 (23-53 ms), with p99 -12% and req/s +5%
+ * (4 alternating runs; at 200 clients CPU -6%, req/s +5%).
  */
 const MAX_CACHED_ENTRIES = 512;
 const MAX_CACHED_BYTES = 64 * 1024 * 1024;
