@@ -49,9 +49,7 @@ const value = (i, gen) => Buffer.alloc(50 + (i * 37) % 900, (i + gen) % 251);
 if (remap) await b.transactionAsync(() => t.putSync(key(0), value(0, 0)));
 for (let i = 0; i < 200; i++) b.transaction(() => { for (let j = 0; j < 5; j++) t.putSync(key(i * 5 + j), value(i * 5 + j, 0)); }, { sync: false });
 // For the remap: a file of ~20 MB, so that what opening it again maps is a small part of what
-// reading it all mapped. With the 5 MB file alone, a fresh-clone CI run on a 6.18 kernel found
-// 3.7 of 6 MB still mapped after the reopen (0.8-1.1 of 5.1-5.4 run on its own), likely the large
-// folios its ext4 page cache keeps: a fault maps the whole folio around the page it touches.
+// reading it all mapped (see the test for how much that is).
 if (remap) for (let i = 0; i < 200; i++) b.transaction(() => t.putSync(Buffer.from('big' + String(i).padStart(3, '0')), Buffer.alloc(64 * 1024, i % 251)), { sync: false });
 b.checkpoint();
 const expected = {};
@@ -61,7 +59,13 @@ fs.copyFileSync(path.join(dir, 'data.mdb'), path.join(dir, '..', 'at-checkpoint.
 if (remap) {
   const before = mapped();
   const released = await b.releaseMappedPages(0);
-  fs.writeFileSync(path.join(dir, '..', 'remap.json'), JSON.stringify({ released, before, after: mapped() }));
+  // The least seen over a second, in case the kernel has not unmapped the old map yet.
+  let after = mapped();
+  for (let i = 0; i < 10 && after * 4 >= before * 3; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = Math.min(after, mapped());
+  }
+  fs.writeFileSync(path.join(dir, '..', 'remap.json'), JSON.stringify({ released, before, after }));
 }
 for (let i = 0; i < 3000; i++) b.transaction(() => {
   t.putSync(key(i % 1000), value(i, 1));
@@ -173,7 +177,12 @@ describe('backend checkpoints', () => {
     runChild(dir, true);
     const remap = JSON.parse(readFileSync(join(base, 'remap.json'), 'utf8')) as { released: boolean; before: number; after: number };
     assert.equal(remap.released, true);
-    assert.ok(remap.before > 12_000 && remap.after < remap.before / 4, `data.mdb resident before and after, KiB: ${remap.before}, ${remap.after}`);
+    // Without the reopen nothing would go: what was mapped stays mapped. How much the new map
+    // holds at once depends on the kernel, not on us: run on its own, 1.3-1.8 of 22.6-23 MB; in
+    // two fresh-clone CI runs on a 6.18 kernel (which may keep large folios in the page cache, and
+    // a fault then maps the whole folio around the page it touches) 3.7 of 6 MB with a 5 MB file
+    // and 18 of 37 MB with this one. So the bound is three quarters.
+    assert.ok(remap.before > 12_000 && remap.after * 4 < remap.before * 3, `data.mdb resident before and after, KiB: ${remap.before}, ${remap.after}`);
     const expected = JSON.parse(readFileSync(join(base, 'expected.json'), 'utf8')) as Record<string, string>;
     // Were the checkpoint's pages not pinned again after the reopen, the writes after it would
     // reuse some, and spoiling them would show here.
