@@ -84,6 +84,19 @@ export class CompactionScheduler {
     });
   }
 
+  /** What the scheduler is doing, for a log line about a slow physical compaction. */
+  state(): Record<string, unknown> {
+    return {
+      running: this.running,
+      'batch-in-flight': this.inFlight !== undefined,
+      'next-batch-timer': this.timer !== undefined,
+      'writes-held': this.o.backend.writesHeld,
+      'scheduled-revision': this.o.ledger.scheduledRevision(),
+      'finished-revision': this.o.ledger.finishedRevision(),
+      waiters: this.waiters.length,
+    };
+  }
+
   /** Resolves when no batch is queued or committing (e.g. before a defragment copies the file). */
   async idle(): Promise<void> {
     await this.inFlight;
