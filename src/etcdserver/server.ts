@@ -447,19 +447,7 @@ export class EtcdServer implements MemberApi {
   async compact(req: pb.CompactionRequest, caller?: Caller): Promise<pb.CompactionResponse> {
     // As etcd: a physical compaction answers once the compacted history is deleted here too,
     // and one refused as compacted already once the compactions before it are.
-    const physically = (rev: number): Promise<void> => {
-      // A physical compaction of a small store takes milliseconds. One CI run saw a Compact wait
-      // out its client's 30 s: say where the scheduler stands if that happens again.
-      const slow = setTimeout(() => this.log.warn({ 'compact-revision': rev, ...this.compactions.state() }, 'physical compaction still waiting after 5s'), 5000);
-      slow.unref();
-      return this.compactions.waitFinished(rev).then(
-        () => clearTimeout(slow),
-        () => {
-          clearTimeout(slow);
-          return Promise.reject(Errors.stopped());
-        },
-      );
-    };
+    const physically = (rev: number): Promise<void> => this.compactions.waitFinished(rev).catch(() => Promise.reject(Errors.stopped()));
     let resp: pb.CompactionResponse;
     try {
       resp = await this.proposer.propose({ compaction: req }, (a) => (a.kind === 'compaction' ? a.response : undefined), caller);

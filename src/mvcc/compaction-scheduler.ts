@@ -21,6 +21,11 @@ export interface CompactionSchedulerOptions {
 
 /** Callers waiting for a compaction to be physically done (Compact with physical), at most. */
 const MAX_WAITERS = 10_000;
+/**
+ * A physical compaction still waiting after this long is logged with the scheduler's state. One
+ * of a small store takes milliseconds; one CI run saw a Compact wait out its client's 30 s.
+ */
+const SLOW_WAIT_MS = 5000;
 /** After a batch failed, the next try waits this long (a failure is logged once per try). */
 const RETRY_AFTER_ERROR_MS = 1000;
 
@@ -79,13 +84,25 @@ export class CompactionScheduler {
     if (this.stopped) return Promise.reject(new Error('compaction: stopped'));
     if (this.waiters.length >= MAX_WAITERS) return Promise.reject(new Error('compaction: too many waiters'));
     return new Promise((resolve, reject) => {
-      this.waiters.push({ rev, resolve, reject });
+      const slow = setTimeout(() => this.o.log?.warn({ 'compact-revision': rev, ...this.state() }, 'physical compaction still waiting after 5s'), SLOW_WAIT_MS);
+      slow.unref();
+      this.waiters.push({
+        rev,
+        resolve: () => {
+          clearTimeout(slow);
+          resolve();
+        },
+        reject: (err) => {
+          clearTimeout(slow);
+          reject(err);
+        },
+      });
       this.wake();
     });
   }
 
-  /** What the scheduler is doing, for a log line about a slow physical compaction. */
-  state(): Record<string, unknown> {
+  /** What the scheduler is doing, for the log line about a slow physical compaction. */
+  private state(): Record<string, unknown> {
     return {
       running: this.running,
       'batch-in-flight': this.inFlight !== undefined,
